@@ -1,0 +1,121 @@
+"""Usage as it arrives (UsageEvent) and as it is rated (UsageAggregate), plus billing periods.
+
+The usage table is append-mostly and keyed by time so it can be range-partitioned by `timestamp`
+on PostgreSQL when it grows (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+QUANTITY_DIGITS = 38
+QUANTITY_PLACES = 12
+
+
+class UsageEvent(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending rating"
+        RATED = "rated", "Rated"
+        QUARANTINED = "quarantined", "Quarantined"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    event_id = models.CharField(max_length=128, help_text="the client's idempotency key")
+    sku = models.ForeignKey("billing.Sku", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    sku_code = models.CharField(max_length=64, help_text="as sent by the client")
+    project = models.ForeignKey("tenants.Project", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    project_code = models.CharField(max_length=64, blank=True, help_text="as sent by the client")
+    timestamp = models.DateTimeField()
+    quantity = models.DecimalField(max_digits=QUANTITY_DIGITS, decimal_places=QUANTITY_PLACES)
+    tags = models.JSONField(default=dict, blank=True)
+    payload_sha256 = models.CharField(max_length=64, help_text="hash of the canonical event, for duplicates")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    quarantine_reason = models.CharField(max_length=64, blank=True)
+    late = models.BooleanField(default=False, help_text="its period was already invoiced when it was rated")
+    profile_version = models.ForeignKey(
+        "billing.ProfileVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    received_at = models.DateTimeField()
+    rated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "event_id"], name="usage_event_unique_per_tenant"),
+            models.CheckConstraint(
+                condition=~Q(status="rated") | (Q(tenant__isnull=False) & Q(sku__isnull=False)
+                                                & Q(profile_version__isnull=False) & Q(rated_at__isnull=False)),
+                name="usage_event_rated_is_attributed",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="quarantined") | ~Q(quarantine_reason=""),
+                name="usage_event_quarantine_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["received_at"], condition=Q(status="pending"), name="usage_event_pending"),
+            models.Index(fields=["tenant", "sku", "timestamp"], name="usage_event_tenant_sku_ts"),
+            models.Index(fields=["status", "received_at"], name="usage_event_status_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.event_id}"
+
+
+class UsageAggregate(models.Model):
+    """Rated usage per (tenant, sku, hour, profile version). `quantity` follows the meter's aggregation
+    within the hour (sum, count, max, latest, or distinct values for unique_count)."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    sku = models.ForeignKey("billing.Sku", on_delete=models.PROTECT, related_name="+")
+    profile_version = models.ForeignKey("billing.ProfileVersion", on_delete=models.PROTECT, related_name="+")
+    hour = models.DateTimeField(help_text="UTC, truncated to the hour")
+    quantity = models.DecimalField(max_digits=QUANTITY_DIGITS, decimal_places=QUANTITY_PLACES)
+    event_count = models.BigIntegerField()
+    first_event_at = models.DateTimeField()
+    last_event_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "sku", "hour", "profile_version"], name="usage_aggregate_unique_bucket"
+            ),
+            models.CheckConstraint(condition=Q(event_count__gt=0), name="usage_aggregate_has_events"),
+            models.CheckConstraint(
+                condition=Q(last_event_at__gte=F("first_event_at")), name="usage_aggregate_time_order"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "hour"], name="usage_aggregate_tenant_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.sku_id}@{self.hour:%Y-%m-%dT%H}"
+
+
+class BillingPeriod(models.Model):
+    """A tenant's billing period [start, end) in UTC, computed from the tenant's time zone and the
+    profile's billing cycle. `closed` once its invoice is finalized: usage for it is then late."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="billing_periods")
+    key = models.CharField(max_length=16, help_text="e.g. 2026-11, 2026-Q4, 2026")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tenant_id", "start"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "start"], name="billing_period_unique_start"),
+            models.UniqueConstraint(fields=["tenant", "key"], name="billing_period_unique_key"),
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="billing_period_positive"),
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True) | Q(status="closed", closed_at__isnull=False),
+                name="billing_period_closed_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.key}"

@@ -1,0 +1,140 @@
+"""Tenants (the customers), their projects, who may act for them, and API keys."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"unknown time zone {value!r}")
+
+
+class Tenant(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    tax_jurisdiction = models.CharField(max_length=16, help_text="Tax jurisdiction code, usually the country")
+    currency = models.CharField(max_length=3, help_text="ISO 4217 billing currency")
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="tenant_currency_iso"),
+            models.CheckConstraint(condition=Q(country__regex=r"^[A-Z]{2}$"), name="tenant_country_iso"),
+        ]
+        permissions = [("view_tenant_billing", "Can view the tenant's invoices and usage")]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Project(models.Model):
+    """A project or cost centre inside a tenant; usage can be attributed to one."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="projects")
+    code = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    cost_center = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant_id", "code"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "code"], name="project_unique_code_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}/{self.code}"
+
+
+class Role(models.TextChoices):
+    CUSTOMER_VIEWER = "customer_viewer", "Customer viewer"
+    CUSTOMER_ADMIN = "customer_admin", "Customer admin"
+    FINANCE_VIEWER = "finance_viewer", "Finance viewer"
+    FINANCE_EDITOR = "finance_editor", "Finance editor"
+    FINANCE_APPROVER = "finance_approver", "Finance approver"
+
+
+CUSTOMER_ROLES = frozenset({Role.CUSTOMER_VIEWER, Role.CUSTOMER_ADMIN})
+FINANCE_ROLES = frozenset({Role.FINANCE_VIEWER, Role.FINANCE_EDITOR, Role.FINANCE_APPROVER})
+
+
+class Membership(models.Model):
+    """A user's role. Customer roles belong to one tenant; finance roles are platform-wide (no tenant)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships")
+    role = models.CharField(max_length=32, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant", "role"], name="membership_unique"),
+            models.UniqueConstraint(
+                fields=["user", "role"], condition=Q(tenant__isnull=True), name="membership_unique_platform"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(role__in=[r.value for r in CUSTOMER_ROLES], tenant__isnull=False)
+                    | Q(role__in=[r.value for r in FINANCE_ROLES], tenant__isnull=True)
+                ),
+                name="membership_role_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.role}@{self.tenant_id or 'platform'}"
+
+
+class ApiKey(models.Model):
+    """An API key. The secret is shown once at creation; only its SHA-256 is stored (keys are 32 random
+    bytes, so a fast hash is the right tool: there is nothing to brute-force)."""
+
+    class Scope(models.TextChoices):
+        TENANT = "tenant", "Tenant"
+        PLATFORM = "platform", "Platform"
+
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True, help_text="Public, shown in lists and logs")
+    key_hash = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.TENANT)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="api_keys")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scope="tenant", tenant__isnull=False) | Q(scope="platform", tenant__isnull=True),
+                name="apikey_scope_matches_tenant",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.scope})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,32 @@
+"""Reads about tenants and who may see what."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from .models import FINANCE_ROLES, Membership, Role, Tenant
+
+
+def tenant_get(*, slug: str) -> Tenant | None:
+    return Tenant.objects.filter(slug=slug).first()
+
+
+def user_roles(*, user: AbstractBaseUser | AnonymousUser) -> set[str]:
+    if not user.is_authenticated:
+        return set()
+    return set(Membership.objects.filter(user_id=user.pk).values_list("role", flat=True))
+
+
+def user_is_finance(*, user: AbstractBaseUser | AnonymousUser, roles: frozenset[Role] = FINANCE_ROLES) -> bool:
+    return bool(user_roles(user=user) & {r.value for r in roles})
+
+
+def tenants_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Tenant]:
+    """Finance sees every tenant; a customer sees the tenants it holds `view_tenant_billing` on."""
+    if not user.is_authenticated:
+        return Tenant.objects.none()
+    if user_is_finance(user=user):
+        return Tenant.objects.all()
+    return get_objects_for_user(user, "tenants.view_tenant_billing", klass=Tenant, accept_global_perms=False)
