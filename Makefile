@@ -53,7 +53,7 @@ pytest:
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: install
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var

@@ -1,0 +1,1 @@
+"""Period-close tasks: the beat-scheduled close and per-tenant close."""

@@ -1,0 +1,1 @@
+"""Rating tasks: nudged after ingest commits, plus the periodic sweeper."""
