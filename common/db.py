@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+
 from django.db import connection, migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.state import StateApps
@@ -12,8 +13,13 @@ def is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def vendor_sql(*, postgresql: Sequence[str] = (), sqlite: Sequence[str] = (),
-               reverse_postgresql: Sequence[str] = (), reverse_sqlite: Sequence[str] = ()) -> migrations.RunPython:
+def vendor_sql(
+    *,
+    postgresql: Sequence[str] = (),
+    sqlite: Sequence[str] = (),
+    reverse_postgresql: Sequence[str] = (),
+    reverse_sqlite: Sequence[str] = (),
+) -> migrations.RunPython:
     """A migration step that runs the SQL written for the database actually in use.
 
     Triggers are written twice (PL/pgSQL and SQLite) because both engines are supported: PostgreSQL in
@@ -29,4 +35,3 @@ def vendor_sql(*, postgresql: Sequence[str] = (), sqlite: Sequence[str] = (),
     forward = run({"postgresql": postgresql, "sqlite": sqlite})
     backward = run({"postgresql": reverse_postgresql, "sqlite": reverse_sqlite})
     return migrations.RunPython(forward, backward)
-

@@ -18,7 +18,9 @@ class ApplicationError(Exception):
     status_code = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, issues: list[FieldIssue] | None = None, extra: dict[str, object] | None = None):
+    def __init__(
+        self, message: str, *, issues: list[FieldIssue] | None = None, extra: dict[str, object] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.issues = issues or []

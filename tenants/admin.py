@@ -46,7 +46,9 @@ class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
         issued = api_key_create(tenant=obj.tenant, name=obj.name, created_by=request.user)  # type: ignore[arg-type]
         obj.pk = issued.api_key.pk
         obj.__dict__.update(issued.api_key.__dict__)
-        messages.warning(request, f"API key created. Copy it now, it will not be shown again: {issued.secret}")
+        messages.warning(
+            request, f"API key created. Copy it now, it will not be shown again: {issued.secret}"
+        )
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset: Any) -> None:

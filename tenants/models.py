@@ -56,7 +56,9 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["tenant_id", "code"]
-        constraints = [models.UniqueConstraint(fields=["tenant", "code"], name="project_unique_code_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "code"], name="project_unique_code_per_tenant")
+        ]
 
     def __str__(self) -> str:
         return f"{self.tenant_id}/{self.code}"
@@ -78,7 +80,9 @@ class Membership(models.Model):
     """A user's role. Customer roles belong to one tenant; finance roles are platform-wide (no tenant)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships"
+    )
     role = models.CharField(max_length=32, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -115,7 +119,9 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, unique=True, help_text="Public, shown in lists and logs")
     key_hash = models.CharField(max_length=64, unique=True)
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.TENANT)
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="api_keys")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="api_keys"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -19,7 +19,9 @@ def user_roles(*, user: AbstractBaseUser | AnonymousUser) -> set[str]:
     return set(Membership.objects.filter(user_id=user.pk).values_list("role", flat=True))
 
 
-def user_is_finance(*, user: AbstractBaseUser | AnonymousUser, roles: frozenset[Role] = FINANCE_ROLES) -> bool:
+def user_is_finance(
+    *, user: AbstractBaseUser | AnonymousUser, roles: frozenset[Role] = FINANCE_ROLES
+) -> bool:
     return bool(user_roles(user=user) & {r.value for r in roles})
 
 

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from common.money import is_known_currency
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -14,7 +15,6 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from common.errors import Conflict, FieldIssue, ValidationFailed
-from common.money import is_known_currency
 
 from .models import CUSTOMER_ROLES, ApiKey, Membership, Project, Role, Tenant, validate_timezone
 

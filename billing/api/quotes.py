@@ -64,7 +64,10 @@ class QuoteView(APIView):
                 value={
                     "price": {
                         "model": "graduated",
-                        "tiers": [{"up_to": "1000", "unit_amount": "0"}, {"up_to": None, "unit_amount": "0.002"}],
+                        "tiers": [
+                            {"up_to": "1000", "unit_amount": "0"},
+                            {"up_to": None, "unit_amount": "0.002"},
+                        ],
                     },
                     "quantity": "2500",
                     "currency": "EUR",

@@ -4,14 +4,27 @@ meter counts distinct values (unique_count cannot be summed across hours)."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Max, Min, Sum
 
-from billing.models import Meter, ProfileVersion, Sku, UsageAggregate, UsageEvent
+from billing.models import (
+    BillingPeriod,
+    Meter,
+    ProfileAssignment,
+    ProfileVersion,
+    Sku,
+    TenantUsageEstimate,
+    UsageAggregate,
+    UsageAggregateValue,
+    UsageEvent,
+)
 
 
 @dataclass
@@ -73,17 +86,23 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
         elif aggregation == Meter.Aggregation.LATEST:
             latest = (
                 UsageAggregate.objects.filter(
-                    tenant_id=tenant_id, sku_id=sku.pk, profile_version_id=version.pk, hour__gte=start, hour__lt=end
+                    tenant_id=tenant_id,
+                    sku_id=sku.pk,
+                    profile_version_id=version.pk,
+                    hour__gte=start,
+                    hour__lt=end,
                 )
                 .order_by("-last_event_at", "-hour")
                 .values_list("quantity", flat=True)
                 .first()
             )
             quantity = latest if latest is not None else Decimal(0)
-        else:  # unique_count: distinct tag values over the whole range
+        else:  # unique_count: distinct tag values over the whole range (stored by rating per hour)
             quantity = Decimal(
-                events.filter(sku_id=sku.pk, profile_version_id=version.pk)
-                .values(f"tags__{sku.meter.unique_tag}")
+                UsageAggregateValue.objects.filter(
+                    tenant_id=tenant_id, sku_id=sku.pk, profile_version_id=version.pk, hour__gte=start, hour__lt=end
+                )
+                .values("value")
                 .distinct()
                 .count()
             )
@@ -103,7 +122,9 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
                 .values_list("quantity", flat=True)
             )
         result.append(usage)
-    order = defaultdict(int, {v.pk: i for i, v in enumerate(sorted(versions.values(), key=lambda v: v.effective_from))})
+    order = defaultdict(
+        int, {v.pk: i for i, v in enumerate(sorted(versions.values(), key=lambda v: v.effective_from))}
+    )
     result.sort(key=lambda u: (u.sku_code, order[u.profile_version_id]))
     return result
 
@@ -113,3 +134,101 @@ def event_counts_by_status(*, tenant_id: int | None = None) -> dict[str, int]:
     if tenant_id is not None:
         qs = qs.filter(tenant_id=tenant_id)
     return {row["status"]: row["n"] for row in qs.values("status").annotate(n=Count("id"))}
+
+
+def pending_backlog() -> int:
+    """Events waiting for rating (served by the partial index on pending events)."""
+    return UsageEvent.objects.filter(status=UsageEvent.Status.PENDING).count()
+
+
+def oldest_pending_received_at() -> datetime | None:
+    return (
+        UsageEvent.objects.filter(status=UsageEvent.Status.PENDING)
+        .order_by("received_at")
+        .values_list("received_at", flat=True)
+        .first()
+    )
+
+
+class VersionTimeline:
+    """Which profile version is in force for a tenant at an instant, for many tenants and instants at once:
+    assignments and in-force versions are loaded once, each lookup is two bisections in memory (the same
+    answer as `billing.selectors.profiles.resolve_version`, without a query per event)."""
+
+    def __init__(self, tenant_ids: Iterable[int]):
+        ids = set(tenant_ids)
+        self._assignments: dict[int, tuple[list[datetime], list[ProfileAssignment]]] = {}
+        by_tenant: dict[int, list[ProfileAssignment]] = defaultdict(list)
+        for assignment in ProfileAssignment.objects.filter(tenant_id__in=ids).order_by("tenant_id", "effective_from"):
+            by_tenant[assignment.tenant_id].append(assignment)
+        for tenant_id, rows in by_tenant.items():
+            self._assignments[tenant_id] = ([a.effective_from for a in rows], rows)
+        profile_ids = {a.profile_id for rows in by_tenant.values() for a in rows}
+        by_profile: dict[int, list[ProfileVersion]] = defaultdict(list)
+        for version in ProfileVersion.objects.filter(
+            profile_id__in=profile_ids, status__in=ProfileVersion.IN_FORCE_STATUSES
+        ).order_by("profile_id", "effective_from"):
+            by_profile[version.profile_id].append(version)
+        self._versions: dict[int, tuple[list[datetime], list[ProfileVersion]]] = {
+            pid: ([v.effective_from for v in rows], rows) for pid, rows in by_profile.items()
+        }
+        self._priced: dict[int, frozenset[str]] = {
+            v.pk: frozenset(str(e.get("sku")) for e in v.body.get("prices", []))
+            for rows in by_profile.values()
+            for v in rows
+        }
+
+    def version_at(self, tenant_id: int, at: datetime) -> ProfileVersion | None:
+        """The version of the profile assigned to the tenant at `at` with the latest effective_from <= at."""
+        entry = self._assignments.get(tenant_id)
+        if entry is None:
+            return None
+        starts, rows = entry
+        i = bisect_right(starts, at) - 1
+        if i < 0:
+            return None
+        assignment = rows[i]
+        if assignment.effective_to is not None and at >= assignment.effective_to:
+            return None
+        versions = self._versions.get(assignment.profile_id)
+        if versions is None:
+            return None
+        v_starts, v_rows = versions
+        j = bisect_right(v_starts, at) - 1
+        return v_rows[j] if j >= 0 else None
+
+    def prices(self, version: ProfileVersion, sku_code: str) -> bool:
+        return sku_code in self._priced.get(version.pk, frozenset())
+
+
+def closed_periods(*, tenant_ids: Iterable[int]) -> dict[int, list[tuple[datetime, datetime]]]:
+    """[start, end) of every closed (invoiced) billing period of the given tenants."""
+    result: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    rows = BillingPeriod.objects.filter(tenant_id__in=set(tenant_ids), status=BillingPeriod.Status.CLOSED)
+    for tenant_id, start, end in rows.values_list("tenant_id", "start", "end"):
+        result[tenant_id].append((start, end))
+    return result
+
+
+@dataclass(frozen=True)
+class SummaryLine:
+    sku_code: str
+    quantity: Decimal
+    event_count: int
+    amount: Decimal
+
+
+def estimates_for_period(*, tenant_id: int, period_key: str) -> list[TenantUsageEstimate]:
+    """The stored running estimates of one tenant for one period, by SKU code."""
+    return list(
+        TenantUsageEstimate.objects.filter(tenant_id=tenant_id, period_key=period_key)
+        .select_related("sku")
+        .order_by("sku__code")
+    )
+
+
+def quarantined_events(*, tenant_id: int | None = None) -> Any:
+    qs = UsageEvent.objects.filter(status=UsageEvent.Status.QUARANTINED)
+    if tenant_id is not None:
+        qs = qs.filter(tenant_id=tenant_id)
+    return qs.order_by("-received_at")

@@ -5,6 +5,7 @@ canonical form with its SHA-256, and frozen by the database once it leaves draft
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +19,6 @@ from billing.pricing import DocumentError, canonical_json, document_sha256, vali
 from common.errors import Conflict, FieldIssue, PermissionDenied, StateError, ValidationFailed
 from tenants.models import Role, Tenant
 from tenants.selectors import user_is_finance
-
-import json
 
 
 def _validated_body(body: Any) -> dict[str, Any]:
@@ -64,7 +63,9 @@ def profile_version_create(
             issues=[FieldIssue("profile", f"must be {profile.code!r}")],
         )
     if timezone.is_naive(effective_from):
-        raise ValidationFailed("effective_from needs a time zone", issues=[FieldIssue("effective_from", "naive")])
+        raise ValidationFailed(
+            "effective_from needs a time zone", issues=[FieldIssue("effective_from", "naive")]
+        )
     with transaction.atomic():
         BillingProfile.objects.select_for_update().get(pk=profile.pk)  # serialises numbering
         number = (profile.versions.aggregate(m=Max("number"))["m"] or 0) + 1
@@ -118,7 +119,9 @@ def profile_version_approve(
     with transaction.atomic():
         locked = ProfileVersion.objects.select_for_update().select_related("profile").get(pk=version.pk)
         if locked.status != ProfileVersion.Status.PENDING_APPROVAL:
-            raise StateError(f"version {locked.number} is {locked.status}; only pending versions can be approved")
+            raise StateError(
+                f"version {locked.number} is {locked.status}; only pending versions can be approved"
+            )
         if locked.author_id == approver.pk:
             raise PermissionDenied("the author of a version cannot approve it")
         now = timezone.now()
@@ -151,14 +154,18 @@ def profile_version_approve(
         return locked
 
 
-def profile_version_reject(*, version: ProfileVersion, approver: AbstractBaseUser, reason: str) -> ProfileVersion:
+def profile_version_reject(
+    *, version: ProfileVersion, approver: AbstractBaseUser, reason: str
+) -> ProfileVersion:
     _require_role(approver, APPROVERS, "rejecting a profile version")
     if not reason.strip():
         raise ValidationFailed("a rejection needs a reason", issues=[FieldIssue("reason", "required")])
     with transaction.atomic():
         locked = ProfileVersion.objects.select_for_update().get(pk=version.pk)
         if locked.status != ProfileVersion.Status.PENDING_APPROVAL:
-            raise StateError(f"version {locked.number} is {locked.status}; only pending versions can be rejected")
+            raise StateError(
+                f"version {locked.number} is {locked.status}; only pending versions can be rejected"
+            )
         if locked.author_id == approver.pk:
             raise PermissionDenied("the author of a version cannot reject it")
         locked.status = ProfileVersion.Status.REJECTED

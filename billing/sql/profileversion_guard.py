@@ -16,7 +16,8 @@ BEGIN
     END IF;
     IF OLD.status = 'draft' THEN
         IF NEW.status NOT IN ('draft', 'pending_approval') THEN
-            RAISE EXCEPTION 'profile version %: a draft can only be submitted', OLD.id USING ERRCODE = '23000';
+            RAISE EXCEPTION 'profile version %: a draft can only be submitted', OLD.id
+                USING ERRCODE = '23000';
         END IF;
         RETURN NEW;
     END IF;
@@ -128,7 +129,10 @@ WHEN EXISTS (
 )
 BEGIN SELECT RAISE(ABORT, 'profile assignments of a tenant must not overlap'); END;
 """
-SQLITE_ASSIGNMENT = [_SQLITE_OVERLAP.format(op="ins", OP="INSERT"), _SQLITE_OVERLAP.format(op="upd", OP="UPDATE")]
+SQLITE_ASSIGNMENT = [
+    _SQLITE_OVERLAP.format(op="ins", OP="INSERT"),
+    _SQLITE_OVERLAP.format(op="upd", OP="UPDATE"),
+]
 SQLITE_ASSIGNMENT_DROP = [
     "DROP TRIGGER IF EXISTS billing_assignment_no_overlap_ins;",
     "DROP TRIGGER IF EXISTS billing_assignment_no_overlap_upd;",

@@ -3,8 +3,8 @@
 Exit code 0 with the quote, or 2 with `{"error": "invalid", "errors": [{"field", "message"}]}`."""
 
 import json
-from decimal import Decimal
 import sys
+from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -20,7 +20,9 @@ class Command(BaseCommand):
         try:
             payload = json.loads(raw, parse_float=Decimal)
         except json.JSONDecodeError as err:
-            self._fail({"error": "invalid", "errors": [{"field": "$", "message": f"invalid JSON: {err.msg}"}]})
+            self._fail(
+                {"error": "invalid", "errors": [{"field": "$", "message": f"invalid JSON: {err.msg}"}]}
+            )
         try:
             result = quote(payload)
         except PricingError as err:

@@ -13,7 +13,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug", nargs="?", help="tenant slug (omit with --platform)")
-        parser.add_argument("--platform", action="store_true", help="a platform key that names tenants per event")
+        parser.add_argument(
+            "--platform", action="store_true", help="a platform key that names tenants per event"
+        )
         parser.add_argument("--name", default="", help="a label for the key")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,163 @@
+"""`manage.py profiles ...`: profiles as code (YAML on disk).
+
+profiles validate FILE            check a document; prints OK or every field error (exit 2)
+profiles draft FILE --author U [--effective-from ISO] [--submit]
+                                  create a draft version (the profile is created if new)
+profiles submit CODE N --actor U  send version N for approval
+profiles approve CODE N --approver U [--allow-backdated]
+profiles reject CODE N --approver U --reason TEXT
+profiles export CODE [--version N]  print a version as YAML
+profiles list                     one line per version
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from billing.models import BillingProfile, ProfileVersion, Sku
+from billing.pricing import DocumentError, validate_document
+from billing.services.profiles import (
+    profile_create,
+    profile_version_approve,
+    profile_version_create,
+    profile_version_reject,
+    profile_version_submit,
+)
+from common.errors import ApplicationError
+
+
+def _load(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return yaml.safe_load(text)
+    except OSError as err:
+        raise CommandError(f"cannot read {path}: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise CommandError(f"{path} is not valid YAML: {err}") from err
+
+
+def _user(username: str) -> Any:
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise CommandError(f"no user {username!r}")
+    return user
+
+
+class Command(BaseCommand):
+    help = "Billing profiles as code: validate, draft, submit, approve, reject, export, list."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        p = sub.add_parser("validate")
+        p.add_argument("file")
+        p = sub.add_parser("draft")
+        p.add_argument("file")
+        p.add_argument("--author", required=True)
+        p.add_argument("--effective-from", default=None, help="ISO 8601 with offset; default now")
+        p.add_argument("--name", default=None)
+        p.add_argument("--submit", action="store_true")
+        for name in ("submit", "approve", "reject"):
+            p = sub.add_parser(name)
+            p.add_argument("code")
+            p.add_argument("number", type=int)
+            p.add_argument("--actor" if name == "submit" else "--approver", required=True)
+            if name == "approve":
+                p.add_argument("--allow-backdated", action="store_true")
+            if name == "reject":
+                p.add_argument("--reason", required=True)
+        p = sub.add_parser("export")
+        p.add_argument("code")
+        p.add_argument("--version", type=int, default=None)
+        sub.add_parser("list")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            getattr(self, f"_{options['action']}")(options)
+        except ApplicationError as err:
+            for issue in err.issues:
+                self.stderr.write(f"{issue.field}: {issue.message}")
+            raise CommandError(err.message) from err
+
+    def _version(self, code: str, number: int) -> ProfileVersion:
+        version = ProfileVersion.objects.filter(profile__code=code, number=number).first()
+        if version is None:
+            raise CommandError(f"no version {number} of profile {code!r}")
+        return version
+
+    def _validate(self, options: dict[str, Any]) -> None:
+        doc = _load(options["file"])
+        try:
+            validate_document(doc, known_skus=set(Sku.objects.values_list("code", flat=True)))
+        except DocumentError as err:
+            self.stdout.write(str(err))
+            raise SystemExit(2) from err
+        self.stdout.write("OK")
+
+    def _draft(self, options: dict[str, Any]) -> None:
+        doc = _load(options["file"])
+        author = _user(options["author"])
+        code = doc.get("profile") if isinstance(doc, dict) else None
+        if not isinstance(code, str):
+            raise CommandError("the document has no `profile` code")
+        profile = BillingProfile.objects.filter(code=code).first() or profile_create(
+            code=code, name=options["name"] or code
+        )
+        effective_from = timezone.now()
+        if options["effective_from"]:
+            try:
+                effective_from = datetime.fromisoformat(options["effective_from"])
+            except ValueError as err:
+                raise CommandError(f"--effective-from: {err}") from err
+        version = profile_version_create(
+            profile=profile, body=doc, effective_from=effective_from, author=author
+        )
+        if options["submit"]:
+            version = profile_version_submit(version=version, actor=author)
+        self.stdout.write(f"{profile.code} v{version.number} {version.status} {version.body_sha256}")
+
+    def _submit(self, options: dict[str, Any]) -> None:
+        v = profile_version_submit(
+            version=self._version(options["code"], options["number"]), actor=_user(options["actor"])
+        )
+        self.stdout.write(f"{options['code']} v{v.number} {v.status}")
+
+    def _approve(self, options: dict[str, Any]) -> None:
+        v = profile_version_approve(
+            version=self._version(options["code"], options["number"]),
+            approver=_user(options["approver"]),
+            allow_backdated=options["allow_backdated"],
+        )
+        self.stdout.write(f"{options['code']} v{v.number} {v.status}")
+
+    def _reject(self, options: dict[str, Any]) -> None:
+        v = profile_version_reject(
+            version=self._version(options["code"], options["number"]),
+            approver=_user(options["approver"]),
+            reason=options["reason"],
+        )
+        self.stdout.write(f"{options['code']} v{v.number} {v.status}")
+
+    def _export(self, options: dict[str, Any]) -> None:
+        qs = ProfileVersion.objects.filter(profile__code=options["code"])
+        version = (
+            qs.filter(number=options["version"]).first()
+            if options["version"]
+            else qs.order_by("-number").first()
+        )
+        if version is None:
+            raise CommandError(f"no such version of profile {options['code']!r}")
+        self.stdout.write(yaml.safe_dump(version.body, sort_keys=False, allow_unicode=True).rstrip())
+
+    def _list(self, options: dict[str, Any]) -> None:
+        for v in ProfileVersion.objects.select_related("profile").order_by("profile__code", "number"):
+            self.stdout.write(
+                f"{v.profile.code}\tv{v.number}\t{v.status}\t{v.effective_from.isoformat()}\t{v.body_sha256[:12]}"
+            )

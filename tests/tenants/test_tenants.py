@@ -1,0 +1,74 @@
+import pytest
+from django.db import IntegrityError
+
+from common.errors import Conflict, ValidationFailed
+from tenants.models import Membership, Role
+from tenants.selectors import tenants_visible_to
+from tenants.services import membership_grant, tenant_create
+from tests.factories import TenantFactory, UserFactory, finance_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_creates_a_tenant_with_its_jurisdiction_defaulting_to_the_country():
+    tenant = tenant_create(
+        slug="acme", name="Acme", currency="eur", country="de", timezone_name="Europe/Berlin"
+    )
+
+    assert (tenant.currency, tenant.country, tenant.tax_jurisdiction) == ("EUR", "DE", "DE")
+
+
+def test_it_refuses_an_unknown_currency_naming_the_field():
+    with pytest.raises(ValidationFailed) as err:
+        tenant_create(slug="acme", name="Acme", currency="EUX", country="DE")
+
+    assert [(i.field, i.message) for i in err.value.issues] == [
+        ("currency", "unknown ISO 4217 currency 'EUX'")
+    ]
+
+
+def test_it_refuses_an_unknown_time_zone():
+    with pytest.raises(ValidationFailed) as err:
+        tenant_create(slug="acme", name="Acme", currency="EUR", country="DE", timezone_name="Mars/Olympus")
+
+    assert err.value.issues[0].field == "timezone"
+
+
+def test_it_refuses_a_duplicate_slug():
+    TenantFactory(slug="acme")
+
+    with pytest.raises(Conflict):
+        tenant_create(slug="acme", name="Acme", currency="EUR", country="DE")
+
+
+def test_the_database_refuses_a_customer_role_without_a_tenant():
+    with pytest.raises(IntegrityError):
+        Membership.objects.create(user=UserFactory(), role=Role.CUSTOMER_ADMIN, tenant=None)
+
+
+def test_the_database_refuses_a_finance_role_bound_to_a_tenant():
+    with pytest.raises(IntegrityError):
+        Membership.objects.create(user=UserFactory(), role=Role.FINANCE_APPROVER, tenant=TenantFactory())
+
+
+def test_a_customer_sees_only_its_own_tenant():
+    alice_tenant, charlie_tenant = TenantFactory(slug="alice"), TenantFactory(slug="charlie")
+    charlie = UserFactory()
+    membership_grant(user=charlie, role=Role.CUSTOMER_VIEWER, tenant=charlie_tenant)
+
+    visible = list(tenants_visible_to(user=charlie))
+
+    assert visible == [charlie_tenant]
+    assert alice_tenant not in visible
+
+
+def test_finance_sees_every_tenant():
+    tenants = [TenantFactory(slug="a"), TenantFactory(slug="b")]
+
+    assert list(tenants_visible_to(user=finance_user(Role.FINANCE_VIEWER))) == tenants
+
+
+def test_a_user_without_membership_sees_nothing():
+    TenantFactory()
+
+    assert list(tenants_visible_to(user=UserFactory())) == []
