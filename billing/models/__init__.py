@@ -1,17 +1,27 @@
 from .catalog import Meter, Sku
 from .profiles import BillingProfile, ProfileAssignment, ProfileVersion
 from .tax import ExchangeRate, TaxRule
-from .usage import BillingPeriod, UsageAggregate, UsageEvent
+from .usage import (
+    BillingPeriod,
+    IngestRequest,
+    TenantUsageEstimate,
+    UsageAggregate,
+    UsageAggregateValue,
+    UsageEvent,
+)
 
 __all__ = [
     "BillingPeriod",
     "BillingProfile",
     "ExchangeRate",
+    "IngestRequest",
     "Meter",
     "ProfileAssignment",
     "ProfileVersion",
     "Sku",
     "TaxRule",
+    "TenantUsageEstimate",
     "UsageAggregate",
+    "UsageAggregateValue",
     "UsageEvent",
 ]

@@ -5,6 +5,7 @@ on PostgreSQL when it grows (see docs/architecture.md)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -18,11 +19,20 @@ class UsageEvent(models.Model):
         RATED = "rated", "Rated"
         QUARANTINED = "quarantined", "Quarantined"
 
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    tenant_slug = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="as named by the client (platform keys); kept for unresolved tenants",
+    )
     event_id = models.CharField(max_length=128, help_text="the client's idempotency key")
     sku = models.ForeignKey("billing.Sku", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     sku_code = models.CharField(max_length=64, help_text="as sent by the client")
-    project = models.ForeignKey("tenants.Project", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    project = models.ForeignKey(
+        "tenants.Project", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     project_code = models.CharField(max_length=64, blank=True, help_text="as sent by the client")
     timestamp = models.DateTimeField()
     quantity = models.DecimalField(max_digits=QUANTITY_DIGITS, decimal_places=QUANTITY_PLACES)
@@ -36,13 +46,28 @@ class UsageEvent(models.Model):
     )
     received_at = models.DateTimeField()
     rated_at = models.DateTimeField(null=True, blank=True)
+    reattributed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reattributed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["tenant", "event_id"], name="usage_event_unique_per_tenant"),
+            # Events whose tenant could not be resolved (quarantined) are deduplicated by the slug sent.
+            models.UniqueConstraint(
+                fields=["tenant_slug", "event_id"],
+                condition=Q(tenant__isnull=True),
+                name="usage_event_unique_unresolved",
+            ),
             models.CheckConstraint(
-                condition=~Q(status="rated") | (Q(tenant__isnull=False) & Q(sku__isnull=False)
-                                                & Q(profile_version__isnull=False) & Q(rated_at__isnull=False)),
+                condition=~Q(status="rated")
+                | (
+                    Q(tenant__isnull=False)
+                    & Q(sku__isnull=False)
+                    & Q(profile_version__isnull=False)
+                    & Q(rated_at__isnull=False)
+                ),
                 name="usage_event_rated_is_attributed",
             ),
             models.CheckConstraint(
@@ -54,6 +79,9 @@ class UsageEvent(models.Model):
             models.Index(fields=["received_at"], condition=Q(status="pending"), name="usage_event_pending"),
             models.Index(fields=["tenant", "sku", "timestamp"], name="usage_event_tenant_sku_ts"),
             models.Index(fields=["status", "received_at"], name="usage_event_status_received"),
+            models.Index(
+                fields=["received_at"], condition=Q(status="quarantined"), name="usage_event_quarantined"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -90,6 +118,76 @@ class UsageAggregate(models.Model):
         return f"{self.tenant_id}:{self.sku_id}@{self.hour:%Y-%m-%dT%H}"
 
 
+class UsageAggregateValue(models.Model):
+    """The distinct tag values behind a unique_count aggregate, so a period's distinct count stays exact
+    (distinct counts cannot be added across hours)."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    sku = models.ForeignKey("billing.Sku", on_delete=models.PROTECT, related_name="+")
+    profile_version = models.ForeignKey("billing.ProfileVersion", on_delete=models.PROTECT, related_name="+")
+    hour = models.DateTimeField()
+    value = models.CharField(max_length=256)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "sku", "profile_version", "hour", "value"],
+                name="usage_aggregate_value_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.sku_id}@{self.hour:%Y-%m-%dT%H}={self.value}"
+
+
+class IngestRequest(models.Model):
+    """Request-level idempotency (`Idempotency-Key`): claimed in the transaction that stores the events,
+    so a failed write never leaves a key behind; the stored response is replayed byte for byte."""
+
+    scope = models.CharField(
+        max_length=40, help_text="tenant:<id> for tenant keys, platform for platform keys"
+    )
+    key = models.CharField(max_length=255)
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    request_sha256 = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.TextField()
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="ingest_request_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"
+
+
+class TenantUsageEstimate(models.Model):
+    """A tenant's running (unrounded, pre-tax) cost estimate for one SKU in one billing period, recomputed
+    from the aggregates after each rated batch that touched the tenant."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    period_key = models.CharField(max_length=16)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    sku = models.ForeignKey("billing.Sku", on_delete=models.PROTECT, related_name="+")
+    quantity = models.DecimalField(max_digits=QUANTITY_DIGITS, decimal_places=QUANTITY_PLACES)
+    event_count = models.BigIntegerField()
+    amount = models.DecimalField(max_digits=QUANTITY_DIGITS, decimal_places=QUANTITY_PLACES)
+    currency = models.CharField(max_length=3)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["tenant_id", "period_start", "sku_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "period_key", "sku"], name="usage_estimate_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.period_key}:{self.sku_id}={self.amount} {self.currency}"
+
+
 class BillingPeriod(models.Model):
     """A tenant's billing period [start, end) in UTC, computed from the tenant's time zone and the
     profile's billing cycle. `closed` once its invoice is finalized: usage for it is then late."""
@@ -112,7 +210,8 @@ class BillingPeriod(models.Model):
             models.UniqueConstraint(fields=["tenant", "key"], name="billing_period_unique_key"),
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="billing_period_positive"),
             models.CheckConstraint(
-                condition=Q(status="open", closed_at__isnull=True) | Q(status="closed", closed_at__isnull=False),
+                condition=Q(status="open", closed_at__isnull=True)
+                | Q(status="closed", closed_at__isnull=False),
                 name="billing_period_closed_at",
             ),
         ]

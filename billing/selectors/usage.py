@@ -100,7 +100,11 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
         else:  # unique_count: distinct tag values over the whole range (stored by rating per hour)
             quantity = Decimal(
                 UsageAggregateValue.objects.filter(
-                    tenant_id=tenant_id, sku_id=sku.pk, profile_version_id=version.pk, hour__gte=start, hour__lt=end
+                    tenant_id=tenant_id,
+                    sku_id=sku.pk,
+                    profile_version_id=version.pk,
+                    hour__gte=start,
+                    hour__lt=end,
                 )
                 .values("value")
                 .distinct()
@@ -159,7 +163,9 @@ class VersionTimeline:
         ids = set(tenant_ids)
         self._assignments: dict[int, tuple[list[datetime], list[ProfileAssignment]]] = {}
         by_tenant: dict[int, list[ProfileAssignment]] = defaultdict(list)
-        for assignment in ProfileAssignment.objects.filter(tenant_id__in=ids).order_by("tenant_id", "effective_from"):
+        for assignment in ProfileAssignment.objects.filter(tenant_id__in=ids).order_by(
+            "tenant_id", "effective_from"
+        ):
             by_tenant[assignment.tenant_id].append(assignment)
         for tenant_id, rows in by_tenant.items():
             self._assignments[tenant_id] = ([a.effective_from for a in rows], rows)

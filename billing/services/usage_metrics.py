@@ -8,22 +8,28 @@ from prometheus_client import Counter, Histogram
 INGEST_EVENTS = Counter(
     "billing_usage_ingest_events_total", "Usage events by ingest outcome", ["outcome", "reason"]
 )
-INGEST_REQUESTS = Counter("billing_usage_ingest_requests_total", "Usage ingest requests by HTTP status", ["status"])
+INGEST_REQUESTS = Counter(
+    "billing_usage_ingest_requests_total", "Usage ingest requests by HTTP status", ["status"]
+)
 INGEST_AUTH_FAILURES = Counter("billing_usage_auth_failures_total", "Refused usage API callers", ["reason"])
-INGEST_RATE_LIMITED = Counter("billing_usage_rate_limited_total", "Requests refused by backpressure", ["kind"])
+INGEST_RATE_LIMITED = Counter(
+    "billing_usage_rate_limited_total", "Requests refused by backpressure", ["kind"]
+)
 INGEST_LATENCY = Histogram(
     "billing_usage_ingest_seconds",
     "Time to validate, store and commit one ingest batch",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 RATING_NUDGE_FAILURES = Counter(
-    "billing_rating_nudge_failures_total", "Rating nudges that could not be published (the sweeper catches up)"
+    "billing_rating_nudge_failures_total",
+    "Rating nudges that could not be published (the sweeper catches up)",
 )
 RATING_BATCH_SIZE = Histogram(
     "billing_rating_batch_events", "Events per rated batch", buckets=(1, 10, 100, 1000, 5000, 10000, 50000)
 )
 RATING_BATCH_SECONDS = Histogram(
-    "billing_rating_batch_seconds", "Duration of one rating batch transaction",
+    "billing_rating_batch_seconds",
+    "Duration of one rating batch transaction",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 RATING_EVENTS = Counter("billing_rating_events_total", "Events processed by rating", ["outcome"])

@@ -169,3 +169,28 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Usage ingest and rating (issue 3) -----------------------------------------------------------
+USAGE_BATCH_MAX_EVENTS = env_int("USAGE_BATCH_MAX_EVENTS", 1000)
+# Below DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), so the usage endpoint answers 413 itself.
+USAGE_MAX_BODY_BYTES = env_int("USAGE_MAX_BODY_BYTES", 2_000_000)
+USAGE_TAGS_MAX_KEYS = env_int("USAGE_TAGS_MAX_KEYS", 32)
+USAGE_TAG_KEY_MAX_LENGTH = env_int("USAGE_TAG_KEY_MAX_LENGTH", 64)
+USAGE_TAG_VALUE_MAX_LENGTH = env_int("USAGE_TAG_VALUE_MAX_LENGTH", 256)
+USAGE_FUTURE_TOLERANCE_SECONDS = env_int("USAGE_FUTURE_TOLERANCE_SECONDS", 300)
+USAGE_IDEMPOTENCY_RETENTION_HOURS = env_int("USAGE_IDEMPOTENCY_RETENTION_HOURS", 72)
+# Per tenant (or per platform key) requests per window; 0 disables.
+USAGE_RATE_LIMIT_REQUESTS = env_int("USAGE_RATE_LIMIT_REQUESTS", 1200)
+USAGE_RATE_LIMIT_WINDOW_SECONDS = env_int("USAGE_RATE_LIMIT_WINDOW_SECONDS", 60)
+# Unrated events beyond which ingest answers 503 + Retry-After; 0 disables.
+USAGE_BACKLOG_MAX_PENDING = env_int("USAGE_BACKLOG_MAX_PENDING", 2_000_000)
+USAGE_BACKLOG_CACHE_SECONDS = env_int("USAGE_BACKLOG_CACHE_SECONDS", 2)
+USAGE_BACKLOG_RETRY_AFTER_SECONDS = env_int("USAGE_BACKLOG_RETRY_AFTER_SECONDS", 30)
+RATING_BATCH_SIZE = env_int("RATING_BATCH_SIZE", 5000)
+RATING_TASK_TIME_BUDGET_SECONDS = env_int("RATING_TASK_TIME_BUDGET_SECONDS", 30)
+RATING_NUDGE_FLAG_TTL_SECONDS = env_int("RATING_NUDGE_FLAG_TTL_SECONDS", 30)
+RATING_SWEEP_AFTER_SECONDS = env_int("RATING_SWEEP_AFTER_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["billing-rating-sweep"] = {
+    "task": "billing.rating_sweep",
+    "schedule": env_int("RATING_SWEEP_INTERVAL_SECONDS", 30),  # seconds
+}

@@ -1,0 +1,267 @@
+"""POST /api/v1/usage (batch ingest) and GET /api/v1/usage/summary (per-SKU quantity and estimated cost).
+
+Both take API keys only (`Authorization: Bearer <key>`). A tenant key acts for its own tenant: a batch
+naming another tenant is refused as a whole (403), never partly stored. A platform key names the tenant
+(slug) in every event (ingest) or in `?tenant=` (summary)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse, HttpResponseBase
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.selectors.usage import estimates_for_period
+from billing.services import usage_metrics as metrics
+from billing.services.estimates import estimate_compute, tenant_period_at
+from billing.services.ingest import Backpressure, BatchTooLarge, usage_backpressure_check, usage_ingest
+from common.errors import NotFound, ValidationFailed
+from common.periods import period_by_key
+from tenants.api.authentication import ApiKeyAuthentication, ApiKeyPrincipal
+from tenants.models import ApiKey, Tenant
+from tenants.selectors import tenant_get
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+class UsageEventIn(serializers.Serializer[Any]):
+    event_id = serializers.CharField(max_length=128, help_text="the client's idempotency key for this event")
+    sku = serializers.CharField(max_length=64, help_text="SKU code (or the code of a meter with one SKU)")
+    timestamp = serializers.CharField(help_text="ISO 8601 with a UTC offset, e.g. 2026-11-02T10:00:00Z")
+    quantity = serializers.CharField(help_text="decimal string (or JSON number, kept exact)")
+    project = serializers.CharField(max_length=64, required=False)
+    tags = serializers.DictField(required=False, help_text="flat object of scalar values")
+    tenant = serializers.CharField(max_length=64, required=False, help_text="tenant slug; platform keys only")
+
+
+class UsageBatchIn(serializers.Serializer[Any]):
+    events = UsageEventIn(many=True)
+
+
+class UsageOutcome(serializers.Serializer[Any]):
+    event_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "conflict", "rejected", "quarantined"])
+    reason = serializers.CharField(required=False, help_text="machine-readable, for rejected and quarantined")
+    message = serializers.CharField(required=False)
+
+
+class UsageBatchOut(serializers.Serializer[Any]):
+    results = UsageOutcome(many=True, help_text="one per event, in request order")
+    counts = serializers.DictField(child=serializers.IntegerField())
+
+
+class ErrorOut(serializers.Serializer[Any]):
+    error = serializers.CharField()
+    message = serializers.CharField()
+
+
+class UsageSummaryLine(serializers.Serializer[Any]):
+    sku = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=38, decimal_places=12)
+    event_count = serializers.IntegerField()
+    estimated_amount = serializers.DecimalField(max_digits=38, decimal_places=12)
+
+
+class UsageSummaryOut(serializers.Serializer[Any]):
+    tenant = serializers.CharField()
+    period = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    currency = serializers.CharField()
+    lines = UsageSummaryLine(many=True)
+    estimated_total = serializers.DecimalField(max_digits=38, decimal_places=12)
+    source = serializers.ChoiceField(choices=["running_estimate", "aggregates"])
+
+
+def _api_key(request: Request) -> ApiKey:
+    principal = request.user
+    assert isinstance(principal, ApiKeyPrincipal)
+    return principal.api_key
+
+
+def _caller_tenant(api_key: ApiKey) -> Tenant | None:
+    return api_key.tenant if api_key.scope == ApiKey.Scope.TENANT else None
+
+
+class _ApiKeyView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+            metrics.INGEST_AUTH_FAILURES.labels(reason="unauthenticated").inc()
+        response = super().handle_exception(exc)
+        if isinstance(exc, Backpressure):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+
+
+class UsageIngestView(_ApiKeyView):
+    @extend_schema(
+        operation_id="usage_ingest",
+        request=UsageBatchIn,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="replays the first response (with `Idempotent-Replayed: true`) for 72 h",
+            )
+        ],
+        responses={
+            200: UsageBatchOut,
+            400: OpenApiResponse(ErrorOut, description='malformed JSON or not {"events": [...]}'),
+            401: OpenApiResponse(ErrorOut, description="missing, invalid or revoked API key"),
+            403: OpenApiResponse(ErrorOut, description="a tenant key naming another tenant"),
+            409: OpenApiResponse(
+                ErrorOut, description="Idempotency-Key reused with another body, or in flight"
+            ),
+            413: OpenApiResponse(ErrorOut, description="more events or bytes than the limits"),
+            415: OpenApiResponse(ErrorOut, description="not application/json"),
+            429: OpenApiResponse(ErrorOut, description="per-tenant rate limit; see Retry-After"),
+            503: OpenApiResponse(ErrorOut, description="rating backlog over its bound; see Retry-After"),
+        },
+        examples=[
+            OpenApiExample(
+                "one event",
+                value={
+                    "events": [
+                        {
+                            "event_id": "evt-1",
+                            "sku": "api_calls",
+                            "timestamp": "2026-11-02T10:00:00Z",
+                            "quantity": "120",
+                            "project": "web",
+                            "tags": {"region": "eu-west-1"},
+                        }
+                    ]
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> HttpResponseBase:
+        api_key = _api_key(request)
+        tenant = _caller_tenant(api_key)
+        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise exceptions.UnsupportedMediaType(content_type or "none")
+        limit = settings.USAGE_MAX_BODY_BYTES
+        too_big = BatchTooLarge(f"the request body is limited to {limit} bytes", extra={"limit_bytes": limit})
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            raise too_big
+        usage_backpressure_check(tenant_key=f"tenant:{tenant.pk}" if tenant else f"platform:{api_key.prefix}")
+        try:
+            body = request._request.body
+        except RequestDataTooBig as err:
+            raise too_big from err
+        if len(body) > limit:
+            raise too_big
+        try:
+            document = json.loads(body, parse_float=Decimal, parse_constant=Decimal)
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
+            raise ValidationFailed(f"malformed JSON: {err}") from err
+        if (
+            not isinstance(document, dict)
+            or not isinstance(document.get("events"), list)
+            or set(document) != {"events"}
+        ):
+            raise ValidationFailed('the body must be {"events": [ ... ]}')
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH):
+            raise ValidationFailed(f"Idempotency-Key needs 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+        result = usage_ingest(
+            tenant=tenant,
+            events=document["events"],
+            idempotency_key=key,
+            request_sha256=hashlib.sha256(body).hexdigest(),
+        )
+        response = HttpResponse(result.body, status=result.status_code, content_type="application/json")
+        if result.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> Any:
+        metrics.INGEST_REQUESTS.labels(status=str(response.status_code)).inc()
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class UsageSummaryView(_ApiKeyView):
+    @extend_schema(
+        operation_id="usage_summary",
+        parameters=[
+            OpenApiParameter(
+                "period", OpenApiTypes.STR, description="e.g. 2026-11; default: the open period"
+            ),
+            OpenApiParameter(
+                "tenant", OpenApiTypes.STR, description="tenant slug; required for platform keys"
+            ),
+        ],
+        responses={200: UsageSummaryOut, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut},
+    )
+    def get(self, request: Request) -> Response:
+        api_key = _api_key(request)
+        own = _caller_tenant(api_key)
+        slug = request.query_params.get("tenant")
+        if own is not None:
+            if slug not in (None, own.slug):
+                raise NotFound("no such tenant")
+            tenant = own
+        else:
+            if not slug:
+                raise ValidationFailed("a platform key must name the tenant: ?tenant=<slug>")
+            found = tenant_get(slug=slug)
+            if found is None:
+                raise NotFound("no such tenant")
+            tenant = found
+        current = tenant_period_at(tenant=tenant, at=timezone.now())
+        key = request.query_params.get("period")
+        period = current
+        if key and key != current.key:
+            cycle = "monthly" if "-" in key and "Q" not in key else ("quarterly" if "Q" in key else "yearly")
+            try:
+                period = period_by_key(key, tz=tenant.timezone, cycle=cycle)
+            except ValueError as err:
+                raise ValidationFailed(str(err)) from err
+        stored = estimates_for_period(tenant_id=tenant.pk, period_key=period.key)
+        if stored:
+            lines = [(e.sku.code, e.quantity, e.event_count, e.amount, e.currency) for e in stored]
+            source = "running_estimate"
+        else:
+            computed = estimate_compute(tenant=tenant, period=period)
+            lines = [(c.sku_code, c.quantity, c.event_count, c.amount, c.currency) for c in computed]
+            source = "aggregates"
+        currency = lines[0][4] if lines else tenant.currency
+        payload = {
+            "tenant": tenant.slug,
+            "period": period.key,
+            "start": period.start,
+            "end": period.end,
+            "currency": currency,
+            "lines": [
+                {"sku": code, "quantity": qty, "event_count": count, "estimated_amount": amount}
+                for code, qty, count, amount, _ in lines
+            ],
+            "estimated_total": sum((line[3] for line in lines), Decimal(0)),
+            "source": source,
+        }
+        return Response(UsageSummaryOut(payload).data)

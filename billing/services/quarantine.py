@@ -1,0 +1,98 @@
+"""Quarantined usage: events stored but not billable until someone attributes them (finance, in the admin
+now, the portal later). Re-attribution fixes tenant, SKU, project or tags and sends the event to rating;
+the event keeps its payload hash, so the client resending the original event still gets `duplicate`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import Meter, Sku, UsageEvent
+from billing.selectors.usage import VersionTimeline
+from billing.services.ingest import Quarantine, rating_nudge
+from common.errors import Conflict, FieldIssue, StateError, ValidationFailed
+from tenants.models import Project, Tenant
+
+logger = logging.getLogger(__name__)
+
+
+def usage_event_reattribute(
+    *,
+    event: UsageEvent,
+    actor: AbstractBaseUser,
+    tenant: Tenant | None = None,
+    sku: Sku | None = None,
+    project: Project | None = None,
+    tags: dict[str, Any] | None = None,
+) -> UsageEvent:
+    """Attribute a quarantined event (each argument given replaces the stored value) and queue it for
+    rating. Refuses what would be quarantined again, with the reason."""
+    with transaction.atomic():
+        locked = UsageEvent.objects.select_for_update().get(pk=event.pk)
+        if locked.status != UsageEvent.Status.QUARANTINED:
+            raise StateError(f"event {locked.event_id!r} is {locked.status}, not quarantined")
+        if tenant is not None:
+            locked.tenant = tenant
+            locked.tenant_slug = tenant.slug
+        if sku is not None:
+            locked.sku = sku
+            locked.sku_code = sku.code
+        if project is not None:
+            locked.project = project
+            locked.project_code = project.code
+        if tags is not None:
+            locked.tags = tags
+        issues = _issues(locked)
+        if issues:
+            raise ValidationFailed("the event would still be quarantined", issues=issues)
+        if (
+            tenant is not None
+            and UsageEvent.objects.filter(tenant=tenant, event_id=locked.event_id)
+            .exclude(pk=locked.pk)
+            .exists()
+        ):
+            raise Conflict(f"tenant {tenant.slug} already has an event {locked.event_id!r}")
+        locked.status = UsageEvent.Status.PENDING
+        locked.quarantine_reason = ""
+        locked.reattributed_by = actor  # type: ignore[assignment]
+        locked.reattributed_at = timezone.now()
+        locked.save()
+        transaction.on_commit(rating_nudge)
+    logger.info("usage event %s re-attributed by %s", locked.pk, actor.pk)
+    return locked
+
+
+def _issues(event: UsageEvent) -> list[FieldIssue]:
+    if event.tenant_id is None:
+        return [FieldIssue("tenant", Quarantine.UNKNOWN_TENANT)]
+    if event.sku_id is None:
+        return [FieldIssue("sku", Quarantine.UNKNOWN_SKU)]
+    sku = Sku.objects.select_related("meter").get(pk=event.sku_id)
+    if event.project_id is None and event.project_code:
+        return [FieldIssue("project", Quarantine.UNKNOWN_PROJECT)]
+    if event.project is not None and event.project.tenant_id != event.tenant_id:
+        return [FieldIssue("project", "the project belongs to another tenant")]
+    if not sku.meter.allow_negative and event.quantity < 0:
+        return [FieldIssue("quantity", "negative quantity for a meter that does not allow it")]
+    timeline = VersionTimeline([event.tenant_id])
+    version = timeline.version_at(event.tenant_id, event.timestamp)
+    if version is None:
+        return [FieldIssue("tenant", Quarantine.NO_PROFILE_VERSION)]
+    if not timeline.prices(version, sku.code):
+        return [FieldIssue("sku", Quarantine.SKU_NOT_IN_PROFILE)]
+    tags = event.tags or {}
+    for name in version.body.get("required_tags") or []:
+        if name == "project" and event.project_code:
+            continue
+        if tags.get(name) in (None, ""):
+            return [FieldIssue("tags", f"{Quarantine.MISSING_REQUIRED_TAG}: {name}")]
+    if sku.meter.aggregation == Meter.Aggregation.UNIQUE_COUNT and tags.get(sku.meter.unique_tag) in (
+        None,
+        "",
+    ):
+        return [FieldIssue("tags", f"{Quarantine.MISSING_UNIQUE_TAG}: {sku.meter.unique_tag}")]
+    return []

@@ -1,0 +1,371 @@
+"""Rating: pending usage events -> hourly aggregates per (tenant, SKU, hour, profile version).
+
+One batch is one transaction: claim pending events (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers
+run side by side), resolve the version in force at each event's timestamp (assignments and versions loaded
+once per batch, resolved in memory), upsert the aggregates, mark the events rated, refresh the running
+estimates of the touched tenants. A worker killed anywhere in between rolls everything back: nothing is
+lost, nothing is counted twice.
+
+Per meter aggregation within an hour bucket: ``sum`` adds quantities, ``count`` counts events, ``max`` keeps
+the largest, ``latest`` keeps the quantity of the event with the latest timestamp (ties: the later rated),
+``unique_count`` stores the distinct values of the meter's tag (UsageAggregateValue) and counts them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from billing.models import IngestRequest, Meter, Sku, UsageAggregate, UsageAggregateValue, UsageEvent
+from billing.selectors.usage import VersionTimeline, closed_periods, oldest_pending_received_at
+from billing.services import usage_metrics as metrics
+from billing.services.estimates import usage_estimates_refresh
+from billing.services.ingest import Quarantine
+
+logger = logging.getLogger(__name__)
+
+BucketKey = tuple[int, int, datetime, int]  # tenant, sku, hour, profile version
+
+
+@dataclass
+class _Bucket:
+    aggregation: str
+    quantity: Decimal = Decimal(0)
+    event_count: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    latest_key: tuple[datetime, int] | None = None
+    values: set[str] = field(default_factory=set)
+
+    def add(self, *, event_pk: int, at: datetime, quantity: Decimal, value: str | None) -> None:
+        self.event_count += 1
+        self.first = at if self.first is None or at < self.first else self.first
+        self.last = at if self.last is None or at > self.last else self.last
+        aggregation = self.aggregation
+        if aggregation == Meter.Aggregation.SUM:
+            self.quantity += quantity
+        elif aggregation == Meter.Aggregation.COUNT:
+            self.quantity += 1
+        elif aggregation == Meter.Aggregation.MAX:
+            self.quantity = quantity if self.event_count == 1 else max(self.quantity, quantity)
+        elif aggregation == Meter.Aggregation.LATEST:
+            if self.latest_key is None or (at, event_pk) > self.latest_key:
+                self.latest_key = (at, event_pk)
+                self.quantity = quantity
+        elif value is not None:
+            self.values.add(value)
+            self.quantity = Decimal(len(self.values))
+
+
+@dataclass
+class RatingBatchResult:
+    claimed: int = 0
+    rated: int = 0
+    quarantined: int = 0
+    late: int = 0
+    tenant_ids: set[int] = field(default_factory=set)
+
+
+def _after_aggregate_upsert() -> None:
+    """Test seam: tests make this raise to kill a batch between the aggregate upsert and the event marks."""
+
+
+def tag_value(value: Any) -> str:
+    """The text a unique_count meter counts for one tag value."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def usage_rate_batch(*, limit: int | None = None, now: datetime | None = None) -> RatingBatchResult:
+    """Rate up to `limit` pending events in one transaction."""
+    limit = limit or settings.RATING_BATCH_SIZE
+    started = time.perf_counter()
+    result = RatingBatchResult()
+    with transaction.atomic():
+        now = now or timezone.now()
+        claimed = list(
+            UsageEvent.objects.filter(status=UsageEvent.Status.PENDING)
+            .order_by("received_at")
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", "tenant_id", "sku_id", "timestamp", "quantity")[:limit]
+        )
+        result.claimed = len(claimed)
+        if not claimed:
+            return result
+        tenant_ids = {row[1] for row in claimed}
+        timeline = VersionTimeline(tenant_ids)
+        skus = {
+            s.pk: s for s in Sku.objects.select_related("meter").filter(pk__in={row[2] for row in claimed})
+        }
+        unique_ids = [
+            row[0] for row in claimed if skus[row[2]].meter.aggregation == Meter.Aggregation.UNIQUE_COUNT
+        ]
+        tags: dict[int, dict[str, Any]] = {}
+        if unique_ids:
+            tags = dict(UsageEvent.objects.filter(pk__in=unique_ids).values_list("id", "tags"))
+        closed = closed_periods(tenant_ids=tenant_ids)
+
+        buckets: dict[BucketKey, _Bucket] = {}
+        marks: list[tuple[int, int, bool]] = []
+        unrated: list[int] = []
+        for event_pk, tenant_id, sku_id, at, quantity in claimed:
+            sku = skus[sku_id]
+            version = timeline.version_at(tenant_id, at)
+            if version is None or not timeline.prices(version, sku.code):
+                unrated.append(event_pk)
+                continue
+            late = any(start <= at < end for start, end in closed.get(tenant_id, ()))
+            key = (tenant_id, sku_id, at.replace(minute=0, second=0, microsecond=0), version.pk)
+            bucket = buckets.get(key)
+            if bucket is None:
+                bucket = buckets[key] = _Bucket(aggregation=sku.meter.aggregation)
+            value = None
+            if bucket.aggregation == Meter.Aggregation.UNIQUE_COUNT:
+                raw = tags.get(event_pk, {}).get(sku.meter.unique_tag)
+                value = None if raw is None else tag_value(raw)
+            bucket.add(event_pk=event_pk, at=at, quantity=quantity, value=value)
+            marks.append((event_pk, version.pk, late))
+            result.tenant_ids.add(tenant_id)
+            result.late += late
+
+        if connection.vendor == "postgresql":
+            _upsert_postgresql(buckets, now=now)
+        else:
+            _upsert_portable(buckets, now=now)
+        _after_aggregate_upsert()
+        _mark(marks, unrated, now=now)
+        result.rated = len(marks)
+        result.quarantined = len(unrated)
+        if result.tenant_ids:
+            usage_estimates_refresh(tenant_ids=result.tenant_ids, now=now)
+
+    metrics.RATING_BATCH_SIZE.observe(result.claimed)
+    metrics.RATING_BATCH_SECONDS.observe(time.perf_counter() - started)
+    metrics.RATING_EVENTS.labels(outcome="rated").inc(result.rated)
+    metrics.RATING_EVENTS.labels(outcome="quarantined").inc(result.quarantined)
+    metrics.RATING_EVENTS.labels(outcome="late").inc(result.late)
+    return result
+
+
+@dataclass(frozen=True)
+class RatingRun:
+    claimed: int
+    drained: bool  # False when the time budget ran out with events possibly still pending
+
+
+def usage_rate_pending(*, batch_size: int | None = None, time_budget: float | None = None) -> RatingRun:
+    """Rate batches until nothing is pending or the time budget is spent."""
+    budget = settings.RATING_TASK_TIME_BUDGET_SECONDS if time_budget is None else time_budget
+    batch_size = batch_size or settings.RATING_BATCH_SIZE
+    deadline = time.monotonic() + budget
+    total = 0
+    while True:
+        batch = usage_rate_batch(limit=batch_size)
+        total += batch.claimed
+        if batch.claimed < batch_size:
+            return RatingRun(claimed=total, drained=True)
+        if time.monotonic() >= deadline:
+            return RatingRun(claimed=total, drained=False)
+
+
+def usage_sweep(*, now: datetime | None = None) -> RatingRun | None:
+    """The periodic safety net: when an event has waited longer than RATING_SWEEP_AFTER_SECONDS (a nudge
+    was lost, e.g. Redis was down), rate what is pending now. Also forgets idempotency records older
+    than their retention. Returns the run, or None when nothing was overdue."""
+    now = now or timezone.now()
+    IngestRequest.objects.filter(
+        created_at__lt=now - timedelta(hours=settings.USAGE_IDEMPOTENCY_RETENTION_HOURS)
+    ).delete()
+    oldest = oldest_pending_received_at()
+    if oldest is None or oldest > now - timedelta(seconds=settings.RATING_SWEEP_AFTER_SECONDS):
+        return None
+    logger.warning("rating sweeper: pending events since %s, rating them", oldest.isoformat())
+    return usage_rate_pending()
+
+
+# --- aggregate upserts ------------------------------------------------------------------------------
+
+_QUANTITY_ON_CONFLICT = {
+    Meter.Aggregation.SUM: "a.quantity + EXCLUDED.quantity",
+    Meter.Aggregation.COUNT: "a.quantity + EXCLUDED.quantity",
+    Meter.Aggregation.MAX: "GREATEST(a.quantity, EXCLUDED.quantity)",
+    Meter.Aggregation.LATEST: (
+        "CASE WHEN EXCLUDED.last_event_at >= a.last_event_at THEN EXCLUDED.quantity ELSE a.quantity END"
+    ),
+    Meter.Aggregation.UNIQUE_COUNT: "a.quantity",  # recounted from the stored values below
+}
+
+
+def _upsert_postgresql(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> None:
+    by_aggregation: dict[str, list[tuple[BucketKey, _Bucket]]] = defaultdict(list)
+    for key in sorted(buckets):  # one lock order for every worker: no deadlocks between batches
+        by_aggregation[buckets[key].aggregation].append((key, buckets[key]))
+    with connection.cursor() as cursor:
+        for aggregation, items in by_aggregation.items():
+            cursor.execute(  # the only interpolation is a constant expression from _QUANTITY_ON_CONFLICT
+                "INSERT INTO billing_usageaggregate AS a (tenant_id, sku_id, hour, profile_version_id, "  # noqa: S608
+                "quantity, event_count, first_event_at, last_event_at, updated_at) "
+                "SELECT t.*, %s FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[], "
+                "%s::numeric[], %s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS t "
+                "ON CONFLICT (tenant_id, sku_id, hour, profile_version_id) DO UPDATE SET "
+                f"quantity = {_QUANTITY_ON_CONFLICT[aggregation]}, "
+                "event_count = a.event_count + EXCLUDED.event_count, "
+                "first_event_at = LEAST(a.first_event_at, EXCLUDED.first_event_at), "
+                "last_event_at = GREATEST(a.last_event_at, EXCLUDED.last_event_at), "
+                "updated_at = EXCLUDED.updated_at",
+                [
+                    now,
+                    [k[0] for k, _ in items],
+                    [k[1] for k, _ in items],
+                    [k[2] for k, _ in items],
+                    [k[3] for k, _ in items],
+                    [b.quantity for _, b in items],
+                    [b.event_count for _, b in items],
+                    [b.first for _, b in items],
+                    [b.last for _, b in items],
+                ],
+            )
+            if aggregation != Meter.Aggregation.UNIQUE_COUNT:
+                continue
+            values = [(k, v) for k, b in items for v in sorted(b.values)]
+            if values:
+                cursor.execute(
+                    "INSERT INTO billing_usageaggregatevalue "
+                    "(tenant_id, sku_id, hour, profile_version_id, value) SELECT * FROM "
+                    "unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[]) "
+                    "ON CONFLICT DO NOTHING",
+                    [
+                        [k[0] for k, _ in values],
+                        [k[1] for k, _ in values],
+                        [k[2] for k, _ in values],
+                        [k[3] for k, _ in values],
+                        [v for _, v in values],
+                    ],
+                )
+            cursor.execute(
+                "UPDATE billing_usageaggregate a SET quantity = "
+                "(SELECT count(*) FROM billing_usageaggregatevalue v "
+                "WHERE v.tenant_id = a.tenant_id AND v.sku_id = a.sku_id AND v.hour = a.hour "
+                "AND v.profile_version_id = a.profile_version_id) "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[]) AS k(t, s, h, p) "
+                "WHERE a.tenant_id = k.t AND a.sku_id = k.s AND a.hour = k.h AND a.profile_version_id = k.p",
+                [
+                    [k[0] for k, _ in items],
+                    [k[1] for k, _ in items],
+                    [k[2] for k, _ in items],
+                    [k[3] for k, _ in items],
+                ],
+            )
+
+
+def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> None:
+    """The same merge in Python (SQLite stores decimals with float affinity, so no arithmetic in SQL)."""
+    if not buckets:
+        return
+    keys = list(buckets)
+    existing: dict[BucketKey, UsageAggregate] = {}
+    for start in range(0, len(keys), 200):
+        chunk = keys[start : start + 200]
+        rows = UsageAggregate.objects.filter(
+            tenant_id__in={k[0] for k in chunk},
+            sku_id__in={k[1] for k in chunk},
+            hour__in={k[2] for k in chunk},
+            profile_version_id__in={k[3] for k in chunk},
+        )
+        for row in rows:
+            row_key = (row.tenant_id, row.sku_id, row.hour, row.profile_version_id)
+            if row_key in buckets:
+                existing[row_key] = row
+    values = [
+        UsageAggregateValue(tenant_id=k[0], sku_id=k[1], hour=k[2], profile_version_id=k[3], value=v)
+        for k, b in buckets.items()
+        for v in b.values
+    ]
+    if values:
+        UsageAggregateValue.objects.bulk_create(values, ignore_conflicts=True, batch_size=500)
+    to_create: list[UsageAggregate] = []
+    to_update: list[UsageAggregate] = []
+    for key, bucket in buckets.items():
+        assert bucket.first is not None
+        assert bucket.last is not None
+        quantity = bucket.quantity
+        if bucket.aggregation == Meter.Aggregation.UNIQUE_COUNT:
+            quantity = Decimal(
+                UsageAggregateValue.objects.filter(
+                    tenant_id=key[0], sku_id=key[1], hour=key[2], profile_version_id=key[3]
+                ).aggregate(n=Count("id"))["n"]
+            )
+        row = existing.get(key)
+        if row is None:
+            to_create.append(
+                UsageAggregate(
+                    tenant_id=key[0],
+                    sku_id=key[1],
+                    hour=key[2],
+                    profile_version_id=key[3],
+                    quantity=quantity,
+                    event_count=bucket.event_count,
+                    first_event_at=bucket.first,
+                    last_event_at=bucket.last,
+                    updated_at=now,
+                )
+            )
+            continue
+        aggregation = bucket.aggregation
+        if aggregation in (Meter.Aggregation.SUM, Meter.Aggregation.COUNT):
+            row.quantity = row.quantity + quantity
+        elif aggregation == Meter.Aggregation.MAX:
+            row.quantity = max(row.quantity, quantity)
+        elif aggregation == Meter.Aggregation.LATEST:
+            if bucket.last >= row.last_event_at:
+                row.quantity = quantity
+        else:
+            row.quantity = quantity
+        row.event_count += bucket.event_count
+        row.first_event_at = min(row.first_event_at, bucket.first)
+        row.last_event_at = max(row.last_event_at, bucket.last)
+        row.updated_at = now
+        to_update.append(row)
+    UsageAggregate.objects.bulk_create(to_create, batch_size=500)
+    UsageAggregate.objects.bulk_update(
+        to_update,
+        ["quantity", "event_count", "first_event_at", "last_event_at", "updated_at"],
+        batch_size=500,
+    )
+
+
+def _mark(marks: list[tuple[int, int, bool]], unrated: list[int], *, now: datetime) -> None:
+    if connection.vendor == "postgresql" and marks:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE billing_usageevent e SET status = 'rated', profile_version_id = v.pv, late = v.late, "
+                "rated_at = %s FROM unnest(%s::bigint[], %s::bigint[], %s::boolean[]) AS v(id, pv, late) "
+                "WHERE e.id = v.id",
+                [now, [m[0] for m in marks], [m[1] for m in marks], [m[2] for m in marks]],
+            )
+    elif marks:
+        groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
+        for event_pk, version_pk, late in marks:
+            groups[(version_pk, late)].append(event_pk)
+        for (version_pk, late), ids in groups.items():
+            for start in range(0, len(ids), 500):
+                UsageEvent.objects.filter(pk__in=ids[start : start + 500]).update(
+                    status=UsageEvent.Status.RATED, profile_version_id=version_pk, late=late, rated_at=now
+                )
+    for start in range(0, len(unrated), 500):
+        UsageEvent.objects.filter(pk__in=unrated[start : start + 500]).update(
+            status=UsageEvent.Status.QUARANTINED, quarantine_reason=Quarantine.NO_PROFILE_VERSION
+        )
+    if unrated:
+        logger.warning("%d events had no profile version in force at rating time: quarantined", len(unrated))

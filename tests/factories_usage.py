@@ -1,0 +1,112 @@
+"""Factories and builders for the usage pipeline tests: a tenant on a profile with an API key, events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import time_machine
+
+from billing.models import Meter, ProfileVersion, Sku
+from tenants.models import ApiKey, Tenant
+from tenants.services import api_key_create
+from tests.factories import (
+    ApprovedVersionFactory,
+    BillingProfileFactory,
+    MeterFactory,
+    ProfileAssignmentFactory,
+    SkuFactory,
+    TenantFactory,
+    profile_document,
+)
+
+NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class UsageWorld:
+    tenant: Tenant
+    sku: Sku
+    version: ProfileVersion
+    key: ApiKey
+    secret: str
+
+    def auth(self) -> dict[str, str]:
+        return {"HTTP_AUTHORIZATION": f"Bearer {self.secret}"}
+
+
+def sku_with_meter(
+    code: str, *, aggregation: str = Meter.Aggregation.SUM, unique_tag: str = "", allow_negative: bool = False
+) -> Sku:
+    meter = MeterFactory(
+        code=f"m-{code}", aggregation=aggregation, unique_tag=unique_tag, allow_negative=allow_negative
+    )
+    return SkuFactory(code=code, meter=meter)
+
+
+def usage_world(
+    *,
+    slug: str = "acme",
+    sku_code: str = "api_calls",
+    aggregation: str = Meter.Aggregation.SUM,
+    unique_tag: str = "",
+    allow_negative: bool = False,
+    prices: list[dict[str, Any]] | None = None,
+    effective_from: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+    **document: Any,
+) -> UsageWorld:
+    """A tenant assigned (from 2026-01-01) to a profile whose approved version prices `sku_code` per unit
+    at 0.10 (or `prices`), plus a tenant API key."""
+    tenant = TenantFactory(slug=slug)
+    sku = Sku.objects.filter(code=sku_code).first() or sku_with_meter(
+        sku_code, aggregation=aggregation, unique_tag=unique_tag, allow_negative=allow_negative
+    )
+    profile = BillingProfileFactory(code=f"profile-{slug}")
+    body = profile_document(profile.code, sku=sku_code, **document)
+    if prices is not None:
+        body["prices"] = prices
+    version = ApprovedVersionFactory(profile=profile, body=body, effective_from=effective_from)
+    ProfileAssignmentFactory(tenant=tenant, profile=profile, effective_from=datetime(2026, 1, 1, tzinfo=UTC))
+    issued = api_key_create(tenant=tenant, name="tests")
+    return UsageWorld(tenant=tenant, sku=sku, version=version, key=issued.api_key, secret=issued.secret)
+
+
+def event(
+    event_id: str = "e-1",
+    *,
+    sku: str = "api_calls",
+    timestamp: str = "2026-11-15T10:00:00Z",
+    quantity: Any = "1",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {"event_id": event_id, "sku": sku, "timestamp": timestamp, "quantity": quantity, **extra}
+
+
+def post_usage(client: Any, world_or_secret: UsageWorld | str, events: list[Any], **headers: Any) -> Any:
+    secret = world_or_secret.secret if isinstance(world_or_secret, UsageWorld) else world_or_secret
+    return client.post(
+        "/api/v1/usage",
+        data=json.dumps({"events": events}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+        **headers,
+    )
+
+
+@pytest.fixture
+def usage_env(db: Any) -> Iterator[None]:
+    """Frozen clock at NOW, empty cache (rate-limit counters, nudge flag) and SKU cache."""
+    from django.core.cache import cache
+
+    from billing.services.ingest import catalog_cache_clear
+
+    cache.clear()
+    catalog_cache_clear()
+    with time_machine.travel(NOW, tick=False):
+        yield
+    cache.clear()
+    catalog_cache_clear()
