@@ -96,8 +96,8 @@ class Membership(models.Model):
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(role__in=[r.value for r in CUSTOMER_ROLES], tenant__isnull=False)
-                    | Q(role__in=[r.value for r in FINANCE_ROLES], tenant__isnull=True)
+                    Q(role__in=sorted(r.value for r in CUSTOMER_ROLES), tenant__isnull=False)
+                    | Q(role__in=sorted(r.value for r in FINANCE_ROLES), tenant__isnull=True)
                 ),
                 name="membership_role_scope",
             ),

@@ -108,7 +108,7 @@ class Migration(migrations.Migration):
                 ('tenant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='tenants.tenant')),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'tenant', 'role'), name='membership_unique'), models.UniqueConstraint(condition=models.Q(('tenant__isnull', True)), fields=('user', 'role'), name='membership_unique_platform'), models.CheckConstraint(condition=models.Q(models.Q(('role__in', ['customer_viewer', 'customer_admin']), ('tenant__isnull', False)), models.Q(('role__in', ['finance_editor', 'finance_viewer', 'finance_approver']), ('tenant__isnull', True)), _connector='OR'), name='membership_role_scope')],
+                'constraints': [models.UniqueConstraint(fields=('user', 'tenant', 'role'), name='membership_unique'), models.UniqueConstraint(condition=models.Q(('tenant__isnull', True)), fields=('user', 'role'), name='membership_unique_platform'), models.CheckConstraint(condition=models.Q(models.Q(('role__in', ['customer_admin', 'customer_viewer']), ('tenant__isnull', False)), models.Q(('role__in', ['finance_approver', 'finance_editor', 'finance_viewer']), ('tenant__isnull', True)), _connector='OR'), name='membership_role_scope')],
             },
         ),
         migrations.CreateModel(
