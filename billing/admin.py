@@ -63,3 +63,69 @@ class ProfileAssignmentAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
     list_display = ("tenant", "profile", "effective_from", "effective_to")
     list_filter = ("profile",)
     search_fields = ("tenant__slug",)
+
+
+# --- Usage (issue 3): quarantined events are visible here; re-attribution goes through the service. ---
+from django.contrib import messages  # noqa: E402
+from django.db.models import QuerySet  # noqa: E402
+
+from common.errors import ApplicationError  # noqa: E402
+
+from .models import UsageAggregate, UsageEvent  # noqa: E402
+from .services.quarantine import usage_event_reattribute_from_codes  # noqa: E402
+
+
+@admin.register(UsageEvent)
+class UsageEventAdmin(admin.ModelAdmin[UsageEvent]):
+    """Read-only: events are written by ingest and rating. Quarantined ones are filtered here and fixed by
+    the re-attribute action once what was missing (SKU, project, tenant, profile version) exists."""
+
+    list_display = (
+        "event_id", "tenant", "tenant_slug", "sku_code", "project_code", "timestamp", "quantity", "status",
+        "quarantine_reason", "late", "received_at",
+    )
+    list_filter = ("status", "quarantine_reason", "late")
+    search_fields = ("event_id", "tenant_slug", "sku_code", "project_code")
+    date_hierarchy = "received_at"
+    list_select_related = ("tenant",)
+    actions = ["reattribute"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: UsageEvent | None = None) -> list[str]:
+        return [f.name for f in UsageEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: UsageEvent | None = None) -> bool:
+        return False
+
+    @admin.action(description="Re-attribute selected quarantined events and send them to rating")
+    def reattribute(self, request: HttpRequest, queryset: QuerySet[UsageEvent]) -> None:
+        done, failed = 0, []
+        for event in queryset.filter(status=UsageEvent.Status.QUARANTINED):
+            try:
+                usage_event_reattribute_from_codes(event=event, actor=request.user)  # type: ignore[arg-type]
+            except ApplicationError as err:
+                failed.append(f"{event.event_id}: {'; '.join(i.message for i in err.issues) or err.message}")
+            else:
+                done += 1
+        self.message_user(request, f"{done} event(s) re-attributed and queued for rating", messages.SUCCESS)
+        for line in failed[:20]:
+            self.message_user(request, line, messages.WARNING)
+
+
+@admin.register(UsageAggregate)
+class UsageAggregateAdmin(admin.ModelAdmin[UsageAggregate]):
+    list_display = ("tenant", "sku", "hour", "profile_version", "quantity", "event_count", "updated_at")
+    list_filter = ("sku",)
+    search_fields = ("tenant__slug",)
+    date_hierarchy = "hour"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: UsageAggregate | None = None) -> list[str]:
+        return [f.name for f in UsageAggregate._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: UsageAggregate | None = None) -> bool:
+        return False

@@ -96,3 +96,15 @@ def _issues(event: UsageEvent) -> list[FieldIssue]:
     ):
         return [FieldIssue("tags", f"{Quarantine.MISSING_UNIQUE_TAG}: {sku.meter.unique_tag}")]
     return []
+
+
+def usage_event_reattribute_from_codes(*, event: UsageEvent, actor: AbstractBaseUser) -> UsageEvent:
+    """Re-attribute using the codes the client sent (tenant slug, SKU code, project code), for when finance
+    has since created what was missing (the tenant, the SKU, the project, a profile version)."""
+    tenant = Tenant.objects.filter(slug=event.tenant_slug).first() if event.tenant_id is None else None
+    tenant_id = event.tenant_id if tenant is None else tenant.pk
+    sku = Sku.objects.filter(code=event.sku_code).first() if event.sku_id is None else None
+    project = None
+    if event.project_id is None and event.project_code and tenant_id is not None:
+        project = Project.objects.filter(tenant_id=tenant_id, code=event.project_code).first()
+    return usage_event_reattribute(event=event, actor=actor, tenant=tenant, sku=sku, project=project)

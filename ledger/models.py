@@ -1,1 +1,0 @@
-"""Invoices, credit notes and the double-entry ledger (built in the period-close issue)."""
