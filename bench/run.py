@@ -11,7 +11,9 @@ from pathlib import Path
 def main() -> int:
     here = Path(__file__).resolve().parent
     selected = sys.argv[1:]
-    scripts = sorted(p for p in here.glob("bench_*.py") if not selected or p.stem.removeprefix("bench_") in selected)
+    scripts = sorted(
+        p for p in here.glob("bench_*.py") if not selected or p.stem.removeprefix("bench_") in selected
+    )
     if not scripts:
         print("no benchmarks found", file=sys.stderr)
         return 1

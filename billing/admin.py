@@ -33,7 +33,7 @@ class ProfileVersionInline(admin.TabularInline[ProfileVersion, BillingProfile]):
 
 
 @admin.register(BillingProfile)
-class BillingProfileAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
+class BillingProfileAdmin(SimpleHistoryAdmin):
     list_display = ("code", "name", "created_at")
     search_fields = ("code", "name")
     inlines = [ProfileVersionInline]
@@ -47,8 +47,18 @@ class ProfileVersionAdmin(admin.ModelAdmin[ProfileVersion]):
     list_display = ("profile", "number", "status", "effective_from", "author", "decided_by", "decided_at")
     list_filter = ("status", "profile")
     readonly_fields = (
-        "profile", "number", "body", "body_sha256", "status", "author", "created_at", "submitted_at",
-        "decided_by", "decided_at", "decision_note", "effective_from",
+        "profile",
+        "number",
+        "body",
+        "body_sha256",
+        "status",
+        "author",
+        "created_at",
+        "submitted_at",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+        "effective_from",
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -59,7 +69,7 @@ class ProfileVersionAdmin(admin.ModelAdmin[ProfileVersion]):
 
 
 @admin.register(ProfileAssignment)
-class ProfileAssignmentAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
+class ProfileAssignmentAdmin(SimpleHistoryAdmin):
     list_display = ("tenant", "profile", "effective_from", "effective_to")
     list_filter = ("profile",)
     search_fields = ("tenant__slug",)
@@ -81,8 +91,17 @@ class UsageEventAdmin(admin.ModelAdmin[UsageEvent]):
     the re-attribute action once what was missing (SKU, project, tenant, profile version) exists."""
 
     list_display = (
-        "event_id", "tenant", "tenant_slug", "sku_code", "project_code", "timestamp", "quantity", "status",
-        "quarantine_reason", "late", "received_at",
+        "event_id",
+        "tenant",
+        "tenant_slug",
+        "sku_code",
+        "project_code",
+        "timestamp",
+        "quantity",
+        "status",
+        "quarantine_reason",
+        "late",
+        "received_at",
     )
     list_filter = ("status", "quarantine_reason", "late")
     search_fields = ("event_id", "tenant_slug", "sku_code", "project_code")

@@ -10,7 +10,7 @@ from .services import api_key_create, api_key_revoke
 
 
 @admin.register(Tenant)
-class TenantAdmin(GuardedModelAdmin, SimpleHistoryAdmin):  # type: ignore[misc]
+class TenantAdmin(GuardedModelAdmin, SimpleHistoryAdmin):
     list_display = ("slug", "name", "country", "currency", "timezone", "status", "created_at")
     list_filter = ("status", "currency", "country")
     search_fields = ("slug", "name")
@@ -24,7 +24,7 @@ class ProjectAdmin(admin.ModelAdmin[Project]):
 
 
 @admin.register(Membership)
-class MembershipAdmin(SimpleHistoryAdmin):  # type: ignore[misc]
+class MembershipAdmin(SimpleHistoryAdmin):
     list_display = ("user", "role", "tenant", "created_at")
     list_filter = ("role",)
 

@@ -7,14 +7,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from common.money import is_known_currency
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from common.errors import Conflict, FieldIssue, ValidationFailed
+from common.money import is_known_currency
 
 from .models import CUSTOMER_ROLES, ApiKey, Membership, Project, Role, Tenant, validate_timezone
 
@@ -66,7 +66,7 @@ def project_create(*, tenant: Tenant, code: str, name: str, cost_center: str = "
         return project
 
 
-def membership_grant(*, user: AbstractBaseUser, role: Role, tenant: Tenant | None = None) -> Membership:
+def membership_grant(*, user: User, role: Role, tenant: Tenant | None = None) -> Membership:
     """Give a user a role. Customer roles need a tenant and also grant the guardian object permission
     `view_tenant_billing` on that tenant; finance roles are platform-wide."""
     if (role in CUSTOMER_ROLES) != (tenant is not None):
@@ -91,9 +91,7 @@ def hash_api_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def api_key_create(
-    *, tenant: Tenant | None, name: str = "", created_by: AbstractBaseUser | None = None
-) -> IssuedKey:
+def api_key_create(*, tenant: Tenant | None, name: str = "", created_by: User | None = None) -> IssuedKey:
     """Create a key for one tenant, or a platform key when tenant is None."""
     prefix = secrets.token_hex(6)
     secret = f"{API_KEY_LIVE_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"

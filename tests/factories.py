@@ -86,8 +86,9 @@ class SkuFactory(DjangoModelFactory[Sku]):
     service_category = Sku.ServiceCategory.COMPUTE
 
 
-def profile_document(code: str, *, currency: str = "EUR", unit_amount: str = "0.10",
-                     sku: str = "api_calls", **extra: Any) -> dict[str, Any]:
+def profile_document(
+    code: str, *, currency: str = "EUR", unit_amount: str = "0.10", sku: str = "api_calls", **extra: Any
+) -> dict[str, Any]:
     """A small valid profile document pricing one SKU per unit."""
     doc: dict[str, Any] = {
         "profile": code,

@@ -27,7 +27,8 @@ class Meter(models.Model):
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(aggregation="unique_count") | ~Q(unique_tag=""), name="meter_unique_count_needs_tag"
+                condition=~Q(aggregation="unique_count") | ~Q(unique_tag=""),
+                name="meter_unique_count_needs_tag",
             )
         ]
 
@@ -63,7 +64,9 @@ class Sku(models.Model):
     name = models.CharField(max_length=200)
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="skus")
     unit_label = models.CharField(max_length=32)
-    service_category = models.CharField(max_length=32, choices=ServiceCategory.choices, default=ServiceCategory.OTHER)
+    service_category = models.CharField(
+        max_length=32, choices=ServiceCategory.choices, default=ServiceCategory.OTHER
+    )
     active = models.BooleanField(default=True)
 
     class Meta:

@@ -77,9 +77,13 @@ class ProfileVersion(models.Model):
                 condition=~Q(status__in=["approved", "superseded", "rejected"]) | Q(decided_by__isnull=False),
                 name="profileversion_decided_has_decider",
             ),
-            models.CheckConstraint(condition=Q(body_sha256__regex=r"^[0-9a-f]{64}$"), name="profileversion_sha256"),
+            models.CheckConstraint(
+                condition=Q(body_sha256__regex=r"^[0-9a-f]{64}$"), name="profileversion_sha256"
+            ),
         ]
-        indexes = [models.Index(fields=["profile", "status", "effective_from"], name="profileversion_in_force")]
+        indexes = [
+            models.Index(fields=["profile", "status", "effective_from"], name="profileversion_in_force")
+        ]
 
     def __str__(self) -> str:
         return f"{self.profile_id}v{self.number} ({self.status})"

@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -34,8 +34,8 @@ def _validated_body(body: Any) -> dict[str, Any]:
     return canonical
 
 
-def _require_role(user: AbstractBaseUser, roles: frozenset[Role], action: str) -> None:
-    if not user_is_finance(user=user, roles=roles):  # type: ignore[arg-type]
+def _require_role(user: User, roles: frozenset[Role], action: str) -> None:
+    if not user_is_finance(user=user, roles=roles):
         names = ", ".join(sorted(r.value for r in roles))
         raise PermissionDenied(f"{action} needs one of the roles: {names}")
 
@@ -52,7 +52,7 @@ def profile_create(*, code: str, name: str, description: str = "") -> BillingPro
 
 
 def profile_version_create(
-    *, profile: BillingProfile, body: Any, effective_from: datetime, author: AbstractBaseUser
+    *, profile: BillingProfile, body: Any, effective_from: datetime, author: User
 ) -> ProfileVersion:
     """A new draft version of `profile`. The document's `profile` key must name this profile."""
     _require_role(author, EDITORS, "drafting a profile version")
@@ -80,7 +80,7 @@ def profile_version_create(
 
 
 def profile_version_update_draft(
-    *, version: ProfileVersion, body: Any, effective_from: datetime | None, actor: AbstractBaseUser
+    *, version: ProfileVersion, body: Any, effective_from: datetime | None, actor: User
 ) -> ProfileVersion:
     _require_role(actor, EDITORS, "editing a profile version")
     canonical = _validated_body(body)
@@ -96,7 +96,7 @@ def profile_version_update_draft(
         return locked
 
 
-def profile_version_submit(*, version: ProfileVersion, actor: AbstractBaseUser) -> ProfileVersion:
+def profile_version_submit(*, version: ProfileVersion, actor: User) -> ProfileVersion:
     _require_role(actor, EDITORS, "submitting a profile version")
     with transaction.atomic():
         locked = ProfileVersion.objects.select_for_update().get(pk=version.pk)
@@ -109,7 +109,7 @@ def profile_version_submit(*, version: ProfileVersion, actor: AbstractBaseUser) 
 
 
 def profile_version_approve(
-    *, version: ProfileVersion, approver: AbstractBaseUser, note: str = "", allow_backdated: bool = False
+    *, version: ProfileVersion, approver: User, note: str = "", allow_backdated: bool = False
 ) -> ProfileVersion:
     """Four eyes: the approver holds finance_approver and is not the author (also a DB CHECK).
 
@@ -144,7 +144,7 @@ def profile_version_approve(
             older.status = ProfileVersion.Status.SUPERSEDED
             older.save(update_fields=["status"])
         locked.status = ProfileVersion.Status.APPROVED
-        locked.decided_by = approver  # type: ignore[assignment]
+        locked.decided_by = approver
         locked.decided_at = now
         locked.decision_note = note
         try:
@@ -154,9 +154,7 @@ def profile_version_approve(
         return locked
 
 
-def profile_version_reject(
-    *, version: ProfileVersion, approver: AbstractBaseUser, reason: str
-) -> ProfileVersion:
+def profile_version_reject(*, version: ProfileVersion, approver: User, reason: str) -> ProfileVersion:
     _require_role(approver, APPROVERS, "rejecting a profile version")
     if not reason.strip():
         raise ValidationFailed("a rejection needs a reason", issues=[FieldIssue("reason", "required")])
@@ -169,7 +167,7 @@ def profile_version_reject(
         if locked.author_id == approver.pk:
             raise PermissionDenied("the author of a version cannot reject it")
         locked.status = ProfileVersion.Status.REJECTED
-        locked.decided_by = approver  # type: ignore[assignment]
+        locked.decided_by = approver
         locked.decided_at = timezone.now()
         locked.decision_note = reason
         locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
