@@ -1,0 +1,28 @@
+from .accounts import Account
+from .credits import CreditConsumption, CreditGrant
+from .invoices import (
+    Alert,
+    CorrectionMarker,
+    CreditNote,
+    CreditNoteLine,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+)
+from .journal import ChainHead, Posting, Transaction
+
+__all__ = [
+    "Account",
+    "Alert",
+    "ChainHead",
+    "CorrectionMarker",
+    "CreditConsumption",
+    "CreditGrant",
+    "CreditNote",
+    "CreditNoteLine",
+    "Invoice",
+    "InvoiceCounter",
+    "InvoiceLine",
+    "Posting",
+    "Transaction",
+]

@@ -1,0 +1,251 @@
+"""Invoices, their lines, numbering counters, credit notes, correction markers and alerts.
+
+Invoice state machine (the database refuses every other move once finalized):
+
+    draft <-> blocked            (recomputed on each refresh until the grace window has passed)
+    draft --finalize--> finalized --pay--> paid
+                        finalized | paid --void(reason)--> void   (+ a full credit note)
+
+A finalized, paid or void invoice never changes except for that status move and its PDF fields;
+its lines never change at all (triggers, see ledger/sql/guards.py)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from ledger.models.journal import AMOUNT_DIGITS, AMOUNT_PLACES
+
+EXACT_DIGITS = 40
+EXACT_PLACES = 18
+
+
+class Invoice(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        BLOCKED = "blocked", "Blocked"
+        FINALIZED = "finalized", "Finalized"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    EDITABLE = (Status.DRAFT, Status.BLOCKED)
+
+    class TaxMode(models.TextChoices):
+        EXCLUSIVE = "exclusive", "Exclusive"
+        INCLUSIVE = "inclusive", "Inclusive"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="invoices")
+    number = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    blocked_reason = models.TextField(blank=True)
+    period_key = models.CharField(max_length=16)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    currency = models.CharField(max_length=3)
+    profile_version_id = models.BigIntegerField(null=True, blank=True, help_text="version in force at period end")
+    subtotal = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, default=0)
+    tax_jurisdiction = models.CharField(max_length=16, blank=True)
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
+    tax_mode = models.CharField(max_length=12, choices=TaxMode.choices, default=TaxMode.EXCLUSIVE)
+    tax_rule_id = models.BigIntegerField(null=True, blank=True)
+    tax_exact = models.DecimalField(max_digits=EXACT_DIGITS, decimal_places=EXACT_PLACES, default=0)
+    tax_total = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, default=0)
+    total = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, default=0)
+    credits_applied = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, default=0)
+    amount_due = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, default=0)
+    base_currency = models.CharField(max_length=3)
+    fx_rate = models.DecimalField(
+        max_digits=EXACT_DIGITS,
+        decimal_places=EXACT_PLACES,
+        null=True,
+        blank=True,
+        help_text="1 unit of `currency` = fx_rate units of `base_currency`",
+    )
+    fx_rate_id = models.BigIntegerField(null=True, blank=True, help_text="billing.ExchangeRate row used")
+    fx_rate_date = models.DateField(null=True, blank=True)
+    fx_source = models.CharField(max_length=64, blank=True)
+    base_total = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True)
+    ledger_transaction = models.ForeignKey(
+        "ledger.Transaction", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # PDF: `pdf_version` is bumped whenever a render is needed (the "dirty" counter); the task renders
+    # when `pdf_rendered_version` lags behind it.
+    pdf_version = models.PositiveIntegerField(default=0)
+    pdf_rendered_version = models.PositiveIntegerField(default=0)
+    pdf_file = models.CharField(max_length=255, blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["tenant_id", "period_start", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "period_start"], condition=~Q(status="void"), name="invoice_one_per_period"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "blocked"]) | Q(number__isnull=False, finalized_at__isnull=False),
+                name="invoice_issued_has_number",
+            ),
+            models.CheckConstraint(condition=~Q(status="blocked") | ~Q(blocked_reason=""), name="invoice_blocked_reason"),
+            models.CheckConstraint(
+                condition=~Q(status="void") | (~Q(void_reason="") & Q(voided_at__isnull=False)),
+                name="invoice_void_reason",
+            ),
+            models.CheckConstraint(
+                condition=(Q(tax_mode="exclusive") & Q(total=F("subtotal") + F("tax_total")))
+                | (Q(tax_mode="inclusive") & Q(total=F("subtotal"))),
+                name="invoice_total_is_lines_plus_tax",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_due=F("total") - F("credits_applied")), name="invoice_amount_due"
+            ),
+            models.CheckConstraint(condition=Q(credits_applied__gte=0), name="invoice_credits_nonnegative"),
+            models.CheckConstraint(condition=Q(period_end__gt=F("period_start")), name="invoice_period_positive"),
+        ]
+        indexes = [models.Index(fields=["status", "period_end"], name="invoice_status_period")]
+
+    def __str__(self) -> str:
+        return self.number or f"draft {self.tenant_id}:{self.period_key}"
+
+    @property
+    def is_issued(self) -> bool:
+        return self.status not in self.EDITABLE
+
+
+class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        USAGE = "usage", "Usage"
+        FLAT = "flat", "Flat fee"
+        DISCOUNT = "discount", "Discount"
+        MINIMUM = "minimum", "Minimum-spend true-up"
+        CORRECTION = "correction", "Correction of an earlier period"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    sku_code = models.CharField(max_length=64, blank=True)
+    service_category = models.CharField(max_length=32, blank=True)
+    profile_version_id = models.BigIntegerField(null=True, blank=True)
+    description = models.CharField(max_length=255)
+    quantity = models.DecimalField(max_digits=EXACT_DIGITS, decimal_places=12, null=True, blank=True)
+    unit_label = models.CharField(max_length=32, blank=True)
+    unit_price = models.DecimalField(max_digits=EXACT_DIGITS, decimal_places=EXACT_PLACES, null=True, blank=True)
+    amount_exact = models.DecimalField(max_digits=EXACT_DIGITS, decimal_places=EXACT_PLACES)
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    discount_code = models.CharField(max_length=64, blank=True)
+    segment_start = models.DateTimeField(null=True, blank=True)
+    segment_end = models.DateTimeField(null=True, blank=True)
+    breakdown = models.JSONField(default=list, blank=True)
+    corrects_invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="corrected_by_lines"
+    )
+    corrects_period = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        ordering = ["invoice_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="invoiceline_unique_position"),
+            models.CheckConstraint(
+                condition=~Q(kind="correction") | (Q(corrects_invoice__isnull=False) & ~Q(corrects_period="")),
+                name="invoiceline_correction_linked",
+            ),
+        ]
+        indexes = [models.Index(fields=["corrects_invoice"], name="invoiceline_corrects")]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id}#{self.position} {self.description} {self.amount}"
+
+
+class InvoiceCounter(models.Model):
+    """Per (series, year) counter, locked with SELECT ... FOR UPDATE while a number is drawn in the
+    finalizing transaction: numbers are sequential and gapless (a rollback rolls the counter back too)."""
+
+    series = models.CharField(max_length=64)
+    year = models.PositiveIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "year"], name="invoicecounter_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last}"
+
+
+class CreditNote(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="credit_notes")
+    number = models.CharField(max_length=64, unique=True)
+    reason = models.TextField()
+    currency = models.CharField(max_length=3)
+    subtotal = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    tax_total = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    total = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    created_at = models.DateTimeField()
+    ledger_transaction = models.ForeignKey("ledger.Transaction", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["invoice_id", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="creditnote_has_reason"),
+            models.CheckConstraint(condition=Q(total__gt=0), name="creditnote_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class CreditNoteLine(models.Model):
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="lines")
+    invoice_line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    description = models.CharField(max_length=255)
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    tax_amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+
+    class Meta:
+        ordering = ["credit_note_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.credit_note_id}: {self.description} {self.amount}"
+
+
+class CorrectionMarker(models.Model):
+    """`correcting` carries correction lines for `original`'s period. One per pair: never twice."""
+
+    original = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="+")
+    correcting = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="+")
+    period_key = models.CharField(max_length=16)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["original", "correcting"], name="correctionmarker_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.correcting_id} corrects {self.original_id}"
+
+
+class Alert(models.Model):
+    class Kind(models.TextChoices):
+        INVOICE_BLOCKED = "invoice_blocked", "Invoice blocked"
+        LEDGER = "ledger", "Ledger"
+        PDF = "pdf", "PDF rendering"
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")
+    message = models.TextField()
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["kind", "resolved_at"], name="alert_open")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message[:60]}"

@@ -1,0 +1,82 @@
+"""The append-only, hash-chained double-entry journal.
+
+Amounts are `Decimal` (NUMERIC(22, 4) in the database: enough for every ISO 4217 minor unit), signed:
+a debit is positive, a credit negative. Every transaction balances to zero per currency (a deferred
+constraint trigger on PostgreSQL, checked in code on both engines). Rows are never updated or deleted
+(triggers on both engines; see docs/ledger.md for the SQL)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+AMOUNT_DIGITS = 22
+AMOUNT_PLACES = 4
+
+
+class Transaction(models.Model):
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "Invoice finalized"
+        CREDIT_NOTE = "credit_note", "Credit note"
+        CREDIT_GRANT = "credit_grant", "Prepaid credit granted"
+        CREDIT_CONSUMPTION = "credit_consumption", "Prepaid credit consumed"
+        PAYMENT = "payment", "Payment received"
+        ADJUSTMENT = "adjustment", "Manual adjustment"
+
+    seq = models.BigIntegerField(unique=True, help_text="position in the hash chain, 1-based, gapless")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reference = models.CharField(max_length=120, blank=True, help_text="invoice or credit note number")
+    memo = models.CharField(max_length=255, blank=True)
+    booked_at = models.DateTimeField(db_index=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [
+            models.CheckConstraint(condition=Q(seq__gte=1), name="ledger_tx_seq_positive"),
+            models.CheckConstraint(condition=Q(hash__regex=r"^[0-9a-f]{64}$"), name="ledger_tx_hash_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.kind} {self.reference}"
+
+
+class Posting(models.Model):
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="postings")
+    account = models.ForeignKey("ledger.Account", on_delete=models.PROTECT, related_name="postings")
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    currency = models.CharField(max_length=3)
+    # The document amount before conversion to the ledger's base currency (audit trail).
+    original_amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    original_currency = models.CharField(max_length=3)
+
+    class Meta:
+        ordering = ["transaction_id", "id"]
+        indexes = [
+            models.Index(fields=["account", "transaction"], name="ledger_posting_account_tx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0) | ~Q(original_amount=0), name="ledger_posting_nonzero")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.amount} {self.currency}"
+
+
+class ChainHead(models.Model):
+    """One row: the last transaction's seq and hash. Locked (SELECT ... FOR UPDATE) by every append,
+    which serialises the chain."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="ledger_chainhead_singleton")]
+
+    def __str__(self) -> str:
+        return f"head #{self.seq}"

@@ -1,0 +1,65 @@
+"""Reads over the ledger. Balances are SQL aggregations (SUM over postings joined to transactions),
+served by the (account, transaction) index; nothing is summed in Python."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum
+
+from ledger.models import Account, Invoice, Posting
+
+
+def _postings(*, as_of: datetime | None) -> QuerySet[Posting]:
+    qs = Posting.objects.all()
+    if as_of is not None:
+        qs = qs.filter(transaction__booked_at__lt=as_of)
+    return qs
+
+
+def account_balance(*, code: str, as_of: datetime | None = None) -> dict[str, Decimal]:
+    """Signed balance (debits positive) per currency of one account, optionally as of an instant."""
+    rows = _postings(as_of=as_of).filter(account__code=code).values("currency").annotate(total=Sum("amount"))
+    return {r["currency"]: r["total"] for r in rows}
+
+
+def balances_by_account(*, as_of: datetime | None = None) -> dict[str, dict[str, Decimal]]:
+    """Every account's signed balance per currency (one GROUP BY)."""
+    result: dict[str, dict[str, Decimal]] = {}
+    rows = _postings(as_of=as_of).values("account__code", "currency").annotate(total=Sum("amount"))
+    for r in rows:
+        result.setdefault(r["account__code"], {})[r["currency"]] = r["total"]
+    return result
+
+
+def tenant_balances(*, tenant_id: int, as_of: datetime | None = None) -> dict[str, dict[str, Decimal]]:
+    """Balances of the tenant's own accounts (receivable, prepaid credit) per currency."""
+    result: dict[str, dict[str, Decimal]] = {}
+    rows = (
+        _postings(as_of=as_of)
+        .filter(account__tenant_id=tenant_id)
+        .values("account__code", "currency")
+        .annotate(total=Sum("amount"))
+    )
+    for r in rows:
+        result.setdefault(r["account__code"], {})[r["currency"]] = r["total"]
+    return result
+
+
+def trial_balance(*, as_of: datetime | None = None) -> dict[str, Decimal]:
+    """Sum of every posting per currency: zero when the ledger balances."""
+    rows = _postings(as_of=as_of).values("currency").annotate(total=Sum("amount"))
+    return {r["currency"]: r["total"] for r in rows}
+
+
+def invoices_for_tenant(*, tenant_id: int) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(tenant_id=tenant_id).order_by("-period_start", "-id")
+
+
+def invoice_get(*, tenant_id: int, invoice_id: int) -> Invoice | None:
+    return Invoice.objects.filter(tenant_id=tenant_id, pk=invoice_id).prefetch_related("lines").first()
+
+
+def accounts(*, tenant_id: int | None = None) -> QuerySet[Account]:
+    return Account.objects.filter(Q(tenant_id=tenant_id) if tenant_id is not None else Q())

@@ -1,0 +1,126 @@
+"""Prepaid credit grants and their consumption after tax, earliest expiry first, never below zero."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Sum
+from django.db.models.functions import Coalesce
+
+from common.errors import ValidationFailed
+from common.money import quantize_money
+from ledger.models import CreditConsumption, CreditGrant, Invoice, Transaction
+from ledger.services import posting
+from tenants.models import Tenant
+
+
+def credit_grant_create(
+    *,
+    tenant: Tenant,
+    amount: Decimal,
+    currency: str,
+    granted_at: datetime,
+    expires_at: datetime | None = None,
+    priority: int = 0,
+    reason: str,
+    fx_rate: Decimal | None = None,
+) -> CreditGrant:
+    """A promotional prepaid credit: Dr discounts (contra-revenue), Cr prepaid-credit liability. Booked in
+    the base currency with `fx_rate` (1 `currency` = fx_rate base; required for a foreign currency)."""
+    if amount <= 0 or quantize_money(amount, currency) != amount:
+        raise ValidationFailed(f"a grant is a positive amount in {currency}'s minor unit")
+    if currency != settings.LEDGER_BASE_CURRENCY and fx_rate is None:
+        raise ValidationFailed("fx_rate is required for a grant in a foreign currency")
+    with transaction.atomic():
+        tx = posting.transaction_post(
+            kind=Transaction.Kind.CREDIT_GRANT,
+            legs=[
+                posting.Leg(posting.DISCOUNTS, amount),
+                posting.Leg(posting.prepaid(tenant.pk, tenant.slug), -amount),
+            ],
+            currency=currency,
+            fx_rate=fx_rate or Decimal(1),
+            tenant_id=tenant.pk,
+            reference=f"grant:{tenant.slug}",
+            memo=reason[:255],
+            booked_at=granted_at,
+        )
+        assert tx is not None
+        return CreditGrant.objects.create(
+            tenant=tenant,
+            amount=amount,
+            currency=currency,
+            priority=priority,
+            granted_at=granted_at,
+            expires_at=expires_at,
+            reason=reason,
+            ledger_transaction=tx,
+        )
+
+
+@dataclass(frozen=True)
+class CreditUse:
+    grant_id: int
+    amount: Decimal
+
+
+def _usable(*, tenant_id: int, currency: str, at: datetime, lock: bool) -> list[tuple[CreditGrant, Decimal]]:
+    """Grants usable for an invoice whose period ends at `at`: granted before `at`, still valid at `at`
+    (a grant that expires inside the period is not used), ordered earliest expiry first (open-ended
+    last), then higher priority, then oldest; with their remaining amounts."""
+    qs = CreditGrant.objects.filter(tenant_id=tenant_id, currency=currency, granted_at__lt=at).exclude(
+        expires_at__lte=at
+    )
+    if lock:
+        qs = qs.select_for_update()
+    grants = list(qs.order_by(F("expires_at").asc(nulls_last=True), "-priority", "id"))
+    if not grants:
+        return []
+    used = dict(
+        CreditConsumption.objects.filter(grant_id__in=[g.pk for g in grants])
+        .values("grant_id")
+        .annotate(total=Coalesce(Sum("amount"), Decimal(0)))
+        .values_list("grant_id", "total")
+    )
+    return [(g, g.amount - used.get(g.pk, Decimal(0))) for g in grants]
+
+
+def credits_plan(*, tenant_id: int, currency: str, at: datetime, due: Decimal, lock: bool = False) -> list[CreditUse]:
+    """How much of each usable grant pays `due` (after tax). Never more than a grant's remainder, never
+    more than `due`."""
+    plan: list[CreditUse] = []
+    left = due
+    for grant, remaining in _usable(tenant_id=tenant_id, currency=currency, at=at, lock=lock):
+        if left <= 0:
+            break
+        take = min(remaining, left)
+        if take > 0:
+            plan.append(CreditUse(grant.pk, take))
+            left -= take
+    return plan
+
+
+def credits_consume(*, invoice: Invoice, plan: list[CreditUse], tenant_slug: str, at: datetime) -> None:
+    """One ledger transaction per grant consumed: Dr prepaid-credit liability, Cr receivable."""
+    for use in plan:
+        tx = posting.transaction_post(
+            kind=Transaction.Kind.CREDIT_CONSUMPTION,
+            legs=[
+                posting.Leg(posting.prepaid(invoice.tenant_id, tenant_slug), use.amount),
+                posting.Leg(posting.receivable(invoice.tenant_id, tenant_slug), -use.amount),
+            ],
+            currency=invoice.currency,
+            fx_rate=invoice.fx_rate or Decimal(1),
+            tenant_id=invoice.tenant_id,
+            reference=invoice.number or "",
+            memo=f"credit grant {use.grant_id}",
+            booked_at=at,
+        )
+        assert tx is not None
+        CreditConsumption.objects.create(
+            grant_id=use.grant_id, invoice=invoice, amount=use.amount, created_at=at, ledger_transaction=tx
+        )

@@ -1,0 +1,375 @@
+"""Invoices: saving the computed draft, finalizing it (number, credits, ledger postings), payment, void.
+
+Billing computes the document (lines, tax, FX) and hands it over as plain data (`InvoiceData`); the
+ledger stores it, checks its arithmetic, numbers it and posts it. The ledger never imports billing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from common.errors import StateError, ValidationFailed
+from common.money import quantize_money
+from ledger.models import Alert, CorrectionMarker, Invoice, InvoiceCounter, InvoiceLine, Transaction
+from ledger.services import credits as credit_services
+from ledger.services import posting
+from tenants.models import Tenant
+
+
+@dataclass(frozen=True)
+class LineData:
+    kind: str
+    description: str
+    amount_exact: Decimal  # unrounded, in the invoice currency
+    amount: Decimal  # rounded once to the currency's minor unit (ROUND_HALF_UP)
+    sku_code: str = ""
+    service_category: str = ""
+    profile_version_id: int | None = None
+    quantity: Decimal | None = None
+    unit_label: str = ""
+    unit_price: Decimal | None = None
+    discount_code: str = ""
+    segment_start: datetime | None = None
+    segment_end: datetime | None = None
+    breakdown: Sequence[Any] = ()
+    corrects_invoice_id: int | None = None
+    corrects_period: str = ""
+
+
+@dataclass(frozen=True)
+class TaxData:
+    jurisdiction: str
+    rate: Decimal  # percent
+    mode: str  # exclusive | inclusive
+    rule_id: int | None
+    exact: Decimal  # unrounded tax over the unrounded line amounts
+    total: Decimal  # rounded once
+
+
+@dataclass(frozen=True)
+class FxData:
+    rate: Decimal  # 1 invoice currency = rate base currency
+    rate_id: int | None
+    rate_date: date | None
+    source: str
+
+
+@dataclass(frozen=True)
+class InvoiceData:
+    tenant_id: int
+    period_key: str
+    period_start: datetime
+    period_end: datetime
+    currency: str
+    profile_version_id: int | None
+    lines: Sequence[LineData]
+    tax: TaxData | None
+    fx: FxData | None
+    blocked_reason: str = ""
+    corrected_invoices: Sequence[tuple[int, str]] = field(default=())  # (original invoice id, period key)
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal(0))
+
+    @property
+    def tax_total(self) -> Decimal:
+        return self.tax.total if self.tax else Decimal(0)
+
+    @property
+    def total(self) -> Decimal:
+        if self.tax and self.tax.mode == Invoice.TaxMode.INCLUSIVE:
+            return self.subtotal
+        return self.subtotal + self.tax_total
+
+
+def _check_arithmetic(data: InvoiceData) -> None:
+    for line in data.lines:
+        if line.amount != quantize_money(line.amount_exact, data.currency):
+            raise ValidationFailed(f"line {line.description!r} is not rounded once from its exact amount")
+    if data.tax is not None and data.tax.total != quantize_money(data.tax.exact, data.currency):
+        raise ValidationFailed("tax is not rounded once from its exact amount")
+
+
+def _apply_fields(invoice: Invoice, data: InvoiceData, now: datetime) -> None:
+    invoice.status = Invoice.Status.BLOCKED if data.blocked_reason else Invoice.Status.DRAFT
+    invoice.blocked_reason = data.blocked_reason
+    invoice.period_key = data.period_key
+    invoice.period_end = data.period_end
+    invoice.currency = data.currency
+    invoice.profile_version_id = data.profile_version_id
+    invoice.subtotal = data.subtotal
+    invoice.tax_jurisdiction = data.tax.jurisdiction if data.tax else ""
+    invoice.tax_rate = data.tax.rate if data.tax else None
+    invoice.tax_mode = data.tax.mode if data.tax else Invoice.TaxMode.EXCLUSIVE
+    invoice.tax_rule_id = data.tax.rule_id if data.tax else None
+    invoice.tax_exact = data.tax.exact if data.tax else Decimal(0)
+    invoice.tax_total = data.tax_total
+    invoice.total = data.total
+    invoice.base_currency = settings.LEDGER_BASE_CURRENCY
+    invoice.fx_rate = data.fx.rate if data.fx else None
+    invoice.fx_rate_id = data.fx.rate_id if data.fx else None
+    invoice.fx_rate_date = data.fx.rate_date if data.fx else None
+    invoice.fx_source = data.fx.source if data.fx else ""
+    invoice.base_total = (
+        quantize_money(data.total * data.fx.rate, settings.LEDGER_BASE_CURRENCY) if data.fx else None
+    )
+    invoice.computed_at = now
+
+
+def invoice_save_draft(*, data: InvoiceData, now: datetime | None = None) -> Invoice:
+    """Create or recompute the tenant's draft (or blocked) invoice for the period. Credits are shown as
+    planned, not consumed. An issued invoice for the period is never touched (StateError)."""
+    _check_arithmetic(data)
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = (
+            Invoice.objects.select_for_update()
+            .filter(tenant_id=data.tenant_id, period_start=data.period_start)
+            .exclude(status=Invoice.Status.VOID)
+            .first()
+        )
+        if invoice is not None and invoice.is_issued:
+            raise StateError(f"invoice {invoice.number} for {data.period_key} is already {invoice.status}")
+        if invoice is None:
+            invoice = Invoice(tenant_id=data.tenant_id, period_start=data.period_start)
+        _apply_fields(invoice, data, now)
+        plan = (
+            credit_services.credits_plan(
+                tenant_id=data.tenant_id, currency=data.currency, at=data.period_end, due=invoice.total
+            )
+            if not data.blocked_reason
+            else []
+        )
+        invoice.credits_applied = sum((u.amount for u in plan), Decimal(0))
+        invoice.amount_due = invoice.total - invoice.credits_applied
+        invoice.save()
+        invoice.lines.all().delete()
+        InvoiceLine.objects.bulk_create([_line(invoice, i, line) for i, line in enumerate(data.lines, start=1)])
+        if data.blocked_reason:
+            open_alert = Alert.objects.filter(
+                invoice=invoice, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
+            ).first()
+            if open_alert is None or open_alert.message != data.blocked_reason:
+                if open_alert is not None:
+                    open_alert.resolved_at = now
+                    open_alert.save(update_fields=["resolved_at"])
+                Alert.objects.create(
+                    kind=Alert.Kind.INVOICE_BLOCKED,
+                    tenant_id=data.tenant_id,
+                    invoice=invoice,
+                    message=data.blocked_reason,
+                    created_at=now,
+                )
+        else:
+            Alert.objects.filter(
+                invoice=invoice, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
+            ).update(resolved_at=now)
+    return invoice
+
+
+def _line(invoice: Invoice, position: int, line: LineData) -> InvoiceLine:
+    return InvoiceLine(
+        invoice=invoice,
+        position=position,
+        kind=line.kind,
+        sku_code=line.sku_code,
+        service_category=line.service_category,
+        profile_version_id=line.profile_version_id,
+        description=line.description[:255],
+        quantity=line.quantity,
+        unit_label=line.unit_label,
+        unit_price=line.unit_price,
+        amount_exact=line.amount_exact,
+        amount=line.amount,
+        discount_code=line.discount_code,
+        segment_start=line.segment_start,
+        segment_end=line.segment_end,
+        breakdown=list(line.breakdown),
+        corrects_invoice_id=line.corrects_invoice_id,
+        corrects_period=line.corrects_period,
+    )
+
+
+def invoice_number_next(*, series: str, year: int) -> str:
+    """The next number of a series: the counter row is locked until the caller's transaction ends."""
+    with transaction.atomic():
+        counter = InvoiceCounter.objects.select_for_update().filter(series=series, year=year).first()
+        if counter is None:
+            InvoiceCounter.objects.get_or_create(series=series, year=year)
+            counter = InvoiceCounter.objects.select_for_update().get(series=series, year=year)
+        counter.last += 1
+        counter.save(update_fields=["last"])
+    return f"{series}-{year}-{counter.last:06d}"
+
+
+def allocate(total: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
+    """Split `total` across `weights` proportionally, each share rounded once, the residual on the largest
+    weight so the shares sum to `total` exactly."""
+    if not weights:
+        return []
+    base = sum((abs(w) for w in weights), Decimal(0))
+    if base == 0:
+        shares = [Decimal(0)] * len(weights)
+        shares[0] = total
+        return shares
+    shares = [quantize_money(total * abs(w) / base, currency) for w in weights]
+    biggest = max(range(len(weights)), key=lambda i: abs(weights[i]))
+    shares[biggest] += total - sum(shares, Decimal(0))
+    return shares
+
+
+def revenue_legs(
+    *, lines: Sequence[tuple[str, str, Decimal]], tax: Decimal, jurisdiction: str, inclusive: bool, currency: str
+) -> list[posting.Leg]:
+    """Credit legs for (kind, service category, amount) lines and the tax: revenue per category, the
+    discounts contra-revenue account, tax payable. With inclusive tax the tax is carved out of the
+    revenue categories in proportion to their amounts. Signs as for an invoice (credits negative)."""
+    by_category: dict[str, Decimal] = defaultdict(Decimal)
+    discounts = Decimal(0)
+    for kind, category, amount in lines:
+        if kind == InvoiceLine.Kind.DISCOUNT:
+            discounts += amount
+        else:
+            by_category[category or "Other"] += amount
+    categories = sorted(by_category)
+    amounts = [by_category[c] for c in categories]
+    if inclusive and tax:
+        for i, share in enumerate(allocate(tax, amounts, currency)):
+            amounts[i] -= share
+    legs = [posting.Leg(posting.revenue(c), -a) for c, a in zip(categories, amounts, strict=True)]
+    legs.append(posting.Leg(posting.DISCOUNTS, -discounts))
+    legs.append(posting.Leg(posting.tax_payable(jurisdiction or "none"), -tax))
+    return legs
+
+
+def _year_in(tz: str, at: datetime) -> int:
+    return at.astimezone(ZoneInfo(tz)).year
+
+
+def series_for(tenant: Tenant) -> str:
+    return tenant.slug.upper().replace("_", "-")
+
+
+def invoice_finalize(*, invoice: Invoice, tenant: Tenant, now: datetime | None = None) -> Invoice:
+    """draft -> finalized: draw the number, consume prepaid credits (locked), post the invoice to the
+    ledger, record corrections, and schedule the PDF after commit. The caller holds the tenant lock."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != Invoice.Status.DRAFT:
+            raise StateError(f"only a draft invoice can be finalized (it is {invoice.status})")
+        lines = list(invoice.lines.all())
+        subtotal = sum((line.amount for line in lines), Decimal(0))
+        assert subtotal == invoice.subtotal, "invoice subtotal must be the sum of its rounded lines"
+        invoice.number = invoice_number_next(series=series_for(tenant), year=_year_in(tenant.timezone, now))
+        invoice.finalized_at = now
+        plan = credit_services.credits_plan(
+            tenant_id=invoice.tenant_id, currency=invoice.currency, at=invoice.period_end, due=invoice.total,
+            lock=True,
+        )
+        invoice.credits_applied = sum((u.amount for u in plan), Decimal(0))
+        invoice.amount_due = invoice.total - invoice.credits_applied
+        fx = invoice.fx_rate or Decimal(1)
+        legs = [posting.Leg(posting.receivable(tenant.pk, tenant.slug), invoice.total)]
+        legs += revenue_legs(
+            lines=[(line.kind, line.service_category, line.amount) for line in lines],
+            tax=invoice.tax_total,
+            jurisdiction=invoice.tax_jurisdiction,
+            inclusive=invoice.tax_mode == Invoice.TaxMode.INCLUSIVE,
+            currency=invoice.currency,
+        )
+        invoice.ledger_transaction = posting.transaction_post(
+            kind=Transaction.Kind.INVOICE,
+            legs=legs,
+            currency=invoice.currency,
+            fx_rate=fx,
+            tenant_id=tenant.pk,
+            reference=invoice.number,
+            memo=f"invoice {invoice.period_key}",
+            booked_at=now,
+        )
+        invoice.status = Invoice.Status.FINALIZED
+        invoice.pdf_version += 1
+        invoice.save()
+        credit_services.credits_consume(invoice=invoice, plan=plan, tenant_slug=tenant.slug, at=now)
+        originals = {line.corrects_invoice_id: line.corrects_period for line in lines if line.corrects_invoice_id}
+        CorrectionMarker.objects.bulk_create(
+            [
+                CorrectionMarker(original_id=oid, correcting=invoice, period_key=key, created_at=now)
+                for oid, key in originals.items()
+            ]
+        )
+        invoice_id = invoice.pk
+        transaction.on_commit(lambda: _enqueue_pdf(invoice_id))
+    return invoice
+
+
+def _enqueue_pdf(invoice_id: int) -> None:
+    from ledger.tasks import invoice_render_pdf
+
+    if not getattr(settings, "INVOICE_PDF_ON_FINALIZE", True):
+        return
+    try:
+        invoice_render_pdf.delay(invoice_id)
+    except Exception:  # broker down: the periodic re-render sweep picks it up (pdf_version > rendered)
+        import logging
+
+        logging.getLogger(__name__).warning("could not enqueue PDF render for invoice %s", invoice_id)
+
+
+def invoice_mark_paid(*, invoice: Invoice, paid_at: datetime | None = None) -> Invoice:
+    """finalized -> paid: Dr cash, Cr receivable for the amount due."""
+    paid_at = paid_at or timezone.now()
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().select_related("tenant").get(pk=invoice.pk)
+        if invoice.status != Invoice.Status.FINALIZED:
+            raise StateError(f"only a finalized invoice can be paid (it is {invoice.status})")
+        posting.transaction_post(
+            kind=Transaction.Kind.PAYMENT,
+            legs=[
+                posting.Leg(posting.CASH, invoice.amount_due),
+                posting.Leg(posting.receivable(invoice.tenant_id, invoice.tenant.slug), -invoice.amount_due),
+            ],
+            currency=invoice.currency,
+            fx_rate=invoice.fx_rate or Decimal(1),
+            tenant_id=invoice.tenant_id,
+            reference=invoice.number or "",
+            memo="payment",
+            booked_at=paid_at,
+        )
+        invoice.status = Invoice.Status.PAID
+        invoice.paid_at = paid_at
+        invoice.save(update_fields=["status", "paid_at"])
+    return invoice
+
+
+def invoice_void(*, invoice: Invoice, reason: str, now: datetime | None = None) -> Invoice:
+    """finalized | paid -> void, with a full credit note for whatever earlier credit notes left."""
+    from ledger.services.credit_notes import credit_note_create
+
+    if not reason.strip():
+        raise ValidationFailed("voiding an invoice needs a reason")
+    now = now or timezone.now()
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status not in (Invoice.Status.FINALIZED, Invoice.Status.PAID):
+            raise StateError(f"only a finalized or paid invoice can be voided (it is {invoice.status})")
+        credit_note_create(invoice=invoice, reason=f"void: {reason}", lines=None, now=now, allow_empty=True)
+        invoice.status = Invoice.Status.VOID
+        invoice.voided_at = now
+        invoice.void_reason = reason
+        invoice.pdf_version += 1
+        invoice.save(update_fields=["status", "voided_at", "void_reason", "pdf_version"])
+        invoice_id = invoice.pk
+        transaction.on_commit(lambda: _enqueue_pdf(invoice_id))
+    return invoice

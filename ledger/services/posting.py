@@ -1,0 +1,167 @@
+"""Writing to the journal: accounts and balanced, hash-chained transactions.
+
+`transaction_post` is the only writer of Transaction and Posting rows. It checks the balance per
+currency in code (both engines) before inserting; PostgreSQL checks it again at COMMIT with a
+deferred constraint trigger. Appends are serialised by locking the single ChainHead row."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from common.errors import ValidationFailed
+from common.money import quantize_money
+from ledger.hashing import GENESIS, transaction_hash
+from ledger.models import Account, ChainHead, Posting, Transaction
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    code: str
+    name: str
+    kind: str
+    tenant_id: int | None = None
+
+
+def receivable(tenant_id: int, slug: str) -> AccountSpec:
+    return AccountSpec(f"receivable:{slug}", f"Accounts receivable {slug}", Account.Kind.ASSET, tenant_id)
+
+
+def prepaid(tenant_id: int, slug: str) -> AccountSpec:
+    return AccountSpec(f"prepaid:{slug}", f"Prepaid credit {slug}", Account.Kind.LIABILITY, tenant_id)
+
+
+def revenue(category: str) -> AccountSpec:
+    name = category or "Other"
+    return AccountSpec(f"revenue:{name}", f"Revenue {name}", Account.Kind.INCOME)
+
+
+def tax_payable(jurisdiction: str) -> AccountSpec:
+    return AccountSpec(f"tax_payable:{jurisdiction}", f"Tax payable {jurisdiction}", Account.Kind.LIABILITY)
+
+
+DISCOUNTS = AccountSpec("discounts", "Discounts and promotional credits (contra-revenue)", Account.Kind.INCOME)
+FX_GAIN_LOSS = AccountSpec("fx_gain_loss", "FX gain/loss and conversion rounding", Account.Kind.EXPENSE)
+CASH = AccountSpec("cash", "Cash at bank", Account.Kind.ASSET)
+
+
+def accounts_ensure(specs: Iterable[AccountSpec]) -> dict[str, Account]:
+    """The accounts for `specs` by code, creating missing ones (one SELECT when they all exist)."""
+    wanted = {s.code: s for s in specs}
+    found = {a.code: a for a in Account.objects.filter(code__in=list(wanted))}
+    for code, spec in wanted.items():
+        if code in found:
+            continue
+        try:
+            with transaction.atomic():
+                found[code] = Account.objects.create(
+                    code=code, name=spec.name, kind=spec.kind, tenant_id=spec.tenant_id
+                )
+        except IntegrityError:  # created concurrently
+            found[code] = Account.objects.get(code=code)
+    return found
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One side of a transaction in the document's currency; converted to the base currency on posting."""
+
+    account: AccountSpec
+    amount: Decimal  # signed: debit > 0, credit < 0
+
+
+def _head_for_update() -> ChainHead:
+    head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is not None:
+        return head
+    try:
+        with transaction.atomic():
+            ChainHead.objects.create(pk=1)
+    except IntegrityError:
+        pass
+    return ChainHead.objects.select_for_update().get(pk=1)
+
+
+def transaction_post(
+    *,
+    kind: str,
+    legs: Sequence[Leg],
+    currency: str,
+    fx_rate: Decimal = Decimal(1),
+    tenant_id: int | None = None,
+    reference: str = "",
+    memo: str = "",
+    booked_at: datetime | None = None,
+) -> Transaction | None:
+    """Post `legs` (amounts in `currency`, each already rounded to its minor unit) as one transaction in
+    the ledger's base currency. Each leg is converted with `fx_rate` (1 `currency` = fx_rate base) and
+    rounded once; the conversion residual goes to the FX gain/loss account so the base-currency legs
+    balance exactly. Legs of zero are dropped; nothing at all to post returns None."""
+    base = settings.LEDGER_BASE_CURRENCY
+    legs = [leg for leg in legs if leg.amount != 0]
+    if not legs:
+        return None
+    if sum((leg.amount for leg in legs), Decimal(0)) != 0:
+        raise ValidationFailed(f"unbalanced {kind} transaction in {currency}: {[leg.amount for leg in legs]}")
+    if currency != base and fx_rate <= 0:
+        raise ValidationFailed("an FX rate is needed to post in a foreign currency")
+    rows: list[tuple[AccountSpec, Decimal, Decimal]] = []  # spec, base amount, original amount
+    for leg in legs:
+        converted = leg.amount if currency == base else quantize_money(leg.amount * fx_rate, base)
+        rows.append((leg.account, converted, leg.amount))
+    residual = sum((r[1] for r in rows), Decimal(0))
+    if residual != 0:
+        rows.append((FX_GAIN_LOSS, -residual, Decimal(0)))
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for _spec, amount, _orig in rows:
+        totals[base] += amount
+    if any(v != 0 for v in totals.values()) or len(rows) < 2:
+        raise ValidationFailed(f"unbalanced {kind} transaction after conversion")
+    with transaction.atomic():
+        accounts = accounts_ensure(spec for spec, _a, _o in rows)
+        head = _head_for_update()
+        when = booked_at or timezone.now()
+        seq = head.seq + 1
+        digest = transaction_hash(
+            seq=seq,
+            kind=kind,
+            tenant_id=tenant_id,
+            reference=reference,
+            memo=memo,
+            booked_at=when,
+            prev_hash=head.hash or GENESIS,
+            postings=[(spec.code, amount, base, orig, currency) for spec, amount, orig in rows],
+        )
+        tx = Transaction.objects.create(
+            seq=seq,
+            kind=kind,
+            tenant_id=tenant_id,
+            reference=reference,
+            memo=memo,
+            booked_at=when,
+            prev_hash=head.hash or GENESIS,
+            hash=digest,
+        )
+        Posting.objects.bulk_create(
+            [
+                Posting(
+                    transaction=tx,
+                    account=accounts[spec.code],
+                    amount=amount,
+                    currency=base,
+                    original_amount=orig,
+                    original_currency=currency,
+                )
+                for spec, amount, orig in rows
+            ]
+        )
+        head.seq, head.hash = seq, digest
+        head.save(update_fields=["seq", "hash"])
+    return tx

@@ -1,0 +1,22 @@
+"""Celery tasks of the ledger: thin wrappers that load by id and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from ledger.services import documents
+
+
+@shared_task(name="ledger.invoice_render_pdf", acks_late=True, max_retries=3, default_retry_delay=30)
+def invoice_render_pdf(invoice_id: int) -> str:
+    invoice = documents.invoice_render_pdf(invoice_id=invoice_id)
+    return invoice.pdf_sha256 if invoice is not None else ""
+
+
+@shared_task(name="ledger.pdf_sweep")
+def pdf_sweep() -> int:
+    """Re-enqueue every issued invoice whose PDF lags behind its dirty counter."""
+    ids = documents.invoices_needing_pdf()
+    for invoice_id in ids:
+        invoice_render_pdf.delay(invoice_id)
+    return len(ids)

@@ -1,0 +1,159 @@
+"""Builders for period-close and ledger tests: a tenant on a profile, rated usage written directly as
+aggregates and events (no ingest API), tax rules and signed exchange rates."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from billing.models import BillingProfile, ProfileVersion, Sku, TaxRule, UsageAggregate, UsageEvent
+from billing.pricing import document_sha256
+from billing.services.fx import exchange_rate_create
+from tenants.models import Tenant
+from tests.factories import (
+    ApprovedVersionFactory,
+    BillingProfileFactory,
+    MeterFactory,
+    ProfileAssignmentFactory,
+    SkuFactory,
+    TenantFactory,
+    UserFactory,
+)
+
+JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    tenant: Tenant
+    profile: BillingProfile
+    version: ProfileVersion
+
+
+def sku(code: str, *, category: str = Sku.ServiceCategory.COMPUTE, unit: str = "unit") -> Sku:
+    meter = MeterFactory(code=f"m-{code}")
+    return SkuFactory(code=code, meter=meter, name=code.replace("_", " ").title(), service_category=category, unit_label=unit)
+
+
+def document(
+    code: str,
+    *,
+    prices: list[dict[str, Any]],
+    currency: str = "EUR",
+    jurisdiction: str = "DE",
+    tax_mode: str = "exclusive",
+    grace_hours: int = 72,
+    **extra: Any,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "profile": code,
+        "currency": currency,
+        "billing_cycle": "monthly",
+        "grace_hours": grace_hours,
+        "tax": {"jurisdiction": jurisdiction, "mode": tax_mode},
+        "prices": prices,
+    }
+    doc.update(extra)
+    return doc
+
+
+def approved_version(profile: BillingProfile, body: dict[str, Any], effective_from: datetime, number: int) -> ProfileVersion:
+    return ApprovedVersionFactory(
+        profile=profile,
+        number=number,
+        body=body,
+        body_sha256=document_sha256(body),
+        effective_from=effective_from,
+        author=UserFactory(),
+        decided_by=UserFactory(),
+    )
+
+
+def world(
+    *,
+    slug: str = "acme",
+    currency: str = "EUR",
+    jurisdiction: str = "DE",
+    tz: str = "UTC",
+    prices: list[dict[str, Any]] | None = None,
+    effective_from: datetime = JAN_1,
+    **doc_extra: Any,
+) -> World:
+    prices = prices or [{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.10"}]
+    for entry in prices:
+        sku(entry["sku"])
+    tenant = TenantFactory(slug=slug, currency=currency, tax_jurisdiction=jurisdiction, country=jurisdiction[:2], timezone=tz)
+    profile = BillingProfileFactory(code=f"{slug}-profile")
+    body = document(profile.code, prices=prices, currency=currency, jurisdiction=jurisdiction, **doc_extra)
+    version = approved_version(profile, body, effective_from, 1)
+    ProfileAssignmentFactory(tenant=tenant, profile=profile, effective_from=effective_from)
+    return World(tenant=tenant, profile=profile, version=version)
+
+
+_seq = [0]
+
+
+def usage(
+    tenant: Tenant,
+    sku_code: str,
+    version: ProfileVersion,
+    at: datetime,
+    quantities: list[str] | str,
+    *,
+    late: bool = False,
+) -> None:
+    """Rated usage at instant `at`: one UsageEvent per quantity and the hour's aggregate (upserted)."""
+    values = [Decimal(q) for q in ([quantities] if isinstance(quantities, str) else quantities)]
+    item = Sku.objects.get(code=sku_code)
+    hour = at.replace(minute=0, second=0, microsecond=0)
+    for i, q in enumerate(values):
+        _seq[0] += 1
+        ts = at + timedelta(microseconds=i)
+        UsageEvent.objects.create(
+            tenant=tenant,
+            event_id=f"ev-{_seq[0]}",
+            sku=item,
+            sku_code=sku_code,
+            timestamp=ts,
+            quantity=q,
+            payload_sha256=hashlib.sha256(str(_seq[0]).encode()).hexdigest(),
+            status=UsageEvent.Status.RATED,
+            late=late,
+            profile_version=version,
+            received_at=ts,
+            rated_at=ts,
+        )
+    agg = UsageAggregate.objects.filter(tenant=tenant, sku=item, hour=hour, profile_version=version).first()
+    total = sum(values, Decimal(0))
+    last = at + timedelta(microseconds=len(values) - 1)
+    if agg is None:
+        UsageAggregate.objects.create(
+            tenant=tenant, sku=item, profile_version=version, hour=hour, quantity=total, event_count=len(values),
+            first_event_at=at, last_event_at=last, updated_at=last,
+        )
+    else:
+        agg.quantity += total
+        agg.event_count += len(values)
+        agg.first_event_at = min(agg.first_event_at, at)
+        agg.last_event_at = max(agg.last_event_at, last)
+        agg.save()
+
+
+def tax_rule(jurisdiction: str = "DE", rate: str = "19", mode: str = "exclusive", start: date = date(2020, 1, 1)) -> TaxRule:
+    return TaxRule.objects.create(
+        jurisdiction=jurisdiction, name=f"{jurisdiction} VAT", rate=Decimal(rate), mode=mode, effective_from=start
+    )
+
+
+def fx_rate(day: date, base: str, quote: str, rate: str, source: str = "ECB") -> Any:
+    return exchange_rate_create(day=day, base=base, quote=quote, rate=Decimal(rate), source=source)
+
+
+def after_grace(key: str = "2026-11") -> datetime:
+    """An instant well past the 72 h grace window of the month `key` (UTC tenants)."""
+    year, month = (int(p) for p in key.split("-"))
+    nxt = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    return nxt + timedelta(days=5)
