@@ -11,11 +11,14 @@ its lines never change at all (triggers, see ledger/sql/guards.py)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
 
 from ledger.models.journal import AMOUNT_DIGITS, AMOUNT_PLACES
 
+_HALF_UNIT = Value(Decimal("0.00005"), output_field=models.DecimalField(max_digits=6, decimal_places=5))
 EXACT_DIGITS = 40
 EXACT_PLACES = 18
 
@@ -96,13 +99,25 @@ class Invoice(models.Model):
                 condition=~Q(status="void") | (~Q(void_reason="") & Q(voided_at__isnull=False)),
                 name="invoice_void_reason",
             ),
+            # Equalities written as |a - b| < half the smallest stored unit: exact on PostgreSQL (NUMERIC),
+            # and immune to SQLite evaluating decimal columns as binary floating point.
             models.CheckConstraint(
-                condition=(Q(tax_mode="exclusive") & Q(total=F("subtotal") + F("tax_total")))
-                | (Q(tax_mode="inclusive") & Q(total=F("subtotal"))),
+                condition=(
+                    Q(tax_mode="exclusive")
+                    & Q(total__lt=F("subtotal") + F("tax_total") + _HALF_UNIT)
+                    & Q(total__gt=F("subtotal") + F("tax_total") - _HALF_UNIT)
+                )
+                | (
+                    Q(tax_mode="inclusive")
+                    & Q(total__lt=F("subtotal") + _HALF_UNIT)
+                    & Q(total__gt=F("subtotal") - _HALF_UNIT)
+                ),
                 name="invoice_total_is_lines_plus_tax",
             ),
             models.CheckConstraint(
-                condition=Q(amount_due=F("total") - F("credits_applied")), name="invoice_amount_due"
+                condition=Q(amount_due__lt=F("total") - F("credits_applied") + _HALF_UNIT)
+                & Q(amount_due__gt=F("total") - F("credits_applied") - _HALF_UNIT),
+                name="invoice_amount_due",
             ),
             models.CheckConstraint(condition=Q(credits_applied__gte=0), name="invoice_credits_nonnegative"),
             models.CheckConstraint(condition=Q(period_end__gt=F("period_start")), name="invoice_period_positive"),

@@ -1,0 +1,153 @@
+"""Period close: draft previews before the grace window ends, finalization after it.
+
+`close_period` runs per tenant in one database transaction holding the tenant's row lock (and the
+BillingPeriod row): closing twice, or two workers at once, never makes two invoices (and the unique
+constraint on (tenant, period_start) for non-void invoices would refuse a second one anyway)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import BillingPeriod, ProfileVersion
+from billing.selectors.profiles import assignment_at, version_in_force
+from billing.services.invoice_compute import CloseCache, document_of, invoice_compute
+from common.errors import NotFound, ValidationFailed
+from common.periods import Period, period_by_key, period_containing, previous_period
+from ledger.models import Invoice
+from ledger.services.invoicing import invoice_finalize, invoice_save_draft
+from tenants.models import Tenant
+
+_TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    tenant_slug: str
+    period_key: str
+    status: str  # finalized | already_closed | draft | blocked | nothing_to_bill
+    invoice_id: int | None = None
+    number: str | None = None
+    message: str = ""
+
+
+def _governing_version(tenant: Tenant, at: datetime) -> ProfileVersion | None:
+    assignment = assignment_at(tenant=tenant.pk, at=at)
+    if assignment is None:
+        return None
+    return version_in_force(profile=assignment.profile_id, at=at)
+
+
+def period_for(*, tenant: Tenant, now: datetime, period_key: str | None = None) -> tuple[Period, ProfileVersion | None]:
+    """The period to close (by key, or the last one that ended before `now`) and the profile version in
+    force at its end, whose billing cycle, grace window, currency, flat fees, discounts, commitments and
+    tax mode govern the invoice."""
+    version = _governing_version(tenant, now)
+    cycle = document_of(version).billing_cycle if version else "monthly"
+    if period_key:
+        try:
+            period = period_by_key(period_key, tz=tenant.timezone, cycle=cycle)
+        except ValueError as err:
+            raise ValidationFailed(str(err)) from err
+    else:
+        period = previous_period(period_containing(now, tz=tenant.timezone, cycle=cycle), tz=tenant.timezone, cycle=cycle)
+    return period, _governing_version(tenant, period.end - _TICK)
+
+
+def _issued(tenant: Tenant, period: Period) -> Invoice | None:
+    return (
+        Invoice.objects.filter(tenant_id=tenant.pk, period_start=period.start)
+        .exclude(status__in=[Invoice.Status.VOID, *Invoice.EDITABLE])
+        .first()
+    )
+
+
+def invoice_refresh_draft(
+    *, tenant: Tenant, period_key: str | None = None, now: datetime | None = None, cache: CloseCache | None = None
+) -> CloseResult:
+    """Recompute and store the draft (preview) of a period that is not finalized yet."""
+    now = now or timezone.now()
+    period, version = period_for(tenant=tenant, now=now, period_key=period_key)
+    if version is None:
+        return CloseResult(tenant.slug, period.key, "nothing_to_bill", message="no profile in force at period end")
+    with transaction.atomic():
+        Tenant.objects.select_for_update().get(pk=tenant.pk)
+        issued = _issued(tenant, period)
+        if issued is not None:
+            return CloseResult(tenant.slug, period.key, "already_closed", issued.pk, issued.number)
+        data = invoice_compute(tenant=tenant, period=period, version=version, cache=cache)
+        invoice = invoice_save_draft(data=data, now=now)
+    status = "blocked" if invoice.status == Invoice.Status.BLOCKED else "draft"
+    return CloseResult(tenant.slug, period.key, status, invoice.pk, None, invoice.blocked_reason)
+
+
+def invoice_preview(*, tenant: Tenant, now: datetime | None = None) -> CloseResult:
+    """The running draft of the tenant's current (open) period."""
+    now = now or timezone.now()
+    version = _governing_version(tenant, now)
+    cycle = document_of(version).billing_cycle if version else "monthly"
+    current = period_containing(now, tz=tenant.timezone, cycle=cycle)
+    return invoice_refresh_draft(tenant=tenant, period_key=current.key, now=now)
+
+
+def close_period(
+    *,
+    tenant: Tenant,
+    period_key: str | None = None,
+    now: datetime | None = None,
+    cache: CloseCache | None = None,
+) -> CloseResult:
+    """Close one tenant's period. Before `period.end + grace_hours` this only refreshes the draft; after
+    it, the invoice is computed and finalized in one transaction (or stored as blocked, with an alert)."""
+    now = now or timezone.now()
+    period, version = period_for(tenant=tenant, now=now, period_key=period_key)
+    if version is None:
+        return CloseResult(tenant.slug, period.key, "nothing_to_bill", message="no profile in force at period end")
+    grace = timedelta(hours=document_of(version).grace_hours)
+    if now < period.end + grace:
+        return invoice_refresh_draft(tenant=tenant, period_key=period.key, now=now, cache=cache)
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        billing_period = _billing_period_for_update(tenant, period)
+        issued = _issued(tenant, period)
+        if issued is not None:
+            return CloseResult(tenant.slug, period.key, "already_closed", issued.pk, issued.number)
+        data = invoice_compute(tenant=locked, period=period, version=version, cache=cache)
+        invoice = invoice_save_draft(data=data, now=now)
+        if invoice.status == Invoice.Status.BLOCKED:
+            return CloseResult(tenant.slug, period.key, "blocked", invoice.pk, None, invoice.blocked_reason)
+        invoice = invoice_finalize(invoice=invoice, tenant=locked, now=now)
+        if billing_period.status != BillingPeriod.Status.CLOSED:
+            billing_period.status = BillingPeriod.Status.CLOSED
+            billing_period.closed_at = now
+            billing_period.save(update_fields=["status", "closed_at"])
+    return CloseResult(tenant.slug, period.key, "finalized", invoice.pk, invoice.number)
+
+
+def _billing_period_for_update(tenant: Tenant, period: Period) -> BillingPeriod:
+    row = BillingPeriod.objects.select_for_update().filter(tenant_id=tenant.pk, start=period.start).first()
+    if row is None:
+        row, _created = BillingPeriod.objects.get_or_create(
+            tenant_id=tenant.pk, start=period.start, defaults={"key": period.key, "end": period.end}
+        )
+    return row
+
+
+def close_period_by_slug(*, slug: str, period_key: str | None = None, now: datetime | None = None) -> CloseResult:
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise NotFound(f"no tenant {slug!r}")
+    return close_period(tenant=tenant, period_key=period_key, now=now)
+
+
+def tenants_to_close() -> list[int]:
+    """Active tenants with a profile assignment (the beat task closes each one's last ended period)."""
+    return list(
+        Tenant.objects.filter(status=Tenant.Status.ACTIVE, profile_assignments__isnull=False)
+        .distinct()
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
