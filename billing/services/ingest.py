@@ -126,6 +126,7 @@ class _Row:
     timestamp: datetime
     quantity: Decimal
     tags: dict[str, Any]
+    tags_json: str
     sha: str
     status: str
     reason: str = ""
@@ -178,33 +179,50 @@ def _parse_quantity(value: Any) -> Decimal:
     return quantity
 
 
-def _parse_tags(value: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Limits:
+    """Settings read once per batch (settings attribute access is slow in a per-event loop)."""
+
+    tags_max_keys: int
+    tag_key_max: int
+    tag_value_max: int
+
+    @classmethod
+    def current(cls) -> _Limits:
+        return cls(
+            settings.USAGE_TAGS_MAX_KEYS,
+            settings.USAGE_TAG_KEY_MAX_LENGTH,
+            settings.USAGE_TAG_VALUE_MAX_LENGTH,
+        )
+
+
+def _parse_tags(value: Any, limits: _Limits) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise _Rejected(Reject.INVALID_TAGS, "tags must be a flat JSON object")
-    if len(value) > settings.USAGE_TAGS_MAX_KEYS:
-        raise _Rejected(Reject.INVALID_TAGS, f"at most {settings.USAGE_TAGS_MAX_KEYS} tags")
+    if len(value) > limits.tags_max_keys:
+        raise _Rejected(Reject.INVALID_TAGS, f"at most {limits.tags_max_keys} tags")
     tags: dict[str, Any] = {}
+    key_max, value_max = limits.tag_key_max, limits.tag_value_max
     for key, raw in value.items():
-        if not key or len(key) > settings.USAGE_TAG_KEY_MAX_LENGTH:
-            raise _Rejected(
-                Reject.INVALID_TAGS, f"tag keys need 1 to {settings.USAGE_TAG_KEY_MAX_LENGTH} characters"
-            )
-        value: Any = raw
-        if isinstance(raw, Decimal):  # JSON numbers with a fraction arrive exact; stored as their text
+        if not key or len(key) > key_max:
+            raise _Rejected(Reject.INVALID_TAGS, f"tag keys need 1 to {key_max} characters")
+        kind = type(raw)
+        if kind is str:
+            if len(raw) > value_max:
+                raise _Rejected(Reject.INVALID_TAGS, f"tag {key!r} is longer than {value_max}")
+            tags[key] = raw
+        elif kind is Decimal:  # JSON numbers with a fraction arrive exact; stored as their text
             if not raw.is_finite():
                 raise _Rejected(Reject.INVALID_TAGS, f"tag {key!r} is not finite")
-            value = str(raw)
-        elif raw is not None and not isinstance(raw, (str, int, bool)):
+            tags[key] = str(raw)
+        elif raw is None or kind is int or kind is bool:
+            tags[key] = raw
+        else:
             raise _Rejected(
                 Reject.INVALID_TAGS, f"tag {key!r} must be a scalar (string, number, boolean, null)"
             )
-        if isinstance(value, str) and len(value) > settings.USAGE_TAG_VALUE_MAX_LENGTH:
-            raise _Rejected(
-                Reject.INVALID_TAGS, f"tag {key!r} is longer than {settings.USAGE_TAG_VALUE_MAX_LENGTH}"
-            )
-        tags[key] = value
     return tags
 
 
@@ -212,6 +230,10 @@ def _short_string(value: Any, *, max_length: int, reason: str, name: str) -> str
     if not isinstance(value, str) or not value or len(value) > max_length:
         raise _Rejected(reason, f"{name} must be a string of 1 to {max_length} characters")
     return value
+
+
+def canonical_tags(tags: dict[str, Any]) -> str:
+    return json.dumps(tags, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def payload_sha256(
@@ -222,23 +244,21 @@ def payload_sha256(
     timestamp: datetime,
     quantity: Decimal,
     project: str,
-    tags: dict[str, Any],
+    tags_json: str,
 ) -> str:
     """Hash of the canonical event: what makes a resent event a duplicate rather than a conflict. The
-    timestamp is compared in UTC and the quantity at the stored scale, so `1` and `"1.0"` are the same."""
-    canonical = json.dumps(
-        [
+    timestamp is compared in UTC and the quantity at the stored scale, so `1` and `"1.0"` are the same;
+    tags by their canonical JSON (sorted keys)."""
+    canonical = "\x1f".join(
+        (
             tenant,
             event_id,
             sku,
             timestamp.isoformat(),
             format(quantity.quantize(QUANTUM), "f"),
             project,
-            tags,
-        ],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+            tags_json,
+        )
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -386,9 +406,13 @@ def usage_ingest(
         if counts.get("accepted") and tenant_ids:
             transaction.on_commit(rating_nudge)
 
+    by_outcome: dict[tuple[str, str], int] = {}
     for item in outcomes:
         assert item is not None
-        metrics.INGEST_EVENTS.labels(outcome=item["status"], reason=item.get("reason", "")).inc()
+        label = (item["status"], item.get("reason", ""))
+        by_outcome[label] = by_outcome.get(label, 0) + 1
+    for (status, reason), n in by_outcome.items():
+        metrics.INGEST_EVENTS.labels(outcome=status, reason=reason).inc(n)
     metrics.INGEST_LATENCY.observe(time.perf_counter() - started)
     return IngestResult(status_code=200, body=body, counts=counts)
 
@@ -398,6 +422,7 @@ def _validate_and_resolve(
 ) -> list[_Row]:
     catalog = _Catalog.lookup()
     future_limit = now + timedelta(seconds=settings.USAGE_FUTURE_TOLERANCE_SECONDS)
+    limits = _Limits.current()
 
     parsed: list[tuple[int, dict[str, Any]]] = []
     for index, event in enumerate(events):
@@ -431,7 +456,7 @@ def _validate_and_resolve(
             if "quantity" not in event:
                 raise _Rejected(Reject.INVALID_QUANTITY, "quantity is required")
             quantity = _parse_quantity(event["quantity"])
-            tags = _parse_tags(event.get("tags"))
+            tags = _parse_tags(event.get("tags"), limits)
             if timestamp > future_limit:
                 raise _Rejected(
                     Reject.TIMESTAMP_IN_FUTURE,
@@ -509,6 +534,7 @@ def _validate_and_resolve(
             sku.meter.unique_tag, tags=p["tags"], project_code=""
         ):
             reason = Quarantine.MISSING_UNIQUE_TAG
+        tags_json = canonical_tags(p["tags"])
         sha = payload_sha256(
             tenant=p["slug"],
             event_id=p["event_id"],
@@ -516,7 +542,7 @@ def _validate_and_resolve(
             timestamp=timestamp,
             quantity=quantity,
             project=p["project"],
-            tags=p["tags"],
+            tags_json=tags_json,
         )
         rows.append(
             _Row(
@@ -531,6 +557,7 @@ def _validate_and_resolve(
                 timestamp=timestamp,
                 quantity=quantity,
                 tags=p["tags"],
+                tags_json=tags_json,
                 sha=sha,
                 status=UsageEvent.Status.QUARANTINED if reason else UsageEvent.Status.PENDING,
                 reason=reason,
@@ -590,7 +617,7 @@ def _store_postgresql(rows: list[_Row], *, received_at: datetime) -> dict[int, s
                         row.project_code,
                         row.timestamp,
                         row.quantity,
-                        json.dumps(row.tags, separators=(",", ":")),
+                        row.tags_json,
                         row.sha,
                         row.status,
                         row.reason,
