@@ -99,6 +99,7 @@ def test_the_database_refuses_self_approval():
 @pytest.mark.postgres
 def test_truncate_is_refused_on_postgresql():
     ApprovedVersionFactory()
+    _sql("SET CONSTRAINTS ALL IMMEDIATE", [])  # flush pending FK checks so TRUNCATE reaches our trigger
 
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError, match="TRUNCATE of billing_profileversion is not allowed"):
         _sql("TRUNCATE billing_profileversion CASCADE", [])
