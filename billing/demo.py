@@ -369,7 +369,7 @@ def seed_demo(now: datetime | None = None) -> SeedResult:
         credentials = [
             ("admin", DEMO_PASSWORD, "superuser (Django admin)"),
             ("pricing", DEMO_PASSWORD, "finance editor: drafts profile versions"),
-            ("finance", DEMO_PASSWORD, "finance approver: approves versions, resolves disputes"),
+            ("finance", DEMO_PASSWORD, "finance approver: approves profile versions"),
         ]
         for spec in TENANTS:
             tenant = Tenant.objects.filter(slug=spec.slug).first()
