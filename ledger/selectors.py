@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet, Sum
 
 from ledger.models import Account, Invoice, Posting
+from ledger.models.journal import stored_amount
 
 
 def _postings(*, as_of: datetime | None) -> QuerySet[Posting]:
@@ -21,7 +22,7 @@ def _postings(*, as_of: datetime | None) -> QuerySet[Posting]:
 def account_balance(*, code: str, as_of: datetime | None = None) -> dict[str, Decimal]:
     """Signed balance (debits positive) per currency of one account, optionally as of an instant."""
     rows = _postings(as_of=as_of).filter(account__code=code).values("currency").annotate(total=Sum("amount"))
-    return {r["currency"]: r["total"] for r in rows}
+    return {r["currency"]: stored_amount(r["total"]) for r in rows}
 
 
 def balances_by_account(*, as_of: datetime | None = None) -> dict[str, dict[str, Decimal]]:
@@ -29,7 +30,7 @@ def balances_by_account(*, as_of: datetime | None = None) -> dict[str, dict[str,
     result: dict[str, dict[str, Decimal]] = {}
     rows = _postings(as_of=as_of).values("account__code", "currency").annotate(total=Sum("amount"))
     for r in rows:
-        result.setdefault(r["account__code"], {})[r["currency"]] = r["total"]
+        result.setdefault(r["account__code"], {})[r["currency"]] = stored_amount(r["total"])
     return result
 
 
@@ -43,14 +44,14 @@ def tenant_balances(*, tenant_id: int, as_of: datetime | None = None) -> dict[st
         .annotate(total=Sum("amount"))
     )
     for r in rows:
-        result.setdefault(r["account__code"], {})[r["currency"]] = r["total"]
+        result.setdefault(r["account__code"], {})[r["currency"]] = stored_amount(r["total"])
     return result
 
 
 def trial_balance(*, as_of: datetime | None = None) -> dict[str, Decimal]:
     """Sum of every posting per currency: zero when the ledger balances."""
     rows = _postings(as_of=as_of).values("currency").annotate(total=Sum("amount"))
-    return {r["currency"]: r["total"] for r in rows}
+    return {r["currency"]: stored_amount(r["total"]) for r in rows}
 
 
 def invoices_for_tenant(*, tenant_id: int) -> QuerySet[Invoice]:

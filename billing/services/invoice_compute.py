@@ -43,6 +43,7 @@ from billing.services.tax import tax_rounded
 from common.money import quantize_money
 from common.periods import Period
 from ledger.models import Invoice, InvoiceLine
+from ledger.models.journal import stored_amount
 from ledger.services.invoicing import FxData, InvoiceData, LineData, TaxData
 from tenants.models import Tenant
 
@@ -317,14 +318,14 @@ def correction_lines(
             .values("sku_code", "profile_version_id")
             .annotate(total=Sum("amount"))
         ):
-            billed[(row["sku_code"], row["profile_version_id"])] += row["total"]
+            billed[(row["sku_code"], row["profile_version_id"])] += stored_amount(row["total"])
         for row in (
             InvoiceLine.objects.filter(corrects_invoice=original, kind=InvoiceLine.Kind.CORRECTION)
             .exclude(invoice__status__in=[Invoice.Status.VOID, *Invoice.EDITABLE])
             .values("sku_code", "profile_version_id")
             .annotate(total=Sum("amount"))
         ):
-            billed[(row["sku_code"], row["profile_version_id"])] += row["total"]
+            billed[(row["sku_code"], row["profile_version_id"])] += stored_amount(row["total"])
         skus = cache.sku_map({code for code, _v in repriced})
         added = False
         for (code, version_id), amount in sorted(repriced.items()):

@@ -7,11 +7,21 @@ constraint trigger on PostgreSQL, checked in code on both engines). Rows are nev
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from django.db import models
 from django.db.models import Q
 
 AMOUNT_DIGITS = 22
 AMOUNT_PLACES = 4
+_STORED = Decimal(1).scaleb(-AMOUNT_PLACES)
+
+
+def stored_amount(value: Decimal | None) -> Decimal:
+    """A database SUM() of amounts, back at the stored scale. SQLite sums decimal columns as binary
+    floating point (3.55e-15 instead of 0); every amount has at most AMOUNT_PLACES decimals, so
+    quantizing to that scale restores the exact result. A no-op on PostgreSQL."""
+    return (value or Decimal(0)).quantize(_STORED, rounding=ROUND_HALF_UP)
 
 
 class Transaction(models.Model):

@@ -14,6 +14,7 @@ from django.utils import timezone
 from common.errors import StateError, ValidationFailed
 from common.money import quantize_money
 from ledger.models import CreditNote, CreditNoteLine, Invoice, InvoiceLine, Transaction
+from ledger.models.journal import stored_amount
 from ledger.services import posting
 from ledger.services.invoicing import invoice_number_next, revenue_legs, series_for
 
@@ -24,7 +25,7 @@ def _credited_by_line(invoice: Invoice) -> dict[int, Decimal]:
         .values("invoice_line_id")
         .annotate(total=Sum("amount"))
     )
-    return {r["invoice_line_id"]: r["total"] for r in rows}
+    return {r["invoice_line_id"]: stored_amount(r["total"]) for r in rows}
 
 
 def credit_note_create(
@@ -45,8 +46,8 @@ def credit_note_create(
         if invoice.status not in (Invoice.Status.FINALIZED, Invoice.Status.PAID):
             raise StateError(f"credit notes only against finalized or paid invoices (it is {invoice.status})")
         earlier = invoice.credit_notes.aggregate(s=Sum("subtotal"), t=Sum("tax_total"), g=Sum("total"))
-        earlier_sub, earlier_tax = earlier["s"] or Decimal(0), earlier["t"] or Decimal(0)
-        earlier_total = earlier["g"] or Decimal(0)
+        earlier_sub, earlier_tax = stored_amount(earlier["s"]), stored_amount(earlier["t"])
+        earlier_total = stored_amount(earlier["g"])
         credited = _credited_by_line(invoice)
         inv_lines = {line.pk: line for line in invoice.lines.all()}
         inclusive = invoice.tax_mode == Invoice.TaxMode.INCLUSIVE

@@ -9,11 +9,11 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
-from django.db.models.functions import Coalesce
 
 from common.errors import ValidationFailed
 from common.money import quantize_money
 from ledger.models import CreditConsumption, CreditGrant, Invoice, Transaction
+from ledger.models.journal import stored_amount
 from ledger.services import posting
 from tenants.models import Tenant
 
@@ -80,12 +80,13 @@ def _usable(*, tenant_id: int, currency: str, at: datetime, lock: bool) -> list[
     grants = list(qs.order_by(F("expires_at").asc(nulls_last=True), "-priority", "id"))
     if not grants:
         return []
-    used = dict(
-        CreditConsumption.objects.filter(grant_id__in=[g.pk for g in grants])
+    used = {
+        grant_id: stored_amount(total)
+        for grant_id, total in CreditConsumption.objects.filter(grant_id__in=[g.pk for g in grants])
         .values("grant_id")
-        .annotate(total=Coalesce(Sum("amount"), Decimal(0)))
+        .annotate(total=Sum("amount"))
         .values_list("grant_id", "total")
-    )
+    }
     return [(g, g.amount - used.get(g.pk, Decimal(0))) for g in grants]
 
 
