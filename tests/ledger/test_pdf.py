@@ -1,0 +1,60 @@
+"""Invoice PDFs: rendered by a task after commit, stored with their SHA-256, re-rendered when dirty."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+from django.core.files.storage import default_storage
+
+from billing.services.close import close_period
+from ledger.models import Invoice
+from ledger.pdf import invoice_html
+from ledger.services.documents import invoice_mark_pdf_dirty
+from tests.factories_ledger import after_grace, tax_rule, usage, world
+
+pytestmark = pytest.mark.django_db
+
+
+def _close(capture) -> Invoice:
+    w = world()
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 5, tzinfo=UTC), "1000")
+    with capture(execute=True):
+        result = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
+    return Invoice.objects.get(pk=result.invoice_id)
+
+
+def test_finalizing_renders_the_pdf_after_commit_and_records_its_sha256(django_capture_on_commit_callbacks):
+    invoice = _close(django_capture_on_commit_callbacks)
+    with default_storage.open(invoice.pdf_file, "rb") as fh:
+        data = fh.read()
+    assert data.startswith(b"%PDF")
+    assert invoice.pdf_sha256 == hashlib.sha256(data).hexdigest()
+    assert invoice.pdf_rendered_version == invoice.pdf_version == 1
+
+
+def test_finalization_does_not_wait_for_the_pdf():
+    w = world()
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 5, tzinfo=UTC), "1000")
+    result = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())  # commit hooks not run
+    invoice = Invoice.objects.get(pk=result.invoice_id)
+    assert (invoice.status, invoice.pdf_file, invoice.pdf_rendered_version) == ("finalized", "", 0)
+
+
+def test_marking_dirty_re_renders(django_capture_on_commit_callbacks):
+    invoice = _close(django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_mark_pdf_dirty(invoice=invoice)
+    invoice.refresh_from_db()
+    assert (invoice.pdf_version, invoice.pdf_rendered_version) == (2, 2)
+    assert invoice.pdf_file.endswith("-v2.pdf")
+
+
+def test_the_html_shows_number_lines_tax_and_totals(django_capture_on_commit_callbacks):
+    invoice = _close(django_capture_on_commit_callbacks)
+    html = invoice_html(invoice)
+    for text in ("ACME-2026-000001", "Api Calls", "100.00", "19.00", "119.00", "EUR", "Example Billing GmbH"):
+        assert text in html
