@@ -28,7 +28,14 @@ def ledger_verify(*, batch: int = 2000) -> VerifyResult:
         for p in (
             Posting.objects.filter(transaction_id__in=[t.pk for t in txs])
             .order_by("transaction_id", "id")
-            .values_list("transaction_id", "account__code", "amount", "currency", "original_amount", "original_currency")
+            .values_list(
+                "transaction_id",
+                "account__code",
+                "amount",
+                "currency",
+                "original_amount",
+                "original_currency",
+            )
         ):
             postings[p[0]].append((p[1], p[2], p[3], p[4], p[5]))
         for tx in txs:
@@ -36,7 +43,9 @@ def ledger_verify(*, batch: int = 2000) -> VerifyResult:
             if tx.seq != expected_seq:
                 return VerifyResult(False, count, f"{where}: expected seq {expected_seq} (gap or reorder)")
             if tx.prev_hash != prev:
-                return VerifyResult(False, count, f"{where}: prev_hash does not match the previous row's hash")
+                return VerifyResult(
+                    False, count, f"{where}: prev_hash does not match the previous row's hash"
+                )
             legs = postings.get(tx.pk, [])
             sums: dict[str, Decimal] = defaultdict(Decimal)
             for _code, amount, currency, _o, _oc in legs:

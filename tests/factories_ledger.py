@@ -7,11 +7,12 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from billing.models import BillingProfile, ProfileVersion, Sku, TaxRule, UsageAggregate, UsageEvent
 from billing.pricing import document_sha256
 from billing.services.fx import exchange_rate_create
+from ledger.models import Invoice
 from tenants.models import Tenant
 from tests.factories import (
     ApprovedVersionFactory,
@@ -35,7 +36,16 @@ class World:
 
 def sku(code: str, *, category: str = Sku.ServiceCategory.COMPUTE, unit: str = "unit") -> Sku:
     meter = MeterFactory(code=f"m-{code}")
-    return SkuFactory(code=code, meter=meter, name=code.replace("_", " ").title(), service_category=category, unit_label=unit)
+    return cast(
+        Sku,
+        SkuFactory(
+            code=code,
+            meter=meter,
+            name=code.replace("_", " ").title(),
+            service_category=category,
+            unit_label=unit,
+        ),
+    )
 
 
 def document(
@@ -60,15 +70,20 @@ def document(
     return doc
 
 
-def approved_version(profile: BillingProfile, body: dict[str, Any], effective_from: datetime, number: int) -> ProfileVersion:
-    return ApprovedVersionFactory(
-        profile=profile,
-        number=number,
-        body=body,
-        body_sha256=document_sha256(body),
-        effective_from=effective_from,
-        author=UserFactory(),
-        decided_by=UserFactory(),
+def approved_version(
+    profile: BillingProfile, body: dict[str, Any], effective_from: datetime, number: int
+) -> ProfileVersion:
+    return cast(
+        ProfileVersion,
+        ApprovedVersionFactory(
+            profile=profile,
+            number=number,
+            body=body,
+            body_sha256=document_sha256(body),
+            effective_from=effective_from,
+            author=UserFactory(),
+            decided_by=UserFactory(),
+        ),
     )
 
 
@@ -85,8 +100,13 @@ def world(
     prices = prices or [{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.10"}]
     for entry in prices:
         sku(entry["sku"])
-    tenant = TenantFactory(slug=slug, currency=currency, tax_jurisdiction=jurisdiction, country=jurisdiction[:2], timezone=tz)
-    profile = BillingProfileFactory(code=f"{slug}-profile")
+    tenant = cast(
+        Tenant,
+        TenantFactory(
+            slug=slug, currency=currency, tax_jurisdiction=jurisdiction, country=jurisdiction[:2], timezone=tz
+        ),
+    )
+    profile = cast(BillingProfile, BillingProfileFactory(code=f"{slug}-profile"))
     body = document(profile.code, prices=prices, currency=currency, jurisdiction=jurisdiction, **doc_extra)
     version = approved_version(profile, body, effective_from, 1)
     ProfileAssignmentFactory(tenant=tenant, profile=profile, effective_from=effective_from)
@@ -131,8 +151,15 @@ def usage(
     last = at + timedelta(microseconds=len(values) - 1)
     if agg is None:
         UsageAggregate.objects.create(
-            tenant=tenant, sku=item, profile_version=version, hour=hour, quantity=total, event_count=len(values),
-            first_event_at=at, last_event_at=last, updated_at=last,
+            tenant=tenant,
+            sku=item,
+            profile_version=version,
+            hour=hour,
+            quantity=total,
+            event_count=len(values),
+            first_event_at=at,
+            last_event_at=last,
+            updated_at=last,
         )
     else:
         agg.quantity += total
@@ -142,9 +169,15 @@ def usage(
         agg.save()
 
 
-def tax_rule(jurisdiction: str = "DE", rate: str = "19", mode: str = "exclusive", start: date = date(2020, 1, 1)) -> TaxRule:
+def tax_rule(
+    jurisdiction: str = "DE", rate: str = "19", mode: str = "exclusive", start: date = date(2020, 1, 1)
+) -> TaxRule:
     return TaxRule.objects.create(
-        jurisdiction=jurisdiction, name=f"{jurisdiction} VAT", rate=Decimal(rate), mode=mode, effective_from=start
+        jurisdiction=jurisdiction,
+        name=f"{jurisdiction} VAT",
+        rate=Decimal(rate),
+        mode=mode,
+        effective_from=start,
     )
 
 
@@ -157,3 +190,9 @@ def after_grace(key: str = "2026-11") -> datetime:
     year, month = (int(p) for p in key.split("-"))
     nxt = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return nxt + timedelta(days=5)
+
+
+def invoice_of(result: Any) -> Invoice:
+    """The invoice a close result points at."""
+    assert result.invoice_id is not None, result
+    return Invoice.objects.get(pk=result.invoice_id)

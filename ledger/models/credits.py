@@ -35,7 +35,9 @@ class CreditGrant(models.Model):
 
 class CreditConsumption(models.Model):
     grant = models.ForeignKey(CreditGrant, on_delete=models.PROTECT, related_name="consumptions")
-    invoice = models.ForeignKey("ledger.Invoice", on_delete=models.PROTECT, related_name="credit_consumptions")
+    invoice = models.ForeignKey(
+        "ledger.Invoice", on_delete=models.PROTECT, related_name="credit_consumptions"
+    )
     amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     created_at = models.DateTimeField()
     ledger_transaction = models.ForeignKey("ledger.Transaction", on_delete=models.PROTECT, related_name="+")

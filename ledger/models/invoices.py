@@ -45,7 +45,9 @@ class Invoice(models.Model):
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     currency = models.CharField(max_length=3)
-    profile_version_id = models.BigIntegerField(null=True, blank=True, help_text="version in force at period end")
+    profile_version_id = models.BigIntegerField(
+        null=True, blank=True, help_text="version in force at period end"
+    )
     subtotal = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, default=0)
     tax_jurisdiction = models.CharField(max_length=16, blank=True)
     tax_rate = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
@@ -67,7 +69,9 @@ class Invoice(models.Model):
     fx_rate_id = models.BigIntegerField(null=True, blank=True, help_text="billing.ExchangeRate row used")
     fx_rate_date = models.DateField(null=True, blank=True)
     fx_source = models.CharField(max_length=64, blank=True)
-    base_total = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, null=True, blank=True)
+    base_total = models.DecimalField(
+        max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, null=True, blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     computed_at = models.DateTimeField(null=True, blank=True)
     finalized_at = models.DateTimeField(null=True, blank=True)
@@ -91,10 +95,13 @@ class Invoice(models.Model):
                 fields=["tenant", "period_start"], condition=~Q(status="void"), name="invoice_one_per_period"
             ),
             models.CheckConstraint(
-                condition=Q(status__in=["draft", "blocked"]) | Q(number__isnull=False, finalized_at__isnull=False),
+                condition=Q(status__in=["draft", "blocked"])
+                | Q(number__isnull=False, finalized_at__isnull=False),
                 name="invoice_issued_has_number",
             ),
-            models.CheckConstraint(condition=~Q(status="blocked") | ~Q(blocked_reason=""), name="invoice_blocked_reason"),
+            models.CheckConstraint(
+                condition=~Q(status="blocked") | ~Q(blocked_reason=""), name="invoice_blocked_reason"
+            ),
             models.CheckConstraint(
                 condition=~Q(status="void") | (~Q(void_reason="") & Q(voided_at__isnull=False)),
                 name="invoice_void_reason",
@@ -120,7 +127,9 @@ class Invoice(models.Model):
                 name="invoice_amount_due",
             ),
             models.CheckConstraint(condition=Q(credits_applied__gte=0), name="invoice_credits_nonnegative"),
-            models.CheckConstraint(condition=Q(period_end__gt=F("period_start")), name="invoice_period_positive"),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=F("period_start")), name="invoice_period_positive"
+            ),
         ]
         indexes = [models.Index(fields=["status", "period_end"], name="invoice_status_period")]
 
@@ -149,7 +158,9 @@ class InvoiceLine(models.Model):
     description = models.CharField(max_length=255)
     quantity = models.DecimalField(max_digits=EXACT_DIGITS, decimal_places=12, null=True, blank=True)
     unit_label = models.CharField(max_length=32, blank=True)
-    unit_price = models.DecimalField(max_digits=EXACT_DIGITS, decimal_places=EXACT_PLACES, null=True, blank=True)
+    unit_price = models.DecimalField(
+        max_digits=EXACT_DIGITS, decimal_places=EXACT_PLACES, null=True, blank=True
+    )
     amount_exact = models.DecimalField(max_digits=EXACT_DIGITS, decimal_places=EXACT_PLACES)
     amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     discount_code = models.CharField(max_length=64, blank=True)
@@ -166,7 +177,8 @@ class InvoiceLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["invoice", "position"], name="invoiceline_unique_position"),
             models.CheckConstraint(
-                condition=~Q(kind="correction") | (Q(corrects_invoice__isnull=False) & ~Q(corrects_period="")),
+                condition=~Q(kind="correction")
+                | (Q(corrects_invoice__isnull=False) & ~Q(corrects_period="")),
                 name="invoiceline_correction_linked",
             ),
         ]
@@ -216,7 +228,9 @@ class CreditNote(models.Model):
 
 class CreditNoteLine(models.Model):
     credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="lines")
-    invoice_line = models.ForeignKey(InvoiceLine, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    invoice_line = models.ForeignKey(
+        InvoiceLine, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     description = models.CharField(max_length=255)
     amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     tax_amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
@@ -252,8 +266,12 @@ class Alert(models.Model):
         PDF = "pdf", "PDF rendering"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts"
+    )
     message = models.TextField()
     created_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)

@@ -70,7 +70,9 @@ class Posting(models.Model):
             models.Index(fields=["account", "transaction"], name="ledger_posting_account_tx"),
         ]
         constraints = [
-            models.CheckConstraint(condition=~Q(amount=0) | ~Q(original_amount=0), name="ledger_posting_nonzero")
+            models.CheckConstraint(
+                condition=~Q(amount=0) | ~Q(original_amount=0), name="ledger_posting_nonzero"
+            )
         ]
 
     def __str__(self) -> str:

@@ -68,13 +68,16 @@ def credit_note_create(
                 picked = [(p[0], p[1], s) for p, s in zip(picked, shares, strict=True)]
         else:
             for line_id, amount in lines:
-                line = inv_lines.get(line_id)
-                if line is None:
+                found = inv_lines.get(line_id)
+                if found is None:
                     raise ValidationFailed(f"line {line_id} is not on invoice {invoice.number}")
+                line = found
                 if amount <= 0 or quantize_money(amount, invoice.currency) != amount:
                     raise ValidationFailed("a credited amount is positive, in the currency's minor unit")
                 if line.amount <= 0 or amount > line.amount - credited.get(line.pk, Decimal(0)):
-                    raise ValidationFailed(f"line {line_id}: more than was invoiced less earlier credit notes")
+                    raise ValidationFailed(
+                        f"line {line_id}: more than was invoiced less earlier credit notes"
+                    )
                 credited[line.pk] = credited.get(line.pk, Decimal(0)) + amount
                 factor = rate / (100 + rate) if inclusive else rate / 100
                 picked.append((line, amount, quantize_money(amount * factor, invoice.currency)))
@@ -87,7 +90,8 @@ def credit_note_create(
             raise ValidationFailed("nothing left to credit on this invoice")
         if earlier_total + total > invoice.total:
             raise ValidationFailed(
-                f"credit notes would exceed invoice {invoice.number}: {earlier_total} + {total} > {invoice.total}"
+                f"credit notes would exceed invoice {invoice.number}: "
+                f"{earlier_total} + {total} > {invoice.total}"
             )
         number = invoice_number_next(series=f"{series_for(invoice.tenant)}-CN", year=now.year)
         legs = [posting.Leg(posting.receivable(invoice.tenant_id, invoice.tenant.slug), -total)]
@@ -127,7 +131,11 @@ def credit_note_create(
         CreditNoteLine.objects.bulk_create(
             [
                 CreditNoteLine(
-                    credit_note=note, invoice_line=line, description=line.description, amount=amount, tax_amount=t
+                    credit_note=note,
+                    invoice_line=line,
+                    description=line.description,
+                    amount=amount,
+                    tax_amount=t,
                 )
                 for line, amount, t in picked
             ]

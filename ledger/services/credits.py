@@ -90,7 +90,9 @@ def _usable(*, tenant_id: int, currency: str, at: datetime, lock: bool) -> list[
     return [(g, g.amount - used.get(g.pk, Decimal(0))) for g in grants]
 
 
-def credits_plan(*, tenant_id: int, currency: str, at: datetime, due: Decimal, lock: bool = False) -> list[CreditUse]:
+def credits_plan(
+    *, tenant_id: int, currency: str, at: datetime, due: Decimal, lock: bool = False
+) -> list[CreditUse]:
     """How much of each usable grant pays `due` (after tax). Never more than a grant's remainder, never
     more than `due`."""
     plan: list[CreditUse] = []

@@ -154,7 +154,9 @@ def invoice_save_draft(*, data: InvoiceData, now: datetime | None = None) -> Inv
         invoice.amount_due = invoice.total - invoice.credits_applied
         invoice.save()
         invoice.lines.all().delete()
-        InvoiceLine.objects.bulk_create([_line(invoice, i, line) for i, line in enumerate(data.lines, start=1)])
+        InvoiceLine.objects.bulk_create(
+            [_line(invoice, i, line) for i, line in enumerate(data.lines, start=1)]
+        )
         if data.blocked_reason:
             open_alert = Alert.objects.filter(
                 invoice=invoice, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
@@ -229,7 +231,12 @@ def allocate(total: Decimal, weights: Sequence[Decimal], currency: str) -> list[
 
 
 def revenue_legs(
-    *, lines: Sequence[tuple[str, str, Decimal]], tax: Decimal, jurisdiction: str, inclusive: bool, currency: str
+    *,
+    lines: Sequence[tuple[str, str, Decimal]],
+    tax: Decimal,
+    jurisdiction: str,
+    inclusive: bool,
+    currency: str,
 ) -> list[posting.Leg]:
     """Credit legs for (kind, service category, amount) lines and the tax: revenue per category, the
     discounts contra-revenue account, tax payable. With inclusive tax the tax is carved out of the
@@ -274,7 +281,10 @@ def invoice_finalize(*, invoice: Invoice, tenant: Tenant, now: datetime | None =
         invoice.number = invoice_number_next(series=series_for(tenant), year=_year_in(tenant.timezone, now))
         invoice.finalized_at = now
         plan = credit_services.credits_plan(
-            tenant_id=invoice.tenant_id, currency=invoice.currency, at=invoice.period_end, due=invoice.total,
+            tenant_id=invoice.tenant_id,
+            currency=invoice.currency,
+            at=invoice.period_end,
+            due=invoice.total,
             lock=True,
         )
         invoice.credits_applied = sum((u.amount for u in plan), Decimal(0))
@@ -302,7 +312,9 @@ def invoice_finalize(*, invoice: Invoice, tenant: Tenant, now: datetime | None =
         invoice.pdf_version += 1
         invoice.save()
         credit_services.credits_consume(invoice=invoice, plan=plan, tenant_slug=tenant.slug, at=now)
-        originals = {line.corrects_invoice_id: line.corrects_period for line in lines if line.corrects_invoice_id}
+        originals = {
+            line.corrects_invoice_id: line.corrects_period for line in lines if line.corrects_invoice_id
+        }
         CorrectionMarker.objects.bulk_create(
             [
                 CorrectionMarker(original_id=oid, correcting=invoice, period_key=key, created_at=now)

@@ -47,7 +47,9 @@ def tax_payable(jurisdiction: str) -> AccountSpec:
     return AccountSpec(f"tax_payable:{jurisdiction}", f"Tax payable {jurisdiction}", Account.Kind.LIABILITY)
 
 
-DISCOUNTS = AccountSpec("discounts", "Discounts and promotional credits (contra-revenue)", Account.Kind.INCOME)
+DISCOUNTS = AccountSpec(
+    "discounts", "Discounts and promotional credits (contra-revenue)", Account.Kind.INCOME
+)
 FX_GAIN_LOSS = AccountSpec("fx_gain_loss", "FX gain/loss and conversion rounding", Account.Kind.EXPENSE)
 CASH = AccountSpec("cash", "Cash at bank", Account.Kind.ASSET)
 

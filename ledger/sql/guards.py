@@ -123,7 +123,8 @@ BEGIN
         IF NEW.status = 'finalized' THEN
             SELECT coalesce(sum(amount), 0) INTO line_sum FROM ledger_invoiceline WHERE invoice_id = NEW.id;
             IF line_sum <> NEW.subtotal THEN
-                RAISE EXCEPTION 'invoice %: subtotal % is not the sum of its lines %', NEW.id, NEW.subtotal, line_sum
+                RAISE EXCEPTION 'invoice %: subtotal % is not the sum of its lines %',
+                    NEW.id, NEW.subtotal, line_sum
                     USING ERRCODE = '23000';
             END IF;
         END IF;
@@ -181,7 +182,8 @@ BEGIN
     END IF;
     SELECT coalesce(sum(total), 0) INTO earlier FROM ledger_creditnote WHERE invoice_id = NEW.invoice_id;
     IF earlier + NEW.total > inv.total THEN
-        RAISE EXCEPTION 'credit notes would exceed invoice %: % + % > %', NEW.invoice_id, earlier, NEW.total, inv.total
+        RAISE EXCEPTION 'credit notes would exceed invoice %: % + % > %',
+            NEW.invoice_id, earlier, NEW.total, inv.total
             USING ERRCODE = '23000';
     END IF;
     RETURN NEW;
@@ -189,8 +191,13 @@ END;
 $$;
 """
 
-PG_FORWARD: list[str] = [PG_APPEND_ONLY_FUNCTION, PG_BALANCE_FUNCTION, PG_INVOICE_FUNCTION, PG_LINE_FUNCTION,
-                         PG_CREDIT_NOTE_FUNCTION]
+PG_FORWARD: list[str] = [
+    PG_APPEND_ONLY_FUNCTION,
+    PG_BALANCE_FUNCTION,
+    PG_INVOICE_FUNCTION,
+    PG_LINE_FUNCTION,
+    PG_CREDIT_NOTE_FUNCTION,
+]
 for _table in APPEND_ONLY_TABLES:
     PG_FORWARD += [
         f"CREATE TRIGGER {_table}_append_only BEFORE UPDATE OR DELETE ON {_table} "
@@ -267,7 +274,8 @@ SQLITE_FORWARD += [
     " OR (NEW.status <> OLD.status AND NOT ((OLD.status = 'finalized' AND NEW.status IN ('paid', 'void'))"
     " OR (OLD.status = 'paid' AND NEW.status = 'void')))"
     " OR (OLD.paid_at IS NOT NULL AND NEW.paid_at IS NOT OLD.paid_at)"
-    " OR (OLD.status = 'void' AND (NEW.voided_at IS NOT OLD.voided_at OR NEW.void_reason IS NOT OLD.void_reason))"
+    " OR (OLD.status = 'void' AND (NEW.voided_at IS NOT OLD.voided_at"
+    " OR NEW.void_reason IS NOT OLD.void_reason))"
     ") BEGIN SELECT RAISE(ABORT, 'an issued invoice is immutable'); END;",
     "CREATE TRIGGER ledger_invoiceline_no_insert BEFORE INSERT ON ledger_invoiceline "
     "WHEN (SELECT status FROM ledger_invoice WHERE id = NEW.invoice_id) NOT IN ('draft', 'blocked') "

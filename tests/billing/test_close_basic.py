@@ -10,10 +10,10 @@ from django.db import IntegrityError, connection, transaction
 
 from billing.models import BillingPeriod
 from billing.services.close import close_period, invoice_preview
-from ledger.models import Invoice, InvoiceLine, Transaction
+from ledger.models import Invoice, Transaction
 from ledger.selectors import account_balance
 from ledger.verify import ledger_verify
-from tests.factories_ledger import after_grace, tax_rule, usage, world
+from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def _acme():
 def test_it_finalizes_an_invoice_after_the_grace_window():
     w = _acme()
     result = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
-    invoice = Invoice.objects.get(pk=result.invoice_id)
+    invoice = invoice_of(result)
     # 1000 x 0.10 = 100.00; 19 % = 19.00
     assert result.status == "finalized"
     assert (invoice.subtotal, invoice.tax_total, invoice.total) == (
@@ -63,7 +63,7 @@ def test_before_the_grace_window_it_only_refreshes_a_draft():
     w = _acme()
     # the period ended 2026-12-01 00:00 UTC; grace is 72 h
     result = close_period(tenant=w.tenant, period_key="2026-11", now=datetime(2026, 12, 3, 23, tzinfo=UTC))
-    invoice = Invoice.objects.get(pk=result.invoice_id)
+    invoice = invoice_of(result)
     assert result.status == "draft"
     assert invoice.number is None
     assert invoice.total == Decimal("119.00")
@@ -76,7 +76,7 @@ def test_the_draft_is_recomputed_on_each_refresh():
     usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 21, tzinfo=UTC), "500")
     second = invoice_preview(tenant=w.tenant, now=datetime(2026, 11, 22, tzinfo=UTC))
     assert first.invoice_id == second.invoice_id
-    assert Invoice.objects.get(pk=second.invoice_id).subtotal == Decimal("150.00")
+    assert invoice_of(second).subtotal == Decimal("150.00")
 
 
 def test_closing_twice_makes_one_invoice():
@@ -133,7 +133,7 @@ def test_raw_sql_delete_of_a_finalized_invoice_fails():
 def test_raw_sql_update_of_a_finalized_invoice_line_fails():
     w = _acme()
     result = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
-    line = InvoiceLine.objects.get(invoice_id=result.invoice_id)
+    line = invoice_of(result).lines.get()
     with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE ledger_invoiceline SET amount = 0 WHERE id = %s", [line.pk])
 
@@ -141,7 +141,7 @@ def test_raw_sql_update_of_a_finalized_invoice_line_fails():
 def test_raw_sql_insert_of_a_line_into_a_finalized_invoice_fails():
     w = _acme()
     result = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
-    line = InvoiceLine.objects.get(invoice_id=result.invoice_id)
+    line = invoice_of(result).lines.get()
     line.pk = None
     line.position = 2
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -151,7 +151,7 @@ def test_raw_sql_insert_of_a_line_into_a_finalized_invoice_fails():
 def test_the_orm_cannot_edit_a_finalized_invoice_either():
     w = _acme()
     result = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
-    invoice = Invoice.objects.get(pk=result.invoice_id)
+    invoice = invoice_of(result)
     invoice.period_key = "2026-10"
     with pytest.raises(IntegrityError), transaction.atomic():
         invoice.save()
@@ -159,8 +159,12 @@ def test_the_orm_cannot_edit_a_finalized_invoice_either():
 
 def test_the_invoice_stores_the_fx_rate_used_identity_for_the_base_currency():
     w = _acme()
-    invoice = Invoice.objects.get(pk=close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()).invoice_id)
-    assert (invoice.fx_rate, invoice.fx_source, invoice.base_total) == (Decimal(1), "identity", Decimal("119.00"))
+    invoice = invoice_of(close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()))
+    assert (invoice.fx_rate, invoice.fx_source, invoice.base_total) == (
+        Decimal(1),
+        "identity",
+        Decimal("119.00"),
+    )
 
 
 def test_a_tax_rule_that_ended_before_the_period_end_does_not_apply():
@@ -168,9 +172,13 @@ def test_a_tax_rule_that_ended_before_the_period_end_does_not_apply():
     from billing.models import TaxRule
 
     TaxRule.objects.create(
-        jurisdiction="DE", name="old", rate=Decimal("16"), effective_from=date(2020, 1, 1), effective_to=date(2026, 11, 30)
+        jurisdiction="DE",
+        name="old",
+        rate=Decimal("16"),
+        effective_from=date(2020, 1, 1),
+        effective_to=date(2026, 11, 30),
     )
     tax_rule("DE", "19", start=date(2026, 11, 30))
     usage(w.tenant, "api_calls", w.version, NOV_10, "1000")
-    invoice = Invoice.objects.get(pk=close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()).invoice_id)
+    invoice = invoice_of(close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()))
     assert (invoice.tax_rate, invoice.tax_total) == (Decimal("19"), Decimal("19.00"))

@@ -20,8 +20,17 @@ def test_it_closes_a_tenant_and_prints_a_json_summary_last():
     tax_rule("DE", "19")
     usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 5, tzinfo=UTC), "10")
     out = StringIO()
-    call_command("close_period", "--tenant", "acme", "--period", "2026-11", "--now", "2026-12-10T00:00:00+00:00",
-                 "--no-progress", stdout=out)
+    call_command(
+        "close_period",
+        "--tenant",
+        "acme",
+        "--period",
+        "2026-11",
+        "--now",
+        "2026-12-10T00:00:00+00:00",
+        "--no-progress",
+        stdout=out,
+    )
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
     assert summary["finalized"] == 1
     assert Invoice.objects.get().number == "ACME-2026-000001"
@@ -32,8 +41,15 @@ def test_it_exits_1_and_names_blocked_tenants():
     usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 5, tzinfo=UTC), "10")
     out = StringIO()
     with pytest.raises(CommandError) as exc:
-        call_command("close_period", "--period", "2026-11", "--now", "2026-12-10T00:00:00+00:00", "--no-progress",
-                     stdout=out)
+        call_command(
+            "close_period",
+            "--period",
+            "2026-11",
+            "--now",
+            "2026-12-10T00:00:00+00:00",
+            "--no-progress",
+            stdout=out,
+        )
     assert exc.value.returncode == 1
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
     assert summary["blocked_details"][0]["tenant"] == "acme"

@@ -28,7 +28,7 @@ def test_concurrent_closes_make_one_invoice_and_one_ledger_transaction():
         try:
             barrier.wait()
             statuses.append(close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()).status)
-        except BaseException as err:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as err:
             errors.append(err)
         finally:
             connection.close()
@@ -55,11 +55,11 @@ def test_concurrent_closes_of_different_tenants_draw_gapless_chain_positions():
     barrier = threading.Barrier(len(tenants))
     errors: list[BaseException] = []
 
-    def worker(tenant) -> None:  # type: ignore[no-untyped-def]
+    def worker(tenant) -> None:
         try:
             barrier.wait()
             close_period(tenant=tenant, period_key="2026-11", now=after_grace())
-        except BaseException as err:  # noqa: BLE001
+        except BaseException as err:
             errors.append(err)
         finally:
             connection.close()

@@ -11,7 +11,16 @@ from billing.services.close import close_period
 from ledger.models import CorrectionMarker, CreditConsumption, Invoice, InvoiceLine
 from ledger.selectors import account_balance
 from ledger.services.credits import credit_grant_create
-from tests.factories_ledger import after_grace, approved_version, document, fx_rate, tax_rule, usage, world
+from tests.factories_ledger import (
+    after_grace,
+    approved_version,
+    document,
+    fx_rate,
+    invoice_of,
+    tax_rule,
+    usage,
+    world,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +30,7 @@ NOV_5 = datetime(2026, 11, 5, 10, tzinfo=UTC)
 def _close(tenant, key: str = "2026-11") -> Invoice:
     result = close_period(tenant=tenant, period_key=key, now=after_grace(key))
     assert result.status == "finalized", result.message
-    return Invoice.objects.get(pk=result.invoice_id)
+    return invoice_of(result)
 
 
 def _amounts(invoice: Invoice) -> list[tuple[str, Decimal]]:
@@ -45,7 +54,7 @@ def test_mid_period_version_change_prices_each_segment_and_carries_the_tier_posi
     usage(w.tenant, "api_calls", v2, datetime(2026, 11, 20, tzinfo=UTC), "700")
     invoice = _close(w.tenant)
     # v1: units 1..800 all in the free tier = 0.00
-    # v2: carries 800, so its 700 units are 801..1500: 200 free + 500 x 0.02 = 10.00 (not 0: no second free tier)
+    # v2: carries 800, so its 700 units are 801..1500: 200 free + 500 x 0.02 = 10.00 (no second free tier)
     assert _amounts(invoice) == [("usage", Decimal("0.00")), ("usage", Decimal("10.00"))]
     assert [line.profile_version_id for line in invoice.lines.order_by("position")] == [w.version.pk, v2.pk]
     assert (invoice.tax_total, invoice.total) == (Decimal("1.90"), Decimal("11.90"))
@@ -115,16 +124,28 @@ def test_credits_apply_after_tax_earliest_expiry_first_skipping_one_that_expired
     usage(w.tenant, "api_calls", w.version, NOV_5, "1000")  # 100.00 + 19.00 = 119.00
     granted = datetime(2026, 10, 1, tzinfo=UTC)
     expired = credit_grant_create(
-        tenant=w.tenant, amount=Decimal("50.00"), currency="EUR", granted_at=granted,
-        expires_at=datetime(2026, 11, 15, tzinfo=UTC), reason="expires mid-period",
+        tenant=w.tenant,
+        amount=Decimal("50.00"),
+        currency="EUR",
+        granted_at=granted,
+        expires_at=datetime(2026, 11, 15, tzinfo=UTC),
+        reason="expires mid-period",
     )
     later = credit_grant_create(
-        tenant=w.tenant, amount=Decimal("100.00"), currency="EUR", granted_at=granted,
-        expires_at=datetime(2027, 6, 30, tzinfo=UTC), reason="later",
+        tenant=w.tenant,
+        amount=Decimal("100.00"),
+        currency="EUR",
+        granted_at=granted,
+        expires_at=datetime(2027, 6, 30, tzinfo=UTC),
+        reason="later",
     )
     sooner = credit_grant_create(
-        tenant=w.tenant, amount=Decimal("30.00"), currency="EUR", granted_at=granted,
-        expires_at=datetime(2026, 12, 31, tzinfo=UTC), reason="sooner",
+        tenant=w.tenant,
+        amount=Decimal("30.00"),
+        currency="EUR",
+        granted_at=granted,
+        expires_at=datetime(2026, 12, 31, tzinfo=UTC),
+        reason="sooner",
     )
     invoice = _close(w.tenant)
     used = {c.grant_id: c.amount for c in CreditConsumption.objects.filter(invoice=invoice)}
@@ -151,7 +172,9 @@ def test_exclusive_tax_is_added_on_top_of_the_lines():
 
 
 def test_inclusive_tax_is_carved_out_of_the_lines():
-    w = world(prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.999"}], tax_mode="inclusive")
+    w = world(
+        prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.999"}], tax_mode="inclusive"
+    )
     tax_rule("DE", "19")
     usage(w.tenant, "api_calls", w.version, NOV_5, "7")  # 6.993 -> line 6.99 (tax included)
     invoice = _close(w.tenant)
@@ -186,14 +209,22 @@ def test_tax_is_computed_from_the_unrounded_line_amounts():
 
 
 def test_jpy_rounds_to_whole_yen_and_converts_with_the_signed_rate():
-    w = world(slug="nippon", currency="JPY", jurisdiction="JP",
-              prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.5"}])
+    w = world(
+        slug="nippon",
+        currency="JPY",
+        jurisdiction="JP",
+        prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.5"}],
+    )
     tax_rule("JP", "10")
     fx_rate(date(2026, 11, 30), "EUR", "JPY", "160")
     usage(w.tenant, "api_calls", w.version, NOV_5, "1001")  # 500.5 -> 501 (half up)
     invoice = _close(w.tenant)
     # tax 10 % of 500.5 = 50.05 -> 50; total 551 JPY; 1 JPY = 1/160 = 0.00625 EUR -> 3.44375 -> 3.44 EUR
-    assert (invoice.subtotal, invoice.tax_total, invoice.total) == (Decimal("501"), Decimal("50"), Decimal("551"))
+    assert (invoice.subtotal, invoice.tax_total, invoice.total) == (
+        Decimal("501"),
+        Decimal("50"),
+        Decimal("551"),
+    )
     assert (invoice.fx_rate, invoice.fx_rate_date, invoice.base_total) == (
         Decimal("0.00625"),
         date(2026, 11, 30),
@@ -203,8 +234,12 @@ def test_jpy_rounds_to_whole_yen_and_converts_with_the_signed_rate():
 
 
 def test_kwd_rounds_to_three_decimals_and_converts_with_a_rate_quoted_the_other_way():
-    w = world(slug="kuwait", currency="KWD", jurisdiction="KW",
-              prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.0125"}])
+    w = world(
+        slug="kuwait",
+        currency="KWD",
+        jurisdiction="KW",
+        prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.0125"}],
+    )
     tax_rule("KW", "0")
     fx_rate(date(2026, 11, 27), "KWD", "EUR", "2.98")  # a Friday: the 3 days after have no fixing
     usage(w.tenant, "api_calls", w.version, NOV_5, "333")  # 4.1625 -> 4.163 KWD
@@ -262,7 +297,7 @@ def test_missing_tax_rule_blocks_the_invoice_with_a_reason_and_an_alert():
     w = world(jurisdiction="FR")
     usage(w.tenant, "api_calls", w.version, NOV_5, "10")
     result = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
-    invoice = Invoice.objects.get(pk=result.invoice_id)
+    invoice = invoice_of(result)
     assert result.status == "blocked"
     assert invoice.status == Invoice.Status.BLOCKED
     assert invoice.number is None
@@ -286,7 +321,9 @@ def test_an_unsigned_fx_rate_blocks_the_invoice():
 
     w = world(slug="nippon", currency="JPY", jurisdiction="JP")
     tax_rule("JP", "10")
-    ExchangeRate.objects.create(date=date(2026, 11, 30), base="EUR", quote="JPY", rate=Decimal(160), source="manual")
+    ExchangeRate.objects.create(
+        date=date(2026, 11, 30), base="EUR", quote="JPY", rate=Decimal(160), source="manual"
+    )
     usage(w.tenant, "api_calls", w.version, NOV_5, "10")
     result = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
     assert result.status == "blocked"
@@ -312,22 +349,34 @@ def test_a_blocked_invoice_finalizes_once_the_cause_is_fixed_and_its_alert_is_re
     blocked = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
     tax_rule("FR", "20")
     done = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
-    invoice = Invoice.objects.get(pk=done.invoice_id)
+    invoice = invoice_of(done)
     assert (done.status, done.invoice_id) == ("finalized", blocked.invoice_id)
     assert invoice.total == Decimal("1.20")
     assert not invoice.alerts.filter(resolved_at__isnull=True).exists()
 
 
 def test_a_dst_tenant_period_follows_local_midnight():
-    w = world(slug="berlin", tz="Europe/Berlin", prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "1"}])
+    w = world(
+        slug="berlin",
+        tz="Europe/Berlin",
+        prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "1"}],
+    )
     tax_rule("DE", "19")
     # October 2026 in Berlin: 2026-09-30T22:00Z .. 2026-10-31T23:00Z (DST ends on 25 October inside it)
-    usage(w.tenant, "api_calls", w.version, datetime(2026, 9, 30, 22, 30, tzinfo=UTC), "1")  # 1 Oct 00:30 local
-    usage(w.tenant, "api_calls", w.version, datetime(2026, 10, 31, 22, 30, tzinfo=UTC), "10")  # 31 Oct 23:30 local
-    usage(w.tenant, "api_calls", w.version, datetime(2026, 10, 31, 23, 30, tzinfo=UTC), "100")  # 1 Nov 00:30 local
-    usage(w.tenant, "api_calls", w.version, datetime(2026, 9, 30, 21, 30, tzinfo=UTC), "1000")  # 30 Sep 23:30 local
+    usage(
+        w.tenant, "api_calls", w.version, datetime(2026, 9, 30, 22, 30, tzinfo=UTC), "1"
+    )  # 1 Oct 00:30 local
+    usage(
+        w.tenant, "api_calls", w.version, datetime(2026, 10, 31, 22, 30, tzinfo=UTC), "10"
+    )  # 31 Oct 23:30 local
+    usage(
+        w.tenant, "api_calls", w.version, datetime(2026, 10, 31, 23, 30, tzinfo=UTC), "100"
+    )  # 1 Nov 00:30 local
+    usage(
+        w.tenant, "api_calls", w.version, datetime(2026, 9, 30, 21, 30, tzinfo=UTC), "1000"
+    )  # 30 Sep 23:30 local
     result = close_period(tenant=w.tenant, period_key="2026-10", now=datetime(2026, 11, 4, tzinfo=UTC))
-    invoice = Invoice.objects.get(pk=result.invoice_id)
+    invoice = invoice_of(result)
     assert result.status == "finalized"
     assert (invoice.period_start, invoice.period_end) == (
         datetime(2026, 9, 30, 22, tzinfo=UTC),
@@ -361,7 +410,9 @@ def test_flat_fees_are_charged_once_per_period_even_across_a_version_change():
         {"sku": "platform_fee", "model": "flat", "amount": "99.00"},
     ]
     w = world(prices=prices)
-    approved_version(w.profile, document(w.profile.code, prices=prices), datetime(2026, 11, 16, tzinfo=UTC), 2)
+    approved_version(
+        w.profile, document(w.profile.code, prices=prices), datetime(2026, 11, 16, tzinfo=UTC), 2
+    )
     tax_rule("DE", "19")
     usage(w.tenant, "api_calls", w.version, NOV_5, "10")
     invoice = _close(w.tenant)

@@ -15,7 +15,7 @@ from ledger.selectors import account_balance, trial_balance
 from ledger.services.credit_notes import credit_note_create
 from ledger.services.invoicing import invoice_mark_paid, invoice_void
 from ledger.verify import ledger_verify
-from tests.factories_ledger import after_grace, tax_rule, usage, world
+from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def _invoice() -> Invoice:
     w = world()
     tax_rule("DE", "19")
     usage(w.tenant, "api_calls", w.version, NOV_5, "1000")  # 100.00 + 19.00
-    return Invoice.objects.get(pk=close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()).invoice_id)
+    return invoice_of(close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()))
 
 
 def test_void_needs_a_reason():
@@ -41,7 +41,11 @@ def test_void_produces_a_full_credit_note_and_reverses_the_ledger():
     voided = invoice_void(invoice=invoice, reason="billed the wrong customer", now=DEC_20)
     note = CreditNote.objects.get(invoice=invoice)
     assert (voided.status, voided.void_reason) == (Invoice.Status.VOID, "billed the wrong customer")
-    assert (note.subtotal, note.tax_total, note.total) == (Decimal("100.00"), Decimal("19.00"), Decimal("119.00"))
+    assert (note.subtotal, note.tax_total, note.total) == (
+        Decimal("100.00"),
+        Decimal("19.00"),
+        Decimal("119.00"),
+    )
     assert note.number == "ACME-CN-2026-000001"
     assert account_balance(code="receivable:acme") == {"EUR": Decimal("0.00")}
     assert account_balance(code="revenue:Compute") == {"EUR": Decimal("0.00")}
@@ -60,10 +64,16 @@ def test_a_voided_period_can_be_closed_again_with_a_new_number():
 def test_a_partial_credit_note_adds_tax_at_the_invoice_rate():
     invoice = _invoice()
     line = invoice.lines.get()
-    note = credit_note_create(invoice=invoice, reason="goodwill", lines=[(line.pk, Decimal("30.00"))], now=DEC_20)
+    note = credit_note_create(
+        invoice=invoice, reason="goodwill", lines=[(line.pk, Decimal("30.00"))], now=DEC_20
+    )
     assert note is not None
     # 30.00 + 19 % = 35.70
-    assert (note.subtotal, note.tax_total, note.total) == (Decimal("30.00"), Decimal("5.70"), Decimal("35.70"))
+    assert (note.subtotal, note.tax_total, note.total) == (
+        Decimal("30.00"),
+        Decimal("5.70"),
+        Decimal("35.70"),
+    )
     assert account_balance(code="receivable:acme") == {"EUR": Decimal("83.30")}
 
 
@@ -82,7 +92,11 @@ def test_a_full_credit_note_after_a_partial_one_credits_the_rest_exactly():
     rest = credit_note_create(invoice=invoice, reason="cancel", lines=None, now=DEC_20)
     assert rest is not None
     # 119.00 - 35.70 = 83.30 (70.00 + 13.30)
-    assert (rest.subtotal, rest.tax_total, rest.total) == (Decimal("70.00"), Decimal("13.30"), Decimal("83.30"))
+    assert (rest.subtotal, rest.tax_total, rest.total) == (
+        Decimal("70.00"),
+        Decimal("13.30"),
+        Decimal("83.30"),
+    )
     with pytest.raises(ValidationFailed):
         credit_note_create(invoice=invoice, reason="once more", lines=None, now=DEC_20)
     assert trial_balance() == {"EUR": Decimal("0")}
@@ -94,8 +108,15 @@ def test_the_database_refuses_a_credit_note_beyond_the_invoice_total():
     assert note is not None
     with pytest.raises(IntegrityError), transaction.atomic():
         CreditNote.objects.create(
-            invoice=invoice, tenant=invoice.tenant, number="X-1", reason="raw", currency="EUR",
-            subtotal=Decimal("1"), tax_total=Decimal("0"), total=Decimal("1"), created_at=DEC_20,
+            invoice=invoice,
+            tenant=invoice.tenant,
+            number="X-1",
+            reason="raw",
+            currency="EUR",
+            subtotal=Decimal("1"),
+            tax_total=Decimal("0"),
+            total=Decimal("1"),
+            created_at=DEC_20,
             ledger_transaction=note.ledger_transaction,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import cast
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -13,14 +14,22 @@ from ledger.models import Posting, Transaction
 from ledger.selectors import account_balance, balances_by_account, tenant_balances, trial_balance
 from ledger.services.posting import CASH, DISCOUNTS, Leg, receivable, revenue, transaction_post
 from ledger.verify import ledger_verify
-from tests.factories import TenantFactory
+from tenants.models import Tenant
+from tests.factories import TenantFactory as _TenantFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def TenantFactory(**kwargs: object) -> Tenant:
+    return cast(Tenant, _TenantFactory(**kwargs))
+
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-def _sale(tenant, amount: str, *, currency: str = "EUR", fx: str = "1", at: datetime = T0) -> Transaction:
+def _sale(
+    tenant: Tenant, amount: str, *, currency: str = "EUR", fx: str = "1", at: datetime = T0
+) -> Transaction:
     value = Decimal(amount)
     tx = transaction_post(
         kind=Transaction.Kind.INVOICE,
@@ -120,17 +129,15 @@ def test_it_refuses_raw_sql_update_of_a_transaction():
 def test_it_refuses_truncate_of_postings_on_postgres():
     tenant = TenantFactory(slug="acme")
     _sale(tenant, "10.00")
-    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # fire the pending balance checks first
-        cursor.execute("TRUNCATE ledger_posting CASCADE")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            cursor.execute("TRUNCATE ledger_posting CASCADE")
 
 
-@pytest.mark.postgres
-def test_the_deferred_trigger_refuses_an_unbalanced_transaction_written_by_raw_sql():
-    tenant = TenantFactory(slug="acme")
-    tx = _sale(tenant, "10.00")
-    account_id = tx.postings.first().account_id  # type: ignore[union-attr]
-    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+def _insert_unbalanced_by_raw_sql(tx: Transaction) -> None:
+    account_id = tx.postings.values_list("account_id", flat=True)[0]
+    with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO ledger_transaction (seq, kind, reference, memo, booked_at, prev_hash, hash) "
             "VALUES (99, 'adjustment', '', '', now(), %s, %s) RETURNING id",
@@ -142,7 +149,15 @@ def test_the_deferred_trigger_refuses_an_unbalanced_transaction_written_by_raw_s
             "original_currency) VALUES (%s, %s, 5, 'EUR', 5, 'EUR'), (%s, %s, -4, 'EUR', -4, 'EUR')",
             [new_id, account_id, new_id, account_id],
         )
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # runs the deferred balance check now
+
+
+@pytest.mark.postgres
+def test_the_deferred_trigger_refuses_an_unbalanced_transaction_written_by_raw_sql():
+    tenant = TenantFactory(slug="acme")
+    tx = _sale(tenant, "10.00")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _insert_unbalanced_by_raw_sql(tx)
 
 
 def test_ledger_verify_says_ok_with_the_count():
@@ -152,7 +167,7 @@ def test_ledger_verify_says_ok_with_the_count():
     assert ledger_verify().message == "OK 2"
 
 
-def _tamper(sql: str, params: list[object]) -> None:
+def _tamper(sql: str, params: list[int]) -> None:
     """Run `sql` with the append-only trigger of ledger_posting out of the way."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -174,7 +189,7 @@ def test_ledger_verify_names_the_first_row_tampered_by_raw_sql():
     _sale(tenant, "1.00")
     second = _sale(tenant, "2.00")
     _sale(tenant, "3.00")
-    # given: the receivable leg of the second transaction and its revenue leg are both inflated (still balanced)
+    # given: both legs of the second transaction inflated by raw SQL (still balanced)
     _tamper("UPDATE ledger_posting SET amount = amount * 10 WHERE transaction_id = %s", [second.pk])
     # when
     result = ledger_verify()
@@ -189,7 +204,9 @@ def test_ledger_verify_command_exits_1_naming_the_row():
 
     tenant = TenantFactory(slug="acme")
     first = _sale(tenant, "1.00")
-    _tamper("UPDATE ledger_posting SET original_amount = 7 WHERE transaction_id = %s AND amount > 0", [first.pk])
+    _tamper(
+        "UPDATE ledger_posting SET original_amount = 7 WHERE transaction_id = %s AND amount > 0", [first.pk]
+    )
     with pytest.raises(CommandError) as exc:
         call_command("ledger_verify")
     assert exc.value.returncode == 1

@@ -12,7 +12,7 @@ from billing.services.close import close_period
 from ledger.models import Invoice
 from ledger.pdf import invoice_html
 from ledger.services.documents import invoice_mark_pdf_dirty
-from tests.factories_ledger import after_grace, tax_rule, usage, world
+from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ def _close(capture) -> Invoice:
     usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 5, tzinfo=UTC), "1000")
     with capture(execute=True):
         result = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
-    return Invoice.objects.get(pk=result.invoice_id)
+    return invoice_of(result)
 
 
 def test_finalizing_renders_the_pdf_after_commit_and_records_its_sha256(django_capture_on_commit_callbacks):
@@ -40,7 +40,7 @@ def test_finalization_does_not_wait_for_the_pdf():
     tax_rule("DE", "19")
     usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 5, tzinfo=UTC), "1000")
     result = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())  # commit hooks not run
-    invoice = Invoice.objects.get(pk=result.invoice_id)
+    invoice = invoice_of(result)
     assert (invoice.status, invoice.pdf_file, invoice.pdf_rendered_version) == ("finalized", "", 0)
 
 
@@ -50,7 +50,7 @@ def test_marking_dirty_re_renders(django_capture_on_commit_callbacks):
         invoice_mark_pdf_dirty(invoice=invoice)
     invoice.refresh_from_db()
     assert (invoice.pdf_version, invoice.pdf_rendered_version) == (2, 2)
-    assert invoice.pdf_file.endswith("-v2.pdf")
+    assert "ACME-2026-000001-v2" in invoice.pdf_file
 
 
 def test_the_html_shows_number_lines_tax_and_totals(django_capture_on_commit_callbacks):
