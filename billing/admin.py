@@ -148,3 +148,33 @@ class UsageAggregateAdmin(admin.ModelAdmin[UsageAggregate]):
 
     def has_delete_permission(self, request: HttpRequest, obj: UsageAggregate | None = None) -> bool:
         return False
+
+
+# --- Tax rules and exchange rates (issue 4) ------------------------------------------------------
+from .models import ExchangeRate, TaxRule  # noqa: E402
+from .services.fx import fx_verify  # noqa: E402
+
+
+@admin.register(TaxRule)
+class TaxRuleAdmin(admin.ModelAdmin[TaxRule]):
+    list_display = ("jurisdiction", "name", "rate", "mode", "effective_from", "effective_to")
+    list_filter = ("jurisdiction", "mode")
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin[ExchangeRate]):
+    """Read-only: rates are created signed by `billing.services.fx.exchange_rate_create`."""
+
+    list_display = ("date", "base", "quote", "rate", "source", "signature_ok")
+    list_filter = ("base", "quote", "source")
+    date_hierarchy = "date"
+
+    @admin.display(boolean=True, description="signature verifies")
+    def signature_ok(self, obj: ExchangeRate) -> bool:
+        return fx_verify(obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ExchangeRate | None = None) -> list[str]:
+        return [f.name for f in ExchangeRate._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
