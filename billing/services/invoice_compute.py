@@ -74,6 +74,7 @@ class CloseCache:
     fx_rates: dict[tuple[str, str, date], ExchangeRate | None] = field(default_factory=dict)
     skus: dict[str, Sku] = field(default_factory=dict)
     versions: dict[int, ProfileVersion] = field(default_factory=dict)
+    profile_versions: dict[int, list[ProfileVersion]] = field(default_factory=dict)
 
     def tax_rule(self, jurisdiction: str, on: date) -> TaxRule | None:
         key = (jurisdiction, on)
@@ -93,6 +94,22 @@ class CloseCache:
             for sku in Sku.objects.filter(code__in=missing):
                 self.skus[sku.code] = sku
         return {c: self.skus[c] for c in codes if c in self.skus}
+
+    def in_force(self, profile_id: int, at: datetime) -> ProfileVersion | None:
+        """As `billing.selectors.profiles.version_in_force`, from the profile's versions loaded once."""
+        if profile_id not in self.profile_versions:
+            self.profile_versions[profile_id] = list(
+                ProfileVersion.objects.filter(
+                    profile_id=profile_id, status__in=ProfileVersion.IN_FORCE_STATUSES
+                ).order_by("effective_from")
+            )
+            for v in self.profile_versions[profile_id]:
+                self.versions.setdefault(v.pk, v)
+        found = None
+        for version in self.profile_versions[profile_id]:
+            if version.effective_from <= at:
+                found = version
+        return found
 
     def version(self, version_id: int) -> ProfileVersion:
         if version_id not in self.versions:
@@ -144,13 +161,21 @@ def usage_lines(
             version = cache.version(usage.profile_version_id)
             doc = document_of(version)
             if doc.currency != currency:
-                return [], {}, (
-                    f"profile version {version.pk} is in {doc.currency}, the invoice in {currency}: "
-                    "a currency change inside a period needs a manual decision"
+                return (
+                    [],
+                    {},
+                    (
+                        f"profile version {version.pk} is in {doc.currency}, the invoice in {currency}: "
+                        "a currency change inside a period needs a manual decision"
+                    ),
                 )
             entry = doc.prices.get(code)
             if entry is None:
-                return [], {}, f"profile version {version.pk} has no price for SKU {code!r} that was rated under it"
+                return (
+                    [],
+                    {},
+                    f"profile version {version.pk} has no price for SKU {code!r} that was rated under it",
+                )
             if isinstance(entry, FlatPrice):
                 continue  # flat fees are charged once per period from the version in force at its end
             priced.append((usage, version, Segment(entry, usage.quantity, usage.event_quantities)))
@@ -184,7 +209,9 @@ def usage_lines(
     return lines, exact, ""
 
 
-def flat_lines(*, doc: ProfileDocument, version: ProfileVersion, currency: str, cache: CloseCache) -> list[LineData]:
+def flat_lines(
+    *, doc: ProfileDocument, version: ProfileVersion, currency: str, cache: CloseCache
+) -> list[LineData]:
     flats = [(code, p) for code, p in doc.prices.items() if isinstance(p, FlatPrice)]
     skus = cache.sku_map({code for code, _ in flats})
     return [
@@ -365,11 +392,18 @@ def fx_for(*, currency: str, on: date, cache: CloseCache) -> tuple[FxData | None
     if not row.signature:
         return None, f"exchange rate #{row.pk} {row.base}/{row.quote} of {row.date} is unsigned"
     if not fx_verify(row):
-        return None, f"exchange rate #{row.pk} {row.base}/{row.quote} of {row.date}: signature does not verify"
+        return (
+            None,
+            f"exchange rate #{row.pk} {row.base}/{row.quote} of {row.date}: signature does not verify",
+        )
     with localcontext(_WIDE):
         rate = row.rate if row.base == currency else Decimal(1) / row.rate
-    return FxData(rate=rate.quantize(_RATE_PLACES, rounding=ROUND_HALF_UP), rate_id=row.pk, rate_date=row.date,
-                  source=row.source), ""
+    return FxData(
+        rate=rate.quantize(_RATE_PLACES, rounding=ROUND_HALF_UP),
+        rate_id=row.pk,
+        rate_date=row.date,
+        source=row.source,
+    ), ""
 
 
 def invoice_compute(
@@ -411,7 +445,9 @@ def invoice_compute(
         doc=doc, charges=charges, currency=currency, first_day=first_day, last_day=last_day
     )
     lines += minimum_line(doc=doc, lines=lines, currency=currency)
-    corrections, corrected, reason = correction_lines(tenant=tenant, period=period, currency=currency, cache=cache)
+    corrections, corrected, reason = correction_lines(
+        tenant=tenant, period=period, currency=currency, cache=cache
+    )
     if reason:
         blocked.append(reason)
     lines += corrections
@@ -424,10 +460,17 @@ def invoice_compute(
         )
     else:
         exact, rounded = tax_rounded(
-            amounts=[line.amount_exact for line in lines], rate=rule.rate, mode=doc.tax.mode, currency=currency
+            amounts=[line.amount_exact for line in lines],
+            rate=rule.rate,
+            mode=doc.tax.mode,
+            currency=currency,
         )
         tax = TaxData(
-            jurisdiction=rule.jurisdiction, rate=rule.rate, mode=doc.tax.mode, rule_id=rule.pk, exact=exact,
+            jurisdiction=rule.jurisdiction,
+            rate=rule.rate,
+            mode=doc.tax.mode,
+            rule_id=rule.pk,
+            exact=exact,
             total=rounded,
         )
     fx, reason = fx_for(currency=currency, on=last_day, cache=cache)

@@ -14,12 +14,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from common.errors import StateError, ValidationFailed
 from common.money import quantize_money
-from ledger.models import Alert, CorrectionMarker, Invoice, InvoiceCounter, InvoiceLine, Transaction
+from ledger.models import Alert, CorrectionMarker, Invoice, InvoiceLine, Transaction
 from ledger.services import credits as credit_services
 from ledger.services import posting
 from tenants.models import Tenant
@@ -126,20 +126,39 @@ def _apply_fields(invoice: Invoice, data: InvoiceData, now: datetime) -> None:
     invoice.computed_at = now
 
 
-def invoice_save_draft(*, data: InvoiceData, now: datetime | None = None) -> Invoice:
+def invoice_for_period(*, tenant_id: int, period_start: datetime, lock: bool = False) -> Invoice | None:
+    """The tenant's non-void invoice of the period starting at `period_start` (at most one exists)."""
+    qs = Invoice.objects.filter(tenant_id=tenant_id, period_start=period_start).exclude(
+        status=Invoice.Status.VOID
+    )
+    return (qs.select_for_update() if lock else qs).first()
+
+
+_LOOK_UP = object()
+
+
+def invoice_save_draft(
+    *,
+    data: InvoiceData,
+    now: datetime | None = None,
+    existing: Invoice | object | None = _LOOK_UP,
+    plan_credits: bool = True,
+) -> Invoice:
     """Create or recompute the tenant's draft (or blocked) invoice for the period. Credits are shown as
-    planned, not consumed. An issued invoice for the period is never touched (StateError)."""
+    planned, not consumed. An issued invoice for the period is never touched (StateError). `existing`:
+    the period's invoice as already locked by the caller (None: there is none)."""
     _check_arithmetic(data)
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         invoice = (
-            Invoice.objects.select_for_update()
-            .filter(tenant_id=data.tenant_id, period_start=data.period_start)
-            .exclude(status=Invoice.Status.VOID)
-            .first()
+            invoice_for_period(tenant_id=data.tenant_id, period_start=data.period_start, lock=True)
+            if existing is _LOOK_UP
+            else existing
         )
+        assert invoice is None or isinstance(invoice, Invoice)
         if invoice is not None and invoice.is_issued:
             raise StateError(f"invoice {invoice.number} for {data.period_key} is already {invoice.status}")
+        is_new = invoice is None
         if invoice is None:
             invoice = Invoice(tenant_id=data.tenant_id, period_start=data.period_start)
         _apply_fields(invoice, data, now)
@@ -147,13 +166,14 @@ def invoice_save_draft(*, data: InvoiceData, now: datetime | None = None) -> Inv
             credit_services.credits_plan(
                 tenant_id=data.tenant_id, currency=data.currency, at=data.period_end, due=invoice.total
             )
-            if not data.blocked_reason
+            if plan_credits and not data.blocked_reason
             else []
         )
         invoice.credits_applied = sum((u.amount for u in plan), Decimal(0))
         invoice.amount_due = invoice.total - invoice.credits_applied
         invoice.save()
-        invoice.lines.all().delete()
+        if not is_new:
+            InvoiceLine.objects.filter(invoice=invoice).delete()
         InvoiceLine.objects.bulk_create(
             [_line(invoice, i, line) for i, line in enumerate(data.lines, start=1)]
         )
@@ -172,7 +192,7 @@ def invoice_save_draft(*, data: InvoiceData, now: datetime | None = None) -> Inv
                     message=data.blocked_reason,
                     created_at=now,
                 )
-        else:
+        elif not is_new:
             Alert.objects.filter(
                 invoice=invoice, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
             ).update(resolved_at=now)
@@ -202,16 +222,24 @@ def _line(invoice: Invoice, position: int, line: LineData) -> InvoiceLine:
     )
 
 
+_NEXT_NUMBER_SQL = (
+    "INSERT INTO ledger_invoicecounter (series, year, last) VALUES (%s, %s, 1) "
+    "ON CONFLICT (series, year) DO UPDATE SET last = ledger_invoicecounter.last + 1 "
+    "RETURNING last"
+)
+
+
 def invoice_number_next(*, series: str, year: int) -> str:
-    """The next number of a series: the counter row is locked until the caller's transaction ends."""
-    with transaction.atomic():
-        counter = InvoiceCounter.objects.select_for_update().filter(series=series, year=year).first()
-        if counter is None:
-            InvoiceCounter.objects.get_or_create(series=series, year=year)
-            counter = InvoiceCounter.objects.select_for_update().get(series=series, year=year)
-        counter.last += 1
-        counter.save(update_fields=["last"])
-    return f"{series}-{year}-{counter.last:06d}"
+    """The next number of a series, drawn with one upsert (INSERT ... ON CONFLICT DO UPDATE ... RETURNING
+    on both engines). The counter row stays locked until the caller's transaction ends, so concurrent
+    finalizations queue on it, and a rollback gives the number back: sequential and gapless."""
+    if not transaction.get_connection().in_atomic_block:
+        raise StateError("invoice numbers are drawn inside the finalizing transaction")
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_NUMBER_SQL, [series, year])
+        row = cursor.fetchone()
+    assert row is not None
+    return f"{series}-{year}-{int(row[0]):06d}"
 
 
 def allocate(total: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
@@ -267,15 +295,19 @@ def series_for(tenant: Tenant) -> str:
     return tenant.slug.upper().replace("_", "-")
 
 
-def invoice_finalize(*, invoice: Invoice, tenant: Tenant, now: datetime | None = None) -> Invoice:
+def invoice_finalize(
+    *, invoice: Invoice, tenant: Tenant, now: datetime | None = None, locked: bool = False
+) -> Invoice:
     """draft -> finalized: draw the number, consume prepaid credits (locked), post the invoice to the
-    ledger, record corrections, and schedule the PDF after commit. The caller holds the tenant lock."""
+    ledger, record corrections, and schedule the PDF after commit. The caller holds the tenant lock;
+    `locked=True`: `invoice` is the current row, already locked in the caller's transaction."""
     now = now or timezone.now()
-    with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    with transaction.atomic(savepoint=False):
+        if not locked:
+            invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != Invoice.Status.DRAFT:
             raise StateError(f"only a draft invoice can be finalized (it is {invoice.status})")
-        lines = list(invoice.lines.all())
+        lines = list(InvoiceLine.objects.filter(invoice=invoice))
         subtotal = sum((line.amount for line in lines), Decimal(0))
         assert subtotal == invoice.subtotal, "invoice subtotal must be the sum of its rounded lines"
         invoice.number = invoice_number_next(series=series_for(tenant), year=_year_in(tenant.timezone, now))
@@ -315,12 +347,13 @@ def invoice_finalize(*, invoice: Invoice, tenant: Tenant, now: datetime | None =
         originals = {
             line.corrects_invoice_id: line.corrects_period for line in lines if line.corrects_invoice_id
         }
-        CorrectionMarker.objects.bulk_create(
-            [
-                CorrectionMarker(original_id=oid, correcting=invoice, period_key=key, created_at=now)
-                for oid, key in originals.items()
-            ]
-        )
+        if originals:
+            CorrectionMarker.objects.bulk_create(
+                [
+                    CorrectionMarker(original_id=oid, correcting=invoice, period_key=key, created_at=now)
+                    for oid, key in originals.items()
+                ]
+            )
         invoice_id = invoice.pk
         transaction.on_commit(lambda: _enqueue_pdf(invoice_id))
     return invoice

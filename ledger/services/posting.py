@@ -58,16 +58,14 @@ def accounts_ensure(specs: Iterable[AccountSpec]) -> dict[str, Account]:
     """The accounts for `specs` by code, creating missing ones (one SELECT when they all exist)."""
     wanted = {s.code: s for s in specs}
     found = {a.code: a for a in Account.objects.filter(code__in=list(wanted))}
-    for code, spec in wanted.items():
-        if code in found:
-            continue
-        try:
-            with transaction.atomic():
-                found[code] = Account.objects.create(
-                    code=code, name=spec.name, kind=spec.kind, tenant_id=spec.tenant_id
-                )
-        except IntegrityError:  # created concurrently
-            found[code] = Account.objects.get(code=code)
+    missing = [spec for code, spec in wanted.items() if code not in found]
+    if missing:
+        # ON CONFLICT DO NOTHING: a concurrent creator wins quietly; then read them back.
+        Account.objects.bulk_create(
+            [Account(code=s.code, name=s.name, kind=s.kind, tenant_id=s.tenant_id) for s in missing],
+            ignore_conflicts=True,
+        )
+        found.update({a.code: a for a in Account.objects.filter(code__in=[s.code for s in missing])})
     return found
 
 
@@ -126,7 +124,7 @@ def transaction_post(
         totals[base] += amount
     if any(v != 0 for v in totals.values()) or len(rows) < 2:
         raise ValidationFailed(f"unbalanced {kind} transaction after conversion")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         accounts = accounts_ensure(spec for spec, _a, _o in rows)
         head = _head_for_update()
         when = booked_at or timezone.now()
