@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('billing', '0002_database_guards'),
-        ('tenants', '0002_usage_tax_periods'),
+        ('tenants', '0001_initial'),
     ]
 
     operations = [
