@@ -17,7 +17,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,18 +51,19 @@ _RATE_PLACES = Decimal("1e-18")
 ZERO = Decimal(0)
 
 
-@lru_cache(maxsize=512)
-def _parsed(version_id: int, body_sha256: str, body_json: str) -> ProfileDocument:
-    import json
-
-    return validate_document(json.loads(body_json))
+_DOCUMENTS: dict[tuple[int, str], ProfileDocument] = {}
 
 
 def document_of(version: ProfileVersion) -> ProfileDocument:
-    """The typed document of a version (cached: a version out of draft never changes)."""
-    import json
-
-    return _parsed(version.pk, version.body_sha256, json.dumps(version.body, sort_keys=True))
+    """The typed document of a version, cached by (id, body hash): a version's body never changes once
+    it has left draft, and a draft's hash changes with its body."""
+    key = (version.pk, version.body_sha256)
+    doc = _DOCUMENTS.get(key)
+    if doc is None:
+        if len(_DOCUMENTS) > 1024:
+            _DOCUMENTS.clear()
+        doc = _DOCUMENTS[key] = validate_document(version.body)
+    return doc
 
 
 @dataclass
@@ -316,13 +316,12 @@ def correction_lines(
         timestamp__gte=OuterRef("start"),
         timestamp__lt=OuterRef("end"),
     )
-    periods = list(
-        BillingPeriod.objects.filter(
-            tenant_id=tenant.pk, status=BillingPeriod.Status.CLOSED, start__lt=period.start
-        )
-        .filter(Exists(late))
-        .order_by("start")
+    closed_before = BillingPeriod.objects.filter(
+        tenant_id=tenant.pk, status=BillingPeriod.Status.CLOSED, start__lt=period.start
     )
+    if not closed_before.exists():  # a tenant's first invoice: nothing can be late yet
+        return [], [], ""
+    periods = list(closed_before.filter(Exists(late)).order_by("start"))
     lines: list[LineData] = []
     corrected: list[tuple[int, str]] = []
     for closed in periods:
