@@ -239,8 +239,9 @@ def copy_baseline(rows: int) -> float:
         with (
             conn.cursor() as cur,
             cur.copy(
-                "COPY billing_usageevent (tenant_id, tenant_slug, event_id, sku_id, sku_code, project_id, project_code, "
-                '"timestamp", quantity, tags, payload_sha256, status, quarantine_reason, late, received_at) FROM STDIN'
+                "COPY billing_usageevent (tenant_id, tenant_slug, event_id, sku_id, sku_code, project_id, "
+                'project_code, "timestamp", quantity, tags, payload_sha256, status, quarantine_reason, late, '
+                "received_at) FROM STDIN"
             ) as copy,
         ):
             for row in prepared:
@@ -299,6 +300,9 @@ def main() -> int:
     fresh_database()
     django_setup()
     fixture = seed()
+    from django.db import connection
+
+    connection.close()  # the load clients are forked: they must not inherit a connection
     # The nudges go to Redis and wait there (no worker here): ingest is measured alone.
     # The SKIP-LOCKED rating is measured by bench_rating.py.
     server = start_gunicorn()

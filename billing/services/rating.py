@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
@@ -76,6 +77,22 @@ class RatingBatchResult:
     tenant_ids: set[int] = field(default_factory=set)
 
 
+class _Clock:
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def due(self, interval: float) -> bool:
+        now = time.monotonic()
+        if now - self.last >= interval:
+            self.last = now
+            return True
+        return False
+
+
+_estimate_clock = _Clock()
+_stale_estimates: set[int] = set()  # tenants rated since their estimate was last refreshed (this process)
+
+
 def _after_aggregate_upsert() -> None:
     """Test seam: tests make this raise to kill a batch between the aggregate upsert and the event marks."""
 
@@ -94,14 +111,13 @@ def usage_rate_batch(*, limit: int | None = None, now: datetime | None = None) -
     result = RatingBatchResult()
     with transaction.atomic():
         now = now or timezone.now()
-        claimed = list(
-            UsageEvent.objects.filter(status=UsageEvent.Status.PENDING)
-            .order_by("received_at")
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("id", "tenant_id", "sku_id", "timestamp", "quantity")[:limit]
-        )
+        claimed = _claim(limit)
         result.claimed = len(claimed)
         if not claimed:
+            if _stale_estimates:  # a backlog was just drained by full batches: catch the estimates up
+                pending = set(_stale_estimates)
+                usage_estimates_refresh(tenant_ids=pending, now=now)
+                _stale_estimates.difference_update(pending)
             return result
         tenant_ids = {row[1] for row in claimed}
         timeline = VersionTimeline(tenant_ids)
@@ -144,11 +160,19 @@ def usage_rate_batch(*, limit: int | None = None, now: datetime | None = None) -
         else:
             _upsert_portable(buckets, now=now)
         _after_aggregate_upsert()
-        _mark(marks, unrated, now=now)
+        _mark(marks, unrated, now=timezone.now())  # after the upsert: when the cost is known
         result.rated = len(marks)
         result.quarantined = len(unrated)
-        if result.tenant_ids:
-            usage_estimates_refresh(tenant_ids=result.tenant_ids, now=now)
+        _stale_estimates.update(result.tenant_ids)
+        # Estimates follow every batch when rating keeps up (a short batch: the backlog is drained), and at
+        # most every RATING_ESTIMATE_INTERVAL_SECONDS while a backlog is worked off (pricing the open period
+        # after each of many full batches would cost more than the rating itself).
+        drained = result.claimed < limit
+        refreshed: set[int] = set()
+        if _stale_estimates and (drained or _estimate_clock.due(settings.RATING_ESTIMATE_INTERVAL_SECONDS)):
+            refreshed = set(_stale_estimates)
+            usage_estimates_refresh(tenant_ids=refreshed, now=now)
+    _stale_estimates.difference_update(refreshed)  # only once committed
 
     metrics.RATING_BATCH_SIZE.observe(result.claimed)
     metrics.RATING_BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -207,66 +231,98 @@ _QUANTITY_ON_CONFLICT = {
 }
 
 
+_BUCKETS_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS rating_buckets (tenant_id bigint, sku_id bigint, hour timestamptz, "
+    "profile_version_id bigint, quantity numeric(38, 12), event_count bigint, first_event_at timestamptz, "
+    "last_event_at timestamptz, aggregation text) ON COMMIT DELETE ROWS"
+)
+_VALUES_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS rating_values (tenant_id bigint, sku_id bigint, hour timestamptz, "
+    "profile_version_id bigint, value text) ON COMMIT DELETE ROWS"
+)
+_MARKS_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS rating_marks (id bigint, pv bigint, late boolean) ON COMMIT DELETE ROWS"
+)
+
+
+def _claim(limit: int) -> list[tuple[int, int, int, datetime, Decimal]]:
+    """Lock up to `limit` pending events, oldest first, skipping rows another worker holds."""
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        # A plain psycopg cursor with binary results: no per-row text parsing of timestamps and numerics.
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(
+                'SELECT id, tenant_id, sku_id, "timestamp", quantity FROM billing_usageevent '
+                "WHERE status = 'pending' ORDER BY received_at LIMIT %s FOR UPDATE SKIP LOCKED",
+                [limit],
+                binary=True,
+            )
+            return cursor.fetchall()
+    return list(
+        UsageEvent.objects.filter(status=UsageEvent.Status.PENDING)
+        .order_by("received_at")
+        .values_list("id", "tenant_id", "sku_id", "timestamp", "quantity")[:limit]
+    )
+
+
 def _upsert_postgresql(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> None:
-    by_aggregation: dict[str, list[tuple[BucketKey, _Bucket]]] = defaultdict(list)
-    for key in sorted(buckets):  # one lock order for every worker: no deadlocks between batches
-        by_aggregation[buckets[key].aggregation].append((key, buckets[key]))
-    with connection.cursor() as cursor:
-        for aggregation, items in by_aggregation.items():
+    """COPY the batch's buckets into a temporary table, then one INSERT ... ON CONFLICT DO UPDATE per
+    aggregation kind, in key order (one lock order for every worker: no deadlocks between batches)."""
+    kinds = {b.aggregation for b in buckets.values()}
+    with connection.connection.cursor() as cursor:
+        cursor.execute(_BUCKETS_DDL)
+        with cursor.copy("COPY rating_buckets FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(
+                [
+                    "int8",
+                    "int8",
+                    "timestamptz",
+                    "int8",
+                    "numeric",
+                    "int8",
+                    "timestamptz",
+                    "timestamptz",
+                    "text",
+                ]
+            )
+            for key, b in buckets.items():
+                copy.write_row((*key, b.quantity, b.event_count, b.first, b.last, b.aggregation))
+        for aggregation in sorted(kinds):
             cursor.execute(  # the only interpolation is a constant expression from _QUANTITY_ON_CONFLICT
                 "INSERT INTO billing_usageaggregate AS a (tenant_id, sku_id, hour, profile_version_id, "  # noqa: S608
                 "quantity, event_count, first_event_at, last_event_at, updated_at) "
-                "SELECT t.*, %s FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[], "
-                "%s::numeric[], %s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS t "
+                "SELECT tenant_id, sku_id, hour, profile_version_id, quantity, event_count, first_event_at, "
+                "last_event_at, %s FROM rating_buckets WHERE aggregation = %s "
+                "ORDER BY tenant_id, sku_id, hour, profile_version_id "
                 "ON CONFLICT (tenant_id, sku_id, hour, profile_version_id) DO UPDATE SET "
                 f"quantity = {_QUANTITY_ON_CONFLICT[aggregation]}, "
                 "event_count = a.event_count + EXCLUDED.event_count, "
                 "first_event_at = LEAST(a.first_event_at, EXCLUDED.first_event_at), "
                 "last_event_at = GREATEST(a.last_event_at, EXCLUDED.last_event_at), "
                 "updated_at = EXCLUDED.updated_at",
-                [
-                    now,
-                    [k[0] for k, _ in items],
-                    [k[1] for k, _ in items],
-                    [k[2] for k, _ in items],
-                    [k[3] for k, _ in items],
-                    [b.quantity for _, b in items],
-                    [b.event_count for _, b in items],
-                    [b.first for _, b in items],
-                    [b.last for _, b in items],
-                ],
+                [now, aggregation],
             )
-            if aggregation != Meter.Aggregation.UNIQUE_COUNT:
-                continue
-            values = [(k, v) for k, b in items for v in sorted(b.values)]
-            if values:
-                cursor.execute(
-                    "INSERT INTO billing_usageaggregatevalue "
-                    "(tenant_id, sku_id, hour, profile_version_id, value) SELECT * FROM "
-                    "unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[]) "
-                    "ON CONFLICT DO NOTHING",
-                    [
-                        [k[0] for k, _ in values],
-                        [k[1] for k, _ in values],
-                        [k[2] for k, _ in values],
-                        [k[3] for k, _ in values],
-                        [v for _, v in values],
-                    ],
-                )
+        if Meter.Aggregation.UNIQUE_COUNT in kinds:
+            cursor.execute(_VALUES_DDL)
+            with cursor.copy("COPY rating_values FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "int8", "timestamptz", "int8", "text"])
+                for key, b in buckets.items():
+                    for value in b.values:
+                        copy.write_row((*key, value))
+            cursor.execute(
+                "INSERT INTO billing_usageaggregatevalue (tenant_id, sku_id, hour, profile_version_id, "
+                "value) SELECT * FROM rating_values ORDER BY 1, 2, 3, 4, 5 ON CONFLICT DO NOTHING"
+            )
             cursor.execute(
                 "UPDATE billing_usageaggregate a SET quantity = "
                 "(SELECT count(*) FROM billing_usageaggregatevalue v "
                 "WHERE v.tenant_id = a.tenant_id AND v.sku_id = a.sku_id AND v.hour = a.hour "
                 "AND v.profile_version_id = a.profile_version_id) "
-                "FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::bigint[]) AS k(t, s, h, p) "
-                "WHERE a.tenant_id = k.t AND a.sku_id = k.s AND a.hour = k.h AND a.profile_version_id = k.p",
-                [
-                    [k[0] for k, _ in items],
-                    [k[1] for k, _ in items],
-                    [k[2] for k, _ in items],
-                    [k[3] for k, _ in items],
-                ],
+                "FROM rating_buckets k WHERE k.aggregation = 'unique_count' AND a.tenant_id = k.tenant_id "
+                "AND a.sku_id = k.sku_id AND a.hour = k.hour AND a.profile_version_id = k.profile_version_id"
             )
+            cursor.execute("TRUNCATE rating_values")
+        cursor.execute("TRUNCATE rating_buckets")
 
 
 def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> None:
@@ -347,13 +403,18 @@ def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> Non
 
 def _mark(marks: list[tuple[int, int, bool]], unrated: list[int], *, now: datetime) -> None:
     if connection.vendor == "postgresql" and marks:
-        with connection.cursor() as cursor:
+        with connection.connection.cursor() as cursor:
+            cursor.execute(_MARKS_DDL)
+            with cursor.copy("COPY rating_marks FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "int8", "bool"])
+                for mark in marks:
+                    copy.write_row(mark)
             cursor.execute(
-                "UPDATE billing_usageevent e SET status = 'rated', profile_version_id = v.pv, late = v.late, "
-                "rated_at = %s FROM unnest(%s::bigint[], %s::bigint[], %s::boolean[]) AS v(id, pv, late) "
-                "WHERE e.id = v.id",
-                [now, [m[0] for m in marks], [m[1] for m in marks], [m[2] for m in marks]],
+                "UPDATE billing_usageevent e SET status = 'rated', profile_version_id = m.pv, late = m.late, "
+                "rated_at = %s FROM rating_marks m WHERE e.id = m.id",
+                [now],
             )
+            cursor.execute("TRUNCATE rating_marks")
     elif marks:
         groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
         for event_pk, version_pk, late in marks:

@@ -194,7 +194,27 @@ RATING_BATCH_SIZE = env_int("RATING_BATCH_SIZE", 5000)
 RATING_TASK_TIME_BUDGET_SECONDS = env_int("RATING_TASK_TIME_BUDGET_SECONDS", 30)
 RATING_NUDGE_FLAG_TTL_SECONDS = env_int("RATING_NUDGE_FLAG_TTL_SECONDS", 30)
 RATING_SWEEP_AFTER_SECONDS = env_int("RATING_SWEEP_AFTER_SECONDS", 60)
+# While a backlog is rated in full batches, running estimates are refreshed at most this often.
+RATING_ESTIMATE_INTERVAL_SECONDS = env_int("RATING_ESTIMATE_INTERVAL_SECONDS", 2)
 CELERY_BEAT_SCHEDULE["billing-rating-sweep"] = {
     "task": "billing.rating_sweep",
     "schedule": env_int("RATING_SWEEP_INTERVAL_SECONDS", 30),  # seconds
+}
+
+# --- Period close, ledger and PDFs (issue 4) -----------------------------------------------------
+CELERY_BEAT_SCHEDULE["close-periods"] = {
+    "task": "billing.close_due_periods",
+    "schedule": env_int("CLOSE_PERIODS_INTERVAL_SECONDS", 3600),  # seconds; each close is idempotent
+}
+CELERY_BEAT_SCHEDULE["ledger-pdf-sweep"] = {
+    "task": "ledger.pdf_sweep",
+    "schedule": env_int("PDF_SWEEP_INTERVAL_SECONDS", 300),
+}
+# Render the PDF after an invoice is finalized (a Celery task after commit; never awaited).
+INVOICE_PDF_ON_FINALIZE = env_bool("INVOICE_PDF_ON_FINALIZE", True)
+INVOICE_ISSUER = {
+    "name": os.environ.get("INVOICE_ISSUER_NAME", "Example Billing GmbH"),
+    "address": os.environ.get("INVOICE_ISSUER_ADDRESS", "Musterstrasse 1, 10115 Berlin, Germany"),
+    "vat_id": os.environ.get("INVOICE_ISSUER_VAT_ID", "DE000000000"),
+    "email": os.environ.get("INVOICE_ISSUER_EMAIL", "billing@example.test"),
 }

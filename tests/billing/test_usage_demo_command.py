@@ -1,4 +1,4 @@
-"""`manage.py demo_usage`: a month of usage through the API for the seeded tenants; a rerun is all duplicates."""
+"""`manage.py demo_usage`: a month of usage through the API for the demo tenants; a rerun is duplicates."""
 
 from __future__ import annotations
 

@@ -120,14 +120,14 @@ class Command(BaseCommand):
         self, tenant: Tenant, body: dict[str, Any], *, start: datetime, now: datetime, per_day: int, seed: int
     ) -> list[dict[str, Any]]:
         prices = {str(p["sku"]): str(p.get("model")) for p in body.get("prices", [])}
-        skus = [s for s in Sku.objects.select_related("meter").filter(code__in=prices).order_by("code")]
+        skus = list(Sku.objects.select_related("meter").filter(code__in=prices).order_by("code"))
         metered = [s for s in skus if prices[s.code] != "flat"]
         projects = list(Project.objects.filter(tenant=tenant).order_by("code"))
         required = [str(t) for t in body.get("required_tags") or []]
         events: list[dict[str, Any]] = []
         day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         while day < now:
-            rng = random.Random(f"{seed}:{tenant.slug}:{day:%Y%m%d}")
+            rng = random.Random(f"{seed}:{tenant.slug}:{day:%Y%m%d}")  # noqa: S311 - demo data
             for n in range(per_day if metered else 0):
                 at = day + timedelta(seconds=rng.randint(0, 86399))
                 if at >= now - timedelta(seconds=5) or at < start:
@@ -186,7 +186,7 @@ class Command(BaseCommand):
             untagged["event_id"] = f"demo-{tenant.slug}-untagged"
             events.append(untagged)
         # Resent events (a client retrying after a timeout): answered `duplicate`, billed once.
-        rng = random.Random(f"{seed}:{tenant.slug}:dups")
+        rng = random.Random(f"{seed}:{tenant.slug}:dups")  # noqa: S311 - demo data
         events.extend(rng.sample(events, k=min(len(events), max(3, len(events) // 100))))
         return events
 

@@ -1,0 +1,237 @@
+"""Rating throughput on 1M pending events, and event-to-cost latency under a steady 5,000 events/s.
+
+1. Throughput: 1,000,000 pending events (3 SKUs incl. a unique_count meter, 8 tenants, 20 days) are
+   COPYed into a fresh database, then rated by BENCH_RATERS processes side by side (FOR UPDATE SKIP
+   LOCKED), batches of BENCH_RATING_BATCH. Reported: events/s (wall clock, all raters).
+2. Latency: gunicorn + one Celery worker (solo pool, Redis broker) + a producer posting 500-event batches
+   10 times a second (5,000 events/s) for BENCH_LATENCY_SECONDS. Event-to-cost latency per event is
+   rated_at - received_at (rated_at is taken after the aggregate upsert; the running estimate is written
+   and committed right after, within the same transaction: its duration is reported as the bound).
+
+Environment as bench_ingest.py, plus BENCH_EVENTS (1,000,000), BENCH_RATERS (2), BENCH_RATING_BATCH
+(10,000), BENCH_LATENCY_SECONDS (20)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_ingest import (
+    PORT,
+    ROOT,
+    bench_env,
+    django_setup,
+    fresh_database,
+    make_events,
+    percentile,
+    seed,
+    start_gunicorn,
+    stop,
+)
+
+EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
+RATERS = int(os.environ.get("BENCH_RATERS", "2"))
+RATING_BATCH = int(os.environ.get("BENCH_RATING_BATCH", "10000"))
+LATENCY_SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
+RATE = 5000
+LATENCY_BATCH = 500
+
+
+def load_pending(n: int) -> float:
+    """COPY n pending events straight into the usage table; returns the seconds it took."""
+    import psycopg
+    from django.conf import settings
+
+    url = settings.DATABASES["default"]
+    dsn = f"host={url['HOST']} port={url['PORT'] or 5432} dbname={url['NAME']} user={url['USER']}"
+    rng = random.Random(1)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    with psycopg.connect(dsn) as conn:
+        tenants = [r[0] for r in conn.execute("SELECT id FROM tenants_tenant ORDER BY id")]
+        skus = dict(conn.execute("SELECT code, id FROM billing_sku"))
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY billing_usageevent (tenant_id, tenant_slug, event_id, sku_id, sku_code, project_code, "
+                '"timestamp", quantity, tags, payload_sha256, status, quarantine_reason, late, received_at) '
+                "FROM STDIN"
+            ) as copy,
+        ):
+            for i in range(n):
+                code = ("api_calls", "egress_gb", "active_users")[i % 3]
+                tags = {"region": "eu-west-1"}
+                if code == "active_users":
+                    tags["user"] = f"u-{rng.randint(1, 50000)}"
+                quantity = (
+                    rng.randint(1, 5000) if code == "api_calls" else f"{rng.randint(1, 100000) / 1000:.3f}"
+                )
+                copy.write_row(
+                    (
+                        tenants[i % len(tenants)],
+                        "",
+                        f"r-{i}",
+                        skus[code],
+                        code,
+                        "",
+                        now - timedelta(seconds=rng.randint(60, 20 * 86400)),
+                        quantity,
+                        json.dumps(tags),
+                        "0" * 64,
+                        "pending",
+                        "",
+                        False,
+                        now,
+                    )
+                )
+        conn.commit()
+        conn.execute("ANALYZE billing_usageevent")
+    return time.perf_counter() - started
+
+
+def rater(out: Any, start_at: float) -> None:
+    django_setup()
+    from django.db import connection
+
+    from billing.services.rating import usage_rate_pending
+
+    connection.ensure_connection()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    run = usage_rate_pending(batch_size=RATING_BATCH, time_budget=3600)
+    out.put({"claimed": run.claimed, "finished": time.time()})
+
+
+def producer(secret: str, seconds: int, out: Any) -> None:
+    rng = random.Random(3)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+    interval = LATENCY_BATCH / RATE
+    sent = 0
+    started = time.time()
+    next_at = started
+    while time.time() < started + seconds:
+        now = datetime.now(UTC)
+        events = make_events(rng, LATENCY_BATCH, prefix=f"lat-{uuid.uuid4().hex[:8]}", now=now)
+        for e in events:  # recent usage, so it lands in the open period
+            e["timestamp"] = (now - timedelta(seconds=rng.randint(1, 30))).isoformat().replace("+00:00", "Z")
+        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+        conn.request("POST", "/api/v1/usage", body=json.dumps({"events": events}).encode(), headers=headers)
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        sent += LATENCY_BATCH if response.status == 200 else 0
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.time()))
+    out.put({"sent": sent, "seconds": time.time() - started})
+
+
+def start_worker() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/celery"),
+            "-A",
+            "config",
+            "worker",
+            "-P",
+            "solo",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=bench_env(CELERY_TASK_ALWAYS_EAGER="0"),
+    )
+
+
+def main() -> int:
+    fresh_database()
+    django_setup()
+    fixture = seed(tenants=8)
+    from django.core.cache import cache
+
+    cache.clear()
+    load_seconds = load_pending(EVENTS)
+    print(f"rating: {EVENTS:,} pending events loaded by COPY in {load_seconds:.1f} s")
+
+    from django.db import connection
+
+    connection.close()  # never share a connection with child processes
+    spawn = mp.get_context("spawn")
+    out: Any = spawn.Queue()
+    start_at = time.time() + 4
+    procs = [spawn.Process(target=rater, args=(out, start_at)) for _ in range(RATERS)]
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = max(r["finished"] for r in results) - start_at
+    claimed = sum(r["claimed"] for r in results)
+    rate = claimed / elapsed
+    from billing.models import UsageAggregate, UsageEvent
+
+    pending = UsageEvent.objects.filter(status="pending").count()
+    print(
+        f"  {RATERS} rater processes, batches of {RATING_BATCH:,}: {claimed:,} events in {elapsed:.1f} s "
+        f"= {rate:,.0f} events/s ({pending} left pending, {UsageAggregate.objects.count():,} aggregates)"
+    )
+    print(f"  goal >= 150,000 events/s: {'met' if rate >= 150000 else 'NOT met'}")
+
+    # --- latency under a steady 5,000 events/s ---------------------------------------------------
+    cache.clear()
+    server = start_gunicorn(workers=2, USAGE_BACKLOG_MAX_PENDING="0")
+    worker = start_worker()
+    try:
+        time.sleep(3)  # worker connects to the broker
+        since = datetime.now(UTC)
+        connection.close()
+        out = spawn.Queue()
+        prod = spawn.Process(target=producer, args=(fixture["secrets"][0], LATENCY_SECONDS, out))
+        prod.start()
+        produced = out.get()
+        prod.join()
+        deadline = time.time() + 60
+        while time.time() < deadline and UsageEvent.objects.filter(status="pending").exists():
+            time.sleep(0.5)
+    finally:
+        stop(server)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    rows = list(
+        UsageEvent.objects.filter(received_at__gte=since, status="rated").values_list(
+            "received_at", "rated_at"
+        )
+    )
+    latencies = [(r - s).total_seconds() for s, r in rows]
+    left = UsageEvent.objects.filter(received_at__gte=since, status="pending").count()
+    print(
+        f"  latency run: {produced['sent']:,} events in {produced['seconds']:.1f} s "
+        f"({produced['sent'] / produced['seconds']:,.0f} events/s), gunicorn -w 2 + 1 Celery worker (solo)"
+    )
+    if latencies:
+        print(
+            f"  event-to-cost latency: p50 {percentile(latencies, 0.5):.2f} s, "
+            f"p99 {percentile(latencies, 0.99):.2f} s, max {max(latencies):.2f} s "
+            f"({len(latencies):,} rated, {left} still pending)"
+        )
+        print(f"  goal p99 < 2 s: {'met' if percentile(latencies, 0.99) < 2 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
