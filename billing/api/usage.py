@@ -82,7 +82,7 @@ class UsageSummaryOut(serializers.Serializer[Any]):
     currency = serializers.CharField()
     lines = UsageSummaryLine(many=True)
     estimated_total = serializers.DecimalField(max_digits=38, decimal_places=12)
-    source = serializers.ChoiceField(choices=["running_estimate", "aggregates"])
+    source = serializers.ChoiceField(choices=["running_estimate", "aggregates"])  # type: ignore[assignment]
 
 
 def _api_key(request: Request) -> ApiKey:
@@ -202,7 +202,7 @@ class UsageIngestView(_ApiKeyView):
         self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
     ) -> Any:
         metrics.INGEST_REQUESTS.labels(status=str(response.status_code)).inc()
-        return super().finalize_response(request, response, *args, **kwargs)
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[arg-type]
 
 
 class UsageSummaryView(_ApiKeyView):

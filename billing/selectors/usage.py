@@ -53,7 +53,7 @@ def _price_model(version_body: dict[str, object], sku_code: str) -> str | None:
 def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[PeriodUsage]:
     """Per (SKU, profile version) usage of a tenant in [start, end), ordered by SKU code then the
     version's effective_from. Quantities follow each meter's aggregation over the whole range."""
-    rows = (
+    rows: list[dict[str, Any]] = list(
         UsageAggregate.objects.filter(tenant_id=tenant_id, hour__gte=start, hour__lt=end)
         .values("sku_id", "profile_version_id")
         .annotate(
@@ -64,7 +64,6 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
             last=Max("last_event_at"),
         )
     )
-    rows = list(rows)
     if not rows:
         return []
     skus = {s.pk: s for s in Sku.objects.select_related("meter").filter(pk__in={r["sku_id"] for r in rows})}

@@ -492,17 +492,17 @@ def _validate_and_resolve(
     }
     projects: dict[tuple[int, str], Project] = {}
     if wanted_projects:
-        for project_row in Project.objects.filter(
+        for known in Project.objects.filter(
             tenant_id__in={t for t, _ in wanted_projects}, code__in={c for _, c in wanted_projects}
         ):
-            projects[(project_row.tenant_id, project_row.code)] = project_row
+            projects[(known.tenant_id, known.code)] = known
 
     rows: list[_Row] = []
     for index, p in parsed:
         owner = tenants.get(p["slug"])
         sku = catalog.get(p["sku"])
-        quantity: Decimal = p["quantity"]
-        timestamp: datetime = p["timestamp"]
+        quantity = p["quantity"]
+        timestamp = p["timestamp"]
         reason = ""
         version = timeline.version_at(owner.pk, timestamp) if owner is not None else None
         backdating_days, required_tags = _version_settings(version)
@@ -517,7 +517,9 @@ def _validate_and_resolve(
         except _Rejected as rejected:
             outcomes[index] = _outcome(p["event_id"], "rejected", rejected.reason, rejected.message)
             continue
-        project_row = projects.get((owner.pk, p["project"])) if owner is not None and p["project"] else None
+        project_row: Project | None = None
+        if owner is not None and p["project"]:
+            project_row = projects.get((owner.pk, p["project"]))
         if owner is None:
             reason = Quarantine.UNKNOWN_TENANT
         elif sku is None:
@@ -674,9 +676,9 @@ def _store_portable(rows: list[_Row], *, received_at: datetime) -> dict[int, str
     existing: dict[int, str] = {}
     new: list[UsageEvent] = []
     for row in rows:
-        sha = stored.get(row.key)
-        if sha is not None:
-            existing[row.index] = sha
+        stored_sha = stored.get(row.key)
+        if stored_sha is not None:
+            existing[row.index] = stored_sha
             continue
         new.append(
             UsageEvent(

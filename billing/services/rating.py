@@ -220,7 +220,7 @@ def usage_sweep(*, now: datetime | None = None) -> RatingRun | None:
 
 # --- aggregate upserts ------------------------------------------------------------------------------
 
-_QUANTITY_ON_CONFLICT = {
+_QUANTITY_ON_CONFLICT: dict[str, str] = {
     Meter.Aggregation.SUM: "a.quantity + EXCLUDED.quantity",
     Meter.Aggregation.COUNT: "a.quantity + EXCLUDED.quantity",
     Meter.Aggregation.MAX: "GREATEST(a.quantity, EXCLUDED.quantity)",
@@ -362,8 +362,8 @@ def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> Non
                     tenant_id=key[0], sku_id=key[1], hour=key[2], profile_version_id=key[3]
                 ).aggregate(n=Count("id"))["n"]
             )
-        row = existing.get(key)
-        if row is None:
+        found = existing.get(key)
+        if found is None:
             to_create.append(
                 UsageAggregate(
                     tenant_id=key[0],
@@ -378,6 +378,7 @@ def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> Non
                 )
             )
             continue
+        row = found
         aggregation = bucket.aggregation
         if aggregation in (Meter.Aggregation.SUM, Meter.Aggregation.COUNT):
             row.quantity = row.quantity + quantity
