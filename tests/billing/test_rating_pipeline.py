@@ -345,3 +345,36 @@ def test_the_summary_refuses_a_bad_period(client):
 def test_the_summary_needs_a_key(client):
     usage_world()
     assert client.get("/api/v1/usage/summary").status_code == 401
+
+
+def test_a_burst_of_batches_publishes_one_rating_task_until_it_starts(
+    client, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from billing.services.ingest import rating_nudge_received
+    from billing.tasks.rating import rate_pending
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    published: list[int] = []
+    monkeypatch.setattr(rate_pending, "delay", lambda: published.append(1))
+    world = usage_world()
+    with django_capture_on_commit_callbacks(execute=True):
+        for i in range(5):
+            post_usage(client, world, [event(f"e-{i}", timestamp=at(2, 10))])
+    assert len(published) == 1
+    rating_nudge_received()  # the task starts: the next commit must queue a successor
+    with django_capture_on_commit_callbacks(execute=True):
+        post_usage(client, world, [event("e-late", timestamp=at(2, 10))])
+    assert len(published) == 2
+
+
+def test_the_sweeper_forgets_idempotency_records_after_their_retention(client):
+    from billing.models import IngestRequest
+
+    world = usage_world()
+    post_usage(client, world, [event("a", timestamp=at(2, 10))], HTTP_IDEMPOTENCY_KEY="old")
+    with time_machine.travel(NOW + timedelta(hours=71), tick=False):
+        rating_sweep()
+    assert IngestRequest.objects.count() == 1
+    with time_machine.travel(NOW + timedelta(hours=73), tick=False):
+        rating_sweep()
+    assert IngestRequest.objects.count() == 0

@@ -13,7 +13,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.models import Meter, UsageAggregate, UsageEvent
+from billing.models import Meter, TenantUsageEstimate, UsageAggregate, UsageEvent
 from billing.selectors.profiles import resolve_version
 from billing.services.ingest import usage_ingest
 from billing.services.rating import usage_rate_pending
@@ -99,4 +99,26 @@ def test_aggregates_equal_a_recomputation_from_raw_events(world, events, chunk, 
             assert aggregate.event_count == len(rows)
             assert aggregate.first_event_at == min(r.timestamp for r in rows)
             assert aggregate.last_event_at == max(r.timestamp for r in rows)
+
+        # the running estimate prices each version's usage with that version's price
+        unit = {world.version.pk: {"api_calls": Decimal("0.10"), "gauge": Decimal("1")}}
+        unit.update(
+            {
+                v: {"api_calls": Decimal("0.5"), "gauge": Decimal("0.5")}
+                for v in {e.profile_version_id for e in stored} - {world.version.pk}
+            }
+        )
+        want_amount: dict[str, Decimal] = defaultdict(Decimal)
+        for sku_code in ("api_calls", "gauge"):
+            for version_id in {e.profile_version_id for e in stored}:
+                quantities = [
+                    e.quantity
+                    for e in stored
+                    if e.sku_code == sku_code and e.profile_version_id == version_id
+                ]
+                if quantities:
+                    total = max(quantities) if sku_code == "gauge" else sum(quantities)
+                    want_amount[sku_code] += total * unit[version_id][sku_code]
+        estimates = {e.sku.code: e.amount for e in TenantUsageEstimate.objects.select_related("sku")}
+        assert estimates == dict(want_amount)
         transaction.set_rollback(True)
