@@ -185,7 +185,12 @@ def seed(n: int) -> float:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        # Statistics for the seeded tables only. The ledger tables start empty and must stay
+        # "never analyzed" (reltuples -1): with statistics saying 0 rows, the plans cached by each
+        # worker session (foreign-key checks, trigger queries) would be sequential scans for the
+        # whole run, which is quadratic as the tables grow (measured: 376 s instead of ~60 s).
+        for table in ("tenants_tenant", "billing_profileassignment", "billing_usageaggregate", "billing_sku"):
+            cursor.execute(f"ANALYZE {table}")
     return time.perf_counter() - started
 
 
@@ -215,7 +220,8 @@ def main() -> int:
     django_setup()
     seed_seconds = seed(TENANTS)
     print(
-        f"close: seeded {TENANTS:,} tenants x {len(SKUS)} SKUs ({TENANTS * 9:,} aggregates) in {seed_seconds:.1f} s"
+        f"close: seeded {TENANTS:,} tenants x {len(SKUS)} SKUs ({TENANTS * 9:,} aggregates) "
+        f"in {seed_seconds:.1f} s"
     )
     from django.db import connection
 

@@ -23,6 +23,8 @@ def tax_exact(*, amounts: Iterable[Decimal], rate: Decimal, mode: str) -> Decima
         return base * rate / 100
 
 
-def tax_rounded(*, amounts: Iterable[Decimal], rate: Decimal, mode: str, currency: str) -> tuple[Decimal, Decimal]:
+def tax_rounded(
+    *, amounts: Iterable[Decimal], rate: Decimal, mode: str, currency: str
+) -> tuple[Decimal, Decimal]:
     exact = tax_exact(amounts=amounts, rate=rate, mode=mode)
     return exact, quantize_money(exact, currency)

@@ -57,8 +57,12 @@ class Command(BaseCommand):
             counts[result.status] += 1
             if result.status == "blocked":
                 blocked.append({"tenant": tenant.slug, "period": result.period_key, "reason": result.message})
-        summary = {"tenants": len(tenants), **dict(sorted(counts.items())), "blocked_details": blocked,
-                   "errors": errors}
+        summary = {
+            "tenants": len(tenants),
+            **dict(sorted(counts.items())),
+            "blocked_details": blocked,
+            "errors": errors,
+        }
         self.stdout.write(json.dumps(summary, sort_keys=True))
         if blocked or errors:
             raise CommandError(f"{len(blocked)} blocked, {len(errors)} failed", returncode=1)

@@ -1,0 +1,144 @@
+"""PDF rendering: seconds per invoice through the app's render task (`invoice_render_pdf`: load the
+invoice, build the HTML from the template, WeasyPrint, store through Django storage, record SHA-256)
+against raw WeasyPrint rendering of the same HTML, in the same run. Goal: at most 1.1x the raw time.
+
+Runs on a fresh SQLite database in a temporary directory (the render path does not depend on the
+database engine). Environment: BENCH_PDF_INVOICES (default 40)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+N = int(os.environ.get("BENCH_PDF_INVOICES", "40"))
+
+
+def setup() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pdf-"))
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        SQLITE_PATH=str(tmp / "db.sqlite3"),
+        MEDIA_ROOT=str(tmp / "media"),
+        INVOICE_PDF_ON_FINALIZE="0",
+        LOG_LEVEL="WARNING",
+        DEBUG="0",
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def seed(n: int) -> list[int]:
+    from decimal import Decimal
+
+    from django.contrib.auth import get_user_model
+
+    from billing.demo_finance import seed_finance_reference_data
+    from billing.models import BillingProfile, Meter, ProfileAssignment, ProfileVersion, Sku, UsageAggregate
+    from billing.pricing import document_sha256
+    from billing.services.close import close_period
+    from tenants.models import Tenant
+
+    seed_finance_reference_data(today=date(2026, 12, 5))
+    user_model = get_user_model()
+    author, approver = user_model.objects.create(username="a"), user_model.objects.create(username="b")
+    skus = []
+    for i in range(10):
+        meter = Meter.objects.create(code=f"m{i}", name=f"m{i}", unit="unit")
+        skus.append(Sku.objects.create(code=f"sku_{i}", name=f"Service {i}", meter=meter, unit_label="unit"))
+    profile = BillingProfile.objects.create(code="pdf", name="PDF")
+    body = {
+        "profile": "pdf",
+        "currency": "EUR",
+        "billing_cycle": "monthly",
+        "grace_hours": 72,
+        "tax": {"jurisdiction": "DE", "mode": "exclusive"},
+        "prices": [{"sku": s.code, "model": "per_unit", "unit_amount": "0.0125"} for s in skus],
+        "discounts": [{"code": "welcome", "percent": "10", "priority": 1}],
+    }
+    version = ProfileVersion.objects.create(
+        profile=profile,
+        number=1,
+        body=body,
+        body_sha256=document_sha256(body),
+        status="approved",
+        effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+        author=author,
+        decided_by=approver,
+        decided_at=datetime(2025, 12, 1, tzinfo=UTC),
+    )
+    ids = []
+    for t in range(n):
+        tenant = Tenant.objects.create(
+            slug=f"pdf-{t}", name=f"PDF Customer {t}", country="DE", tax_jurisdiction="DE", currency="EUR"
+        )
+        ProfileAssignment.objects.create(
+            tenant=tenant, profile=profile, effective_from=datetime(2026, 1, 1, tzinfo=UTC)
+        )
+        for j, sku in enumerate(skus):
+            hour = datetime(2026, 11, 3 + j, tzinfo=UTC)
+            UsageAggregate.objects.create(
+                tenant=tenant,
+                sku=sku,
+                profile_version=version,
+                hour=hour,
+                quantity=Decimal(1000 + 37 * t + j),
+                event_count=1,
+                first_event_at=hour,
+                last_event_at=hour,
+                updated_at=hour,
+            )
+        result = close_period(tenant=tenant, period_key="2026-11", now=datetime(2026, 12, 10, tzinfo=UTC))
+        assert result.invoice_id is not None
+        ids.append(result.invoice_id)
+    return ids
+
+
+def main() -> int:
+    setup()
+    ids = seed(N)
+    from weasyprint import HTML
+
+    from ledger.models import Invoice
+    from ledger.pdf import invoice_html
+    from ledger.tasks import invoice_render_pdf
+
+    # Warm-up: fonts, template cache, WeasyPrint's first-use costs (both paths benefit equally).
+    HTML(string=invoice_html(Invoice.objects.get(pk=ids[0]))).write_pdf()
+    htmls = {pk: invoice_html(Invoice.objects.get(pk=pk)) for pk in ids}
+    app: list[float] = []
+    raw: list[float] = []
+    # Interleaved, so both see the same machine load.
+    for pk in ids:
+        started = time.perf_counter()
+        HTML(string=htmls[pk]).write_pdf()
+        raw.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        invoice_render_pdf(pk)  # the Celery task body, called directly
+        app.append(time.perf_counter() - started)
+    rendered = Invoice.objects.filter(pk__in=ids, pdf_rendered_version=1).exclude(pdf_sha256="").count()
+    app_mean, raw_mean = statistics.mean(app), statistics.mean(raw)
+    ratio = app_mean / raw_mean
+    print(
+        f"pdf: {len(ids)} invoices (10 lines + discount each); app task {app_mean:.3f} s/invoice "
+        f"(median {statistics.median(app):.3f}), raw WeasyPrint {raw_mean:.3f} s/invoice "
+        f"(median {statistics.median(raw):.3f}); ratio {ratio:.3f}x "
+        f"(goal <= 1.1x: {'MET' if ratio <= 1.1 else 'MISSED'})"
+    )
+    print(f"pdf: {rendered} of {len(ids)} invoices have a stored PDF and SHA-256")
+    return 0 if rendered == len(ids) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
