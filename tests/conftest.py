@@ -40,7 +40,9 @@ def _flushable_guarded_tables(request: Any) -> Any:
     to `replica` mode so user triggers stay silent; Django closes the connection right after the flush,
     so the next test starts with every trigger active again."""
     marker = request.node.get_closest_marker("django_db")
-    transactional = marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    transactional = marker is not None and (
+        marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+    )
     if not transactional:
         yield
         return

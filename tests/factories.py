@@ -58,7 +58,7 @@ class MembershipFactory(DjangoModelFactory[Membership]):
 
 
 def finance_user(role: Role = Role.FINANCE_APPROVER, **kwargs: Any) -> Any:
-    user = UserFactory(**kwargs)
+    user = UserFactory.create(**kwargs)
     Membership.objects.create(user=user, role=role, tenant=None)
     return user
 

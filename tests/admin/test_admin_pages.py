@@ -15,7 +15,7 @@ MODELS = sorted(admin.site._registry, key=lambda m: m._meta.label)
 
 @pytest.fixture
 def superuser_client(client):
-    user = UserFactory(username="root", is_staff=True, is_superuser=True)
+    user = UserFactory.create(username="root", is_staff=True, is_superuser=True)
     client.force_login(user)
     return client
 
@@ -28,7 +28,7 @@ def test_the_changelist_renders(superuser_client, model):
 
 
 def test_an_approved_version_is_read_only_in_the_admin(superuser_client):
-    version = ApprovedVersionFactory()
+    version = ApprovedVersionFactory.create()
     url = reverse("admin:billing_profileversion_change", args=[version.pk])
 
     page = superuser_client.get(url).content.decode()
@@ -38,14 +38,14 @@ def test_an_approved_version_is_read_only_in_the_admin(superuser_client):
 
 
 def test_an_approved_version_cannot_be_deleted_in_the_admin(superuser_client):
-    version = ApprovedVersionFactory()
+    version = ApprovedVersionFactory.create()
     url = reverse("admin:billing_profileversion_delete", args=[version.pk])
 
     assert superuser_client.post(url, {"post": "yes"}).status_code == 403
 
 
 def test_creating_an_api_key_shows_the_secret_once(superuser_client):
-    tenant = TenantFactory()
+    tenant = TenantFactory.create()
 
     response = superuser_client.post(
         reverse("admin:tenants_apikey_add"), {"name": "ci", "tenant": tenant.pk}, follow=True
@@ -61,7 +61,7 @@ def test_creating_an_api_key_shows_the_secret_once(superuser_client):
 
 
 def test_the_profile_history_page_renders(superuser_client):
-    version = ApprovedVersionFactory()
+    version = ApprovedVersionFactory.create()
     url = reverse("admin:billing_billingprofile_history", args=[version.profile.pk])
 
     assert superuser_client.get(url).status_code == 200

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_create_tenant_assigns_the_profile_from_now_and_prints_the_slug():
-    profile = BillingProfileFactory(code="std")
+    profile = BillingProfileFactory.create(code="std")
     out = StringIO()
 
     call_command(
@@ -52,7 +52,7 @@ def test_create_tenant_refuses_an_unknown_profile():
 
 
 def test_create_tenant_reports_the_bad_field_and_creates_nothing():
-    BillingProfileFactory(code="std")
+    BillingProfileFactory.create(code="std")
 
     with pytest.raises(CommandError, match="currency"):
         call_command(

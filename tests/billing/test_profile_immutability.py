@@ -1,6 +1,8 @@
 """Invariant 1 for profile versions: the database itself refuses to change or delete a version that
 left draft (raw SQL, bypassing the ORM), and refuses self-approval (invariant 7)."""
 
+from typing import Any
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 
@@ -10,20 +12,20 @@ from tests.factories import ApprovedVersionFactory, ProfileVersionFactory, UserF
 pytestmark = pytest.mark.django_db
 
 
-def _sql(statement: str, params: list[object]) -> None:
+def _sql(statement: str, params: list[Any]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(statement, params)
 
 
 def test_raw_sql_update_of_an_approved_body_fails():
-    version = ApprovedVersionFactory()
+    version = ApprovedVersionFactory.create()
 
     with pytest.raises(IntegrityError):
         _sql("UPDATE billing_profileversion SET body = %s WHERE id = %s", ['{"tampered": true}', version.pk])
 
 
 def test_raw_sql_update_of_an_approved_effective_from_fails():
-    version = ApprovedVersionFactory()
+    version = ApprovedVersionFactory.create()
 
     with pytest.raises(IntegrityError):
         _sql(
@@ -33,7 +35,7 @@ def test_raw_sql_update_of_an_approved_effective_from_fails():
 
 
 def test_raw_sql_delete_of_an_approved_version_fails():
-    version = ApprovedVersionFactory()
+    version = ApprovedVersionFactory.create()
 
     with pytest.raises(IntegrityError):
         _sql("DELETE FROM billing_profileversion WHERE id = %s", [version.pk])
@@ -42,21 +44,21 @@ def test_raw_sql_delete_of_an_approved_version_fails():
 
 
 def test_raw_sql_cannot_move_an_approved_version_back_to_draft():
-    version = ApprovedVersionFactory()
+    version = ApprovedVersionFactory.create()
 
     with pytest.raises(IntegrityError):
         _sql("UPDATE billing_profileversion SET status = 'draft' WHERE id = %s", [version.pk])
 
 
 def test_raw_sql_cannot_change_the_hash_of_a_pending_version():
-    version = ProfileVersionFactory(status=ProfileVersion.Status.PENDING_APPROVAL)
+    version = ProfileVersionFactory.create(status=ProfileVersion.Status.PENDING_APPROVAL)
 
     with pytest.raises(IntegrityError):
         _sql("UPDATE billing_profileversion SET body_sha256 = %s WHERE id = %s", ["0" * 64, version.pk])
 
 
 def test_a_draft_can_still_be_edited_and_deleted():
-    version = ProfileVersionFactory()
+    version = ProfileVersionFactory.create()
 
     _sql(
         "UPDATE billing_profileversion SET effective_from = %s WHERE id = %s",
@@ -68,17 +70,17 @@ def test_a_draft_can_still_be_edited_and_deleted():
 
 
 def test_a_draft_cannot_jump_straight_to_approved():
-    version = ProfileVersionFactory()
+    version = ProfileVersionFactory.create()
 
     with pytest.raises(IntegrityError):
         _sql(
             "UPDATE billing_profileversion SET status = 'approved', decided_by_id = %s WHERE id = %s",
-            [UserFactory().pk, version.pk],
+            [UserFactory.create().pk, version.pk],
         )
 
 
 def test_approved_may_become_superseded():
-    version = ApprovedVersionFactory()
+    version = ApprovedVersionFactory.create()
 
     _sql("UPDATE billing_profileversion SET status = 'superseded' WHERE id = %s", [version.pk])
 
@@ -87,7 +89,7 @@ def test_approved_may_become_superseded():
 
 
 def test_the_database_refuses_self_approval():
-    version = ProfileVersionFactory(status=ProfileVersion.Status.PENDING_APPROVAL)
+    version = ProfileVersionFactory.create(status=ProfileVersion.Status.PENDING_APPROVAL)
 
     with pytest.raises(IntegrityError):
         _sql(
@@ -98,7 +100,7 @@ def test_the_database_refuses_self_approval():
 
 @pytest.mark.postgres
 def test_truncate_is_refused_on_postgresql():
-    ApprovedVersionFactory()
+    ApprovedVersionFactory.create()
     _sql("SET CONSTRAINTS ALL IMMEDIATE", [])  # flush pending FK checks so TRUNCATE reaches our trigger
 
     with pytest.raises(IntegrityError, match="TRUNCATE of billing_profileversion is not allowed"):

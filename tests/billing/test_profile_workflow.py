@@ -1,10 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from billing.pricing import document_sha256
 from django.utils import timezone
 
 from billing.models import ProfileVersion
+from billing.pricing import document_sha256
 from billing.services.profiles import (
     profile_create,
     profile_version_approve,
@@ -24,7 +24,7 @@ FUTURE = datetime(2099, 1, 1, tzinfo=UTC)
 
 @pytest.fixture
 def sku():
-    return SkuFactory(code="api_calls")
+    return SkuFactory.create(code="api_calls")
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_an_invalid_document_is_refused_with_field_addressed_errors(sku, author)
 
 
 def test_a_document_pricing_an_unknown_sku_is_refused(author):
-    SkuFactory(code="api_calls")
+    SkuFactory.create(code="api_calls")
     profile = profile_create(code="std", name="Standard")
 
     with pytest.raises(ValidationFailed) as err:
@@ -97,7 +97,7 @@ def test_a_customer_cannot_draft_versions(sku):
 
     with pytest.raises(PermissionDenied):
         profile_version_create(
-            profile=profile, body=profile_document("std"), effective_from=FUTURE, author=UserFactory()
+            profile=profile, body=profile_document("std"), effective_from=FUTURE, author=UserFactory.create()
         )
 
 

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -29,7 +30,7 @@ GRADUATED = {
 }
 
 
-def run_quote(monkeypatch, capsys, payload: str) -> tuple[int, dict]:
+def run_quote(monkeypatch, capsys, payload: str) -> tuple[int, dict[str, Any]]:
     monkeypatch.setattr(sys, "stdin", io.StringIO(payload))
     code = 0
     try:
@@ -96,7 +97,9 @@ def test_a_real_process_exits_2_without_a_traceback():
 
 @pytest.mark.django_db
 def test_the_api_returns_the_same_quote(api_client):
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(tenant=TenantFactory()).secret}")
+    api_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {api_key_create(tenant=TenantFactory.create()).secret}"
+    )
 
     response = api_client.post("/api/v1/quotes", GRADUATED, format="json")
 
@@ -106,7 +109,9 @@ def test_the_api_returns_the_same_quote(api_client):
 
 @pytest.mark.django_db
 def test_the_api_answers_400_naming_the_field(api_client):
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(tenant=TenantFactory()).secret}")
+    api_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {api_key_create(tenant=TenantFactory.create()).secret}"
+    )
 
     response = api_client.post("/api/v1/quotes", {**GRADUATED, "currency": "XXX1"}, format="json")
 
@@ -116,7 +121,9 @@ def test_the_api_answers_400_naming_the_field(api_client):
 
 @pytest.mark.django_db
 def test_the_api_answers_400_to_malformed_json(api_client):
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(tenant=TenantFactory()).secret}")
+    api_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {api_key_create(tenant=TenantFactory.create()).secret}"
+    )
 
     response = api_client.post("/api/v1/quotes", "{oops", content_type="application/json")
 
@@ -134,7 +141,7 @@ def test_the_api_needs_a_key(api_client):
 def test_the_api_refuses_a_revoked_key(api_client):
     from tenants.services import api_key_revoke
 
-    issued = api_key_create(tenant=TenantFactory())
+    issued = api_key_create(tenant=TenantFactory.create())
     api_key_revoke(api_key=issued.api_key)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
 

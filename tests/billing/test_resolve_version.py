@@ -27,33 +27,33 @@ MID_JAN = datetime(2026, 1, 15, tzinfo=UTC)
 
 @pytest.fixture
 def tenant():
-    return TenantFactory()
+    return TenantFactory.create()
 
 
 def test_it_returns_the_version_whose_effective_from_last_precedes_the_instant(tenant):
-    profile = BillingProfileFactory(code="std")
-    v1 = ApprovedVersionFactory(profile=profile, number=1, effective_from=JAN, status="superseded")
-    v2 = ApprovedVersionFactory(profile=profile, number=2, effective_from=MID_JAN)
-    ProfileAssignmentFactory(tenant=tenant, profile=profile, effective_from=JAN)
+    profile = BillingProfileFactory.create(code="std")
+    v1 = ApprovedVersionFactory.create(profile=profile, number=1, effective_from=JAN, status="superseded")
+    v2 = ApprovedVersionFactory.create(profile=profile, number=2, effective_from=MID_JAN)
+    ProfileAssignmentFactory.create(tenant=tenant, profile=profile, effective_from=JAN)
 
     assert resolve_version(tenant=tenant, sku="api_calls", at=datetime(2026, 1, 14, 23, 59, tzinfo=UTC)) == v1
     assert resolve_version(tenant=tenant, sku="api_calls", at=MID_JAN) == v2
 
 
 def test_drafts_and_pending_versions_are_never_in_force(tenant):
-    profile = BillingProfileFactory(code="std")
-    approved = ApprovedVersionFactory(profile=profile, number=1, effective_from=JAN)
-    ProfileVersionFactory(profile=profile, number=2, effective_from=MID_JAN, status="pending_approval")
-    ProfileAssignmentFactory(tenant=tenant, profile=profile, effective_from=JAN)
+    profile = BillingProfileFactory.create(code="std")
+    approved = ApprovedVersionFactory.create(profile=profile, number=1, effective_from=JAN)
+    ProfileVersionFactory.create(profile=profile, number=2, effective_from=MID_JAN, status="pending_approval")
+    ProfileAssignmentFactory.create(tenant=tenant, profile=profile, effective_from=JAN)
 
     assert resolve_version(tenant=tenant, sku="api_calls", at=datetime(2026, 1, 20, tzinfo=UTC)) == approved
 
 
 def test_it_follows_the_tenant_across_profile_assignments(tenant):
-    old, new = BillingProfileFactory(code="old"), BillingProfileFactory(code="new")
-    v_old = ApprovedVersionFactory(profile=old, effective_from=JAN)
-    v_new = ApprovedVersionFactory(profile=new, effective_from=JAN)
-    ProfileAssignmentFactory(tenant=tenant, profile=old, effective_from=JAN)
+    old, new = BillingProfileFactory.create(code="old"), BillingProfileFactory.create(code="new")
+    v_old = ApprovedVersionFactory.create(profile=old, effective_from=JAN)
+    v_new = ApprovedVersionFactory.create(profile=new, effective_from=JAN)
+    ProfileAssignmentFactory.create(tenant=tenant, profile=old, effective_from=JAN)
     profile_assign(tenant=tenant, profile=new, effective_from=MID_JAN)
 
     assert resolve_version(tenant=tenant, sku="api_calls", at=datetime(2026, 1, 10, tzinfo=UTC)) == v_old
@@ -62,45 +62,47 @@ def test_it_follows_the_tenant_across_profile_assignments(tenant):
 
 
 def test_nothing_is_in_force_before_the_first_assignment(tenant):
-    profile = BillingProfileFactory(code="std")
-    ApprovedVersionFactory(profile=profile, effective_from=JAN)
-    ProfileAssignmentFactory(tenant=tenant, profile=profile, effective_from=FEB)
+    profile = BillingProfileFactory.create(code="std")
+    ApprovedVersionFactory.create(profile=profile, effective_from=JAN)
+    ProfileAssignmentFactory.create(tenant=tenant, profile=profile, effective_from=FEB)
 
     assert resolve_version(tenant=tenant, sku="api_calls", at=MID_JAN) is None
 
 
 def test_a_sku_the_version_does_not_price_resolves_to_nothing(tenant):
-    profile = BillingProfileFactory(code="std")
-    ApprovedVersionFactory(profile=profile, effective_from=JAN, body=profile_document("std", sku="storage"))
-    ProfileAssignmentFactory(tenant=tenant, profile=profile, effective_from=JAN)
+    profile = BillingProfileFactory.create(code="std")
+    ApprovedVersionFactory.create(
+        profile=profile, effective_from=JAN, body=profile_document("std", sku="storage")
+    )
+    ProfileAssignmentFactory.create(tenant=tenant, profile=profile, effective_from=JAN)
 
     assert resolve_version(tenant=tenant, sku="api_calls", at=MID_JAN) is None
 
 
 def test_another_tenants_assignment_does_not_leak(tenant):
-    profile = BillingProfileFactory(code="std")
-    ApprovedVersionFactory(profile=profile, effective_from=JAN)
-    ProfileAssignmentFactory(tenant=TenantFactory(), profile=profile, effective_from=JAN)
+    profile = BillingProfileFactory.create(code="std")
+    ApprovedVersionFactory.create(profile=profile, effective_from=JAN)
+    ProfileAssignmentFactory.create(tenant=TenantFactory.create(), profile=profile, effective_from=JAN)
 
     assert resolve_version(tenant=tenant, sku="api_calls", at=MID_JAN) is None
 
 
 def test_the_database_refuses_overlapping_assignments(tenant):
-    ProfileAssignmentFactory(tenant=tenant, effective_from=JAN, effective_to=FEB)
+    ProfileAssignmentFactory.create(tenant=tenant, effective_from=JAN, effective_to=FEB)
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        ProfileAssignmentFactory(tenant=tenant, effective_from=MID_JAN)
+        ProfileAssignmentFactory.create(tenant=tenant, effective_from=MID_JAN)
 
 
 def test_adjacent_assignments_are_allowed(tenant):
-    ProfileAssignmentFactory(tenant=tenant, effective_from=JAN, effective_to=FEB)
-    ProfileAssignmentFactory(tenant=tenant, effective_from=FEB)
+    ProfileAssignmentFactory.create(tenant=tenant, effective_from=JAN, effective_to=FEB)
+    ProfileAssignmentFactory.create(tenant=tenant, effective_from=FEB)
 
     assert ProfileAssignment.objects.filter(tenant=tenant).count() == 2
 
 
 def test_assigning_before_a_later_assignment_is_refused(tenant):
-    ProfileAssignmentFactory(tenant=tenant, effective_from=FEB)
+    ProfileAssignmentFactory.create(tenant=tenant, effective_from=FEB)
 
     with pytest.raises(Conflict):
-        profile_assign(tenant=tenant, profile=BillingProfileFactory(), effective_from=JAN)
+        profile_assign(tenant=tenant, profile=BillingProfileFactory.create(), effective_from=JAN)

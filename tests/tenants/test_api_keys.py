@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_stores_only_the_hash_of_the_secret():
-    issued = api_key_create(tenant=TenantFactory())
+    issued = api_key_create(tenant=TenantFactory.create())
 
     stored = ApiKey.objects.get(pk=issued.api_key.pk)
     assert stored.key_hash == hash_api_key(issued.secret)
@@ -17,13 +17,13 @@ def test_it_stores_only_the_hash_of_the_secret():
 
 
 def test_the_prefix_is_visible_inside_the_secret():
-    issued = api_key_create(tenant=TenantFactory())
+    issued = api_key_create(tenant=TenantFactory.create())
 
     assert issued.secret.startswith(f"bk_{issued.api_key.prefix}_")
 
 
 def test_it_authenticates_the_secret_and_records_last_use():
-    tenant = TenantFactory()
+    tenant = TenantFactory.create()
     issued = api_key_create(tenant=tenant)
 
     key = api_key_authenticate(secret=issued.secret)
@@ -34,13 +34,13 @@ def test_it_authenticates_the_secret_and_records_last_use():
 
 
 def test_a_wrong_secret_authenticates_nothing():
-    issued = api_key_create(tenant=TenantFactory())
+    issued = api_key_create(tenant=TenantFactory.create())
 
     assert api_key_authenticate(secret=issued.secret + "x") is None
 
 
 def test_a_revoked_key_authenticates_nothing():
-    issued = api_key_create(tenant=TenantFactory())
+    issued = api_key_create(tenant=TenantFactory.create())
     api_key_revoke(api_key=issued.api_key)
 
     assert api_key_authenticate(secret=issued.secret) is None
@@ -54,7 +54,7 @@ def test_a_platform_key_has_no_tenant():
 
 
 def test_the_command_prints_the_key_alone_on_its_last_line(capsys):
-    tenant = TenantFactory(slug="acme")
+    tenant = TenantFactory.create(slug="acme")
 
     call_command("create_api_key", "acme")
 

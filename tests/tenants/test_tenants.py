@@ -35,7 +35,7 @@ def test_it_refuses_an_unknown_time_zone():
 
 
 def test_it_refuses_a_duplicate_slug():
-    TenantFactory(slug="acme")
+    TenantFactory.create(slug="acme")
 
     with pytest.raises(Conflict):
         tenant_create(slug="acme", name="Acme", currency="EUR", country="DE")
@@ -43,17 +43,19 @@ def test_it_refuses_a_duplicate_slug():
 
 def test_the_database_refuses_a_customer_role_without_a_tenant():
     with pytest.raises(IntegrityError):
-        Membership.objects.create(user=UserFactory(), role=Role.CUSTOMER_ADMIN, tenant=None)
+        Membership.objects.create(user=UserFactory.create(), role=Role.CUSTOMER_ADMIN, tenant=None)
 
 
 def test_the_database_refuses_a_finance_role_bound_to_a_tenant():
     with pytest.raises(IntegrityError):
-        Membership.objects.create(user=UserFactory(), role=Role.FINANCE_APPROVER, tenant=TenantFactory())
+        Membership.objects.create(
+            user=UserFactory.create(), role=Role.FINANCE_APPROVER, tenant=TenantFactory.create()
+        )
 
 
 def test_a_customer_sees_only_its_own_tenant():
-    alice_tenant, charlie_tenant = TenantFactory(slug="alice"), TenantFactory(slug="charlie")
-    charlie = UserFactory()
+    alice_tenant, charlie_tenant = TenantFactory.create(slug="alice"), TenantFactory.create(slug="charlie")
+    charlie = UserFactory.create()
     membership_grant(user=charlie, role=Role.CUSTOMER_VIEWER, tenant=charlie_tenant)
 
     visible = list(tenants_visible_to(user=charlie))
@@ -63,12 +65,12 @@ def test_a_customer_sees_only_its_own_tenant():
 
 
 def test_finance_sees_every_tenant():
-    tenants = [TenantFactory(slug="a"), TenantFactory(slug="b")]
+    tenants = [TenantFactory.create(slug="a"), TenantFactory.create(slug="b")]
 
     assert list(tenants_visible_to(user=finance_user(Role.FINANCE_VIEWER))) == tenants
 
 
 def test_a_user_without_membership_sees_nothing():
-    TenantFactory()
+    TenantFactory.create()
 
-    assert list(tenants_visible_to(user=UserFactory())) == []
+    assert list(tenants_visible_to(user=UserFactory.create())) == []
