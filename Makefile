@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Debian libraries WeasyPrint needs (pango/harfbuzz) and a font; installed with apt when missing and root.
 DEB_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
