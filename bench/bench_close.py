@@ -34,7 +34,7 @@ ENV = {
     "CELERY_TASK_ALWAYS_EAGER": "1",
 }
 
-SKUS = [
+SKUS: list[tuple[str, dict[str, Any]]] = [
     (
         "b_api_calls",
         {

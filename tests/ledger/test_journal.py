@@ -211,3 +211,12 @@ def test_ledger_verify_command_exits_1_naming_the_row():
         call_command("ledger_verify")
     assert exc.value.returncode == 1
     assert "seq=1" in str(exc.value)
+
+
+def test_the_invoice_guard_lists_every_column_of_the_invoice_table():
+    from ledger.models import Invoice
+    from ledger.sql.guards import INVOICE_FROZEN, INVOICE_MUTABLE
+
+    columns = {f.column for f in Invoice._meta.concrete_fields}
+    assert columns == set(INVOICE_FROZEN) | set(INVOICE_MUTABLE)
+    assert not set(INVOICE_FROZEN) & set(INVOICE_MUTABLE)
