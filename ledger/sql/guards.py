@@ -169,6 +169,40 @@ END;
 $$;
 """
 
+# Statement-level checks over the rows a bulk INSERT added (transition tables): one query per
+# statement instead of one per row.
+PG_LINES_INSERTED_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION ledger_invoiceline_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad bigint;
+BEGIN
+    SELECT n.invoice_id INTO bad FROM new_lines n JOIN ledger_invoice i ON i.id = n.invoice_id
+        WHERE i.status NOT IN ('draft', 'blocked') LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'lines of issued invoice % are immutable', bad USING ERRCODE = '23000';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+"""
+
+PG_POSTINGS_INSERTED_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION ledger_postings_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT p.transaction_id, p.currency INTO bad FROM ledger_posting p
+        WHERE p.transaction_id IN (SELECT DISTINCT transaction_id FROM new_postings)
+        GROUP BY p.transaction_id, p.currency HAVING sum(p.amount) <> 0 LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'ledger transaction % does not balance in %', bad.transaction_id, bad.currency
+            USING ERRCODE = '23000';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+"""
+
 PG_CREDIT_NOTE_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION ledger_creditnote_limit() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -196,6 +230,8 @@ PG_FORWARD: list[str] = [
     PG_BALANCE_FUNCTION,
     PG_INVOICE_FUNCTION,
     PG_LINE_FUNCTION,
+    PG_LINES_INSERTED_FUNCTION,
+    PG_POSTINGS_INSERTED_FUNCTION,
     PG_CREDIT_NOTE_FUNCTION,
 ]
 for _table in APPEND_ONLY_TABLES:
@@ -206,16 +242,22 @@ for _table in APPEND_ONLY_TABLES:
         "FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();",
     ]
 PG_FORWARD += [
-    "CREATE CONSTRAINT TRIGGER ledger_posting_balanced AFTER INSERT ON ledger_posting "
-    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_balanced();",
+    # Every INSERT into ledger_posting must leave the transactions it touched balanced (the service
+    # inserts all legs of a transaction in one statement); this also stops legs being added later to
+    # an old transaction. The deferred trigger on ledger_transaction checks each new transaction
+    # again at COMMIT (at least two legs, balanced).
+    "CREATE TRIGGER ledger_posting_balanced AFTER INSERT ON ledger_posting "
+    "REFERENCING NEW TABLE AS new_postings FOR EACH STATEMENT EXECUTE FUNCTION ledger_postings_inserted();",
     "CREATE CONSTRAINT TRIGGER ledger_transaction_balanced AFTER INSERT ON ledger_transaction "
     "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_balanced();",
     "CREATE TRIGGER ledger_invoice_guard BEFORE INSERT OR UPDATE OR DELETE ON ledger_invoice "
     "FOR EACH ROW EXECUTE FUNCTION ledger_invoice_guard();",
     "CREATE TRIGGER ledger_invoice_no_truncate BEFORE TRUNCATE ON ledger_invoice "
     "FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();",
-    "CREATE TRIGGER ledger_invoiceline_guard BEFORE INSERT OR UPDATE OR DELETE ON ledger_invoiceline "
+    "CREATE TRIGGER ledger_invoiceline_guard BEFORE UPDATE OR DELETE ON ledger_invoiceline "
     "FOR EACH ROW EXECUTE FUNCTION ledger_invoiceline_guard();",
+    "CREATE TRIGGER ledger_invoiceline_insert_guard AFTER INSERT ON ledger_invoiceline "
+    "REFERENCING NEW TABLE AS new_lines FOR EACH STATEMENT EXECUTE FUNCTION ledger_invoiceline_inserted();",
     "CREATE TRIGGER ledger_invoiceline_no_truncate BEFORE TRUNCATE ON ledger_invoiceline "
     "FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();",
     "CREATE TRIGGER ledger_creditnote_limit BEFORE INSERT ON ledger_creditnote "
@@ -233,10 +275,13 @@ PG_REVERSE += [
     "DROP TRIGGER IF EXISTS ledger_invoice_guard ON ledger_invoice;",
     "DROP TRIGGER IF EXISTS ledger_invoice_no_truncate ON ledger_invoice;",
     "DROP TRIGGER IF EXISTS ledger_invoiceline_guard ON ledger_invoiceline;",
+    "DROP TRIGGER IF EXISTS ledger_invoiceline_insert_guard ON ledger_invoiceline;",
     "DROP TRIGGER IF EXISTS ledger_invoiceline_no_truncate ON ledger_invoiceline;",
     "DROP TRIGGER IF EXISTS ledger_creditnote_limit ON ledger_creditnote;",
     "DROP FUNCTION IF EXISTS ledger_creditnote_limit();",
     "DROP FUNCTION IF EXISTS ledger_invoiceline_guard();",
+    "DROP FUNCTION IF EXISTS ledger_invoiceline_inserted();",
+    "DROP FUNCTION IF EXISTS ledger_postings_inserted();",
     "DROP FUNCTION IF EXISTS ledger_invoice_guard();",
     "DROP FUNCTION IF EXISTS ledger_check_balanced();",
     "DROP FUNCTION IF EXISTS ledger_append_only();",
