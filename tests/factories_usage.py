@@ -42,10 +42,10 @@ class UsageWorld:
 def sku_with_meter(
     code: str, *, aggregation: str = Meter.Aggregation.SUM, unique_tag: str = "", allow_negative: bool = False
 ) -> Sku:
-    meter = MeterFactory(
+    meter = MeterFactory.create(
         code=f"m-{code}", aggregation=aggregation, unique_tag=unique_tag, allow_negative=allow_negative
     )
-    return SkuFactory(code=code, meter=meter)
+    return SkuFactory.create(code=code, meter=meter)
 
 
 def usage_world(
@@ -61,16 +61,18 @@ def usage_world(
 ) -> UsageWorld:
     """A tenant assigned (from 2026-01-01) to a profile whose approved version prices `sku_code` per unit
     at 0.10 (or `prices`), plus a tenant API key."""
-    tenant = TenantFactory(slug=slug)
+    tenant = TenantFactory.create(slug=slug)
     sku = Sku.objects.filter(code=sku_code).first() or sku_with_meter(
         sku_code, aggregation=aggregation, unique_tag=unique_tag, allow_negative=allow_negative
     )
-    profile = BillingProfileFactory(code=f"profile-{slug}")
+    profile = BillingProfileFactory.create(code=f"profile-{slug}")
     body = profile_document(profile.code, sku=sku_code, **document)
     if prices is not None:
         body["prices"] = prices
-    version = ApprovedVersionFactory(profile=profile, body=body, effective_from=effective_from)
-    ProfileAssignmentFactory(tenant=tenant, profile=profile, effective_from=datetime(2026, 1, 1, tzinfo=UTC))
+    version = ApprovedVersionFactory.create(profile=profile, body=body, effective_from=effective_from)
+    ProfileAssignmentFactory.create(
+        tenant=tenant, profile=profile, effective_from=datetime(2026, 1, 1, tzinfo=UTC)
+    )
     issued = api_key_create(tenant=tenant, name="tests")
     return UsageWorld(tenant=tenant, sku=sku, version=version, key=issued.api_key, secret=issued.secret)
 

@@ -30,7 +30,7 @@ def NOW_MINUS_DAYS(days: int):
     return NOW - timedelta(days=days)
 
 
-def results(response: Any) -> list[dict[str, Any]]:
+def results(response: Any) -> list[tuple[str, str]]:
     return [(r["status"], r.get("reason", "")) for r in response.json()["results"]]
 
 
@@ -192,20 +192,20 @@ def test_it_quarantines_an_unknown_project(client):
 
 def test_it_attributes_a_known_project(client):
     world = usage_world()
-    project = ProjectFactory(tenant=world.tenant, code="web")
+    project = ProjectFactory.create(tenant=world.tenant, code="web")
     assert results(post_usage(client, world, [event(project="web")])) == [("accepted", "")]
     assert UsageEvent.objects.get().project_id == project.pk
 
 
 def test_it_does_not_attribute_another_tenants_project(client):
     world = usage_world()
-    ProjectFactory(code="web")  # another tenant's
+    ProjectFactory.create(code="web")  # another tenant's
     assert results(post_usage(client, world, [event(project="web")])) == [("quarantined", "unknown_project")]
 
 
 def test_it_quarantines_an_event_missing_a_required_tag(client):
     world = usage_world(required_tags=["project", "cost_center"])
-    ProjectFactory(tenant=world.tenant, code="web")
+    ProjectFactory.create(tenant=world.tenant, code="web")
     response = post_usage(
         client,
         world,

@@ -6,6 +6,7 @@ import json
 import random
 import threading
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -30,7 +31,7 @@ def _fresh_caches():
     catalog_cache_clear()
 
 
-def _post_in_thread(secret: str, body: str, headers: dict[str, str], out: list[int], barrier) -> None:
+def _post_in_thread(secret: str, body: str, headers: dict[str, Any], out: list[int], barrier) -> None:
     try:
         barrier.wait()
         client = Client()

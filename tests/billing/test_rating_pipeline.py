@@ -137,7 +137,7 @@ def test_unique_count_counts_distinct_values_per_hour_and_over_the_period():
 
 def test_each_event_is_rated_by_the_version_in_force_at_its_timestamp():
     world = usage_world()
-    v2 = ApprovedVersionFactory(
+    v2 = ApprovedVersionFactory.create(
         profile=world.version.profile,
         body=profile_document(world.version.profile.code, unit_amount="0.20"),
         effective_from=datetime(2026, 11, 10, tzinfo=UTC),
@@ -255,8 +255,8 @@ def test_ingest_succeeds_with_the_broker_down_and_the_sweeper_rates_later(
     from config.celery import app
 
     world = usage_world()
-    saved = (app.conf.broker_url, app.conf.task_always_eager)
-    app.conf.broker_url, app.conf.task_always_eager = "redis://127.0.0.1:1/0", False
+    saved = {"broker_url": app.conf.broker_url, "task_always_eager": app.conf.task_always_eager}
+    app.conf.update(broker_url="redis://127.0.0.1:1/0", task_always_eager=False)
     try:
         with (
             override_settings(CELERY_TASK_ALWAYS_EAGER=False),
@@ -264,8 +264,8 @@ def test_ingest_succeeds_with_the_broker_down_and_the_sweeper_rates_later(
         ):
             response = post_usage(client, world, [event("a", timestamp=at(2, 10), quantity="3")])
     finally:
-        app.conf.broker_url, app.conf.task_always_eager = saved
-        app.pool.force_close_all()
+        app.conf.update(**saved)
+        app.pool.force_close_all()  # type: ignore[attr-defined]
     assert response.json()["results"] == [{"event_id": "a", "status": "accepted"}]
     assert UsageEvent.objects.get().status == "pending"
     assert rating_sweep() == 0  # not overdue yet

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import transaction
@@ -45,7 +46,7 @@ def world(db):
     world = usage_world(prices=PRICES)
     body = profile_document(world.version.profile.code)
     body["prices"] = [{**p, "unit_amount": "0.5"} for p in PRICES]
-    ApprovedVersionFactory(
+    ApprovedVersionFactory.create(
         profile=world.version.profile, body=body, effective_from=datetime(2026, 11, 8, tzinfo=UTC)
     )
     return world
@@ -71,14 +72,14 @@ def test_aggregates_equal_a_recomputation_from_raw_events(world, events, chunk, 
         usage_rate_pending(batch_size=batch)
 
         # what was stored: the first occurrence of each event_id
-        first: dict[str, dict] = {}
+        first: dict[str, dict[str, str]] = {}
         for item in payload:
             first.setdefault(item["event_id"], item)
         stored = list(UsageEvent.objects.all())
         assert sorted(e.event_id for e in stored) == sorted(first)
         assert {e.status for e in stored} == {"rated"}
 
-        expected: dict[tuple, list] = defaultdict(list)
+        expected: dict[tuple[Any, datetime, Any], list[UsageEvent]] = defaultdict(list)
         for e in stored:
             in_force = resolve_version(tenant=world.tenant, sku=e.sku_code, at=e.timestamp)
             assert in_force is not None

@@ -23,7 +23,7 @@ def test_reattributing_an_unknown_sku_event_rates_it(client):
     world = usage_world()
     post_usage(client, world, [event("e-1", sku="api-calls", quantity="7")])  # a typo
     quarantined = UsageEvent.objects.get()
-    fixed = usage_event_reattribute(event=quarantined, sku=world.sku, actor=UserFactory())
+    fixed = usage_event_reattribute(event=quarantined, sku=world.sku, actor=UserFactory.create())
     assert (fixed.status, fixed.quarantine_reason, fixed.sku_id) == ("pending", "", world.sku.pk)
     usage_rate_pending()
     assert UsageAggregate.objects.get().quantity == Decimal("7")
@@ -32,7 +32,7 @@ def test_reattributing_an_unknown_sku_event_rates_it(client):
 def test_a_resent_original_is_still_a_duplicate_after_reattribution(client):
     world = usage_world()
     post_usage(client, world, [event("e-1", sku="api-calls")])
-    usage_event_reattribute(event=UsageEvent.objects.get(), sku=world.sku, actor=UserFactory())
+    usage_event_reattribute(event=UsageEvent.objects.get(), sku=world.sku, actor=UserFactory.create())
     response = post_usage(client, world, [event("e-1", sku="api-calls")])
     assert response.json()["results"] == [{"event_id": "e-1", "status": "duplicate"}]
 
@@ -41,7 +41,9 @@ def test_reattribution_refuses_what_would_stay_quarantined(client):
     world = usage_world(required_tags=["cost_center"])
     post_usage(client, world, [event("e-1")])
     with pytest.raises(ValidationFailed) as err:
-        usage_event_reattribute(event=UsageEvent.objects.get(), tags={"region": "eu"}, actor=UserFactory())
+        usage_event_reattribute(
+            event=UsageEvent.objects.get(), tags={"region": "eu"}, actor=UserFactory.create()
+        )
     assert err.value.issues[0].message == "missing_required_tag: cost_center"
     assert UsageEvent.objects.get().status == "quarantined"
 
@@ -50,21 +52,23 @@ def test_reattribution_only_applies_to_quarantined_events(client):
     world = usage_world()
     post_usage(client, world, [event("e-1")])
     with pytest.raises(StateError):
-        usage_event_reattribute(event=UsageEvent.objects.get(), actor=UserFactory())
+        usage_event_reattribute(event=UsageEvent.objects.get(), actor=UserFactory.create())
 
 
 def test_an_unknown_tenant_event_can_be_given_its_tenant(client):
     world = usage_world(slug="acme")
     platform = api_key_create(tenant=None).secret
     post_usage(client, platform, [event("e-1", tenant="acme-typo")])
-    fixed = usage_event_reattribute(event=UsageEvent.objects.get(), tenant=world.tenant, actor=UserFactory())
+    fixed = usage_event_reattribute(
+        event=UsageEvent.objects.get(), tenant=world.tenant, actor=UserFactory.create()
+    )
     assert (fixed.status, fixed.tenant_id) == ("pending", world.tenant.pk)
 
 
 def test_the_admin_action_reattributes_from_the_codes_sent_once_they_exist(admin_client, client):
     world = usage_world()
     post_usage(client, world, [event("e-1", project="mobile"), event("e-2", sku="gpu_hours")])
-    ProjectFactory(tenant=world.tenant, code="mobile")  # finance creates the missing project
+    ProjectFactory.create(tenant=world.tenant, code="mobile")  # finance creates the missing project
     response = admin_client.post(
         "/admin/billing/usageevent/",
         {"action": "reattribute", "_selected_action": list(UsageEvent.objects.values_list("pk", flat=True))},
