@@ -149,15 +149,33 @@ def _insert_unbalanced_by_raw_sql(tx: Transaction) -> None:
             "original_currency) VALUES (%s, %s, 5, 'EUR', 5, 'EUR'), (%s, %s, -4, 'EUR', -4, 'EUR')",
             [new_id, account_id, new_id, account_id],
         )
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # runs the deferred balance check now
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # runs the deferred checks now
+
+
+def _insert_transaction_without_postings(tx: Transaction) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_transaction (seq, kind, reference, memo, booked_at, prev_hash, hash) "
+            "VALUES (98, 'adjustment', '', '', now(), %s, %s)",
+            [tx.hash, "b" * 64],
+        )
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # what COMMIT would do
 
 
 @pytest.mark.postgres
-def test_the_deferred_trigger_refuses_an_unbalanced_transaction_written_by_raw_sql():
+def test_the_database_refuses_unbalanced_postings_written_by_raw_sql():
     tenant = TenantFactory(slug="acme")
     tx = _sale(tenant, "10.00")
     with pytest.raises(IntegrityError), transaction.atomic():
         _insert_unbalanced_by_raw_sql(tx)
+
+
+@pytest.mark.postgres
+def test_the_deferred_trigger_refuses_a_transaction_without_postings_at_commit():
+    tenant = TenantFactory(slug="acme")
+    tx = _sale(tenant, "10.00")
+    with pytest.raises(IntegrityError, match="fewer than two postings"), transaction.atomic():
+        _insert_transaction_without_postings(tx)
 
 
 def test_ledger_verify_says_ok_with_the_count():
