@@ -252,6 +252,8 @@ def test_ingest_nudges_rating_after_commit(client, django_capture_on_commit_call
 def test_ingest_succeeds_with_the_broker_down_and_the_sweeper_rates_later(
     client, django_capture_on_commit_callbacks
 ):
+    from kombu import pools as kombu_pools
+
     from config.celery import app
 
     world = usage_world()
@@ -265,7 +267,12 @@ def test_ingest_succeeds_with_the_broker_down_and_the_sweeper_rates_later(
             response = post_usage(client, world, [event("a", timestamp=at(2, 10), quantity="3")])
     finally:
         app.conf.update(**saved)
+        # Drop the connections made to the dead broker and let the app build a fresh pool (eager tasks
+        # still acquire a producer in Celery 5.7, so a closed pool would break later tests).
         app.pool.force_close_all()  # type: ignore[attr-defined]
+        app._pool = None  # type: ignore[attr-defined]
+        app.amqp._producer_pool = None  # type: ignore[attr-defined]
+        kombu_pools.reset()
     assert response.json()["results"] == [{"event_id": "a", "status": "accepted"}]
     assert UsageEvent.objects.get().status == "pending"
     assert rating_sweep() == 0  # not overdue yet
