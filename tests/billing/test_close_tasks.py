@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 import time_machine
@@ -10,6 +11,7 @@ import time_machine
 from billing.services.close import close_period, invoice_preview
 from billing.tasks.close import close_due_periods, close_tenant_period
 from ledger.models import Invoice
+from tenants.models import Tenant
 from tests.factories import TenantFactory
 from tests.factories_ledger import tax_rule, usage, world
 
@@ -40,7 +42,7 @@ def test_the_tenant_task_returns_the_close_status():
 
 
 def test_a_tenant_without_a_profile_has_nothing_to_bill():
-    tenant = TenantFactory(slug="lonely")
+    tenant = cast(Tenant, TenantFactory(slug="lonely"))
     result = close_period(tenant=tenant, period_key="2026-11", now=datetime(2026, 12, 10, tzinfo=UTC))
     assert result.status == "nothing_to_bill"
     assert not Invoice.objects.exists()
