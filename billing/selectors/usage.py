@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Max, Min, Sum
 
 from billing.models import (
@@ -50,6 +51,19 @@ def _price_model(version_body: dict[str, object], sku_code: str) -> str | None:
     return None
 
 
+def _exact_totals(rows: list[dict[str, Any]], *, tenant_id: int, start: datetime, end: datetime) -> None:
+    """SQLite keeps decimals as REAL and its SUM() adds binary floats (8321.76 comes back as
+    8321.75999999999). Each stored value converts back exactly at the field's scale, so on SQLite the
+    totals are re-added here as Decimals. PostgreSQL's NUMERIC sums are exact and skip this."""
+    totals: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    for sku_id, version_id, quantity in UsageAggregate.objects.filter(
+        tenant_id=tenant_id, hour__gte=start, hour__lt=end
+    ).values_list("sku_id", "profile_version_id", "quantity"):
+        totals[(sku_id, version_id)] += quantity
+    for row in rows:
+        row["total"] = totals[(row["sku_id"], row["profile_version_id"])]
+
+
 def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[PeriodUsage]:
     """Per (SKU, profile version) usage of a tenant in [start, end), ordered by SKU code then the
     version's effective_from. Quantities follow each meter's aggregation over the whole range."""
@@ -66,6 +80,8 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
     )
     if not rows:
         return []
+    if connection.vendor == "sqlite":
+        _exact_totals(rows, tenant_id=tenant_id, start=start, end=end)
     skus = {s.pk: s for s in Sku.objects.select_related("meter").filter(pk__in={r["sku_id"] for r in rows})}
     versions = {
         v.pk: v for v in ProfileVersion.objects.filter(pk__in={r["profile_version_id"] for r in rows})
