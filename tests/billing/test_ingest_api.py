@@ -456,7 +456,7 @@ def test_a_failed_write_leaves_no_idempotency_key(client, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    name = "_store_postgresql" if _on_postgres() else "_store_portable"
+    name = "store_postgresql" if _on_postgres() else "store_portable"
     monkeypatch.setattr(ingest, name, broken)
     client.raise_request_exception = False
     assert post_usage(client, world, [event("e-1")], HTTP_IDEMPOTENCY_KEY="req-1").status_code == 500

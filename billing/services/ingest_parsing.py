@@ -1,0 +1,165 @@
+"""Parsing and canonical form of one usage event (no database access). Each failure raises
+`EventRejected` with a machine-readable `Reject` reason; the ingest service turns it into that event's
+`rejected` outcome without touching the rest of the batch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+
+QUANTUM = Decimal("1e-12")
+MAX_QUANTITY = Decimal(10) ** 26  # numeric(38, 12)
+MAX_TIMESTAMP_LENGTH = 64
+
+
+class Reject:
+    """Machine-readable reasons for `rejected` (nothing stored)."""
+
+    NOT_AN_OBJECT = "not_an_object"
+    UNKNOWN_FIELD = "unknown_field"
+    INVALID_EVENT_ID = "invalid_event_id"
+    INVALID_SKU = "invalid_sku"
+    MISSING_TENANT = "missing_tenant"
+    INVALID_TENANT = "invalid_tenant"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    TIMESTAMP_WITHOUT_OFFSET = "timestamp_without_offset"
+    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+    TIMESTAMP_TOO_OLD = "timestamp_too_old"
+    INVALID_QUANTITY = "invalid_quantity"
+    QUANTITY_NOT_FINITE = "quantity_not_finite"
+    NEGATIVE_QUANTITY = "negative_quantity"
+    QUANTITY_OUT_OF_RANGE = "quantity_out_of_range"
+    INVALID_PROJECT = "invalid_project"
+    INVALID_TAGS = "invalid_tags"
+
+
+class EventRejected(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def parse_timestamp(value: Any) -> datetime:
+    if not isinstance(value, str) or not value or len(value) > MAX_TIMESTAMP_LENGTH:
+        raise EventRejected(Reject.INVALID_TIMESTAMP, "timestamp must be an ISO 8601 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise EventRejected(Reject.INVALID_TIMESTAMP, f"timestamp is not ISO 8601: {value!r}") from err
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise EventRejected(
+            Reject.TIMESTAMP_WITHOUT_OFFSET, "timestamp needs a UTC offset (e.g. Z or +01:00)"
+        )
+    return parsed.astimezone(UTC)
+
+
+def parse_quantity(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        raise EventRejected(Reject.INVALID_QUANTITY, "quantity must be a decimal string or a number")
+    if isinstance(value, str):
+        if len(value) > 64:
+            raise EventRejected(Reject.INVALID_QUANTITY, "quantity is too long")
+        try:
+            quantity = Decimal(value.strip())
+        except InvalidOperation as err:
+            raise EventRejected(Reject.INVALID_QUANTITY, f"quantity is not a decimal: {value!r}") from err
+    else:
+        quantity = Decimal(value)
+    if not quantity.is_finite():
+        raise EventRejected(Reject.QUANTITY_NOT_FINITE, "quantity must be finite (no NaN or Infinity)")
+    if abs(quantity) >= MAX_QUANTITY or quantity != quantity.quantize(QUANTUM):
+        raise EventRejected(
+            Reject.QUANTITY_OUT_OF_RANGE, "quantity needs at most 26 integer digits and 12 decimal places"
+        )
+    return quantity
+
+
+@dataclass(frozen=True)
+class TagLimits:
+    """Settings read once per batch (settings attribute access is slow in a per-event loop)."""
+
+    tags_max_keys: int
+    tag_key_max: int
+    tag_value_max: int
+
+    @classmethod
+    def current(cls) -> TagLimits:
+        return cls(
+            settings.USAGE_TAGS_MAX_KEYS,
+            settings.USAGE_TAG_KEY_MAX_LENGTH,
+            settings.USAGE_TAG_VALUE_MAX_LENGTH,
+        )
+
+
+def parse_tags(value: Any, limits: TagLimits) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise EventRejected(Reject.INVALID_TAGS, "tags must be a flat JSON object")
+    if len(value) > limits.tags_max_keys:
+        raise EventRejected(Reject.INVALID_TAGS, f"at most {limits.tags_max_keys} tags")
+    tags: dict[str, Any] = {}
+    key_max, value_max = limits.tag_key_max, limits.tag_value_max
+    for key, raw in value.items():
+        if not key or len(key) > key_max:
+            raise EventRejected(Reject.INVALID_TAGS, f"tag keys need 1 to {key_max} characters")
+        kind = type(raw)
+        if kind is str:
+            if len(raw) > value_max:
+                raise EventRejected(Reject.INVALID_TAGS, f"tag {key!r} is longer than {value_max}")
+            tags[key] = raw
+        elif kind is Decimal:  # JSON numbers with a fraction arrive exact; stored as their text
+            if not raw.is_finite():
+                raise EventRejected(Reject.INVALID_TAGS, f"tag {key!r} is not finite")
+            tags[key] = str(raw)
+        elif raw is None or kind is int or kind is bool:
+            tags[key] = raw
+        else:
+            raise EventRejected(
+                Reject.INVALID_TAGS, f"tag {key!r} must be a scalar (string, number, boolean, null)"
+            )
+    return tags
+
+
+def short_string(value: Any, *, max_length: int, reason: str, name: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise EventRejected(reason, f"{name} must be a string of 1 to {max_length} characters")
+    return value
+
+
+def canonical_tags(tags: dict[str, Any]) -> str:
+    return json.dumps(tags, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def payload_sha256(
+    *,
+    tenant: str,
+    event_id: str,
+    sku: str,
+    timestamp: datetime,
+    quantity: Decimal,
+    project: str,
+    tags_json: str,
+) -> str:
+    """Hash of the canonical event: what makes a resent event a duplicate rather than a conflict. The
+    timestamp is compared in UTC and the quantity at the stored scale, so `1` and `"1.0"` are the same;
+    tags by their canonical JSON (sorted keys)."""
+    canonical = "\x1f".join(
+        (
+            tenant,
+            event_id,
+            sku,
+            timestamp.isoformat(),
+            format(quantity.quantize(QUANTUM), "f"),
+            project,
+            tags_json,
+        )
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,175 @@
+"""Durable, deduplicated storage of a validated batch (the ingest service's write path).
+
+PostgreSQL: COPY into a per-connection temporary staging table, then one
+`INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`; other databases (the SQLite fallback): read the
+stored keys, then a bulk insert, inside the writer-exclusive transaction SQLite gives us. Both return the
+stored payload hash of every event that was already there, so the caller can tell duplicates from
+conflicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+
+from billing.models import UsageEvent
+
+
+@dataclass
+class StoredRow:
+    """One event that will be stored (accepted or quarantined)."""
+
+    index: int
+    tenant_id: int | None
+    tenant_slug: str
+    event_id: str
+    sku_id: int | None
+    sku_code: str
+    project_id: int | None
+    project_code: str
+    timestamp: datetime
+    quantity: Decimal
+    tags: dict[str, Any]
+    tags_json: str
+    sha: str
+    status: str
+    reason: str = ""
+
+    @property
+    def key(self) -> tuple[int | None, str, str]:
+        return (self.tenant_id, "" if self.tenant_id is not None else self.tenant_slug, self.event_id)
+
+
+_STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS usage_ingest_stage (
+    ord integer NOT NULL,
+    tenant_id bigint,
+    tenant_slug varchar(64) NOT NULL,
+    event_id varchar(128) NOT NULL,
+    sku_id bigint,
+    sku_code varchar(64) NOT NULL,
+    project_id bigint,
+    project_code varchar(64) NOT NULL,
+    "timestamp" timestamptz NOT NULL,
+    quantity numeric(38, 12) NOT NULL,
+    tags jsonb NOT NULL,
+    payload_sha256 varchar(64) NOT NULL,
+    status varchar(16) NOT NULL,
+    quarantine_reason varchar(64) NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+_STAGE_COLUMNS = (
+    'ord, tenant_id, tenant_slug, event_id, sku_id, sku_code, project_id, project_code, "timestamp", '
+    "quantity, tags, payload_sha256, status, quarantine_reason"
+)
+_EVENT_COLUMNS = (
+    'tenant_id, tenant_slug, event_id, sku_id, sku_code, project_id, project_code, "timestamp", quantity, '
+    "tags, payload_sha256, status, quarantine_reason"
+)
+
+
+def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[int, str]:
+    """COPY the rows into a per-connection temporary table, insert what is new in one statement, and
+    return {index: stored payload hash} for the rows that were already stored."""
+    if not rows:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGE_DDL)
+        with cursor.copy(f"COPY usage_ingest_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row.index,
+                        row.tenant_id,
+                        row.tenant_slug,
+                        row.event_id,
+                        row.sku_id,
+                        row.sku_code,
+                        row.project_id,
+                        row.project_code,
+                        row.timestamp,
+                        row.quantity,
+                        row.tags_json,
+                        row.sha,
+                        row.status,
+                        row.reason,
+                    )
+                )
+        cursor.execute(  # built from the constant column lists above only
+            f"INSERT INTO billing_usageevent ({_EVENT_COLUMNS}, late, received_at) "  # noqa: S608
+            f"SELECT {_EVENT_COLUMNS}, false, %s FROM usage_ingest_stage ORDER BY ord "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            [received_at],
+        )
+        inserted = {r[0] for r in cursor.fetchall()}
+        if len(inserted) == len(rows):
+            cursor.execute("TRUNCATE usage_ingest_stage")
+            return {}
+        cursor.execute(
+            "SELECT s.ord, e.id, e.payload_sha256 FROM usage_ingest_stage s "
+            "JOIN billing_usageevent e ON e.tenant_id = s.tenant_id AND e.event_id = s.event_id "
+            "WHERE s.tenant_id IS NOT NULL "
+            "UNION ALL "
+            "SELECT s.ord, e.id, e.payload_sha256 FROM usage_ingest_stage s "
+            "JOIN billing_usageevent e ON e.tenant_id IS NULL AND e.tenant_slug = s.tenant_slug "
+            "AND e.event_id = s.event_id WHERE s.tenant_id IS NULL"
+        )
+        existing = {ord_: sha for ord_, event_pk, sha in cursor.fetchall() if event_pk not in inserted}
+        cursor.execute("TRUNCATE usage_ingest_stage")
+    return existing
+
+
+def store_portable(rows: list[StoredRow], *, received_at: datetime) -> dict[int, str]:
+    """Same outcomes without COPY: read which keys are stored, then bulk-insert the rest. Correct because
+    SQLite runs write transactions one at a time (IMMEDIATE mode), so nothing can slip in between."""
+    if not rows:
+        return {}
+    stored: dict[tuple[int | None, str, str], str] = {}
+    by_tenant: dict[int | None, list[StoredRow]] = {}
+    for row in rows:
+        by_tenant.setdefault(row.tenant_id, []).append(row)
+    for tenant_id, group in by_tenant.items():
+        for start in range(0, len(group), 500):
+            chunk = group[start : start + 500]
+            if tenant_id is None:
+                qs = UsageEvent.objects.filter(
+                    tenant__isnull=True,
+                    tenant_slug__in={r.tenant_slug for r in chunk},
+                    event_id__in=[r.event_id for r in chunk],
+                )
+                for slug, event_id, sha in qs.values_list("tenant_slug", "event_id", "payload_sha256"):
+                    stored[(None, slug, event_id)] = sha
+            else:
+                qs = UsageEvent.objects.filter(tenant_id=tenant_id, event_id__in=[r.event_id for r in chunk])
+                for event_id, sha in qs.values_list("event_id", "payload_sha256"):
+                    stored[(tenant_id, "", event_id)] = sha
+    existing: dict[int, str] = {}
+    new: list[UsageEvent] = []
+    for row in rows:
+        stored_sha = stored.get(row.key)
+        if stored_sha is not None:
+            existing[row.index] = stored_sha
+            continue
+        new.append(
+            UsageEvent(
+                tenant_id=row.tenant_id,
+                tenant_slug=row.tenant_slug,
+                event_id=row.event_id,
+                sku_id=row.sku_id,
+                sku_code=row.sku_code,
+                project_id=row.project_id,
+                project_code=row.project_code,
+                timestamp=row.timestamp,
+                quantity=row.quantity,
+                tags=row.tags,
+                payload_sha256=row.sha,
+                status=row.status,
+                quarantine_reason=row.reason,
+                received_at=received_at,
+            )
+        )
+    UsageEvent.objects.bulk_create(new, batch_size=500)
+    return existing
