@@ -3,7 +3,9 @@
 One batch is one transaction: claim pending events (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers
 run side by side), resolve the version in force at each event's timestamp (assignments and versions loaded
 once per batch, resolved in memory), upsert the aggregates, mark the events rated, refresh the running
-estimates of the touched tenants. A worker killed anywhere in between rolls everything back: nothing is
+estimates of the touched tenants. On PostgreSQL all of it is set-based SQL over temporary tables, with no
+per-event Python (``billing.services.rating_sql``); on SQLite (the ``make demo`` fallback) it runs in Python.
+A worker killed anywhere in between rolls everything back: nothing is
 lost, nothing is counted twice.
 
 Per meter aggregation within an hour bucket: ``sum`` adds quantities, ``count`` counts events, ``max`` keeps
@@ -21,7 +23,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
@@ -29,6 +30,7 @@ from django.utils import timezone
 
 from billing.models import IngestRequest, Meter, Sku, UsageAggregate, UsageAggregateValue, UsageEvent
 from billing.selectors.usage import VersionTimeline, closed_periods, oldest_pending_received_at
+from billing.services import rating_sql
 from billing.services import usage_metrics as metrics
 from billing.services.estimates import usage_estimates_refresh
 from billing.services.ingest import Quarantine
@@ -111,58 +113,28 @@ def usage_rate_batch(*, limit: int | None = None, now: datetime | None = None) -
     result = RatingBatchResult()
     with transaction.atomic():
         now = now or timezone.now()
-        claimed = _claim(limit)
-        result.claimed = len(claimed)
-        if not claimed:
+        if connection.vendor == "postgresql":
+            batch = rating_sql.rate_batch(
+                limit=limit,
+                now=now,
+                rated_at=timezone.now,
+                after_upsert=_after_aggregate_upsert,  # the test seam, looked up per call
+                tag_value=tag_value,
+            )
+            result.claimed, result.rated, result.quarantined = batch.claimed, batch.rated, batch.quarantined
+            result.late, result.tenant_ids = batch.late, batch.tenant_ids
+            if batch.quarantined:
+                logger.warning(
+                    "%d events had no profile version in force at rating time: quarantined", batch.quarantined
+                )
+        else:
+            _rate_portable(limit=limit, now=now, result=result)
+        if not result.claimed:
             if _stale_estimates:  # a backlog was just drained by full batches: catch the estimates up
                 pending = set(_stale_estimates)
                 usage_estimates_refresh(tenant_ids=pending, now=now)
                 _stale_estimates.difference_update(pending)
             return result
-        tenant_ids = {row[1] for row in claimed}
-        timeline = VersionTimeline(tenant_ids)
-        skus = {
-            s.pk: s for s in Sku.objects.select_related("meter").filter(pk__in={row[2] for row in claimed})
-        }
-        unique_ids = [
-            row[0] for row in claimed if skus[row[2]].meter.aggregation == Meter.Aggregation.UNIQUE_COUNT
-        ]
-        tags: dict[int, dict[str, Any]] = {}
-        if unique_ids:
-            tags = dict(UsageEvent.objects.filter(pk__in=unique_ids).values_list("id", "tags"))
-        closed = closed_periods(tenant_ids=tenant_ids)
-
-        buckets: dict[BucketKey, _Bucket] = {}
-        marks: list[tuple[int, int, bool]] = []
-        unrated: list[int] = []
-        for event_pk, tenant_id, sku_id, at, quantity in claimed:
-            sku = skus[sku_id]
-            version = timeline.version_at(tenant_id, at)
-            if version is None or not timeline.prices(version, sku.code):
-                unrated.append(event_pk)
-                continue
-            late = any(start <= at < end for start, end in closed.get(tenant_id, ()))
-            key = (tenant_id, sku_id, at.replace(minute=0, second=0, microsecond=0), version.pk)
-            bucket = buckets.get(key)
-            if bucket is None:
-                bucket = buckets[key] = _Bucket(aggregation=sku.meter.aggregation)
-            value = None
-            if bucket.aggregation == Meter.Aggregation.UNIQUE_COUNT:
-                raw = tags.get(event_pk, {}).get(sku.meter.unique_tag)
-                value = None if raw is None else tag_value(raw)
-            bucket.add(event_pk=event_pk, at=at, quantity=quantity, value=value)
-            marks.append((event_pk, version.pk, late))
-            result.tenant_ids.add(tenant_id)
-            result.late += late
-
-        if connection.vendor == "postgresql":
-            _upsert_postgresql(buckets, now=now)
-        else:
-            _upsert_portable(buckets, now=now)
-        _after_aggregate_upsert()
-        _mark(marks, unrated, now=timezone.now())  # after the upsert: when the cost is known
-        result.rated = len(marks)
-        result.quarantined = len(unrated)
         _stale_estimates.update(result.tenant_ids)
         # Estimates follow every batch when rating keeps up (a short batch: the backlog is drained), and at
         # most every RATING_ESTIMATE_INTERVAL_SECONDS while a backlog is worked off (pricing the open period
@@ -180,6 +152,53 @@ def usage_rate_batch(*, limit: int | None = None, now: datetime | None = None) -
     metrics.RATING_EVENTS.labels(outcome="quarantined").inc(result.quarantined)
     metrics.RATING_EVENTS.labels(outcome="late").inc(result.late)
     return result
+
+
+def _rate_portable(*, limit: int, now: datetime, result: RatingBatchResult) -> None:
+    """The batch in Python (SQLite, the `make demo` fallback): claim, resolve in memory, merge, mark."""
+    claimed = _claim(limit)
+    result.claimed = len(claimed)
+    if not claimed:
+        return
+    tenant_ids = {row[1] for row in claimed}
+    timeline = VersionTimeline(tenant_ids)
+    skus = {s.pk: s for s in Sku.objects.select_related("meter").filter(pk__in={row[2] for row in claimed})}
+    unique_ids = [
+        row[0] for row in claimed if skus[row[2]].meter.aggregation == Meter.Aggregation.UNIQUE_COUNT
+    ]
+    tags: dict[int, dict[str, Any]] = {}
+    if unique_ids:
+        tags = dict(UsageEvent.objects.filter(pk__in=unique_ids).values_list("id", "tags"))
+    closed = closed_periods(tenant_ids=tenant_ids)
+
+    buckets: dict[BucketKey, _Bucket] = {}
+    marks: list[tuple[int, int, bool]] = []
+    unrated: list[int] = []
+    for event_pk, tenant_id, sku_id, at, quantity in claimed:
+        sku = skus[sku_id]
+        version = timeline.version_at(tenant_id, at)
+        if version is None or not timeline.prices(version, sku.code):
+            unrated.append(event_pk)
+            continue
+        late = any(start <= at < end for start, end in closed.get(tenant_id, ()))
+        key = (tenant_id, sku_id, at.replace(minute=0, second=0, microsecond=0), version.pk)
+        bucket = buckets.get(key)
+        if bucket is None:
+            bucket = buckets[key] = _Bucket(aggregation=sku.meter.aggregation)
+        value = None
+        if bucket.aggregation == Meter.Aggregation.UNIQUE_COUNT:
+            raw = tags.get(event_pk, {}).get(sku.meter.unique_tag)
+            value = None if raw is None else tag_value(raw)
+        bucket.add(event_pk=event_pk, at=at, quantity=quantity, value=value)
+        marks.append((event_pk, version.pk, late))
+        result.tenant_ids.add(tenant_id)
+        result.late += late
+
+    _upsert_portable(buckets, now=now)
+    _after_aggregate_upsert()
+    _mark(marks, unrated, now=timezone.now())  # after the upsert: when the cost is known
+    result.rated = len(marks)
+    result.quarantined = len(unrated)
 
 
 @dataclass(frozen=True)
@@ -220,109 +239,14 @@ def usage_sweep(*, now: datetime | None = None) -> RatingRun | None:
 
 # --- aggregate upserts ------------------------------------------------------------------------------
 
-_QUANTITY_ON_CONFLICT: dict[str, str] = {
-    Meter.Aggregation.SUM: "a.quantity + EXCLUDED.quantity",
-    Meter.Aggregation.COUNT: "a.quantity + EXCLUDED.quantity",
-    Meter.Aggregation.MAX: "GREATEST(a.quantity, EXCLUDED.quantity)",
-    Meter.Aggregation.LATEST: (
-        "CASE WHEN EXCLUDED.last_event_at >= a.last_event_at THEN EXCLUDED.quantity ELSE a.quantity END"
-    ),
-    Meter.Aggregation.UNIQUE_COUNT: "a.quantity",  # recounted from the stored values below
-}
-
-
-_BUCKETS_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS rating_buckets (tenant_id bigint, sku_id bigint, hour timestamptz, "
-    "profile_version_id bigint, quantity numeric(38, 12), event_count bigint, first_event_at timestamptz, "
-    "last_event_at timestamptz, aggregation text) ON COMMIT DELETE ROWS"
-)
-_VALUES_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS rating_values (tenant_id bigint, sku_id bigint, hour timestamptz, "
-    "profile_version_id bigint, value text) ON COMMIT DELETE ROWS"
-)
-_MARKS_DDL = (
-    "CREATE TEMP TABLE IF NOT EXISTS rating_marks (id bigint, pv bigint, late boolean) ON COMMIT DELETE ROWS"
-)
-
 
 def _claim(limit: int) -> list[tuple[int, int, int, datetime, Decimal]]:
-    """Lock up to `limit` pending events, oldest first, skipping rows another worker holds."""
-    if connection.vendor == "postgresql":
-        connection.ensure_connection()
-        # A plain psycopg cursor with binary results: no per-row text parsing of timestamps and numerics.
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(
-                'SELECT id, tenant_id, sku_id, "timestamp", quantity FROM billing_usageevent '
-                "WHERE status = 'pending' ORDER BY received_at LIMIT %s FOR UPDATE SKIP LOCKED",
-                [limit],
-                binary=True,
-            )
-            return cursor.fetchall()
+    """The pending events, oldest first (SQLite: one writer at a time, no row locks to take)."""
     return list(
         UsageEvent.objects.filter(status=UsageEvent.Status.PENDING)
         .order_by("received_at")
         .values_list("id", "tenant_id", "sku_id", "timestamp", "quantity")[:limit]
     )
-
-
-def _upsert_postgresql(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> None:
-    """COPY the batch's buckets into a temporary table, then one INSERT ... ON CONFLICT DO UPDATE per
-    aggregation kind, in key order (one lock order for every worker: no deadlocks between batches)."""
-    kinds = {b.aggregation for b in buckets.values()}
-    with connection.connection.cursor() as cursor:
-        cursor.execute(_BUCKETS_DDL)
-        with cursor.copy("COPY rating_buckets FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(
-                [
-                    "int8",
-                    "int8",
-                    "timestamptz",
-                    "int8",
-                    "numeric",
-                    "int8",
-                    "timestamptz",
-                    "timestamptz",
-                    "text",
-                ]
-            )
-            for key, b in buckets.items():
-                copy.write_row((*key, b.quantity, b.event_count, b.first, b.last, b.aggregation))
-        for aggregation in sorted(kinds):
-            cursor.execute(  # the only interpolation is a constant expression from _QUANTITY_ON_CONFLICT
-                "INSERT INTO billing_usageaggregate AS a (tenant_id, sku_id, hour, profile_version_id, "  # noqa: S608
-                "quantity, event_count, first_event_at, last_event_at, updated_at) "
-                "SELECT tenant_id, sku_id, hour, profile_version_id, quantity, event_count, first_event_at, "
-                "last_event_at, %s FROM rating_buckets WHERE aggregation = %s "
-                "ORDER BY tenant_id, sku_id, hour, profile_version_id "
-                "ON CONFLICT (tenant_id, sku_id, hour, profile_version_id) DO UPDATE SET "
-                f"quantity = {_QUANTITY_ON_CONFLICT[aggregation]}, "
-                "event_count = a.event_count + EXCLUDED.event_count, "
-                "first_event_at = LEAST(a.first_event_at, EXCLUDED.first_event_at), "
-                "last_event_at = GREATEST(a.last_event_at, EXCLUDED.last_event_at), "
-                "updated_at = EXCLUDED.updated_at",
-                [now, aggregation],
-            )
-        if Meter.Aggregation.UNIQUE_COUNT in kinds:
-            cursor.execute(_VALUES_DDL)
-            with cursor.copy("COPY rating_values FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "int8", "timestamptz", "int8", "text"])
-                for key, b in buckets.items():
-                    for value in b.values:
-                        copy.write_row((*key, value))
-            cursor.execute(
-                "INSERT INTO billing_usageaggregatevalue (tenant_id, sku_id, hour, profile_version_id, "
-                "value) SELECT * FROM rating_values ORDER BY 1, 2, 3, 4, 5 ON CONFLICT DO NOTHING"
-            )
-            cursor.execute(
-                "UPDATE billing_usageaggregate a SET quantity = "
-                "(SELECT count(*) FROM billing_usageaggregatevalue v "
-                "WHERE v.tenant_id = a.tenant_id AND v.sku_id = a.sku_id AND v.hour = a.hour "
-                "AND v.profile_version_id = a.profile_version_id) "
-                "FROM rating_buckets k WHERE k.aggregation = 'unique_count' AND a.tenant_id = k.tenant_id "
-                "AND a.sku_id = k.sku_id AND a.hour = k.hour AND a.profile_version_id = k.profile_version_id"
-            )
-            cursor.execute("TRUNCATE rating_values")
-        cursor.execute("TRUNCATE rating_buckets")
 
 
 def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> None:
@@ -403,20 +327,7 @@ def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> Non
 
 
 def _mark(marks: list[tuple[int, int, bool]], unrated: list[int], *, now: datetime) -> None:
-    if connection.vendor == "postgresql" and marks:
-        with connection.connection.cursor() as cursor:
-            cursor.execute(_MARKS_DDL)
-            with cursor.copy("COPY rating_marks FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "int8", "bool"])
-                for mark in marks:
-                    copy.write_row(mark)
-            cursor.execute(
-                "UPDATE billing_usageevent e SET status = 'rated', profile_version_id = m.pv, late = m.late, "
-                "rated_at = %s FROM rating_marks m WHERE e.id = m.id",
-                [now],
-            )
-            cursor.execute("TRUNCATE rating_marks")
-    elif marks:
+    if marks:
         groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
         for event_pk, version_pk, late in marks:
             groups[(version_pk, late)].append(event_pk)
