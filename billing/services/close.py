@@ -13,11 +13,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import BillingPeriod, ProfileAssignment, ProfileVersion
-from billing.services.invoice_compute import CloseCache, document_of, invoice_compute
+from billing.services.close_cache import CloseCache, document_of
+from billing.services.invoice_compute import invoice_compute
 from common.errors import NotFound, ValidationFailed
 from common.periods import Period, period_by_key, period_containing, previous_period
 from ledger.models import Invoice
-from ledger.services.invoicing import invoice_finalize, invoice_for_period, invoice_save_draft
+from ledger.services.invoicing import (
+    invoice_finalize,
+    invoice_for_period,
+    invoice_save_draft,
+    invoice_save_draft_with_lines,
+)
 from tenants.models import Tenant
 
 _TICK = timedelta(microseconds=1)
@@ -33,10 +39,16 @@ class CloseResult:
     message: str = ""
 
 
-def _versions_at(tenant: Tenant, instants: list[datetime], cache: CloseCache) -> list[ProfileVersion | None]:
-    """The profile version in force for the tenant at each instant (one query for its assignments; the
-    versions of each profile are loaded once per close run)."""
-    assignments = list(ProfileAssignment.objects.filter(tenant_id=tenant.pk).order_by("effective_from"))
+def _versions_at(
+    tenant: Tenant,
+    instants: list[datetime],
+    cache: CloseCache,
+    assignments: list[ProfileAssignment] | None = None,
+) -> list[ProfileVersion | None]:
+    """The profile version in force for the tenant at each instant (one query for its assignments unless
+    the caller already holds them; the versions of each profile are loaded once per close run)."""
+    if assignments is None:
+        assignments = _assignments(tenant)
     result: list[ProfileVersion | None] = []
     for at in instants:
         held = next(
@@ -51,6 +63,10 @@ def _versions_at(tenant: Tenant, instants: list[datetime], cache: CloseCache) ->
     return result
 
 
+def _assignments(tenant: Tenant) -> list[ProfileAssignment]:
+    return list(ProfileAssignment.objects.filter(tenant_id=tenant.pk).order_by("effective_from"))
+
+
 def period_for(
     *, tenant: Tenant, now: datetime, period_key: str | None = None, cache: CloseCache | None = None
 ) -> tuple[Period, ProfileVersion | None]:
@@ -58,7 +74,8 @@ def period_for(
     force at its end, whose billing cycle, grace window, currency, flat fees, discounts, commitments and
     tax mode govern the invoice. The cycle that parses the key is the one of the version in force now."""
     cache = cache or CloseCache()
-    (current,) = _versions_at(tenant, [now], cache)
+    assignments = _assignments(tenant)  # read once for both instants
+    (current,) = _versions_at(tenant, [now], cache, assignments)
     cycle = document_of(current).billing_cycle if current else "monthly"
     if period_key:
         try:
@@ -70,7 +87,9 @@ def period_for(
             period_containing(now, tz=tenant.timezone, cycle=cycle), tz=tenant.timezone, cycle=cycle
         )
     (governing,) = (
-        _versions_at(tenant, [period.end - _TICK], cache) if period.end - _TICK != now else (current,)
+        _versions_at(tenant, [period.end - _TICK], cache, assignments)
+        if period.end - _TICK != now
+        else (current,)
     )
     return period, governing
 
@@ -136,7 +155,9 @@ def close_period(
             return CloseResult(tenant.slug, period.key, "already_closed", existing.pk, existing.number)
         billing_period = _billing_period_for_update(tenant, period)
         data = invoice_compute(tenant=locked, period=period, version=version, cache=cache)
-        invoice = invoice_save_draft(data=data, now=now, existing=existing, plan_credits=False)
+        invoice, lines = invoice_save_draft_with_lines(
+            data=data, now=now, existing=existing, plan_credits=False
+        )
         if invoice.status == Invoice.Status.BLOCKED:
             return CloseResult(tenant.slug, period.key, "blocked", invoice.pk, None, invoice.blocked_reason)
         if billing_period.status != BillingPeriod.Status.CLOSED:
@@ -144,7 +165,7 @@ def close_period(
             billing_period.closed_at = now
             billing_period.save(update_fields=["status", "closed_at"])
         # Last: the ledger append holds the hash-chain lock until COMMIT, so keep it short.
-        invoice = invoice_finalize(invoice=invoice, tenant=locked, now=now, locked=True)
+        invoice = invoice_finalize(invoice=invoice, tenant=locked, now=now, locked=True, lines=lines)
     return CloseResult(tenant.slug, period.key, "finalized", invoice.pk, invoice.number)
 
 

@@ -14,8 +14,8 @@ Every line is rounded once to the currency's minor unit (ROUND_HALF_UP). Nothing
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Sum
 
-from billing.models import BillingPeriod, ExchangeRate, ProfileVersion, Sku, TaxRule, UsageEvent
+from billing.models import BillingPeriod, ProfileVersion, UsageEvent
 from billing.pricing import (
     DocumentError,
     FlatPrice,
@@ -33,10 +33,10 @@ from billing.pricing import (
     ProfileDocument,
     Segment,
     price_segments,
-    validate_document,
 )
 from billing.selectors import tax as tax_selectors
 from billing.selectors.usage import PeriodUsage, period_usage
+from billing.services.close_cache import CloseCache, document_of
 from billing.services.fx import fx_verify
 from billing.services.tax import tax_rounded
 from common.money import quantize_money
@@ -46,75 +46,24 @@ from ledger.models.journal import stored_amount
 from ledger.services.invoicing import FxData, InvoiceData, LineData, TaxData
 from tenants.models import Tenant
 
+# CloseCache and document_of live in close_cache; re-exported for existing importers.
+__all__ = [
+    "CloseCache",
+    "correction_lines",
+    "discount_lines",
+    "document_of",
+    "first_local_day",
+    "flat_lines",
+    "fx_for",
+    "invoice_compute",
+    "last_local_day",
+    "minimum_line",
+    "usage_lines",
+]
+
 _WIDE = Context(prec=60, rounding=ROUND_HALF_UP)
 _RATE_PLACES = Decimal("1e-18")
 ZERO = Decimal(0)
-
-
-_DOCUMENTS: dict[tuple[int, str], ProfileDocument] = {}
-
-
-def document_of(version: ProfileVersion) -> ProfileDocument:
-    """The typed document of a version, cached by (id, body hash): a version's body never changes once
-    it has left draft, and a draft's hash changes with its body."""
-    key = (version.pk, version.body_sha256)
-    doc = _DOCUMENTS.get(key)
-    if doc is None:
-        if len(_DOCUMENTS) > 1024:
-            _DOCUMENTS.clear()
-        doc = _DOCUMENTS[key] = validate_document(version.body)
-    return doc
-
-
-@dataclass
-class CloseCache:
-    """Look-ups shared by the tenants of one close run (tax rules, FX rates, SKUs, versions)."""
-
-    tax_rules: dict[tuple[str, date], TaxRule | None] = field(default_factory=dict)
-    fx_rates: dict[tuple[str, str, date], ExchangeRate | None] = field(default_factory=dict)
-    skus: dict[str, Sku] = field(default_factory=dict)
-    versions: dict[int, ProfileVersion] = field(default_factory=dict)
-    profile_versions: dict[int, list[ProfileVersion]] = field(default_factory=dict)
-
-    def tax_rule(self, jurisdiction: str, on: date) -> TaxRule | None:
-        key = (jurisdiction, on)
-        if key not in self.tax_rules:
-            self.tax_rules[key] = tax_selectors.tax_rule_in_force(jurisdiction=jurisdiction, on=on)
-        return self.tax_rules[key]
-
-    def fx_rate(self, currency: str, base: str, on: date) -> ExchangeRate | None:
-        key = (currency, base, on)
-        if key not in self.fx_rates:
-            self.fx_rates[key] = tax_selectors.exchange_rate_for(currency=currency, base=base, on=on)
-        return self.fx_rates[key]
-
-    def sku_map(self, codes: set[str]) -> dict[str, Sku]:
-        missing = codes - self.skus.keys()
-        if missing:
-            for sku in Sku.objects.filter(code__in=missing):
-                self.skus[sku.code] = sku
-        return {c: self.skus[c] for c in codes if c in self.skus}
-
-    def in_force(self, profile_id: int, at: datetime) -> ProfileVersion | None:
-        """As `billing.selectors.profiles.version_in_force`, from the profile's versions loaded once."""
-        if profile_id not in self.profile_versions:
-            self.profile_versions[profile_id] = list(
-                ProfileVersion.objects.filter(
-                    profile_id=profile_id, status__in=ProfileVersion.IN_FORCE_STATUSES
-                ).order_by("effective_from")
-            )
-            for v in self.profile_versions[profile_id]:
-                self.versions.setdefault(v.pk, v)
-        found = None
-        for version in self.profile_versions[profile_id]:
-            if version.effective_from <= at:
-                found = version
-        return found
-
-    def version(self, version_id: int) -> ProfileVersion:
-        if version_id not in self.versions:
-            self.versions[version_id] = ProfileVersion.objects.get(pk=version_id)
-        return self.versions[version_id]
 
 
 def last_local_day(period: Period, tz: str) -> date:
@@ -435,7 +384,7 @@ def invoice_compute(
     if doc is None:
         return empty(blocked)
     first_day, last_day = first_local_day(period, tenant.timezone), last_local_day(period, tenant.timezone)
-    usages = period_usage(tenant_id=tenant.pk, start=period.start, end=period.end)
+    usages = cache.period_usage(tenant_id=tenant.pk, start=period.start, end=period.end)
     charges, _exact, reason = usage_lines(usages=usages, currency=currency, cache=cache)
     if reason:
         return empty([reason])

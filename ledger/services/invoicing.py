@@ -147,6 +147,21 @@ def invoice_save_draft(
     """Create or recompute the tenant's draft (or blocked) invoice for the period. Credits are shown as
     planned, not consumed. An issued invoice for the period is never touched (StateError). `existing`:
     the period's invoice as already locked by the caller (None: there is none)."""
+    invoice, _lines = invoice_save_draft_with_lines(
+        data=data, now=now, existing=existing, plan_credits=plan_credits
+    )
+    return invoice
+
+
+def invoice_save_draft_with_lines(
+    *,
+    data: InvoiceData,
+    now: datetime | None = None,
+    existing: Invoice | object | None = _LOOK_UP,
+    plan_credits: bool = True,
+) -> tuple[Invoice, list[InvoiceLine]]:
+    """As `invoice_save_draft`, also returning the line rows exactly as inserted, so a close that
+    finalizes in the same transaction need not read them back (`invoice_finalize(lines=...)`)."""
     _check_arithmetic(data)
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):
@@ -174,7 +189,7 @@ def invoice_save_draft(
         invoice.save()
         if not is_new:
             InvoiceLine.objects.filter(invoice=invoice).delete()
-        InvoiceLine.objects.bulk_create(
+        rows = InvoiceLine.objects.bulk_create(
             [_line(invoice, i, line) for i, line in enumerate(data.lines, start=1)]
         )
         if data.blocked_reason:
@@ -196,7 +211,7 @@ def invoice_save_draft(
             Alert.objects.filter(
                 invoice=invoice, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
             ).update(resolved_at=now)
-    return invoice
+    return invoice, rows
 
 
 def _line(invoice: Invoice, position: int, line: LineData) -> InvoiceLine:
@@ -296,18 +311,29 @@ def series_for(tenant: Tenant) -> str:
 
 
 def invoice_finalize(
-    *, invoice: Invoice, tenant: Tenant, now: datetime | None = None, locked: bool = False
+    *,
+    invoice: Invoice,
+    tenant: Tenant,
+    now: datetime | None = None,
+    locked: bool = False,
+    lines: Sequence[InvoiceLine] | None = None,
 ) -> Invoice:
     """draft -> finalized: draw the number, consume prepaid credits (locked), post the invoice to the
     ledger, record corrections, and schedule the PDF after commit. The caller holds the tenant lock;
-    `locked=True`: `invoice` is the current row, already locked in the caller's transaction."""
+    `locked=True`: `invoice` is the current row, already locked in the caller's transaction. `lines`
+    (only with `locked=True`): the invoice's lines as just inserted in this same transaction (from
+    `invoice_save_draft_with_lines`), so they are not read back; the database still checks at the
+    status change that the stored lines sum to the subtotal."""
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):
         if not locked:
             invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != Invoice.Status.DRAFT:
             raise StateError(f"only a draft invoice can be finalized (it is {invoice.status})")
-        lines = list(InvoiceLine.objects.filter(invoice=invoice))
+        if lines is None or not locked:
+            lines = list(InvoiceLine.objects.filter(invoice=invoice))
+        elif any(line.invoice_id != invoice.pk for line in lines):
+            raise StateError("lines handed to invoice_finalize belong to another invoice")
         subtotal = sum((line.amount for line in lines), Decimal(0))
         assert subtotal == invoice.subtotal, "invoice subtotal must be the sum of its rounded lines"
         invoice.number = invoice_number_next(series=series_for(tenant), year=_year_in(tenant.timezone, now))
