@@ -257,9 +257,10 @@ def main() -> int:
         f"statuses {statuses}; {finalized:,} finalized invoices, {txs:,} ledger transactions"
     )
     print(f"close: ledger_verify {verified.message} in {verify_seconds:.1f} s")
-    print(
-        f"close: goal < 60 s for 10,000 tenants: {'MET' if wall < 60 and TENANTS >= 10000 else 'see figures'}"
-    )
+    # Baseline: the goal, 60 s for 10,000 tenants, i.e. 6 ms of wall clock per tenant.
+    ratio = (wall / TENANTS) / (60 / 10_000)
+    verdict = "MET" if ratio <= 1 else "NOT met"
+    print(f"close: {ratio:.2f}x the goal's 6.0 ms per tenant (< 60 s for 10,000 tenants): {verdict}")
     return 0 if statuses.get("finalized") == TENANTS and verified.ok else 1
 
 

@@ -343,7 +343,9 @@ def main() -> int:
     )
     print(f"  raw psycopg COPY of the same rows into the same table: {baseline:,.0f} events/s")
     print(f"  ratio API / raw COPY: {rate / baseline:.2f}")
-    print(f"  goal >= 30,000 accepted events/s: {'met' if rate >= 30000 else 'NOT met'}")
+    print(
+        f"  {rate / 30_000:.2f}x the goal of 30,000 accepted events/s: {'met' if rate >= 30000 else 'NOT met'}"
+    )
     return 0
 
 

@@ -190,7 +190,7 @@ def main() -> int:
         f"  {RATERS} rater processes, batches of {RATING_BATCH:,}: {claimed:,} events in {elapsed:.1f} s "
         f"= {rate:,.0f} events/s ({pending} left pending, {UsageAggregate.objects.count():,} aggregates)"
     )
-    print(f"  goal >= 150,000 events/s: {'met' if rate >= 150000 else 'NOT met'}")
+    print(f"  {rate / 150_000:.2f}x the goal of 150,000 events/s: {'met' if rate >= 150000 else 'NOT met'}")
 
     if LATENCY_SECONDS <= 0:  # throughput only
         return 0
@@ -232,7 +232,8 @@ def main() -> int:
             f"p99 {percentile(latencies, 0.99):.2f} s, max {max(latencies):.2f} s "
             f"({len(latencies):,} rated, {left} still pending)"
         )
-        print(f"  goal p99 < 2 s: {'met' if percentile(latencies, 0.99) < 2 else 'NOT met'}")
+        p99 = percentile(latencies, 0.99)
+        print(f"  p99 is {p99 / 2:.2f}x the goal of 2 s: {'met' if p99 < 2 else 'NOT met'}")
     return 0
 
 
