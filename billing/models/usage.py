@@ -19,8 +19,12 @@ class UsageEvent(models.Model):
         RATED = "rated", "Rated"
         QUARANTINED = "quarantined", "Quarantined"
 
+    # Index budget: every index on this table is paid per ingested event and again per rating update,
+    # so single-column FK indexes are off: tenant is the prefix of the unique (tenant, event_id) and of
+    # (tenant, sku, timestamp); sku, project, profile_version and reattributed_by are only looked up
+    # through those or by primary key, and their parents are PROTECTed and (nearly) never deleted.
     tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     tenant_slug = models.CharField(
         max_length=64,
@@ -28,10 +32,12 @@ class UsageEvent(models.Model):
         help_text="as named by the client (platform keys); kept for unresolved tenants",
     )
     event_id = models.CharField(max_length=128, help_text="the client's idempotency key")
-    sku = models.ForeignKey("billing.Sku", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    sku = models.ForeignKey(
+        "billing.Sku", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     sku_code = models.CharField(max_length=64, help_text="as sent by the client")
     project = models.ForeignKey(
-        "tenants.Project", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "tenants.Project", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     project_code = models.CharField(max_length=64, blank=True, help_text="as sent by the client")
     timestamp = models.DateTimeField()
@@ -42,12 +48,22 @@ class UsageEvent(models.Model):
     quarantine_reason = models.CharField(max_length=64, blank=True)
     late = models.BooleanField(default=False, help_text="its period was already invoiced when it was rated")
     profile_version = models.ForeignKey(
-        "billing.ProfileVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "billing.ProfileVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     received_at = models.DateTimeField()
     rated_at = models.DateTimeField(null=True, blank=True)
     reattributed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     reattributed_at = models.DateTimeField(null=True, blank=True)
 
@@ -78,7 +94,6 @@ class UsageEvent(models.Model):
         indexes = [
             models.Index(fields=["received_at"], condition=Q(status="pending"), name="usage_event_pending"),
             models.Index(fields=["tenant", "sku", "timestamp"], name="usage_event_tenant_sku_ts"),
-            models.Index(fields=["status", "received_at"], name="usage_event_status_received"),
             models.Index(
                 fields=["received_at"], condition=Q(status="quarantined"), name="usage_event_quarantined"
             ),
