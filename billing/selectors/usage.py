@@ -44,7 +44,7 @@ class PeriodUsage:
     event_quantities: list[Decimal] | None = field(default=None)
 
 
-def _price_model(version_body: dict[str, object], sku_code: str) -> str | None:
+def price_model(version_body: dict[str, object], sku_code: str) -> str | None:
     for entry in version_body.get("prices", []):  # type: ignore[attr-defined]
         if entry.get("sku") == sku_code:
             return str(entry.get("model"))
@@ -64,9 +64,10 @@ def _exact_totals(rows: list[dict[str, Any]], *, tenant_id: int, start: datetime
         row["total"] = totals[(row["sku_id"], row["profile_version_id"])]
 
 
-def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[PeriodUsage]:
-    """Per (SKU, profile version) usage of a tenant in [start, end), ordered by SKU code then the
-    version's effective_from. Quantities follow each meter's aggregation over the whole range."""
+def period_usage_rows(*, tenant_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The grouped aggregate rows behind `period_usage`: per (sku_id, profile_version_id) the `total`,
+    `biggest`, `events`, `first` and `last` of the hourly aggregates in [start, end), totals exact on
+    every engine."""
     rows: list[dict[str, Any]] = list(
         UsageAggregate.objects.filter(tenant_id=tenant_id, hour__gte=start, hour__lt=end)
         .values("sku_id", "profile_version_id")
@@ -78,10 +79,17 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
             last=Max("last_event_at"),
         )
     )
+    if rows and connection.vendor == "sqlite":
+        _exact_totals(rows, tenant_id=tenant_id, start=start, end=end)
+    return rows
+
+
+def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[PeriodUsage]:
+    """Per (SKU, profile version) usage of a tenant in [start, end), ordered by SKU code then the
+    version's effective_from. Quantities follow each meter's aggregation over the whole range."""
+    rows = period_usage_rows(tenant_id=tenant_id, start=start, end=end)
     if not rows:
         return []
-    if connection.vendor == "sqlite":
-        _exact_totals(rows, tenant_id=tenant_id, start=start, end=end)
     skus = {s.pk: s for s in Sku.objects.select_related("meter").filter(pk__in={r["sku_id"] for r in rows})}
     versions = {
         v.pk: v for v in ProfileVersion.objects.filter(pk__in={r["profile_version_id"] for r in rows})
@@ -134,7 +142,7 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
             first_event_at=row["first"],
             last_event_at=row["last"],
         )
-        if _price_model(version.body, sku.code) == "percentage":
+        if price_model(version.body, sku.code) == "percentage":
             usage.event_quantities = list(
                 events.filter(sku_id=sku.pk, profile_version_id=version.pk)
                 .order_by("timestamp", "id")

@@ -8,12 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
-from django.db import connection
-from django.db.models import Max, Min, Sum
-
-from billing.models import ExchangeRate, Meter, ProfileVersion, Sku, TaxRule, UsageAggregate
+from billing.models import ExchangeRate, Meter, ProfileVersion, Sku, TaxRule
 from billing.pricing import ProfileDocument, validate_document
 from billing.selectors import tax as tax_selectors
 from billing.selectors import usage as usage_selectors
@@ -101,17 +97,7 @@ class CloseCache:
         this run's cache instead of two more queries per tenant. Only the common case is served here
         (every meter sums, counts or takes the maximum, and no SKU is priced per event); anything else
         is delegated to `period_usage` itself."""
-        rows: list[dict[str, Any]] = list(
-            UsageAggregate.objects.filter(tenant_id=tenant_id, hour__gte=start, hour__lt=end)
-            .values("sku_id", "profile_version_id")
-            .annotate(
-                total=Sum("quantity"),
-                biggest=Max("quantity"),
-                events=Sum("event_count"),
-                first=Min("first_event_at"),
-                last=Max("last_event_at"),
-            )
-        )
+        rows = usage_selectors.period_usage_rows(tenant_id=tenant_id, start=start, end=end)
         if not rows:
             return []
         skus = self.skus_by_id({r["sku_id"] for r in rows})
@@ -121,12 +107,10 @@ class CloseCache:
             if (
                 sku is None
                 or sku.meter.aggregation not in _ROW_AGGREGATIONS
-                or usage_selectors._price_model(versions[row["profile_version_id"]].body, sku.code)
+                or usage_selectors.price_model(versions[row["profile_version_id"]].body, sku.code)
                 == "percentage"
             ):
                 return usage_selectors.period_usage(tenant_id=tenant_id, start=start, end=end)
-        if connection.vendor == "sqlite":
-            usage_selectors._exact_totals(rows, tenant_id=tenant_id, start=start, end=end)
         result: list[PeriodUsage] = []
         for row in rows:
             sku, version = skus[row["sku_id"]], versions[row["profile_version_id"]]
