@@ -173,6 +173,9 @@ def usage_ingest(
             extra={"limit": settings.USAGE_BATCH_MAX_EVENTS},
         )
     if tenant is not None:
+        if tenant.status == Tenant.Status.CLOSED:
+            metrics.INGEST_AUTH_FAILURES.labels(reason="tenant_closed").inc()
+            raise PermissionDenied(f"tenant {tenant.slug!r} is closed: it can no longer send usage")
         for event in events:
             if isinstance(event, dict) and event.get("tenant") not in (None, tenant.slug):
                 metrics.INGEST_AUTH_FAILURES.labels(reason="tenant_mismatch").inc()
@@ -336,6 +339,8 @@ def _validate_and_resolve(
         version = timeline.version_at(owner.pk, timestamp) if owner is not None else None
         backdating_days, required_tags = _version_settings(version)
         try:
+            if owner is not None and owner.status == Tenant.Status.CLOSED:
+                raise EventRejected(Reject.TENANT_CLOSED, f"tenant {owner.slug!r} is closed")
             if quantity < 0 and (sku is None or not sku.meter.allow_negative):
                 raise EventRejected(Reject.NEGATIVE_QUANTITY, "quantity must not be negative for this meter")
             if timestamp < now - timedelta(days=backdating_days):

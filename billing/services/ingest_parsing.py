@@ -27,6 +27,7 @@ class Reject:
     INVALID_SKU = "invalid_sku"
     MISSING_TENANT = "missing_tenant"
     INVALID_TENANT = "invalid_tenant"
+    TENANT_CLOSED = "tenant_closed"
     INVALID_TIMESTAMP = "invalid_timestamp"
     TIMESTAMP_WITHOUT_OFFSET = "timestamp_without_offset"
     TIMESTAMP_IN_FUTURE = "timestamp_in_future"
