@@ -69,9 +69,9 @@ def period_by_key(key: str, *, tz: str, cycle: str = "monthly") -> Period:
         else:
             year, month = int(key), 1
         probe = datetime(year, month, 15, tzinfo=zone)
-    except ValueError as err:
+        period = period_containing(probe, tz=tz, cycle=cycle)
+    except (ValueError, OverflowError) as err:  # OverflowError: year 1 or 9999 pushed past datetime's range
         raise ValueError(f"period {key!r} does not match the {cycle} cycle") from err
-    period = period_containing(probe, tz=tz, cycle=cycle)
     if period.key != key:
         raise ValueError(f"period {key!r} does not match the {cycle} cycle")
     return period

@@ -27,7 +27,7 @@ class DecimalPreservingJSONParser(BaseParser):
 
         try:
             return json.loads(stream.read().decode("utf-8"), parse_float=Decimal)
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, UnicodeDecodeError, RecursionError) as err:
             raise ParseError(f"JSON parse error - {err}") from err
 
 

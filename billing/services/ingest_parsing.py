@@ -8,7 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +16,8 @@ from django.conf import settings
 QUANTUM = Decimal("1e-12")
 MAX_QUANTITY = Decimal(10) ** 26  # numeric(38, 12)
 MAX_TIMESTAMP_LENGTH = 64
+# Wide enough for 26 integer + 12 decimal digits: quantize() in the default 28-digit context would raise.
+_WIDE = Context(prec=60)
 
 
 class Reject:
@@ -52,13 +54,16 @@ def parse_timestamp(value: Any) -> datetime:
         raise EventRejected(Reject.INVALID_TIMESTAMP, "timestamp must be an ISO 8601 string")
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError as err:
+    except (ValueError, OverflowError) as err:
         raise EventRejected(Reject.INVALID_TIMESTAMP, f"timestamp is not ISO 8601: {value!r}") from err
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise EventRejected(
             Reject.TIMESTAMP_WITHOUT_OFFSET, "timestamp needs a UTC offset (e.g. Z or +01:00)"
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as err:  # e.g. 0001-01-01T00:00+01:00 is before the first representable instant
+        raise EventRejected(Reject.INVALID_TIMESTAMP, f"timestamp is out of range: {value!r}") from err
 
 
 def parse_quantity(value: Any) -> Decimal:
@@ -75,7 +80,7 @@ def parse_quantity(value: Any) -> Decimal:
         quantity = Decimal(value)
     if not quantity.is_finite():
         raise EventRejected(Reject.QUANTITY_NOT_FINITE, "quantity must be finite (no NaN or Infinity)")
-    if abs(quantity) >= MAX_QUANTITY or quantity != quantity.quantize(QUANTUM):
+    if abs(quantity) >= MAX_QUANTITY or quantity != quantity.quantize(QUANTUM, context=_WIDE):
         raise EventRejected(
             Reject.QUANTITY_OUT_OF_RANGE, "quantity needs at most 26 integer digits and 12 decimal places"
         )
@@ -111,10 +116,16 @@ def parse_tags(value: Any, limits: TagLimits) -> dict[str, Any]:
     for key, raw in value.items():
         if not key or len(key) > key_max:
             raise EventRejected(Reject.INVALID_TAGS, f"tag keys need 1 to {key_max} characters")
+        if not storable_text(key):
+            raise EventRejected(Reject.INVALID_TAGS, "a tag key holds a NUL or an invalid Unicode character")
         kind = type(raw)
         if kind is str:
             if len(raw) > value_max:
                 raise EventRejected(Reject.INVALID_TAGS, f"tag {key!r} is longer than {value_max}")
+            if not storable_text(raw):
+                raise EventRejected(
+                    Reject.INVALID_TAGS, f"tag {key!r} holds a NUL or an invalid Unicode character"
+                )
             tags[key] = raw
         elif kind is Decimal:  # JSON numbers with a fraction arrive exact; stored as their text
             if not raw.is_finite():
@@ -129,9 +140,23 @@ def parse_tags(value: Any, limits: TagLimits) -> dict[str, Any]:
     return tags
 
 
+def storable_text(value: str) -> bool:
+    """PostgreSQL text and jsonb hold neither NUL nor lone surrogates (which JSON can smuggle in as
+    escapes like \\ud800): such strings are refused up front instead of failing the batch's write."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def short_string(value: Any, *, max_length: int, reason: str, name: str) -> str:
     if not isinstance(value, str) or not value or len(value) > max_length:
         raise EventRejected(reason, f"{name} must be a string of 1 to {max_length} characters")
+    if not storable_text(value):
+        raise EventRejected(reason, f"{name} holds a NUL or an invalid Unicode character")
     return value
 
 
@@ -158,7 +183,7 @@ def payload_sha256(
             event_id,
             sku,
             timestamp.isoformat(),
-            format(quantity.quantize(QUANTUM), "f"),
+            format(quantity.quantize(QUANTUM, context=_WIDE), "f"),
             project,
             tags_json,
         )

@@ -1,0 +1,89 @@
+"""Hostile input never makes the API answer 500: each case gets a clear 4xx or a per-event rejection."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from billing.models import UsageEvent
+from tenants.services import api_key_create
+from tests.factories import TenantFactory
+from tests.factories_usage import event, post_usage, usage_env, usage_world
+
+__all__ = ["usage_env"]
+
+pytestmark = pytest.mark.usefixtures("usage_env")
+
+
+def outcome(response) -> tuple[int, list[tuple[str, str]]]:
+    return response.status_code, [(r["status"], r.get("reason", "")) for r in response.json()["results"]]
+
+
+def test_a_huge_quantity_is_rejected_not_a_crash(client):
+    world = usage_world()
+
+    response = post_usage(client, world, [event("e-1", quantity="1E+25"), event("e-2", quantity="2")])
+
+    assert outcome(response) == (200, [("accepted", ""), ("accepted", "")])
+    assert UsageEvent.objects.get(event_id="e-1").quantity == 10**25
+
+
+def test_a_quantity_past_the_column_is_rejected(client):
+    world = usage_world()
+
+    response = post_usage(client, world, [event("e-1", quantity="1" + "0" * 26)])
+
+    assert outcome(response) == (200, [("rejected", "quantity_out_of_range")])
+
+
+def test_a_timestamp_before_the_first_instant_is_rejected(client):
+    world = usage_world()
+
+    response = post_usage(client, world, [event("e-1", timestamp="0001-01-01T00:00:00+01:00")])
+
+    assert outcome(response) == (200, [("rejected", "invalid_timestamp")])
+
+
+@pytest.mark.parametrize("field", ["event_id", "sku"])
+def test_a_lone_surrogate_in_a_string_field_is_rejected(client, field):
+    world = usage_world()
+    body = event("e-1")
+    body[field] = "e\ud800"
+    raw = json.dumps({"events": [body]})  # ensure_ascii: travels as the escape \ud800
+
+    response = client.post("/api/v1/usage", data=raw, content_type="application/json", **world.auth())
+
+    assert outcome(response) == (200, [("rejected", f"invalid_{field}")])
+
+
+def test_a_nul_in_a_tag_is_rejected(client):
+    world = usage_world()
+
+    response = post_usage(client, world, [event("e-1", tags={"region": "eu\x00west"})])
+
+    assert outcome(response) == (200, [("rejected", "invalid_tags")])
+    assert not UsageEvent.objects.exists()
+
+
+def test_a_summary_for_a_period_before_year_one_is_a_400(client):
+    world = usage_world()
+    world.tenant.timezone = "Europe/Berlin"
+    world.tenant.save(update_fields=["timezone"])
+
+    response = client.get("/api/v1/usage/summary?period=0001-01", **world.auth())
+
+    assert response.status_code == 400
+
+
+def test_a_deeply_nested_quote_body_is_a_400(client):
+    secret = api_key_create(tenant=TenantFactory.create()).secret
+
+    response = client.post(
+        "/api/v1/quotes",
+        data="[" * 100_000 + "]" * 100_000,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+
+    assert response.status_code == 400
