@@ -224,7 +224,16 @@ def rate_batch(
         if not result.claimed:
             return result
         cursor.execute("SELECT DISTINCT tenant_id FROM rating_claimed")
-        timeline = timeline_rows({row[0] for row in cursor.fetchall()})  # ORM reads: before the COPY
+        tenant_ids = sorted(row[0] for row in cursor.fetchall() if row[0] is not None)
+        # Serialise with period close, which holds the tenant row FOR UPDATE while it reads the
+        # aggregates and marks the period closed: KEY SHARE waits for such a close to commit (so the
+        # next statement sees the period closed and flags the events late), and makes a close that
+        # starts now wait for this batch (so it invoices these events). Without it an event rated
+        # during a close could be neither invoiced nor flagged late.
+        cursor.execute(
+            "SELECT id FROM tenants_tenant WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [tenant_ids]
+        )
+        timeline = timeline_rows(set(tenant_ids))  # ORM reads: before the COPY
         with cursor.copy(
             "COPY rating_timeline (tenant_id, sku_id, valid_from, valid_to, version_id) "
             "FROM STDIN (FORMAT BINARY)"

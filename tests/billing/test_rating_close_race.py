@@ -1,0 +1,73 @@
+"""Rating and period close never interleave badly: an event rated while its tenant's period is being
+closed is either on that invoice or flagged late (then corrected on the next invoice), never lost."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+
+from billing.models import BillingPeriod, UsageEvent
+from billing.services.rating import usage_rate_pending
+from tenants.models import Tenant
+from tests.factories_usage import usage_world
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+NOV = datetime(2026, 11, 1, tzinfo=UTC)
+DEC = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def test_rating_waits_for_a_close_in_flight_and_flags_the_event_late():
+    # given a pending event in November
+    world = usage_world()
+    UsageEvent.objects.create(
+        tenant=world.tenant,
+        event_id="e-1",
+        sku=world.sku,
+        sku_code=world.sku.code,
+        timestamp=datetime(2026, 11, 20, tzinfo=UTC),
+        quantity=Decimal(3),
+        payload_sha256="0" * 64,
+        received_at=datetime(2026, 11, 20, tzinfo=UTC),
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def close_in_flight() -> None:  # what close_period does: lock the tenant, ..., mark the period closed
+        try:
+            with transaction.atomic():
+                Tenant.objects.select_for_update().get(pk=world.tenant.pk)
+                locked.set()
+                release.wait(timeout=10)
+                BillingPeriod.objects.create(
+                    tenant=world.tenant, key="2026-11", start=NOV, end=DEC, status="closed", closed_at=DEC
+                )
+        finally:
+            connection.close()
+
+    def rate() -> None:
+        try:
+            usage_rate_pending()
+        finally:
+            connection.close()
+
+    closer = threading.Thread(target=close_in_flight)
+    closer.start()
+    assert locked.wait(timeout=10)
+
+    # when rating starts while the close holds the tenant
+    rater = threading.Thread(target=rate)
+    rater.start()
+    rater.join(timeout=1.0)
+    blocked_while_closing = rater.is_alive()
+    release.set()
+    closer.join(timeout=10)
+    rater.join(timeout=10)
+
+    # then rating waited for the close, and saw the period closed
+    assert blocked_while_closing
+    stored = UsageEvent.objects.get(event_id="e-1")
+    assert (stored.status, stored.late) == ("rated", True)
