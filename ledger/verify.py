@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ledger.hashing import GENESIS, transaction_hash
-from ledger.models import Posting, Transaction
+from ledger.models import ChainHead, Posting, Transaction
 
 
 @dataclass(frozen=True)
@@ -66,4 +66,14 @@ def ledger_verify(*, batch: int = 2000) -> VerifyResult:
                 return VerifyResult(False, count, f"{where}: content does not match its hash (tampered)")
             prev, expected_seq, count = tx.hash, expected_seq + 1, count + 1
             last_seq = tx.seq
+    # The head records the last append: a chain that ends earlier lost its tail (rows deleted with the
+    # append-only triggers out of the way), which no row-by-row check can see.
+    head = ChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
+    if head is not None and (head[0] != count or (count and head[1] != prev)):
+        return VerifyResult(
+            False,
+            count,
+            f"chain head: the last append was seq {head[0]} but the chain ends at seq {count} "
+            "(transactions missing at the end)",
+        )
     return VerifyResult(True, count, f"OK {count}")

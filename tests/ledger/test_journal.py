@@ -238,3 +238,19 @@ def test_the_invoice_guard_lists_every_column_of_the_invoice_table():
     columns = {f.column for f in Invoice._meta.concrete_fields}
     assert columns == set(INVOICE_FROZEN) | set(INVOICE_MUTABLE)
     assert not set(INVOICE_FROZEN) & set(INVOICE_MUTABLE)
+
+
+def test_ledger_verify_notices_a_missing_tail_of_the_chain():
+    tenant = TenantFactory(slug="acme")
+    _sale(tenant, "1.00")
+    _sale(tenant, "2.00")
+    # given: the head remembers a third append whose rows are gone (a deleted tail looks the same)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_chainhead SET seq = 3, hash = %s", ["f" * 64])
+
+    result = ledger_verify()
+
+    assert not result.ok
+    assert result.message == (
+        "chain head: the last append was seq 3 but the chain ends at seq 2 (transactions missing at the end)"
+    )
