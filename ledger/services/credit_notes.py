@@ -16,7 +16,7 @@ from common.money import quantize_money
 from ledger.models import CreditNote, CreditNoteLine, Invoice, InvoiceLine, Transaction
 from ledger.models.journal import stored_amount
 from ledger.services import posting
-from ledger.services.invoicing import invoice_number_next, revenue_legs, series_for
+from ledger.services.invoicing import invoice_number_next, revenue_legs, series_for, year_in
 
 
 def _credited_by_line(invoice: Invoice) -> dict[int, Decimal]:
@@ -93,7 +93,10 @@ def credit_note_create(
                 f"credit notes would exceed invoice {invoice.number}: "
                 f"{earlier_total} + {total} > {invoice.total}"
             )
-        number = invoice_number_next(series=f"{series_for(invoice.tenant)}-CN", year=now.year)
+        # Numbered in the tenant's own year, as invoices are (New Year's Eve in UTC is New Year in Tokyo).
+        number = invoice_number_next(
+            series=f"{series_for(invoice.tenant)}-CN", year=year_in(invoice.tenant.timezone, now)
+        )
         legs = [posting.Leg(posting.receivable(invoice.tenant_id, invoice.tenant.slug), -total)]
         legs += [
             posting.Leg(leg.account, -leg.amount)

@@ -302,7 +302,8 @@ def revenue_legs(
     return legs
 
 
-def _year_in(tz: str, at: datetime) -> int:
+def year_in(tz: str, at: datetime) -> int:
+    """The calendar year of instant `at` in time zone `tz` (numbering series restart with it)."""
     return at.astimezone(ZoneInfo(tz)).year
 
 
@@ -336,7 +337,7 @@ def invoice_finalize(
             raise StateError("lines handed to invoice_finalize belong to another invoice")
         subtotal = sum((line.amount for line in lines), Decimal(0))
         assert subtotal == invoice.subtotal, "invoice subtotal must be the sum of its rounded lines"
-        invoice.number = invoice_number_next(series=series_for(tenant), year=_year_in(tenant.timezone, now))
+        invoice.number = invoice_number_next(series=series_for(tenant), year=year_in(tenant.timezone, now))
         invoice.finalized_at = now
         plan = credit_services.credits_plan(
             tenant_id=invoice.tenant_id,

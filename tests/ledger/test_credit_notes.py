@@ -149,3 +149,15 @@ def test_a_void_invoice_cannot_be_paid():
     invoice_void(invoice=invoice, reason="duplicate", now=DEC_20)
     with pytest.raises(StateError):
         invoice_mark_paid(invoice=invoice, paid_at=DEC_20)
+
+
+def test_credit_notes_are_numbered_in_the_tenants_own_year():
+    invoice = _invoice()
+    tenant = invoice.tenant
+    tenant.timezone = "Asia/Tokyo"
+    tenant.save(update_fields=["timezone"])
+
+    # 2026-12-31 16:00 UTC is 2027-01-01 01:00 in Tokyo
+    invoice_void(invoice=invoice, reason="duplicate", now=datetime(2026, 12, 31, 16, tzinfo=UTC))
+
+    assert CreditNote.objects.get(invoice=invoice).number == "ACME-CN-2027-000001"
