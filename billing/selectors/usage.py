@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Max, Min, Sum
 
 from billing.models import (
     BillingPeriod,
@@ -154,13 +154,6 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
     )
     result.sort(key=lambda u: (u.sku_code, order[u.profile_version_id]))
     return result
-
-
-def event_counts_by_status(*, tenant_id: int | None = None) -> dict[str, int]:
-    qs = UsageEvent.objects.all()
-    if tenant_id is not None:
-        qs = qs.filter(tenant_id=tenant_id)
-    return {row["status"]: row["n"] for row in qs.values("status").annotate(n=Count("id"))}
 
 
 def pending_backlog() -> int:

@@ -336,7 +336,10 @@ def invoice_finalize(
         elif any(line.invoice_id != invoice.pk for line in lines):
             raise StateError("lines handed to invoice_finalize belong to another invoice")
         subtotal = sum((line.amount for line in lines), Decimal(0))
-        assert subtotal == invoice.subtotal, "invoice subtotal must be the sum of its rounded lines"
+        if subtotal != invoice.subtotal:  # also a DB trigger; not an assert, which python -O would drop
+            raise StateError(
+                f"invoice subtotal {invoice.subtotal} is not the sum of its rounded lines ({subtotal})"
+            )
         invoice.number = invoice_number_next(series=series_for(tenant), year=year_in(tenant.timezone, now))
         invoice.finalized_at = now
         plan = credit_services.credits_plan(

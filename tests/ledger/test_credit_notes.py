@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 
 from billing.services.close import close_period
 from common.errors import StateError, ValidationFailed
@@ -161,3 +162,24 @@ def test_credit_notes_are_numbered_in_the_tenants_own_year():
     invoice_void(invoice=invoice, reason="duplicate", now=datetime(2026, 12, 31, 16, tzinfo=UTC))
 
     assert CreditNote.objects.get(invoice=invoice).number == "ACME-CN-2027-000001"
+
+
+def test_finalizing_a_draft_whose_subtotal_is_not_the_sum_of_its_lines_is_refused():
+    from ledger.services.invoicing import invoice_finalize
+
+    w = world()
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, NOV_5, "1000")
+    draft = invoice_of(
+        close_period(tenant=w.tenant, period_key="2026-11", now=datetime(2026, 12, 1, 1, tzinfo=UTC))
+    )
+    # a draft is still writable: shift its subtotal (and, to keep the row's own CHECKs, its totals)
+    cent = Decimal("0.01")
+    Invoice.objects.filter(pk=draft.pk).update(
+        subtotal=F("subtotal") + cent, total=F("total") + cent, amount_due=F("amount_due") + cent
+    )
+
+    with pytest.raises(
+        StateError, match=r"subtotal 100\.0100 is not the sum of its rounded lines \(100\.0000\)"
+    ):
+        invoice_finalize(invoice=Invoice.objects.get(pk=draft.pk), tenant=w.tenant, now=DEC_20)
