@@ -27,6 +27,10 @@ __all__ = [
 MAX_INTEGER_DIGITS = 30
 MAX_FRACTION_DIGITS = 30
 
+# A decimal context wide enough that money arithmetic on stored amounts (38 digits) never rounds
+# silently; rounding happens only where quantize_money says so. Use with `localcontext(WIDE_CONTEXT)`.
+WIDE_CONTEXT = Context(prec=60, rounding=ROUND_HALF_UP)
+
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
 
 

@@ -8,16 +8,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 
+from common.money import WIDE_CONTEXT  # 26 + 12 digits: the default 28-digit context would raise
+
 QUANTUM = Decimal("1e-12")
 MAX_QUANTITY = Decimal(10) ** 26  # numeric(38, 12)
 MAX_TIMESTAMP_LENGTH = 64
-# Wide enough for 26 integer + 12 decimal digits: quantize() in the default 28-digit context would raise.
-_WIDE = Context(prec=60)
 
 
 class Reject:
@@ -80,7 +80,7 @@ def parse_quantity(value: Any) -> Decimal:
         quantity = Decimal(value)
     if not quantity.is_finite():
         raise EventRejected(Reject.QUANTITY_NOT_FINITE, "quantity must be finite (no NaN or Infinity)")
-    if abs(quantity) >= MAX_QUANTITY or quantity != quantity.quantize(QUANTUM, context=_WIDE):
+    if abs(quantity) >= MAX_QUANTITY or quantity != quantity.quantize(QUANTUM, context=WIDE_CONTEXT):
         raise EventRejected(
             Reject.QUANTITY_OUT_OF_RANGE, "quantity needs at most 26 integer digits and 12 decimal places"
         )
@@ -183,7 +183,7 @@ def payload_sha256(
             event_id,
             sku,
             timestamp.isoformat(),
-            format(quantity.quantize(QUANTUM, context=_WIDE), "f"),
+            format(quantity.quantize(QUANTUM, context=WIDE_CONTEXT), "f"),
             project,
             tags_json,
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +39,7 @@ from billing.selectors.usage import PeriodUsage, period_usage
 from billing.services.close_cache import CloseCache, document_of
 from billing.services.fx import fx_verify
 from billing.services.tax import tax_rounded
-from common.money import quantize_money
+from common.money import WIDE_CONTEXT, quantize_money
 from common.periods import Period
 from ledger.models import Invoice, InvoiceLine
 from ledger.models.journal import stored_amount
@@ -61,7 +61,6 @@ __all__ = [
     "usage_lines",
 ]
 
-_WIDE = Context(prec=60, rounding=ROUND_HALF_UP)
 _RATE_PLACES = Decimal("1e-18")
 ZERO = Decimal(0)
 
@@ -190,7 +189,7 @@ def discount_lines(
     drafts = [_Draft(line, line.amount_exact) for line in charges]
     ordered = sorted(enumerate(doc.discounts), key=lambda item: (-item[1].priority, item[0]))
     result: list[LineData] = []
-    with localcontext(_WIDE):
+    with localcontext(WIDE_CONTEXT):
         for _index, discount in ordered:
             in_window = (discount.valid_from is None or discount.valid_from <= last_day) and (
                 discount.valid_to is None or discount.valid_to >= first_day
@@ -344,7 +343,7 @@ def fx_for(*, currency: str, on: date, cache: CloseCache) -> tuple[FxData | None
             None,
             f"exchange rate #{row.pk} {row.base}/{row.quote} of {row.date}: signature does not verify",
         )
-    with localcontext(_WIDE):
+    with localcontext(WIDE_CONTEXT):
         rate = row.rate if row.base == currency else Decimal(1) / row.rate
     return FxData(
         rate=rate.quantize(_RATE_PLACES, rounding=ROUND_HALF_UP),

@@ -8,15 +8,13 @@ In both modes the exact tax is rounded once, half up, to the currency's minor un
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import Decimal, localcontext
 
-from common.money import quantize_money
-
-_WIDE = Context(prec=60, rounding=ROUND_HALF_UP)
+from common.money import WIDE_CONTEXT, quantize_money
 
 
 def tax_exact(*, amounts: Iterable[Decimal], rate: Decimal, mode: str) -> Decimal:
-    with localcontext(_WIDE):
+    with localcontext(WIDE_CONTEXT):
         base = sum(amounts, Decimal(0))
         if mode == "inclusive":
             return base * rate / (100 + rate)
