@@ -13,8 +13,10 @@ from common.errors import ApplicationError
 from ledger.models import (
     Account,
     Alert,
+    CreditConsumption,
     CreditGrant,
     CreditNote,
+    CreditRestoration,
     Invoice,
     InvoiceLine,
     Posting,
@@ -101,6 +103,16 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 @admin.register(CreditGrant)
 class CreditGrantAdmin(ReadOnlyAdmin):
     list_display = ("tenant", "amount", "currency", "expires_at", "priority", "reason")
+
+
+@admin.register(CreditConsumption)
+class CreditConsumptionAdmin(ReadOnlyAdmin):
+    list_display = ("grant", "invoice", "amount", "created_at")
+
+
+@admin.register(CreditRestoration)
+class CreditRestorationAdmin(ReadOnlyAdmin):
+    list_display = ("consumption", "amount", "created_at")
 
 
 @admin.register(Alert)

@@ -1,5 +1,5 @@
 from .accounts import Account
-from .credits import CreditConsumption, CreditGrant
+from .credits import CreditConsumption, CreditGrant, CreditRestoration
 from .invoices import (
     Alert,
     CorrectionMarker,
@@ -20,6 +20,7 @@ __all__ = [
     "CreditGrant",
     "CreditNote",
     "CreditNoteLine",
+    "CreditRestoration",
     "Invoice",
     "InvoiceCounter",
     "InvoiceLine",

@@ -51,3 +51,22 @@ class CreditConsumption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.grant_id} -> {self.invoice_id}: {self.amount}"
+
+
+class CreditRestoration(models.Model):
+    """Prepaid credit given back when the invoice that consumed it is voided: the grant's remainder
+    grows again by `amount` and the ledger reverses the consumption (Dr receivable, Cr prepaid)."""
+
+    consumption = models.OneToOneField(
+        CreditConsumption, on_delete=models.PROTECT, related_name="restoration"
+    )
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    created_at = models.DateTimeField()
+    ledger_transaction = models.ForeignKey("ledger.Transaction", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="creditrestoration_positive")]
+
+    def __str__(self) -> str:
+        return f"restore {self.consumption_id}: {self.amount}"

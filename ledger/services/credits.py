@@ -12,7 +12,7 @@ from django.db.models import F, Sum
 
 from common.errors import ValidationFailed
 from common.money import quantize_money
-from ledger.models import CreditConsumption, CreditGrant, Invoice, Transaction
+from ledger.models import CreditConsumption, CreditGrant, CreditRestoration, Invoice, Transaction
 from ledger.models.journal import stored_amount
 from ledger.services import posting
 from tenants.models import Tenant
@@ -87,6 +87,13 @@ def _usable(*, tenant_id: int, currency: str, at: datetime, lock: bool) -> list[
         .annotate(total=Sum("amount"))
         .values_list("grant_id", "total")
     }
+    for grant_id, total in (
+        CreditRestoration.objects.filter(consumption__grant_id__in=[g.pk for g in grants])
+        .values("consumption__grant_id")
+        .annotate(total=Sum("amount"))
+        .values_list("consumption__grant_id", "total")
+    ):
+        used[grant_id] = used.get(grant_id, Decimal(0)) - stored_amount(total)
     return [(g, g.amount - used.get(g.pk, Decimal(0))) for g in grants]
 
 
@@ -127,3 +134,30 @@ def credits_consume(*, invoice: Invoice, plan: list[CreditUse], tenant_slug: str
         CreditConsumption.objects.create(
             grant_id=use.grant_id, invoice=invoice, amount=use.amount, created_at=at, ledger_transaction=tx
         )
+
+
+def credits_restore(*, invoice: Invoice, tenant_slug: str, at: datetime) -> Decimal:
+    """Give back the prepaid credit `invoice` consumed (it is being voided): one ledger transaction per
+    consumption, Dr receivable, Cr prepaid-credit liability, and a CreditRestoration that makes the
+    amount usable again. Idempotent: a consumption is restored once. Returns the amount restored."""
+    restored = Decimal(0)
+    for use in CreditConsumption.objects.filter(invoice=invoice, restoration__isnull=True).order_by("id"):
+        tx = posting.transaction_post(
+            kind=Transaction.Kind.CREDIT_RESTORATION,
+            legs=[
+                posting.Leg(posting.receivable(invoice.tenant_id, tenant_slug), use.amount),
+                posting.Leg(posting.prepaid(invoice.tenant_id, tenant_slug), -use.amount),
+            ],
+            currency=invoice.currency,
+            fx_rate=invoice.fx_rate or Decimal(1),
+            tenant_id=invoice.tenant_id,
+            reference=invoice.number or "",
+            memo=f"credit grant {use.grant_id} restored",
+            booked_at=at,
+        )
+        assert tx is not None
+        CreditRestoration.objects.create(
+            consumption=use, amount=use.amount, created_at=at, ledger_transaction=tx
+        )
+        restored += use.amount
+    return restored

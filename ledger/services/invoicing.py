@@ -440,6 +440,9 @@ def invoice_void(*, invoice: Invoice, reason: str, now: datetime | None = None) 
         if invoice.status not in (Invoice.Status.FINALIZED, Invoice.Status.PAID):
             raise StateError(f"only a finalized or paid invoice can be voided (it is {invoice.status})")
         credit_note_create(invoice=invoice, reason=f"void: {reason}", lines=None, now=now, allow_empty=True)
+        # The credit note takes back the whole total; the part that prepaid credit paid goes back to
+        # the grants (otherwise the receivable would end negative and the credit would be lost).
+        credit_services.credits_restore(invoice=invoice, tenant_slug=invoice.tenant.slug, at=now)
         invoice.status = Invoice.Status.VOID
         invoice.voided_at = now
         invoice.void_reason = reason

@@ -58,6 +58,37 @@ APPEND_ONLY_TABLES = (
     "ledger_correctionmarker",
 )
 
+
+def append_only_pg(table: str) -> list[str]:
+    """Row UPDATE/DELETE and TRUNCATE refused on `table` (needs ledger_append_only(), migration 0002)."""
+    return [
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION ledger_append_only();",
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();",
+    ]
+
+
+def append_only_pg_drop(table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};",
+    ]
+
+
+def append_only_sqlite(table: str) -> list[str]:
+    return [
+        f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, 'UPDATE on {table} is not allowed: the ledger is append-only'); END;",
+        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, 'DELETE on {table} is not allowed: the ledger is append-only'); END;",
+    ]
+
+
+def append_only_sqlite_drop(table: str) -> list[str]:
+    return [f"DROP TRIGGER IF EXISTS {table}_no_update;", f"DROP TRIGGER IF EXISTS {table}_no_delete;"]
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------------
 PG_APPEND_ONLY_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -235,12 +266,7 @@ PG_FORWARD: list[str] = [
     PG_CREDIT_NOTE_FUNCTION,
 ]
 for _table in APPEND_ONLY_TABLES:
-    PG_FORWARD += [
-        f"CREATE TRIGGER {_table}_append_only BEFORE UPDATE OR DELETE ON {_table} "
-        "FOR EACH ROW EXECUTE FUNCTION ledger_append_only();",
-        f"CREATE TRIGGER {_table}_no_truncate BEFORE TRUNCATE ON {_table} "
-        "FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();",
-    ]
+    PG_FORWARD += append_only_pg(_table)
 PG_FORWARD += [
     # Every INSERT into ledger_posting must leave the transactions it touched balanced (the service
     # inserts all legs of a transaction in one statement); this also stops legs being added later to
@@ -265,10 +291,7 @@ PG_FORWARD += [
 ]
 PG_REVERSE: list[str] = []
 for _table in APPEND_ONLY_TABLES:
-    PG_REVERSE += [
-        f"DROP TRIGGER IF EXISTS {_table}_append_only ON {_table};",
-        f"DROP TRIGGER IF EXISTS {_table}_no_truncate ON {_table};",
-    ]
+    PG_REVERSE += append_only_pg_drop(_table)
 PG_REVERSE += [
     "DROP TRIGGER IF EXISTS ledger_posting_balanced ON ledger_posting;",
     "DROP TRIGGER IF EXISTS ledger_transaction_balanced ON ledger_transaction;",
@@ -291,12 +314,7 @@ PG_REVERSE += [
 # SQLite has no deferred triggers: balance is checked in code (ledger.services.posting) before insert.
 SQLITE_FORWARD: list[str] = []
 for _table in APPEND_ONLY_TABLES:
-    SQLITE_FORWARD += [
-        f"CREATE TRIGGER {_table}_no_update BEFORE UPDATE ON {_table} "
-        f"BEGIN SELECT RAISE(ABORT, 'UPDATE on {_table} is not allowed: the ledger is append-only'); END;",
-        f"CREATE TRIGGER {_table}_no_delete BEFORE DELETE ON {_table} "
-        f"BEGIN SELECT RAISE(ABORT, 'DELETE on {_table} is not allowed: the ledger is append-only'); END;",
-    ]
+    SQLITE_FORWARD += append_only_sqlite(_table)
 _FROZEN_CHANGED = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in INVOICE_FROZEN)
 SQLITE_FORWARD += [
     "CREATE TRIGGER ledger_invoice_insert_draft BEFORE INSERT ON ledger_invoice "

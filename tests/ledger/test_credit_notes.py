@@ -183,3 +183,52 @@ def test_finalizing_a_draft_whose_subtotal_is_not_the_sum_of_its_lines_is_refuse
         StateError, match=r"subtotal 100\.0100 is not the sum of its rounded lines \(100\.0000\)"
     ):
         invoice_finalize(invoice=Invoice.objects.get(pk=draft.pk), tenant=w.tenant, now=DEC_20)
+
+
+def test_voiding_an_invoice_paid_with_prepaid_credit_gives_the_credit_back():
+    from ledger.models import CreditRestoration
+    from ledger.services.credits import credit_grant_create, credits_plan
+
+    w = world()
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, NOV_5, "1000")  # 100.00 + 19.00 = 119.00
+    grant = credit_grant_create(
+        tenant=w.tenant,
+        amount=Decimal("50.00"),
+        currency="EUR",
+        granted_at=datetime(2026, 10, 1, tzinfo=UTC),
+        reason="welcome credit",
+    )
+    invoice = invoice_of(close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()))
+    assert (invoice.credits_applied, invoice.amount_due) == (Decimal("50.00"), Decimal("69.00"))
+
+    invoice_void(invoice=invoice, reason="wrong customer", now=DEC_20)
+
+    assert CreditRestoration.objects.get().amount == Decimal("50.00")
+    assert account_balance(code="receivable:acme") == {"EUR": Decimal("0.00")}
+    assert account_balance(code="prepaid:acme") == {"EUR": Decimal("-50.00")}
+    later = credits_plan(tenant_id=w.tenant.pk, currency="EUR", at=DEC_20, due=Decimal("80.00"))
+    assert [(use.grant_id, use.amount) for use in later] == [(grant.pk, Decimal("50.00"))]
+    assert ledger_verify().ok
+
+
+def test_a_credit_restoration_cannot_be_deleted_by_raw_sql():
+    from ledger.models import CreditRestoration
+    from ledger.services.credits import credit_grant_create
+
+    w = world()
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, NOV_5, "1000")
+    credit_grant_create(
+        tenant=w.tenant,
+        amount=Decimal("50.00"),
+        currency="EUR",
+        granted_at=datetime(2026, 10, 1, tzinfo=UTC),
+        reason="welcome credit",
+    )
+    invoice = invoice_of(close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()))
+    invoice_void(invoice=invoice, reason="wrong customer", now=DEC_20)
+    restoration = CreditRestoration.objects.get()
+
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM ledger_creditrestoration WHERE id = %s", [restoration.pk])
