@@ -114,23 +114,40 @@ def credits_plan(
     return plan
 
 
+def _post_credit_move(
+    *, invoice: Invoice, tenant_slug: str, amount: Decimal, restore: bool, memo: str, at: datetime
+) -> Transaction:
+    """Prepaid credit moving between the tenant's liability and its receivable for `invoice`:
+    consumed (Dr prepaid, Cr receivable) or, when the invoice is voided, restored (the reverse)."""
+    prepaid = posting.prepaid(invoice.tenant_id, tenant_slug)
+    receivable = posting.receivable(invoice.tenant_id, tenant_slug)
+    debit, credit = (receivable, prepaid) if restore else (prepaid, receivable)
+    tx = posting.transaction_post(
+        kind=Transaction.Kind.CREDIT_RESTORATION if restore else Transaction.Kind.CREDIT_CONSUMPTION,
+        legs=[posting.Leg(debit, amount), posting.Leg(credit, -amount)],
+        currency=invoice.currency,
+        fx_rate=invoice.fx_rate or Decimal(1),
+        tenant_id=invoice.tenant_id,
+        reference=invoice.number or "",
+        memo=memo,
+        booked_at=at,
+    )
+    if tx is None:  # transaction_post returns None only for an all-zero transaction
+        raise ValidationFailed("a prepaid-credit move needs a non-zero amount")
+    return tx
+
+
 def credits_consume(*, invoice: Invoice, plan: list[CreditUse], tenant_slug: str, at: datetime) -> None:
     """One ledger transaction per grant consumed: Dr prepaid-credit liability, Cr receivable."""
     for use in plan:
-        tx = posting.transaction_post(
-            kind=Transaction.Kind.CREDIT_CONSUMPTION,
-            legs=[
-                posting.Leg(posting.prepaid(invoice.tenant_id, tenant_slug), use.amount),
-                posting.Leg(posting.receivable(invoice.tenant_id, tenant_slug), -use.amount),
-            ],
-            currency=invoice.currency,
-            fx_rate=invoice.fx_rate or Decimal(1),
-            tenant_id=invoice.tenant_id,
-            reference=invoice.number or "",
+        tx = _post_credit_move(
+            invoice=invoice,
+            tenant_slug=tenant_slug,
+            amount=use.amount,
+            restore=False,
             memo=f"credit grant {use.grant_id}",
-            booked_at=at,
+            at=at,
         )
-        assert tx is not None
         CreditConsumption.objects.create(
             grant_id=use.grant_id, invoice=invoice, amount=use.amount, created_at=at, ledger_transaction=tx
         )
@@ -142,20 +159,14 @@ def credits_restore(*, invoice: Invoice, tenant_slug: str, at: datetime) -> Deci
     amount usable again. Idempotent: a consumption is restored once. Returns the amount restored."""
     restored = Decimal(0)
     for use in CreditConsumption.objects.filter(invoice=invoice, restoration__isnull=True).order_by("id"):
-        tx = posting.transaction_post(
-            kind=Transaction.Kind.CREDIT_RESTORATION,
-            legs=[
-                posting.Leg(posting.receivable(invoice.tenant_id, tenant_slug), use.amount),
-                posting.Leg(posting.prepaid(invoice.tenant_id, tenant_slug), -use.amount),
-            ],
-            currency=invoice.currency,
-            fx_rate=invoice.fx_rate or Decimal(1),
-            tenant_id=invoice.tenant_id,
-            reference=invoice.number or "",
+        tx = _post_credit_move(
+            invoice=invoice,
+            tenant_slug=tenant_slug,
+            amount=use.amount,
+            restore=True,
             memo=f"credit grant {use.grant_id} restored",
-            booked_at=at,
+            at=at,
         )
-        assert tx is not None
         CreditRestoration.objects.create(
             consumption=use, amount=use.amount, created_at=at, ledger_transaction=tx
         )
