@@ -12,22 +12,11 @@ from django.core.management import call_command
 
 from tenants.services import api_key_create
 from tests.factories import TenantFactory
+from tests.pricing.helpers import GRADUATED_QUOTE as GRADUATED
 from tests.pricing.test_docs_examples import load_doc_examples
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = load_doc_examples(ROOT / "docs" / "pricing.md")
-GRADUATED = {
-    "price": {
-        "model": "graduated",
-        "tiers": [
-            {"up_to": "1000", "unit_amount": "0", "flat_amount": "0"},
-            {"up_to": "10000", "unit_amount": "0.002"},
-            {"up_to": None, "unit_amount": "0.001", "flat_amount": "5"},
-        ],
-    },
-    "quantity": "12500",
-    "currency": "EUR",
-}
 
 
 def run_quote(monkeypatch, capsys, payload: str) -> tuple[int, dict[str, Any]]:

@@ -6,23 +6,8 @@ means "first segment of the period", `Decimal(0)` "an earlier segment exists and
 import pytest
 
 from billing.pricing import FlatRow, PricingError, Segment, TierRow, parse_price, price, price_segments
-from tests.pricing.helpers import D, priced
+from tests.pricing.helpers import API_CALLS, WITH_ENTRY_FEE, D, priced
 
-API_CALLS = {
-    "model": "graduated",
-    "tiers": [
-        {"up_to": 1000, "unit_amount": "0", "flat_amount": "0"},
-        {"up_to": 10000, "unit_amount": "0.002"},
-        {"up_to": None, "unit_amount": "0.001", "flat_amount": "5"},
-    ],
-}
-WITH_ENTRY_FEE = {
-    "model": "graduated",
-    "tiers": [
-        {"up_to": "100", "unit_amount": "1", "flat_amount": "10"},
-        {"up_to": None, "unit_amount": "0.5"},
-    ],
-}
 GPU = {
     "model": "volume",
     "tiers": [

@@ -1,24 +1,8 @@
 """graduated, graduated_percentage and volume: worked examples, tier boundaries, breakdowns."""
 
 from billing.pricing import TierRow
-from tests.pricing.helpers import D, amount, priced
+from tests.pricing.helpers import API_CALLS, WITH_ENTRY_FEE, D, amount, priced
 
-# DESIGN.md's example: the first 1000 free, then 0.002 up to 10000, then 0.001 and a flat 5.
-API_CALLS = {
-    "model": "graduated",
-    "tiers": [
-        {"up_to": 1000, "unit_amount": "0", "flat_amount": "0"},
-        {"up_to": 10000, "unit_amount": "0.002"},
-        {"up_to": None, "unit_amount": "0.001", "flat_amount": "5"},
-    ],
-}
-WITH_ENTRY_FEE = {
-    "model": "graduated",
-    "tiers": [
-        {"up_to": "100", "unit_amount": "1", "flat_amount": "10"},
-        {"up_to": None, "unit_amount": "0.5"},
-    ],
-}
 PAYMENTS = {
     "model": "graduated_percentage",
     "tiers": [{"up_to": "10000", "rate": "1.4", "flat_amount": "0"}, {"up_to": None, "rate": "1.1"}],

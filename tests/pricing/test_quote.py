@@ -2,24 +2,12 @@
 
 import json
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
 from billing.pricing import PricingError, error_payload, format_decimal, quote
+from tests.pricing.helpers import GRADUATED_QUOTE as GRADUATED
 
-GRADUATED: dict[str, Any] = {
-    "price": {
-        "model": "graduated",
-        "tiers": [
-            {"up_to": "1000", "unit_amount": "0", "flat_amount": "0"},
-            {"up_to": "10000", "unit_amount": "0.002"},
-            {"up_to": None, "unit_amount": "0.001", "flat_amount": "5"},
-        ],
-    },
-    "quantity": "12500",
-    "currency": "EUR",
-}
 CARD = {"model": "percentage", "rate": "2.9", "fixed_amount": "0.30", "min_per_event": "0.50"}
 
 
