@@ -228,10 +228,11 @@ def copy_baseline(rows: int) -> float:
                 e["quantity"],
                 json.dumps(e["tags"]),
                 hashlib.sha256(e["event_id"].encode()).hexdigest(),
-                "pending",
+                "accepted",
                 "",
                 False,
                 now,
+                0,  # rating_batch_id: the API path writes one batch row per request besides
             )
             for e in events
         ]
@@ -241,7 +242,7 @@ def copy_baseline(rows: int) -> float:
             cur.copy(
                 "COPY billing_usageevent (tenant_id, tenant_slug, event_id, sku_id, sku_code, project_id, "
                 'project_code, "timestamp", quantity, tags, payload_sha256, status, quarantine_reason, late, '
-                "received_at) FROM STDIN"
+                "received_at, rating_batch_id) FROM STDIN"
             ) as copy,
         ):
             for row in prepared:

@@ -1,15 +1,15 @@
 """Rating throughput on 1M pending events, and event-to-cost latency under a steady 5,000 events/s.
 
 1. Throughput: 1,000,000 pending events (3 SKUs incl. a unique_count meter, 8 tenants, 20 days) are
-   COPYed into a fresh database, then rated by BENCH_RATERS processes side by side (FOR UPDATE SKIP
+   COPYed into a fresh database with one pending RatingBatch per 1,000 events (as the ingest writes them), then rated by BENCH_RATERS processes side by side (FOR UPDATE SKIP
    LOCKED), batches of BENCH_RATING_BATCH. Reported: events/s (wall clock, all raters).
 2. Latency: gunicorn + one Celery worker (solo pool, Redis broker) + a producer posting 500-event batches
    10 times a second (5,000 events/s) for BENCH_LATENCY_SECONDS. Event-to-cost latency per event is
-   rated_at - received_at (rated_at is taken after the aggregate upsert; the running estimate is written
-   and committed right after, within the same transaction: its duration is reported as the bound).
+   its batch's rated_at - received_at (rated_at is taken after the aggregate upsert; the running estimate
+   is written and committed right after, within the same transaction).
 
 Environment as bench_ingest.py, plus BENCH_EVENTS (1,000,000), BENCH_RATERS (2), BENCH_RATING_BATCH
-(10,000), BENCH_LATENCY_SECONDS (20; 0 skips the latency run)."""
+(50,000, the RATING_BATCH_SIZE default), BENCH_LATENCY_SECONDS (20; 0 skips the latency run)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from bench_ingest import (
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 RATERS = int(os.environ.get("BENCH_RATERS", "2"))
-RATING_BATCH = int(os.environ.get("BENCH_RATING_BATCH", "10000"))
+RATING_BATCH = int(os.environ.get("BENCH_RATING_BATCH", "50000"))  # the RATING_BATCH_SIZE default
 LATENCY_SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
 RATE = 5000
 LATENCY_BATCH = 500
@@ -63,12 +63,15 @@ def load_pending(n: int) -> float:
     with psycopg.connect(dsn) as conn:
         tenants = [r[0] for r in conn.execute("SELECT id FROM tenants_tenant ORDER BY id")]
         skus: dict[str, int] = dict(conn.execute("SELECT code, id FROM billing_sku"))
+        first_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM billing_usageevent").fetchone()[0]
+        first_batch = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM billing_ratingbatch").fetchone()[0]
+        batches: list[list[Any]] = []  # as the ingest writes them: one per 1,000-event request
         with (
             conn.cursor() as cur,
             cur.copy(
-                "COPY billing_usageevent (tenant_id, tenant_slug, event_id, sku_id, sku_code, project_code, "
-                '"timestamp", quantity, tags, payload_sha256, status, quarantine_reason, late, received_at) '
-                "FROM STDIN"
+                "COPY billing_usageevent (id, tenant_id, tenant_slug, event_id, sku_id, sku_code, "
+                'project_code, "timestamp", quantity, tags, payload_sha256, status, quarantine_reason, late, '
+                "received_at, rating_batch_id) FROM STDIN"
             ) as copy,
         ):
             for i in range(n):
@@ -79,26 +82,52 @@ def load_pending(n: int) -> float:
                 quantity = (
                     rng.randint(1, 5000) if code == "api_calls" else f"{rng.randint(1, 100000) / 1000:.3f}"
                 )
+                ts = now - timedelta(seconds=rng.randint(60, 20 * 86400))
+                if i % 1000 == 0:
+                    batches.append([first_batch + len(batches), first_id + i, first_id + i, 0, ts, ts])
+                batch = batches[-1]
+                batch[2], batch[3] = first_id + i, batch[3] + 1
+                batch[4], batch[5] = min(batch[4], ts), max(batch[5], ts)
                 copy.write_row(
                     (
+                        first_id + i,
                         tenants[i % len(tenants)],
                         "",
                         f"r-{i}",
                         skus[code],
                         code,
                         "",
-                        now - timedelta(seconds=rng.randint(60, 20 * 86400)),
+                        ts,
                         quantity,
                         json.dumps(tags),
                         "0" * 64,
-                        "pending",
+                        "accepted",
                         "",
                         False,
                         now,
+                        batch[0],
                     )
                 )
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY billing_ratingbatch (id, first_event_id, last_event_id, event_count, tenant_ids, "
+                "earliest_event_at, latest_event_at, source, status, created_at) FROM STDIN"
+            ) as copy,
+        ):
+            every_tenant = json.dumps(sorted(tenants))
+            for batch_id, lo, hi, count, earliest, latest in batches:
+                copy.write_row(
+                    (batch_id, lo, hi, count, every_tenant, earliest, latest, "ingest", "pending", now)
+                )
+        conn.execute("SELECT setval(pg_get_serial_sequence('billing_usageevent', 'id'), %s)", [first_id + n])
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('billing_ratingbatch', 'id'), %s)",
+            [first_batch + len(batches)],
+        )
         conn.commit()
         conn.execute("ANALYZE billing_usageevent")
+        conn.execute("ANALYZE billing_ratingbatch")
     return time.perf_counter() - started
 
 
@@ -183,9 +212,10 @@ def main() -> int:
     elapsed = max(r["finished"] for r in results) - start_at
     claimed = sum(r["claimed"] for r in results)
     rate = claimed / elapsed
-    from billing.models import UsageAggregate, UsageEvent
+    from billing.models import RatingBatch, UsageAggregate, UsageEvent
+    from billing.selectors.usage import pending_backlog
 
-    pending = UsageEvent.objects.filter(status="pending").count()
+    pending = pending_backlog()
     print(
         f"  {RATERS} rater processes, batches of {RATING_BATCH:,}: {claimed:,} events in {elapsed:.1f} s "
         f"= {rate:,.0f} events/s ({pending} left pending, {UsageAggregate.objects.count():,} aggregates)"
@@ -209,19 +239,19 @@ def main() -> int:
         produced = out.get()
         prod.join()
         deadline = time.time() + 60
-        while time.time() < deadline and UsageEvent.objects.filter(status="pending").exists():
+        while time.time() < deadline and RatingBatch.objects.filter(status="pending").exists():
             time.sleep(0.5)
     finally:
         stop(server)
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
     rows = list(
-        UsageEvent.objects.filter(received_at__gte=since, status="rated").values_list(
-            "received_at", "rated_at"
+        UsageEvent.objects.filter(received_at__gte=since, rating_batch__status="rated").values_list(
+            "received_at", "rating_batch__rated_at"
         )
     )
     latencies = [(r - s).total_seconds() for s, r in rows if r is not None]
-    left = UsageEvent.objects.filter(received_at__gte=since, status="pending").count()
+    left = UsageEvent.objects.filter(received_at__gte=since, rating_batch__status="pending").count()
     print(
         f"  latency run: {produced['sent']:,} events in {produced['seconds']:.1f} s "
         f"({produced['sent'] / produced['seconds']:,.0f} events/s), gunicorn -w 2 + 1 Celery worker (solo)"

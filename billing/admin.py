@@ -81,7 +81,7 @@ from django.db.models import QuerySet  # noqa: E402
 
 from common.errors import ApplicationError  # noqa: E402
 
-from .models import UsageAggregate, UsageEvent  # noqa: E402
+from .models import RatingBatch, UsageAggregate, UsageEvent  # noqa: E402
 from .services.quarantine import usage_event_reattribute_from_codes  # noqa: E402
 
 
@@ -102,6 +102,7 @@ class UsageEventAdmin(admin.ModelAdmin[UsageEvent]):
         "quarantine_reason",
         "late",
         "received_at",
+        "rating_batch",
     )
     list_filter = ("status", "quarantine_reason", "late")
     search_fields = ("event_id", "tenant_slug", "sku_code", "project_code")
@@ -131,6 +132,35 @@ class UsageEventAdmin(admin.ModelAdmin[UsageEvent]):
         self.message_user(request, f"{done} event(s) re-attributed and queued for rating", messages.SUCCESS)
         for line in failed[:20]:
             self.message_user(request, line, messages.WARNING)
+
+
+@admin.register(RatingBatch)
+class RatingBatchAdmin(admin.ModelAdmin[RatingBatch]):
+    """Rating progress (read-only): a backlog shows as old pending batches."""
+
+    list_display = (
+        "id",
+        "status",
+        "source",
+        "event_count",
+        "first_event_id",
+        "last_event_id",
+        "earliest_event_at",
+        "latest_event_at",
+        "created_at",
+        "rated_at",
+    )
+    list_filter = ("status", "source")
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: RatingBatch | None = None) -> list[str]:
+        return [f.name for f in RatingBatch._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: RatingBatch | None = None) -> bool:
+        return False
 
 
 @admin.register(UsageAggregate)

@@ -9,8 +9,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from billing.models import BillingProfile, ProfileVersion, Sku, TaxRule, UsageAggregate, UsageEvent
+from billing.models import (
+    BillingProfile,
+    ProfileVersion,
+    RatingBatch,
+    Sku,
+    TaxRule,
+    UsageAggregate,
+    UsageEvent,
+)
 from billing.pricing import document_sha256
+from billing.selectors.usage import price_model
 from billing.services.fx import exchange_rate_create
 from ledger.models import Invoice
 from tenants.models import Tenant
@@ -129,23 +138,42 @@ def usage(
     values = [Decimal(q) for q in ([quantities] if isinstance(quantities, str) else quantities)]
     item = Sku.objects.get(code=sku_code)
     hour = at.replace(minute=0, second=0, microsecond=0)
+    per_event = price_model(version.body, sku_code) == "percentage"
+    events = []
     for i, q in enumerate(values):
         _seq[0] += 1
         ts = at + timedelta(microseconds=i)
-        UsageEvent.objects.create(
-            tenant=tenant,
-            event_id=f"ev-{_seq[0]}",
-            sku=item,
-            sku_code=sku_code,
-            timestamp=ts,
-            quantity=q,
-            payload_sha256=hashlib.sha256(str(_seq[0]).encode()).hexdigest(),
-            status=UsageEvent.Status.RATED,
-            late=late,
-            profile_version=version,
-            received_at=ts,
-            rated_at=ts,
+        events.append(
+            UsageEvent(
+                tenant=tenant,
+                event_id=f"ev-{_seq[0]}",
+                sku=item,
+                sku_code=sku_code,
+                timestamp=ts,
+                quantity=q,
+                payload_sha256=hashlib.sha256(str(_seq[0]).encode()).hexdigest(),
+                status=UsageEvent.Status.ACCEPTED,
+                late=late,
+                profile_version=version if per_event else None,  # as rating records it
+                received_at=ts,
+            )
         )
+    batch = RatingBatch.objects.create(
+        first_event_id=0,
+        last_event_id=0,
+        event_count=len(events),
+        tenant_ids=[tenant.pk],
+        earliest_event_at=at,
+        latest_event_at=events[-1].timestamp,
+        status=RatingBatch.Status.RATED,
+        created_at=at,
+        rated_at=events[-1].timestamp,
+    )
+    for item_event in events:
+        item_event.rating_batch = batch
+    created = UsageEvent.objects.bulk_create(events)
+    ids = [e.pk for e in created]
+    RatingBatch.objects.filter(pk=batch.pk).update(first_event_id=min(ids), last_event_id=max(ids))
     agg = UsageAggregate.objects.filter(tenant=tenant, sku=item, hour=hour, profile_version=version).first()
     total = sum(values, Decimal(0))
     last = at + timedelta(microseconds=len(values) - 1)

@@ -6,12 +6,13 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import time_machine
 
-from billing.models import Meter, ProfileVersion, Sku
+from billing.models import Meter, ProfileVersion, RatingBatch, Sku, UsageEvent
 from tenants.models import ApiKey, Tenant
 from tenants.services import api_key_create
 from tests.factories import (
@@ -112,3 +113,32 @@ def usage_env(db: Any) -> Iterator[None]:
         yield
     cache.clear()
     catalog_cache_clear()
+
+
+def stored_pending_event(
+    world: UsageWorld, event_id: str, *, timestamp: datetime, quantity: Decimal = Decimal(1)
+) -> UsageEvent:
+    """An accepted event stored as the ingest stores it (with its pending RatingBatch), bypassing the API's
+    time checks."""
+    batch = RatingBatch.objects.create(
+        first_event_id=0,
+        last_event_id=0,
+        event_count=1,
+        tenant_ids=[world.tenant.pk],
+        earliest_event_at=timestamp,
+        latest_event_at=timestamp,
+        created_at=timestamp,
+    )
+    stored = UsageEvent.objects.create(
+        tenant=world.tenant,
+        event_id=event_id,
+        sku=world.sku,
+        sku_code=world.sku.code,
+        timestamp=timestamp,
+        quantity=quantity,
+        payload_sha256="0" * 64,
+        received_at=timestamp,
+        rating_batch=batch,
+    )
+    RatingBatch.objects.filter(pk=batch.pk).update(first_event_id=stored.pk, last_event_id=stored.pk)
+    return stored

@@ -4,6 +4,7 @@ from .tax import ExchangeRate, TaxRule
 from .usage import (
     BillingPeriod,
     IngestRequest,
+    RatingBatch,
     TenantUsageEstimate,
     UsageAggregate,
     UsageAggregateValue,
@@ -18,6 +19,7 @@ __all__ = [
     "Meter",
     "ProfileAssignment",
     "ProfileVersion",
+    "RatingBatch",
     "Sku",
     "TaxRule",
     "TenantUsageEstimate",

@@ -1,7 +1,10 @@
-"""Usage as it arrives (UsageEvent) and as it is rated (UsageAggregate), plus billing periods.
+"""Usage as it arrives (UsageEvent), rating progress (RatingBatch), rated usage (UsageAggregate), plus
+billing periods.
 
-The usage table is append-mostly and keyed by time so it can be range-partitioned by `timestamp`
-on PostgreSQL when it grows (see docs/architecture.md)."""
+The usage table is append-only on the hot path: rating never rewrites an event row, it records its
+progress once per batch of events (RatingBatch). Only rare outcomes touch an event after ingest: a late
+event is flagged, an event priced per event (percentage) records its version, an event without a version
+in force is quarantined, and finance re-attributes quarantined events (see docs/ingest.md)."""
 
 from __future__ import annotations
 
@@ -13,16 +16,66 @@ QUANTITY_DIGITS = 38
 QUANTITY_PLACES = 12
 
 
-class UsageEvent(models.Model):
+class RatingBatch(models.Model):
+    """The rating progress of one stored ingest batch: its accepted events carry `rating_batch_id`, and
+    rating marks the batch (not each event) rated, in the transaction that upserts their aggregates.
+
+    Written by the ingest in the transaction that inserts the events, so a batch never names an event that
+    is not committed with it (event ids are drawn from a sequence by concurrent writers and may commit out
+    of order: a watermark over ids would skip some). `[first_event_id, last_event_id]` bounds its events'
+    ids so rating reads them by primary-key range; other batches' ids may interleave in that range and are
+    filtered out by `rating_batch_id`."""
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending rating"
         RATED = "rated", "Rated"
+
+    class Source(models.TextChoices):
+        INGEST = "ingest", "Ingest request"
+        REATTRIBUTION = "reattribution", "Quarantine re-attribution"
+        MIGRATION = "migration", "Events stored before rating batches existed"
+
+    first_event_id = models.BigIntegerField()
+    last_event_id = models.BigIntegerField()
+    event_count = models.PositiveIntegerField(help_text="accepted events stored with the batch")
+    tenant_ids = models.JSONField(default=list, help_text="the distinct tenants of its events")
+    earliest_event_at = models.DateTimeField(help_text="the smallest event timestamp in the batch")
+    latest_event_at = models.DateTimeField(help_text="the largest event timestamp in the batch")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.INGEST)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(help_text="when its events were received")
+    rated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_event_id__gte=F("first_event_id")), name="rating_batch_id_range"
+            ),
+            models.CheckConstraint(condition=Q(event_count__gt=0), name="rating_batch_has_events"),
+            models.CheckConstraint(
+                condition=Q(latest_event_at__gte=F("earliest_event_at")), name="rating_batch_time_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending", rated_at__isnull=True)
+                | Q(status="rated", rated_at__isnull=False),
+                name="rating_batch_rated_at",
+            ),
+        ]
+        indexes = [models.Index(fields=["id"], condition=Q(status="pending"), name="rating_batch_pending")]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.event_count} events, {self.status})"
+
+
+class UsageEvent(models.Model):
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted (billable)"
         QUARANTINED = "quarantined", "Quarantined"
 
-    # Index budget: every index on this table is paid per ingested event and again per rating update,
-    # so single-column FK indexes are off: tenant is the prefix of the unique (tenant, event_id) and of
-    # (tenant, sku, timestamp); sku, project, profile_version and reattributed_by are only looked up
-    # through those or by primary key, and their parents are PROTECTed and (nearly) never deleted.
+    # Index budget: every index on this table is paid per ingested event, so single-column FK indexes are
+    # off: tenant is the prefix of the unique (tenant, event_id) and of (tenant, sku, timestamp); sku,
+    # project, profile_version and reattributed_by are only looked up through those or by primary key, and
+    # their parents are PROTECTed and (nearly) never deleted.
     tenant = models.ForeignKey(
         "tenants.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
@@ -44,8 +97,20 @@ class UsageEvent(models.Model):
     quantity = models.DecimalField(max_digits=QUANTITY_DIGITS, decimal_places=QUANTITY_PLACES)
     tags = models.JSONField(default=dict, blank=True)
     payload_sha256 = models.CharField(max_length=64, help_text="hash of the canonical event, for duplicates")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACCEPTED)
     quarantine_reason = models.CharField(max_length=64, blank=True)
+    # No database foreign key on purpose: its check would cost an index probe and a KEY SHARE row lock per
+    # ingested event. The batch row is inserted by the same transaction as its events (ingest_storage), and
+    # the CHECK below guarantees every accepted event names one.
+    rating_batch = models.ForeignKey(
+        RatingBatch,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     late = models.BooleanField(default=False, help_text="its period was already invoiced when it was rated")
     profile_version = models.ForeignKey(
         "billing.ProfileVersion",
@@ -54,9 +119,9 @@ class UsageEvent(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        help_text="set by rating for events priced one by one (percentage); others are in the aggregates",
     )
     received_at = models.DateTimeField()
-    rated_at = models.DateTimeField(null=True, blank=True)
     reattributed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -77,14 +142,9 @@ class UsageEvent(models.Model):
                 name="usage_event_unique_unresolved",
             ),
             models.CheckConstraint(
-                condition=~Q(status="rated")
-                | (
-                    Q(tenant__isnull=False)
-                    & Q(sku__isnull=False)
-                    & Q(profile_version__isnull=False)
-                    & Q(rated_at__isnull=False)
-                ),
-                name="usage_event_rated_is_attributed",
+                condition=~Q(status="accepted")
+                | (Q(tenant__isnull=False) & Q(sku__isnull=False) & Q(rating_batch__isnull=False)),
+                name="usage_event_accepted_is_attributed",
             ),
             models.CheckConstraint(
                 condition=~Q(status="quarantined") | ~Q(quarantine_reason=""),
@@ -92,7 +152,6 @@ class UsageEvent(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["received_at"], condition=Q(status="pending"), name="usage_event_pending"),
             models.Index(fields=["tenant", "sku", "timestamp"], name="usage_event_tenant_sku_ts"),
             models.Index(
                 fields=["received_at"], condition=Q(status="quarantined"), name="usage_event_quarantined"
@@ -135,11 +194,27 @@ class UsageAggregate(models.Model):
 
 class UsageAggregateValue(models.Model):
     """The distinct tag values behind a unique_count aggregate, so a period's distinct count stays exact
-    (distinct counts cannot be added across hours)."""
+    (distinct counts cannot be added across hours).
 
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
-    sku = models.ForeignKey("billing.Sku", on_delete=models.PROTECT, related_name="+")
-    profile_version = models.ForeignKey("billing.ProfileVersion", on_delete=models.PROTECT, related_name="+")
+    Written once per distinct value per bucket by rating, so every index and foreign-key check here is paid
+    per event of a unique_count meter. One index (the unique key) and, on PostgreSQL, one composite foreign
+    key to its aggregate row (migration 0007) instead of three single-column keys and their indexes: the
+    aggregate row already references the tenant, SKU and version. On PostgreSQL `value` uses the "C"
+    collation (byte order: the values are opaque identifiers, compared for equality only)."""
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    sku = models.ForeignKey(
+        "billing.Sku", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    profile_version = models.ForeignKey(
+        "billing.ProfileVersion",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     hour = models.DateTimeField()
     value = models.CharField(max_length=256)
 

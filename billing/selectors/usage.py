@@ -20,6 +20,7 @@ from billing.models import (
     Meter,
     ProfileAssignment,
     ProfileVersion,
+    RatingBatch,
     Sku,
     TenantUsageEstimate,
     UsageAggregate,
@@ -95,8 +96,9 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
         v.pk: v for v in ProfileVersion.objects.filter(pk__in={r["profile_version_id"] for r in rows})
     }
     result: list[PeriodUsage] = []
+    # Per-event prices: rating records the version on exactly these events (and only once rated).
     events = UsageEvent.objects.filter(
-        tenant_id=tenant_id, timestamp__gte=start, timestamp__lt=end, status=UsageEvent.Status.RATED
+        tenant_id=tenant_id, timestamp__gte=start, timestamp__lt=end, status=UsageEvent.Status.ACCEPTED
     )
     for row in rows:
         sku, version = skus[row["sku_id"]], versions[row["profile_version_id"]]
@@ -157,17 +159,16 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
 
 
 def pending_backlog() -> int:
-    """Events waiting for rating (served by the partial index on pending events)."""
-    return UsageEvent.objects.filter(status=UsageEvent.Status.PENDING).count()
+    """Events waiting for rating: the sizes of the pending batches (partial index on pending batches)."""
+    total = RatingBatch.objects.filter(status=RatingBatch.Status.PENDING).aggregate(n=Sum("event_count"))["n"]
+    return int(total or 0)
 
 
 def oldest_pending_received_at() -> datetime | None:
-    return (
-        UsageEvent.objects.filter(status=UsageEvent.Status.PENDING)
-        .order_by("received_at")
-        .values_list("received_at", flat=True)
-        .first()
-    )
+    oldest: datetime | None = RatingBatch.objects.filter(status=RatingBatch.Status.PENDING).aggregate(
+        at=Min("created_at")
+    )["at"]
+    return oldest
 
 
 class VersionTimeline:

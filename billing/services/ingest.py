@@ -202,7 +202,7 @@ def usage_ingest(
             outcomes[row.index] = _outcome(row.event_id, "duplicate" if seen.sha == row.sha else "conflict")
 
     tenant_ids = {
-        r.tenant_id for r in unique_rows if r.tenant_id is not None and r.status == UsageEvent.Status.PENDING
+        r.tenant_id for r in unique_rows if r.tenant_id is not None and r.status == UsageEvent.Status.ACCEPTED
     }
     with transaction.atomic():
         if idempotency_key is not None:
@@ -395,7 +395,7 @@ def _validate_and_resolve(
                 tags=p["tags"],
                 tags_json=tags_json,
                 sha=sha,
-                status=UsageEvent.Status.QUARANTINED if reason else UsageEvent.Status.PENDING,
+                status=UsageEvent.Status.QUARANTINED if reason else UsageEvent.Status.ACCEPTED,
                 reason=reason,
             )
         )

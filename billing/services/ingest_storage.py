@@ -4,10 +4,12 @@ PostgreSQL: COPY into a per-connection temporary staging table, then one
 `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`; other databases (the SQLite fallback): read the
 stored keys, then a bulk insert, inside the writer-exclusive transaction SQLite gives us. Both return the
 stored payload hash of every event that was already there, so the caller can tell duplicates from
-conflicts."""
+conflicts. Both also record the accepted events that were inserted as one pending RatingBatch, in the same
+transaction: that row is rating's work item (see billing.services.rating)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,7 +17,7 @@ from typing import Any
 
 from django.db import connection
 
-from billing.models import UsageEvent
+from billing.models import RatingBatch, UsageEvent
 
 
 @dataclass
@@ -98,13 +100,35 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
                         row.reason,
                     )
                 )
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('billing_ratingbatch', 'id'))")
+        batch_row = cursor.fetchone()
+        assert batch_row is not None
+        batch_id = batch_row[0]
         cursor.execute(  # built from the constant column lists above only
-            f"INSERT INTO billing_usageevent ({_EVENT_COLUMNS}, late, received_at) "  # noqa: S608
-            f"SELECT {_EVENT_COLUMNS}, false, %s FROM usage_ingest_stage ORDER BY ord "
-            "ON CONFLICT DO NOTHING RETURNING id",
-            [received_at],
+            f"INSERT INTO billing_usageevent ({_EVENT_COLUMNS}, late, received_at, rating_batch_id) "  # noqa: S608
+            f"SELECT {_EVENT_COLUMNS}, false, %s, CASE WHEN status = 'accepted' THEN %s END "
+            'FROM usage_ingest_stage ORDER BY ord ON CONFLICT DO NOTHING RETURNING id, tenant_id, status, "timestamp"',
+            [received_at, batch_id],
         )
-        inserted = {r[0] for r in cursor.fetchall()}
+        returned = cursor.fetchall()
+        inserted = {r[0] for r in returned}
+        accepted = [r for r in returned if r[2] == UsageEvent.Status.ACCEPTED]
+        if accepted:
+            cursor.execute(
+                "INSERT INTO billing_ratingbatch (id, first_event_id, last_event_id, event_count, tenant_ids, "
+                "earliest_event_at, latest_event_at, source, status, created_at) "
+                "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, 'ingest', 'pending', %s)",
+                [
+                    batch_id,
+                    min(r[0] for r in accepted),
+                    max(r[0] for r in accepted),
+                    len(accepted),
+                    json.dumps(sorted({r[1] for r in accepted})),
+                    min(r[3] for r in accepted),
+                    max(r[3] for r in accepted),
+                    received_at,
+                ],
+            )
         if len(inserted) == len(rows):
             cursor.execute("TRUNCATE usage_ingest_stage")
             return {}
@@ -147,12 +171,27 @@ def store_portable(rows: list[StoredRow], *, received_at: datetime) -> dict[int,
                 for event_id, sha in qs.values_list("event_id", "payload_sha256"):
                     stored[(tenant_id, "", event_id)] = sha
     existing: dict[int, str] = {}
-    new: list[UsageEvent] = []
+    fresh: list[StoredRow] = []
     for row in rows:
         stored_sha = stored.get(row.key)
         if stored_sha is not None:
             existing[row.index] = stored_sha
-            continue
+        else:
+            fresh.append(row)
+    accepted = [row for row in fresh if row.status == UsageEvent.Status.ACCEPTED]
+    batch = None
+    if accepted:  # the id range is known once the events are inserted
+        batch = RatingBatch.objects.create(
+            first_event_id=0,
+            last_event_id=0,
+            event_count=len(accepted),
+            tenant_ids=sorted({row.tenant_id for row in accepted if row.tenant_id is not None}),
+            earliest_event_at=min(row.timestamp for row in accepted),
+            latest_event_at=max(row.timestamp for row in accepted),
+            created_at=received_at,
+        )
+    new: list[UsageEvent] = []
+    for row in fresh:
         new.append(
             UsageEvent(
                 tenant_id=row.tenant_id,
@@ -169,7 +208,11 @@ def store_portable(rows: list[StoredRow], *, received_at: datetime) -> dict[int,
                 status=row.status,
                 quarantine_reason=row.reason,
                 received_at=received_at,
+                rating_batch=batch if row.status == UsageEvent.Status.ACCEPTED else None,
             )
         )
-    UsageEvent.objects.bulk_create(new, batch_size=500)
+    created = UsageEvent.objects.bulk_create(new, batch_size=500)
+    if batch is not None:
+        ids = [event.pk for event in created if event.rating_batch_id is not None]
+        RatingBatch.objects.filter(pk=batch.pk).update(first_event_id=min(ids), last_event_id=max(ids))
     return existing

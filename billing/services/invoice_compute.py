@@ -259,8 +259,8 @@ def correction_lines(
     corrected once yields a zero difference the next time."""
     late = UsageEvent.objects.filter(
         tenant_id=tenant.pk,
-        late=True,
-        status=UsageEvent.Status.RATED,
+        late=True,  # set by rating only
+        status=UsageEvent.Status.ACCEPTED,
         timestamp__gte=OuterRef("start"),
         timestamp__lt=OuterRef("end"),
     )

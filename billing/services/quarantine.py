@@ -1,6 +1,7 @@
 """Quarantined usage: events stored but not billable until someone attributes them (finance, in the admin
-now, the portal later). Re-attribution fixes tenant, SKU, project or tags and sends the event to rating;
-the event keeps its payload hash, so the client resending the original event still gets `duplicate`."""
+now, the portal later). Re-attribution fixes tenant, SKU, project or tags and sends the event to rating in
+a one-event RatingBatch; the event keeps its payload hash, so the client resending the original event
+still gets `duplicate`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Meter, Sku, UsageEvent
+from billing.models import Meter, RatingBatch, Sku, UsageEvent
 from billing.selectors.usage import VersionTimeline
 from billing.services.ingest import Quarantine, rating_nudge
 from common.errors import Conflict, FieldIssue, StateError, ValidationFailed
@@ -56,10 +57,23 @@ def usage_event_reattribute(
             .exists()
         ):
             raise Conflict(f"tenant {tenant.slug} already has an event {locked.event_id!r}")
-        locked.status = UsageEvent.Status.PENDING
+        now = timezone.now()
+        locked.rating_batch = RatingBatch.objects.create(
+            first_event_id=locked.pk,
+            last_event_id=locked.pk,
+            event_count=1,
+            tenant_ids=[locked.tenant_id],
+            earliest_event_at=locked.timestamp,
+            latest_event_at=locked.timestamp,
+            source=RatingBatch.Source.REATTRIBUTION,
+            created_at=now,
+        )
+        locked.status = UsageEvent.Status.ACCEPTED
         locked.quarantine_reason = ""
+        locked.late = False
+        locked.profile_version = None
         locked.reattributed_by = actor  # type: ignore[assignment]
-        locked.reattributed_at = timezone.now()
+        locked.reattributed_at = now
         locked.save()
         transaction.on_commit(rating_nudge)
     logger.info("usage event %s re-attributed by %s", locked.pk, actor.pk)

@@ -1,12 +1,14 @@
 """Rating: pending usage events -> hourly aggregates per (tenant, SKU, hour, profile version).
 
-One batch is one transaction: claim pending events (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers
-run side by side), resolve the version in force at each event's timestamp (assignments and versions loaded
-once per batch, resolved in memory), upsert the aggregates, mark the events rated, refresh the running
-estimates of the touched tenants. On PostgreSQL all of it is set-based SQL over temporary tables, with no
-per-event Python (``billing.services.rating_sql``); on SQLite (the ``make demo`` fallback) it runs in Python.
-A worker killed anywhere in between rolls everything back: nothing is
-lost, nothing is counted twice.
+The unit of work is the RatingBatch the ingest wrote with each stored request (its events carry its id).
+One rating transaction: claim pending batches up to a number of events (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so workers run side by side), read their events, resolve the version in force at each event's
+timestamp (assignments and versions loaded once, resolved in memory or in SQL), upsert the aggregates,
+mark the *batches* rated, refresh the running estimates of the touched tenants. Event rows are not
+rewritten: only the rare late, per-event-priced (percentage) or version-less (quarantined) events are.
+On PostgreSQL all of it is set-based SQL over temporary tables, with no per-event Python
+(``billing.services.rating_sql``); on SQLite (the ``make demo`` fallback) it runs in Python. A worker
+killed anywhere in between rolls everything back: nothing is lost, nothing is counted twice.
 
 Per meter aggregation within an hour bucket: ``sum`` adds quantities, ``count`` counts events, ``max`` keeps
 the largest, ``latest`` keeps the quantity of the event with the latest timestamp (ties: the later rated),
@@ -28,8 +30,21 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from billing.models import IngestRequest, Meter, Sku, UsageAggregate, UsageAggregateValue, UsageEvent
-from billing.selectors.usage import VersionTimeline, closed_periods, oldest_pending_received_at
+from billing.models import (
+    IngestRequest,
+    Meter,
+    RatingBatch,
+    Sku,
+    UsageAggregate,
+    UsageAggregateValue,
+    UsageEvent,
+)
+from billing.selectors.usage import (
+    VersionTimeline,
+    closed_periods,
+    oldest_pending_received_at,
+    price_model,
+)
 from billing.services import rating_sql
 from billing.services import usage_metrics as metrics
 from billing.services.estimates import usage_estimates_refresh
@@ -72,11 +87,13 @@ class _Bucket:
 
 @dataclass
 class RatingBatchResult:
-    claimed: int = 0
+    batches: int = 0  # RatingBatch rows claimed and marked rated
+    claimed: int = 0  # their events
     rated: int = 0
     quarantined: int = 0
     late: int = 0
     tenant_ids: set[int] = field(default_factory=set)
+    drained: bool = True  # False when pending batches may remain beyond this one
 
 
 class _Clock:
@@ -96,7 +113,7 @@ _stale_estimates: set[int] = set()  # tenants rated since their estimate was las
 
 
 def _after_aggregate_upsert() -> None:
-    """Test seam: tests make this raise to kill a batch between the aggregate upsert and the event marks."""
+    """Test seam: tests make this raise to kill a batch between the aggregate upsert and the marks."""
 
 
 def tag_value(value: Any) -> str:
@@ -106,46 +123,76 @@ def tag_value(value: Any) -> str:
     return json.dumps(value)
 
 
+def claim_batches(limit: int) -> tuple[list[RatingBatch], bool]:
+    """Lock pending batches, oldest first, until they hold at least `limit` events (or none is left that
+    another worker has not locked). Returns them and whether the backlog looked drained."""
+    claimed: list[RatingBatch] = []
+    events = 0
+    want = max(1, min(256, limit // 1000))
+    while events < limit:
+        query = RatingBatch.objects.select_for_update(skip_locked=True).filter(
+            status=RatingBatch.Status.PENDING
+        )
+        if claimed:  # rows this transaction already locked are not skipped: move past them
+            query = query.filter(pk__gt=claimed[-1].pk)
+        found = list(query.order_by("pk")[:want])
+        claimed.extend(found)
+        events += sum(batch.event_count for batch in found)
+        if len(found) < want:
+            return claimed, True
+        average = max(1, events // len(claimed))
+        want = max(1, min(256, -(-(limit - events) // average)))
+    return claimed, False
+
+
 def usage_rate_batch(*, limit: int | None = None, now: datetime | None = None) -> RatingBatchResult:
-    """Rate up to `limit` pending events in one transaction."""
+    """Rate pending batches holding about `limit` events (at least one batch) in one transaction."""
     limit = limit or settings.RATING_BATCH_SIZE
     started = time.perf_counter()
     result = RatingBatchResult()
     with transaction.atomic():
         now = now or timezone.now()
-        if connection.vendor == "postgresql":
-            batch = rating_sql.rate_batch(
-                limit=limit,
-                now=now,
-                rated_at=timezone.now,
-                after_upsert=_after_aggregate_upsert,  # the test seam, looked up per call
-                tag_value=tag_value,
-            )
-            result.claimed, result.rated, result.quarantined = batch.claimed, batch.rated, batch.quarantined
-            result.late, result.tenant_ids = batch.late, batch.tenant_ids
-            if batch.quarantined:
-                logger.warning(
-                    "%d events had no profile version in force at rating time: quarantined", batch.quarantined
-                )
-        else:
-            _rate_portable(limit=limit, now=now, result=result)
-        if not result.claimed:
+        batches, result.drained = claim_batches(limit)
+        result.batches = len(batches)
+        if not batches:
             if _stale_estimates:  # a backlog was just drained by full batches: catch the estimates up
                 pending = set(_stale_estimates)
                 usage_estimates_refresh(tenant_ids=pending, now=now)
                 _stale_estimates.difference_update(pending)
             return result
+        if connection.vendor == "postgresql":
+            batch = rating_sql.rate_batches(
+                batches,
+                now=now,
+                after_upsert=_after_aggregate_upsert,  # the test seam, looked up per call
+                tag_value=tag_value,
+            )
+            result.claimed, result.rated, result.quarantined = batch.claimed, batch.rated, batch.quarantined
+            result.late, result.tenant_ids = batch.late, batch.tenant_ids
+        else:
+            _rate_portable(batches, now=now, result=result)
+        if result.quarantined:
+            logger.warning(
+                "%d events had no profile version in force at rating time: quarantined", result.quarantined
+            )
+        rated_at = timezone.now()  # after the upsert: when the cost is known
+        RatingBatch.objects.filter(pk__in=[b.pk for b in batches]).update(
+            status=RatingBatch.Status.RATED, rated_at=rated_at
+        )
         _stale_estimates.update(result.tenant_ids)
-        # Estimates follow every batch when rating keeps up (a short batch: the backlog is drained), and at
-        # most every RATING_ESTIMATE_INTERVAL_SECONDS while a backlog is worked off (pricing the open period
-        # after each of many full batches would cost more than the rating itself).
-        drained = result.claimed < limit
+        # Estimates follow every batch when rating keeps up (the backlog is drained), and at most every
+        # RATING_ESTIMATE_INTERVAL_SECONDS while a backlog is worked off (pricing the open period after
+        # each of many full batches would cost more than the rating itself).
         refreshed: set[int] = set()
-        if _stale_estimates and (drained or _estimate_clock.due(settings.RATING_ESTIMATE_INTERVAL_SECONDS)):
+        if _stale_estimates and (
+            result.drained or _estimate_clock.due(settings.RATING_ESTIMATE_INTERVAL_SECONDS)
+        ):
             refreshed = set(_stale_estimates)
             usage_estimates_refresh(tenant_ids=refreshed, now=now)
     _stale_estimates.difference_update(refreshed)  # only once committed
 
+    for batch_row in batches:
+        metrics.RATING_LAG_SECONDS.observe(max(0.0, (rated_at - batch_row.created_at).total_seconds()))
     metrics.RATING_BATCH_SIZE.observe(result.claimed)
     metrics.RATING_BATCH_SECONDS.observe(time.perf_counter() - started)
     metrics.RATING_EVENTS.labels(outcome="rated").inc(result.rated)
@@ -154,9 +201,9 @@ def usage_rate_batch(*, limit: int | None = None, now: datetime | None = None) -
     return result
 
 
-def _rate_portable(*, limit: int, now: datetime, result: RatingBatchResult) -> None:
-    """The batch in Python (SQLite, the `make demo` fallback): claim, resolve in memory, merge, mark."""
-    claimed = _claim(limit)
+def _rate_portable(batches: list[RatingBatch], *, now: datetime, result: RatingBatchResult) -> None:
+    """The batches in Python (SQLite, the `make demo` fallback): read, resolve in memory, merge, mark."""
+    claimed = _claimed_events(batches)
     result.claimed = len(claimed)
     if not claimed:
         return
@@ -172,7 +219,7 @@ def _rate_portable(*, limit: int, now: datetime, result: RatingBatchResult) -> N
     closed = closed_periods(tenant_ids=tenant_ids)
 
     buckets: dict[BucketKey, _Bucket] = {}
-    marks: list[tuple[int, int, bool]] = []
+    marks: list[tuple[int, int | None, bool]] = []  # (event, version if priced per event, late)
     unrated: list[int] = []
     for event_pk, tenant_id, sku_id, at, quantity in claimed:
         sku = skus[sku_id]
@@ -190,14 +237,16 @@ def _rate_portable(*, limit: int, now: datetime, result: RatingBatchResult) -> N
             raw = tags.get(event_pk, {}).get(sku.meter.unique_tag)
             value = None if raw is None else tag_value(raw)
         bucket.add(event_pk=event_pk, at=at, quantity=quantity, value=value)
-        marks.append((event_pk, version.pk, late))
+        per_event = price_model(version.body, sku.code) == "percentage"
+        if late or per_event:
+            marks.append((event_pk, version.pk if per_event else None, late))
         result.tenant_ids.add(tenant_id)
+        result.rated += 1
         result.late += late
 
     _upsert_portable(buckets, now=now)
     _after_aggregate_upsert()
-    _mark(marks, unrated, now=timezone.now())  # after the upsert: when the cost is known
-    result.rated = len(marks)
+    _mark(marks, unrated)
     result.quarantined = len(unrated)
 
 
@@ -216,7 +265,7 @@ def usage_rate_pending(*, batch_size: int | None = None, time_budget: float | No
     while True:
         batch = usage_rate_batch(limit=batch_size)
         total += batch.claimed
-        if batch.claimed < batch_size:
+        if batch.drained:
             return RatingRun(claimed=total, drained=True)
         if time.monotonic() >= deadline:
             return RatingRun(claimed=total, drained=False)
@@ -240,13 +289,21 @@ def usage_sweep(*, now: datetime | None = None) -> RatingRun | None:
 # --- aggregate upserts ------------------------------------------------------------------------------
 
 
-def _claim(limit: int) -> list[tuple[int, int, int, datetime, Decimal]]:
-    """The pending events, oldest first (SQLite: one writer at a time, no row locks to take)."""
-    return list(
-        UsageEvent.objects.filter(status=UsageEvent.Status.PENDING)
-        .order_by("received_at")
-        .values_list("id", "tenant_id", "sku_id", "timestamp", "quantity")[:limit]
-    )
+def _claimed_events(batches: list[RatingBatch]) -> list[tuple[int, int, int, datetime, Decimal]]:
+    """The accepted events of the claimed batches, in id order (each batch read by its id range)."""
+    rows: list[tuple[int, int, int, datetime, Decimal]] = []
+    for batch in sorted(batches, key=lambda b: b.first_event_id):
+        rows.extend(
+            UsageEvent.objects.filter(
+                pk__gte=batch.first_event_id,
+                pk__lte=batch.last_event_id,
+                rating_batch_id=batch.pk,
+                status=UsageEvent.Status.ACCEPTED,
+            )
+            .order_by("pk")
+            .values_list("id", "tenant_id", "sku_id", "timestamp", "quantity")
+        )
+    return rows
 
 
 def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> None:
@@ -326,19 +383,17 @@ def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> Non
     )
 
 
-def _mark(marks: list[tuple[int, int, bool]], unrated: list[int], *, now: datetime) -> None:
-    if marks:
-        groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
-        for event_pk, version_pk, late in marks:
-            groups[(version_pk, late)].append(event_pk)
-        for (version_pk, late), ids in groups.items():
-            for start in range(0, len(ids), 500):
-                UsageEvent.objects.filter(pk__in=ids[start : start + 500]).update(
-                    status=UsageEvent.Status.RATED, profile_version_id=version_pk, late=late, rated_at=now
-                )
+def _mark(marks: list[tuple[int, int | None, bool]], unrated: list[int]) -> None:
+    """The few per-event writes: late flags, versions of per-event-priced events, quarantines."""
+    groups: dict[tuple[int | None, bool], list[int]] = defaultdict(list)
+    for event_pk, version_pk, late in marks:
+        groups[(version_pk, late)].append(event_pk)
+    for (version_pk, late), ids in groups.items():
+        for start in range(0, len(ids), 500):
+            UsageEvent.objects.filter(pk__in=ids[start : start + 500]).update(
+                late=late, profile_version_id=version_pk
+            )
     for start in range(0, len(unrated), 500):
         UsageEvent.objects.filter(pk__in=unrated[start : start + 500]).update(
             status=UsageEvent.Status.QUARANTINED, quarantine_reason=Quarantine.NO_PROFILE_VERSION
         )
-    if unrated:
-        logger.warning("%d events had no profile version in force at rating time: quarantined", len(unrated))

@@ -33,3 +33,8 @@ RATING_BATCH_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 RATING_EVENTS = Counter("billing_rating_events_total", "Events processed by rating", ["outcome"])
+RATING_LAG_SECONDS = Histogram(
+    "billing_rating_lag_seconds",
+    "From an ingest batch's receipt to its rating commit (event-to-cost latency)",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.test import override_settings
 
-from billing.models import IngestRequest, Meter, UsageEvent
+from billing.models import IngestRequest, Meter, RatingBatch, UsageEvent
 from tenants.services import api_key_create, api_key_revoke
 from tests.factories import ProjectFactory
 from tests.factories_usage import NOW, event, post_usage, sku_with_meter, usage_env, usage_world
@@ -48,8 +48,38 @@ def test_it_accepts_and_stores_an_event(client):
         world.sku.pk,
         Decimal("12.5"),
         {"region": "eu"},
-        "pending",
+        "accepted",
     )
+
+
+def test_it_records_the_stored_events_as_one_pending_rating_batch(client):
+    world = usage_world()
+    post_usage(client, world, [event("a"), event("b", timestamp="2026-11-15T09:00:00Z")])
+    response = post_usage(client, world, [event("a"), event("c", timestamp="2026-11-15T11:00:00Z")])
+    assert response.json()["counts"] == {"accepted": 1, "duplicate": 1}
+    first, second = RatingBatch.objects.order_by("pk")
+    ids = dict(UsageEvent.objects.values_list("event_id", "pk"))
+    assert (first.first_event_id, first.last_event_id, first.event_count) == (ids["a"], ids["b"], 2)
+    assert (second.first_event_id, second.last_event_id, second.event_count) == (ids["c"], ids["c"], 1)
+    assert (second.status, second.tenant_ids, second.earliest_event_at, second.latest_event_at) == (
+        "pending",
+        [world.tenant.pk],
+        datetime(2026, 11, 15, 11, tzinfo=UTC),
+        datetime(2026, 11, 15, 11, tzinfo=UTC),
+    )
+    assert dict(UsageEvent.objects.values_list("event_id", "rating_batch_id")) == {
+        "a": first.pk,
+        "b": first.pk,
+        "c": second.pk,
+    }
+
+
+def test_a_quarantined_event_belongs_to_no_rating_batch(client):
+    world = usage_world()
+    response = post_usage(client, world, [event("q", sku="no_such_sku")])
+    assert response.json()["results"] == [{"event_id": "q", "status": "quarantined", "reason": "unknown_sku"}]
+    assert UsageEvent.objects.get().rating_batch_id is None
+    assert not RatingBatch.objects.exists()
 
 
 def test_it_keeps_json_numbers_exact(client):
@@ -389,24 +419,12 @@ def test_it_rate_limits_per_tenant_with_retry_after(client):
     assert UsageEvent.objects.filter(tenant=world.tenant).count() == 2
 
 
-@override_settings(USAGE_BACKLOG_MAX_PENDING=1, USAGE_BACKLOG_RETRY_AFTER_SECONDS=17)
+@override_settings(
+    USAGE_BACKLOG_MAX_PENDING=1, USAGE_BACKLOG_RETRY_AFTER_SECONDS=17, USAGE_BACKLOG_CACHE_SECONDS=0
+)
 def test_it_answers_503_when_the_backlog_passes_its_bound(client):
     world = usage_world()
-    UsageEvent.objects.bulk_create(
-        [
-            UsageEvent(
-                tenant=world.tenant,
-                event_id=f"p{i}",
-                sku=world.sku,
-                sku_code="api_calls",
-                timestamp=NOW_MINUS_DAYS(1),
-                quantity=1,
-                payload_sha256="0" * 64,
-                received_at=NOW_MINUS_DAYS(1),
-            )
-            for i in range(2)
-        ]
-    )
+    assert post_usage(client, world, [event("p0"), event("p1")]).status_code == 200  # 2 pending > 1
     response = post_usage(client, world, [event("new")])
     assert response.status_code == 503
     assert response["Retry-After"] == "17"

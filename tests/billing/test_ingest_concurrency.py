@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from billing.models import IngestRequest, UsageAggregate, UsageEvent
+from billing.models import IngestRequest, RatingBatch, UsageAggregate, UsageEvent
 from billing.services.rating import usage_rate_pending
 from tests.factories_usage import event, usage_world
 
@@ -86,7 +86,9 @@ def test_the_same_batch_posted_five_times_at_once_is_stored_and_billed_once(sett
     assert statuses == [200] * 5
     usage_rate_pending()
     assert UsageEvent.objects.count() == 300
-    assert set(UsageEvent.objects.values_list("status", flat=True)) == {"rated"}
+    assert set(UsageEvent.objects.values_list("status", flat=True)) == {"accepted"}
+    assert set(RatingBatch.objects.values_list("status", flat=True)) == {"rated"}
+    assert sum(RatingBatch.objects.values_list("event_count", flat=True)) == 300
     total = sum(UsageAggregate.objects.values_list("quantity", flat=True))
     assert total == sum(Decimal(e["quantity"]) for e in batch)
     assert sum(UsageAggregate.objects.values_list("event_count", flat=True)) == 300

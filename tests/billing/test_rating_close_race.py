@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from billing.models import BillingPeriod, UsageEvent
+from billing.models import BillingPeriod, RatingBatch, UsageEvent
 from billing.services.rating import usage_rate_pending
 from tenants.models import Tenant
-from tests.factories_usage import usage_world
+from tests.factories_usage import stored_pending_event, usage_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -24,16 +24,7 @@ DEC = datetime(2026, 12, 1, tzinfo=UTC)
 def test_rating_waits_for_a_close_in_flight_and_flags_the_event_late():
     # given a pending event in November
     world = usage_world()
-    UsageEvent.objects.create(
-        tenant=world.tenant,
-        event_id="e-1",
-        sku=world.sku,
-        sku_code=world.sku.code,
-        timestamp=datetime(2026, 11, 20, tzinfo=UTC),
-        quantity=Decimal(3),
-        payload_sha256="0" * 64,
-        received_at=datetime(2026, 11, 20, tzinfo=UTC),
-    )
+    stored_pending_event(world, "e-1", timestamp=datetime(2026, 11, 20, tzinfo=UTC), quantity=Decimal(3))
     locked, release = threading.Event(), threading.Event()
 
     def close_in_flight() -> None:  # what close_period does: lock the tenant, ..., mark the period closed
@@ -70,4 +61,5 @@ def test_rating_waits_for_a_close_in_flight_and_flags_the_event_late():
     # then rating waited for the close, and saw the period closed
     assert blocked_while_closing
     stored = UsageEvent.objects.get(event_id="e-1")
-    assert (stored.status, stored.late) == ("rated", True)
+    batch = RatingBatch.objects.get(pk=stored.rating_batch_id or 0)
+    assert (stored.status, stored.late, batch.status) == ("accepted", True, "rated")

@@ -10,7 +10,14 @@ import pytest
 import time_machine
 from django.test import override_settings
 
-from billing.models import BillingPeriod, Meter, TenantUsageEstimate, UsageAggregate, UsageEvent
+from billing.models import (
+    BillingPeriod,
+    Meter,
+    RatingBatch,
+    TenantUsageEstimate,
+    UsageAggregate,
+    UsageEvent,
+)
 from billing.selectors.usage import period_usage
 from billing.services import rating
 from billing.services.ingest import usage_ingest
@@ -37,6 +44,10 @@ def ingest(world, events):
     return usage_ingest(tenant=world.tenant, events=events)
 
 
+def batch_states() -> set[str]:
+    return set(RatingBatch.objects.values_list("status", flat=True))
+
+
 def buckets() -> list[tuple[datetime, Decimal, int]]:
     return list(UsageAggregate.objects.order_by("hour").values_list("hour", "quantity", "event_count"))
 
@@ -59,9 +70,15 @@ def test_it_rates_pending_events_into_hourly_aggregates():
         datetime(2026, 11, 2, 10, 5, tzinfo=UTC),
         datetime(2026, 11, 2, 10, 55, tzinfo=UTC),
     )
-    assert set(UsageEvent.objects.values_list("status", "profile_version_id", "rated_at")) == {
-        ("rated", world.version.pk, NOW)
-    }
+    assert list(RatingBatch.objects.values_list("status", "rated_at")) == [("rated", NOW)]
+
+
+def test_rating_leaves_ordinary_event_rows_as_ingested():
+    world = usage_world()
+    ingest(world, [event("a", timestamp=at(2, 10, 5), quantity="1.5")])
+    usage_rate_batch()
+    stored = UsageEvent.objects.get()
+    assert (stored.status, stored.late, stored.profile_version_id) == ("accepted", False, None)
 
 
 def test_it_adds_later_batches_into_the_same_bucket():
@@ -151,20 +168,33 @@ def test_each_event_is_rated_by_the_version_in_force_at_its_timestamp():
         ],
     )
     usage_rate_pending()
-    assert dict(UsageEvent.objects.values_list("event_id", "profile_version_id")) == {
-        "old": world.version.pk,
-        "new": v2.pk,
-        "edge": v2.pk,
-    }
-    assert sorted(UsageAggregate.objects.values_list("profile_version_id", "quantity")) == sorted(
-        [(world.version.pk, Decimal("10")), (v2.pk, Decimal("10")), (v2.pk, Decimal("1"))]
-    )
+    assert sorted(UsageAggregate.objects.values_list("hour", "profile_version_id", "quantity")) == [
+        (hour(5, 9), world.version.pk, Decimal("10")),  # old
+        (hour(10, 0), v2.pk, Decimal("1")),  # edge: v2 takes effect at that instant
+        (hour(12, 9), v2.pk, Decimal("10")),  # new
+    ]
     estimate = TenantUsageEstimate.objects.get()
     assert (estimate.period_key, estimate.quantity, estimate.amount) == (
         "2026-11",
         Decimal("21"),
         Decimal("3.2"),
     )
+
+
+def test_an_event_priced_per_event_records_the_version_it_was_rated_with():
+    world = usage_world(prices=[{"sku": "api_calls", "model": "percentage", "rate": "2.9"}])
+    v2 = ApprovedVersionFactory.create(
+        profile=world.version.profile,
+        body=profile_document(world.version.profile.code, unit_amount="0.20"),
+        effective_from=datetime(2026, 11, 10, tzinfo=UTC),
+    )
+    ingest(world, [event("pct", timestamp=at(5, 9)), event("unit", timestamp=at(12, 9))])
+    usage_rate_pending()
+    assert dict(UsageEvent.objects.values_list("event_id", "profile_version_id")) == {
+        "pct": world.version.pk,  # percentage: close prices it event by event
+        "unit": None,  # per unit under v2: its version is in the aggregate
+    }
+    assert v2.pk != world.version.pk
 
 
 def test_a_batch_killed_after_the_aggregate_upsert_rolls_back_and_reruns_the_same(monkeypatch):
@@ -178,7 +208,7 @@ def test_a_batch_killed_after_the_aggregate_upsert_rolls_back_and_reruns_the_sam
     with pytest.raises(RuntimeError):
         usage_rate_batch()
     assert UsageAggregate.objects.count() == 0
-    assert set(UsageEvent.objects.values_list("status", flat=True)) == {"pending"}
+    assert batch_states() == {"pending"}
     assert TenantUsageEstimate.objects.count() == 0
     monkeypatch.undo()
     usage_rate_pending()
@@ -187,7 +217,7 @@ def test_a_batch_killed_after_the_aggregate_upsert_rolls_back_and_reruns_the_sam
         (hour(2, 1), Decimal("12"), 3),
         (hour(2, 2), Decimal("15"), 3),
     ]
-    assert set(UsageEvent.objects.values_list("status", flat=True)) == {"rated"}
+    assert batch_states() == {"rated"}
 
 
 def test_an_event_in_a_closed_period_is_flagged_late_and_rated_into_its_period():
@@ -245,7 +275,7 @@ def test_ingest_nudges_rating_after_commit(client, django_capture_on_commit_call
     world = usage_world()
     with django_capture_on_commit_callbacks(execute=True):
         post_usage(client, world, [event("a", timestamp=at(2, 10), quantity="3")])
-    assert UsageEvent.objects.get().status == "rated"
+    assert batch_states() == {"rated"}
     assert buckets() == [(hour(2, 10), Decimal("3"), 1)]
 
 
@@ -274,11 +304,11 @@ def test_ingest_succeeds_with_the_broker_down_and_the_sweeper_rates_later(
         app.amqp._producer_pool = None  # type: ignore[attr-defined]
         kombu_pools.reset()
     assert response.json()["results"] == [{"event_id": "a", "status": "accepted"}]
-    assert UsageEvent.objects.get().status == "pending"
+    assert batch_states() == {"pending"}
     assert rating_sweep() == 0  # not overdue yet
     with time_machine.travel(NOW + timedelta(seconds=61), tick=False):
         assert rating_sweep() == 1
-    assert UsageEvent.objects.get().status == "rated"
+    assert batch_states() == {"rated"}
 
 
 # --- summary ------------------------------------------------------------------------------------

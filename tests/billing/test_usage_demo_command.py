@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from billing.models import TenantUsageEstimate, UsageEvent
+from billing.models import RatingBatch, TenantUsageEstimate, UsageEvent
 from tests.factories_usage import usage_env
 
 __all__ = ["usage_env"]
@@ -29,7 +29,7 @@ def test_it_ingests_rates_and_prints_estimates_and_a_rerun_changes_nothing():
     stored = UsageEvent.objects.count()
     assert stored > 0
     assert UsageEvent.objects.filter(status="quarantined").exists()
-    assert not UsageEvent.objects.filter(status="pending").exists()
+    assert not RatingBatch.objects.filter(status="pending").exists()
     assert TenantUsageEstimate.objects.filter(period_key="2026-11").exists()
     assert re.search(r"duplicate \d+", first)
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import UsageAggregate, UsageEvent
+from billing.models import RatingBatch, UsageAggregate, UsageEvent
 from billing.services.quarantine import usage_event_reattribute
 from billing.services.rating import usage_rate_pending
 from common.errors import StateError, ValidationFailed
@@ -24,7 +24,14 @@ def test_reattributing_an_unknown_sku_event_rates_it(client):
     post_usage(client, world, [event("e-1", sku="api-calls", quantity="7")])  # a typo
     quarantined = UsageEvent.objects.get()
     fixed = usage_event_reattribute(event=quarantined, sku=world.sku, actor=UserFactory.create())
-    assert (fixed.status, fixed.quarantine_reason, fixed.sku_id) == ("pending", "", world.sku.pk)
+    assert (fixed.status, fixed.quarantine_reason, fixed.sku_id) == ("accepted", "", world.sku.pk)
+    batch = RatingBatch.objects.get(pk=fixed.rating_batch_id or 0)
+    assert (batch.status, batch.source, batch.first_event_id, batch.event_count) == (
+        "pending",
+        "reattribution",
+        fixed.pk,
+        1,
+    )
     usage_rate_pending()
     assert UsageAggregate.objects.get().quantity == Decimal("7")
 
@@ -62,7 +69,7 @@ def test_an_unknown_tenant_event_can_be_given_its_tenant(client):
     fixed = usage_event_reattribute(
         event=UsageEvent.objects.get(), tenant=world.tenant, actor=UserFactory.create()
     )
-    assert (fixed.status, fixed.tenant_id) == ("pending", world.tenant.pk)
+    assert (fixed.status, fixed.tenant_id) == ("accepted", world.tenant.pk)
 
 
 def test_the_admin_action_reattributes_from_the_codes_sent_once_they_exist(admin_client, client):
@@ -76,7 +83,7 @@ def test_the_admin_action_reattributes_from_the_codes_sent_once_they_exist(admin
     )
     assert response.status_code == 200
     assert dict(UsageEvent.objects.values_list("event_id", "status")) == {
-        "e-1": "pending",
+        "e-1": "accepted",
         "e-2": "quarantined",
     }
     text = response.content.decode()

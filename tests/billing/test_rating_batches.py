@@ -1,0 +1,118 @@
+"""Rating progress is recorded per batch: concurrent raters skip each other's batches, and events stored
+before rating batches existed are carried into batches by the migration."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+
+from billing.models import RatingBatch, UsageAggregate
+from billing.services.rating import claim_batches, usage_rate_batch
+from tests.factories_usage import stored_pending_event, usage_env, usage_world
+
+__all__ = ["usage_env"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_second_rater_skips_the_batch_another_rater_holds(usage_env):
+    world = usage_world()  # two stored ingest batches (no nudge: nothing rates them behind the test's back)
+    stored_pending_event(world, "a", timestamp=datetime(2026, 11, 2, 10, tzinfo=UTC), quantity=Decimal(1))
+    stored_pending_event(world, "b", timestamp=datetime(2026, 11, 2, 11, tzinfo=UTC), quantity=Decimal(10))
+    first, second = RatingBatch.objects.order_by("pk")
+    held, release = threading.Event(), threading.Event()
+    claimed_by_other: list[int] = []
+
+    def other_rater() -> None:
+        try:
+            with transaction.atomic():
+                batches, _drained = claim_batches(1)
+                claimed_by_other.extend(b.pk for b in batches)
+                held.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_rater)
+    thread.start()
+    assert held.wait(timeout=10)
+    result = usage_rate_batch(limit=1)
+    release.set()
+    thread.join(timeout=10)
+    assert claimed_by_other == [first.pk]
+    assert (result.batches, result.claimed) == (1, 1)
+    assert list(RatingBatch.objects.order_by("pk").values_list("status", flat=True)) == ["pending", "rated"]
+    assert UsageAggregate.objects.get().quantity == Decimal("10")  # b only
+    assert second.pk != first.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_puts_pending_and_rated_events_into_batches():
+    executor = MigrationExecutor(connection)
+    executor.migrate([("billing", "0005_usage_event_index_budget")])
+    old = executor.loader.project_state([("billing", "0005_usage_event_index_budget")]).apps
+    Tenant = old.get_model("tenants", "Tenant")
+    Meter = old.get_model("billing", "Meter")
+    Sku = old.get_model("billing", "Sku")
+    Event = old.get_model("billing", "UsageEvent")
+    tenant = Tenant.objects.create(
+        slug="acme", name="Acme", country="DE", tax_jurisdiction="DE", currency="EUR"
+    )
+    meter = Meter.objects.create(code="m", name="m", unit="call", aggregation="sum")
+    sku = Sku.objects.create(code="api_calls", name="API calls", meter=meter, unit_label="call")
+    author = old.get_model(settings.AUTH_USER_MODEL).objects.create(username="author")
+    profile = old.get_model("billing", "BillingProfile").objects.create(code="p", name="p")
+    version = old.get_model("billing", "ProfileVersion").objects.create(
+        profile=profile, number=1, body={}, body_sha256="0" * 64, effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+        author=author,
+    )  # fmt: skip
+    base = datetime(2026, 11, 2, tzinfo=UTC)
+
+    def stored(event_id: str, status: str, minutes: int, **extra: object) -> None:
+        at = base + timedelta(minutes=minutes)
+        Event.objects.create(
+            tenant=tenant, event_id=event_id, sku=sku if status != "quarantined" else None,
+            sku_code="api_calls", timestamp=at, quantity=1, payload_sha256="0" * 64, status=status,
+            received_at=at, **extra,
+        )  # fmt: skip
+
+    stored("r1", "rated", 0, rated_at=base + timedelta(hours=1), profile_version=version)
+    stored("p1", "pending", 5)
+    stored("r2", "rated", 10, rated_at=base + timedelta(hours=2), profile_version=version)
+    stored("p2", "pending", 15)
+    stored("q1", "quarantined", 20, quarantine_reason="unknown_sku")
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    from billing.models import UsageEvent
+
+    rows = {e.event_id: e for e in UsageEvent.objects.all()}
+    rated = RatingBatch.objects.get(status="rated")
+    pending = RatingBatch.objects.get(status="pending")
+    assert (rated.event_count, rated.rated_at, rated.source, rated.tenant_ids) == (
+        2,
+        base + timedelta(hours=2),
+        "migration",
+        [tenant.pk],
+    )
+    assert (rated.first_event_id, rated.last_event_id) == (rows["r1"].pk, rows["r2"].pk)
+    assert (pending.event_count, pending.earliest_event_at, pending.latest_event_at) == (
+        2,
+        base + timedelta(minutes=5),
+        base + timedelta(minutes=15),
+    )
+    assert {k: (e.status, e.rating_batch_id) for k, e in rows.items()} == {
+        "r1": ("accepted", rated.pk),
+        "r2": ("accepted", rated.pk),
+        "p1": ("accepted", pending.pk),
+        "p2": ("accepted", pending.pk),
+        "q1": ("quarantined", None),
+    }
