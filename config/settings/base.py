@@ -199,7 +199,7 @@ RATING_TASK_TIME_BUDGET_SECONDS = env_int("RATING_TASK_TIME_BUDGET_SECONDS", 30)
 RATING_NUDGE_FLAG_TTL_SECONDS = env_int("RATING_NUDGE_FLAG_TTL_SECONDS", 30)
 RATING_SWEEP_AFTER_SECONDS = env_int("RATING_SWEEP_AFTER_SECONDS", 60)
 # While a backlog is rated in full batches, running estimates are refreshed at most this often.
-RATING_ESTIMATE_INTERVAL_SECONDS = env_int("RATING_ESTIMATE_INTERVAL_SECONDS", 2)
+RATING_ESTIMATE_INTERVAL_SECONDS = env_int("RATING_ESTIMATE_INTERVAL_SECONDS", 10)
 CELERY_BEAT_SCHEDULE["billing-rating-sweep"] = {
     "task": "billing.rating_sweep",
     "schedule": env_int("RATING_SWEEP_INTERVAL_SECONDS", 30),  # seconds
