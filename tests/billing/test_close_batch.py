@@ -16,7 +16,7 @@ from billing.services.close import close_period
 from billing.services.close_batch import close_periods
 from billing.services.invoice_compute import invoice_compute
 from common.errors import ValidationFailed
-from ledger.models import Invoice, InvoiceLine, Posting, Transaction
+from ledger.models import Alert, Invoice, InvoiceLine, Posting, Transaction
 from ledger.verify import ledger_verify
 from tenants.models import Tenant
 from tests.factories_ledger import after_grace, fx_rate, tax_rule, usage, world
@@ -87,7 +87,16 @@ def _snapshot() -> list[Any]:
     ]
     lines = list(
         InvoiceLine.objects.order_by("invoice__tenant__slug", "position").values_list(
-            "invoice__tenant__slug", "position", "kind", "description", "quantity", "amount_exact", "amount"
+            "invoice__tenant__slug",
+            "position",
+            "kind",
+            "description",
+            "quantity",
+            "unit_price",
+            "amount_exact",
+            "amount",
+            "breakdown",
+            "segment_start",
         )
     )
     txs = list(Transaction.objects.order_by("seq").values_list("seq", "tenant__slug", "reference", "hash"))
@@ -96,7 +105,8 @@ def _snapshot() -> list[Any]:
             "transaction__seq", "account__code", "amount", "original_amount", "original_currency"
         )
     )
-    return [invoices, lines, txs, postings]
+    alerts = list(Alert.objects.order_by("tenant__slug").values_list("tenant__slug", "kind", "message"))
+    return [invoices, lines, txs, postings, alerts]
 
 
 def test_a_batch_writes_exactly_what_closing_one_by_one_writes():
