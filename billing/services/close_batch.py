@@ -93,9 +93,13 @@ def close_chunk(
     due: list[_Due] = []
     in_grace: list[Tenant] = []
     for tenant in tenants:
-        period, version = period_for(
-            tenant=tenant, now=now, period_key=period_key, cache=cache, assignments=assignments[tenant.pk]
-        )
+        try:
+            period, version = period_for(
+                tenant=tenant, now=now, period_key=period_key, cache=cache, assignments=assignments[tenant.pk]
+            )
+        except ApplicationError as err:  # e.g. a period key that does not parse for this tenant's cycle
+            results[tenant.pk] = CloseResult(tenant.slug, period_key or "", "error", message=err.message)
+            continue
         if version is None:
             results[tenant.pk] = CloseResult(
                 tenant.slug, period.key, "nothing_to_bill", message="no profile in force at period end"

@@ -178,3 +178,13 @@ def test_a_chunk_size_splits_the_tenants_into_transactions_with_a_gapless_chain(
         (2, "GAMMA-2026-000001"),
     ]
     assert ledger_verify().message == "OK 2"
+
+
+def test_a_period_key_that_does_not_parse_is_an_error_per_tenant_not_an_exception():
+    tenants = _three_tenants()
+
+    results = close_periods(tenants=tenants, period_key="2026-13", now=after_grace())
+
+    assert [r.status for r in results] == ["error", "error", "error"]
+    assert results[0].message == "period '2026-13' does not match the monthly cycle"
+    assert not Invoice.objects.exists()
