@@ -224,3 +224,14 @@ def invoice_of(result: Any) -> Invoice:
     """The invoice a close result points at."""
     assert result.invoice_id is not None, result
     return Invoice.objects.get(pk=result.invoice_id)
+
+
+def close_in_batch(
+    *, tenant: Tenant, period_key: str | None = None, now: datetime | None = None, **_: Any
+) -> Any:
+    """`close_period`'s signature and result, through the batch close (`close_periods`) of one tenant:
+    suites written against `close_period` run against both paths with the `both_close_paths` fixture."""
+    from billing.services.close_batch import close_periods
+
+    (result,) = close_periods(tenants=[tenant], period_key=period_key, now=now)
+    return result

@@ -68,13 +68,19 @@ def _assignments(tenant: Tenant) -> list[ProfileAssignment]:
 
 
 def period_for(
-    *, tenant: Tenant, now: datetime, period_key: str | None = None, cache: CloseCache | None = None
+    *,
+    tenant: Tenant,
+    now: datetime,
+    period_key: str | None = None,
+    cache: CloseCache | None = None,
+    assignments: list[ProfileAssignment] | None = None,
 ) -> tuple[Period, ProfileVersion | None]:
     """The period to close (by key, or the last one that ended before `now`) and the profile version in
     force at its end, whose billing cycle, grace window, currency, flat fees, discounts, commitments and
     tax mode govern the invoice. The cycle that parses the key is the one of the version in force now."""
     cache = cache or CloseCache()
-    assignments = _assignments(tenant)  # read once for both instants
+    if assignments is None:  # read once for both instants (a batch close reads them for many tenants)
+        assignments = _assignments(tenant)
     (current,) = _versions_at(tenant, [now], cache, assignments)
     cycle = document_of(current).billing_cycle if current else "monthly"
     if period_key:

@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from billing.models import ExchangeRate, Meter, ProfileVersion, Sku, TaxRule
 from billing.pricing import ProfileDocument, validate_document
@@ -98,6 +99,13 @@ class CloseCache:
         (every meter sums, counts or takes the maximum, and no SKU is priced per event); anything else
         is delegated to `period_usage` itself."""
         rows = usage_selectors.period_usage_rows(tenant_id=tenant_id, start=start, end=end)
+        return self.usage_of_rows(rows, tenant_id=tenant_id, start=start, end=end)
+
+    def usage_of_rows(
+        self, rows: list[dict[str, Any]], *, tenant_id: int, start: datetime, end: datetime
+    ) -> list[PeriodUsage]:
+        """`period_usage` from the tenant's grouped rows already read (`period_usage_rows`, or one
+        tenant's share of `period_usage_rows_many` read under the tenant's lock)."""
         if not rows:
             return []
         skus = self.skus_by_id({r["sku_id"] for r in rows})

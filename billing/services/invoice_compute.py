@@ -354,9 +354,18 @@ def fx_for(*, currency: str, on: date, cache: CloseCache) -> tuple[FxData | None
 
 
 def invoice_compute(
-    *, tenant: Tenant, period: Period, version: ProfileVersion, cache: CloseCache | None = None
+    *,
+    tenant: Tenant,
+    period: Period,
+    version: ProfileVersion,
+    cache: CloseCache | None = None,
+    usages: list[PeriodUsage] | None = None,
+    earlier_closed: bool = True,
 ) -> InvoiceData:
-    """The whole invoice of `tenant` for `period`, governed by `version` (in force at the period end)."""
+    """The whole invoice of `tenant` for `period`, governed by `version` (in force at the period end).
+    A batch close that already read, under the tenant's lock, the period's usage passes it as `usages`,
+    and `earlier_closed=False` when the tenant has no closed period before this one (then no late usage
+    can need a correction and `correction_lines` is skipped)."""
     cache = cache or CloseCache()
     try:
         doc = document_of(version)
@@ -383,7 +392,8 @@ def invoice_compute(
     if doc is None:
         return empty(blocked)
     first_day, last_day = first_local_day(period, tenant.timezone), last_local_day(period, tenant.timezone)
-    usages = cache.period_usage(tenant_id=tenant.pk, start=period.start, end=period.end)
+    if usages is None:
+        usages = cache.period_usage(tenant_id=tenant.pk, start=period.start, end=period.end)
     charges, _exact, reason = usage_lines(usages=usages, currency=currency, cache=cache)
     if reason:
         return empty([reason])
@@ -392,8 +402,10 @@ def invoice_compute(
         doc=doc, charges=charges, currency=currency, first_day=first_day, last_day=last_day
     )
     lines += minimum_line(doc=doc, lines=lines, currency=currency)
-    corrections, corrected, reason = correction_lines(
-        tenant=tenant, period=period, currency=currency, cache=cache
+    corrections, corrected, reason = (
+        correction_lines(tenant=tenant, period=period, currency=currency, cache=cache)
+        if earlier_closed
+        else ([], [], "")
     )
     if reason:
         blocked.append(reason)

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common.db import copy_rows, insert_rows
 from common.errors import ValidationFailed
 from common.money import quantize_money
 from ledger.hashing import GENESIS, transaction_hash
@@ -89,6 +90,50 @@ def _head_for_update() -> ChainHead:
     return ChainHead.objects.select_for_update().get(pk=1)
 
 
+@dataclass(frozen=True)
+class PostingRequest:
+    """One transaction to post (the arguments of `transaction_post`)."""
+
+    kind: str
+    legs: Sequence[Leg]
+    currency: str
+    fx_rate: Decimal = Decimal(1)
+    tenant_id: int | None = None
+    reference: str = ""
+    memo: str = ""
+    booked_at: datetime | None = None
+
+
+_Row = tuple[AccountSpec, Decimal, Decimal]  # spec, base amount, original amount
+
+
+def _base_rows(request: PostingRequest) -> list[_Row]:
+    """The request's legs converted to the base currency (zero legs dropped, the conversion residual on
+    FX gain/loss), checked to balance; [] when there is nothing to post."""
+    base = settings.LEDGER_BASE_CURRENCY
+    kind, currency, fx_rate = request.kind, request.currency, request.fx_rate
+    legs = [leg for leg in request.legs if leg.amount != 0]
+    if not legs:
+        return []
+    if sum((leg.amount for leg in legs), Decimal(0)) != 0:
+        raise ValidationFailed(f"unbalanced {kind} transaction in {currency}: {[leg.amount for leg in legs]}")
+    if currency != base and fx_rate <= 0:
+        raise ValidationFailed("an FX rate is needed to post in a foreign currency")
+    rows: list[_Row] = []
+    for leg in legs:
+        converted = leg.amount if currency == base else quantize_money(leg.amount * fx_rate, base)
+        rows.append((leg.account, converted, leg.amount))
+    residual = sum((r[1] for r in rows), Decimal(0))
+    if residual != 0:
+        rows.append((FX_GAIN_LOSS, -residual, Decimal(0)))
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for _spec, amount, _orig in rows:
+        totals[base] += amount
+    if any(v != 0 for v in totals.values()) or len(rows) < 2:
+        raise ValidationFailed(f"unbalanced {kind} transaction after conversion")
+    return rows
+
+
 def transaction_post(
     *,
     kind: str,
@@ -104,52 +149,56 @@ def transaction_post(
     the ledger's base currency. Each leg is converted with `fx_rate` (1 `currency` = fx_rate base) and
     rounded once; the conversion residual goes to the FX gain/loss account so the base-currency legs
     balance exactly. Legs of zero are dropped; nothing at all to post returns None."""
+    request = PostingRequest(kind, legs, currency, fx_rate, tenant_id, reference, memo, booked_at)
+    (tx,) = transactions_post([request])
+    return tx
+
+
+def transactions_post(requests: Sequence[PostingRequest]) -> list[Transaction | None]:
+    """Post several transactions (each as `transaction_post` would, in this order) with one chain-head
+    lock and one multi-row INSERT for the transactions and one for their postings (a batch close of many
+    tenants). Returns one Transaction per request, None where there was nothing to post."""
     base = settings.LEDGER_BASE_CURRENCY
-    legs = [leg for leg in legs if leg.amount != 0]
-    if not legs:
-        return None
-    if sum((leg.amount for leg in legs), Decimal(0)) != 0:
-        raise ValidationFailed(f"unbalanced {kind} transaction in {currency}: {[leg.amount for leg in legs]}")
-    if currency != base and fx_rate <= 0:
-        raise ValidationFailed("an FX rate is needed to post in a foreign currency")
-    rows: list[tuple[AccountSpec, Decimal, Decimal]] = []  # spec, base amount, original amount
-    for leg in legs:
-        converted = leg.amount if currency == base else quantize_money(leg.amount * fx_rate, base)
-        rows.append((leg.account, converted, leg.amount))
-    residual = sum((r[1] for r in rows), Decimal(0))
-    if residual != 0:
-        rows.append((FX_GAIN_LOSS, -residual, Decimal(0)))
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for _spec, amount, _orig in rows:
-        totals[base] += amount
-    if any(v != 0 for v in totals.values()) or len(rows) < 2:
-        raise ValidationFailed(f"unbalanced {kind} transaction after conversion")
+    prepared = [(request, _base_rows(request)) for request in requests]
+    if not any(rows for _r, rows in prepared):
+        return [None] * len(prepared)
     with transaction.atomic(savepoint=False):
-        accounts = accounts_ensure(spec for spec, _a, _o in rows)
+        accounts = accounts_ensure(spec for _r, rows in prepared for spec, _a, _o in rows)
         head = _head_for_update()
-        when = booked_at or timezone.now()
-        seq = head.seq + 1
-        digest = transaction_hash(
-            seq=seq,
-            kind=kind,
-            tenant_id=tenant_id,
-            reference=reference,
-            memo=memo,
-            booked_at=when,
-            prev_hash=head.hash or GENESIS,
-            postings=[(spec.code, amount, base, orig, currency) for spec, amount, orig in rows],
-        )
-        tx = Transaction.objects.create(
-            seq=seq,
-            kind=kind,
-            tenant_id=tenant_id,
-            reference=reference,
-            memo=memo,
-            booked_at=when,
-            prev_hash=head.hash or GENESIS,
-            hash=digest,
-        )
-        Posting.objects.bulk_create(
+        seq, prev = head.seq, head.hash or GENESIS
+        now = timezone.now()
+        txs: list[Transaction | None] = []
+        for request, rows in prepared:
+            if not rows:
+                txs.append(None)
+                continue
+            seq += 1
+            when = request.booked_at or now
+            digest = transaction_hash(
+                seq=seq,
+                kind=request.kind,
+                tenant_id=request.tenant_id,
+                reference=request.reference,
+                memo=request.memo,
+                booked_at=when,
+                prev_hash=prev,
+                postings=[(spec.code, amount, base, orig, request.currency) for spec, amount, orig in rows],
+            )
+            txs.append(
+                Transaction(
+                    seq=seq,
+                    kind=request.kind,
+                    tenant_id=request.tenant_id,
+                    reference=request.reference,
+                    memo=request.memo,
+                    booked_at=when,
+                    prev_hash=prev,
+                    hash=digest,
+                )
+            )
+            prev = digest
+        insert_rows([tx for tx in txs if tx is not None])
+        copy_rows(
             [
                 Posting(
                     transaction=tx,
@@ -157,11 +206,13 @@ def transaction_post(
                     amount=amount,
                     currency=base,
                     original_amount=orig,
-                    original_currency=currency,
+                    original_currency=request.currency,
                 )
+                for (request, rows), tx in zip(prepared, txs, strict=True)
+                if tx is not None
                 for spec, amount, orig in rows
             ]
         )
-        head.seq, head.hash = seq, digest
+        head.seq, head.hash = seq, prev
         head.save(update_fields=["seq", "hash"])
-    return tx
+    return txs

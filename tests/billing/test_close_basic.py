@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -13,9 +14,17 @@ from billing.services.close import close_period, invoice_preview
 from ledger.models import Invoice, Transaction
 from ledger.selectors import account_balance
 from ledger.verify import ledger_verify
-from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world
+from tests.factories_ledger import after_grace, close_in_batch, invoice_of, tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True, params=["one_tenant", "batch"])
+def both_close_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs against `close_period` and against the batch close (`close_periods`)."""
+    if request.param == "batch":
+        monkeypatch.setattr(sys.modules[__name__], "close_period", close_in_batch)
+
 
 NOV_10 = datetime(2026, 11, 10, 9, 30, tzinfo=UTC)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from ledger.services.credits import credit_grant_create
 from tests.factories_ledger import (
     after_grace,
     approved_version,
+    close_in_batch,
     document,
     fx_rate,
     invoice_of,
@@ -23,6 +25,14 @@ from tests.factories_ledger import (
 )
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True, params=["one_tenant", "batch"])
+def both_close_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs against `close_period` and against the batch close (`close_periods`)."""
+    if request.param == "batch":
+        monkeypatch.setattr(sys.modules[__name__], "close_period", close_in_batch)
+
 
 NOV_5 = datetime(2026, 11, 5, 10, tzinfo=UTC)
 

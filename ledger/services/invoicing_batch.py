@@ -1,0 +1,222 @@
+"""Issuing the invoices of many tenants at once (a batch period close), set-based.
+
+`invoices_issue_many` does for each item what `invoice_save_draft_with_lines(plan_credits=False)`
+followed by `invoice_finalize(locked=True)` do for one invoice, with the same checks and the same
+rows, but with one statement per step for the whole batch instead of one per invoice: the invoices,
+their lines, the numbers, the ledger transactions and their postings are each written with one
+multi-row statement, and the chain head is locked once. It runs inside the caller's transaction,
+which must already hold every item's tenant row lock and the period's invoice row lock."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection, transaction
+
+from common.db import copy_rows, insert_rows, update_rows
+from common.errors import StateError
+from ledger.models import Alert, CorrectionMarker, CreditGrant, Invoice, InvoiceLine, Transaction
+from ledger.services import credits as credit_services
+from ledger.services import posting
+from ledger.services.invoicing import (
+    InvoiceData,
+    _apply_fields,
+    _check_arithmetic,
+    _enqueue_pdf,
+    _line,
+    invoice_number_next,
+    revenue_legs,
+    series_for,
+    year_in,
+)
+from tenants.models import Tenant
+
+# The columns `_apply_fields` sets, plus the amounts a draft without planned credits carries.
+_DRAFT_FIELDS = [
+    "status",
+    "blocked_reason",
+    "period_key",
+    "period_end",
+    "currency",
+    "profile_version_id",
+    "subtotal",
+    "tax_jurisdiction",
+    "tax_rate",
+    "tax_mode",
+    "tax_rule_id",
+    "tax_exact",
+    "tax_total",
+    "total",
+    "base_currency",
+    "fx_rate",
+    "fx_rate_id",
+    "fx_rate_date",
+    "fx_source",
+    "base_total",
+    "computed_at",
+    "credits_applied",
+    "amount_due",
+]
+_FINAL_FIELDS = [
+    "status",
+    "number",
+    "finalized_at",
+    "credits_applied",
+    "amount_due",
+    "ledger_transaction",
+    "pdf_version",
+]
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    data: InvoiceData  # computed, not blocked
+    tenant: Tenant  # locked by the caller
+    existing: Invoice | None  # the period's draft or blocked invoice, locked by the caller; None: none
+
+
+def invoice_numbers_next(*, keys: Sequence[tuple[str, int]]) -> list[str]:
+    """The next number of each (series, year), in order, as `invoice_number_next` draws them (same
+    counter rows, locked until the caller's transaction ends: sequential and gapless), with one
+    multi-row upsert when no key repeats (rows locked in key order)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise StateError("invoice numbers are drawn inside the finalizing transaction")
+    if not keys:
+        return []
+    if max(Counter(keys).values()) > 1:  # one upsert cannot touch a row twice
+        return [invoice_number_next(series=series, year=year) for series, year in keys]
+    ordered = sorted(keys)
+    # Only placeholders are joined into the statement; every value is a bound parameter.
+    values = ", ".join(["(%s, %s, 1)"] * len(ordered))
+    sql = (
+        "INSERT INTO ledger_invoicecounter (series, year, last) VALUES "  # noqa: S608
+        + values
+        + " ON CONFLICT (series, year) DO UPDATE SET last = ledger_invoicecounter.last + 1"
+        " RETURNING series, year, last"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for key in ordered for value in key])
+        drawn = {(str(series), int(year)): int(last) for series, year, last in cursor.fetchall()}
+    return [f"{series}-{year}-{drawn[(series, year)]:06d}" for series, year in keys]
+
+
+def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> list[Invoice]:
+    """Store and finalize one invoice per request (see the module docstring); returns them in order.
+    Raises (and the caller's transaction must then roll back) on the first invoice that fails a check."""
+    invoices: list[Invoice] = []
+    for request in requests:
+        data = request.data
+        if data.blocked_reason:
+            raise StateError(f"invoice of tenant {data.tenant_id} for {data.period_key} is blocked")
+        _check_arithmetic(data)
+        invoice = request.existing or Invoice(tenant_id=data.tenant_id, period_start=data.period_start)
+        if invoice.is_issued:
+            raise StateError(f"invoice {invoice.number} for {data.period_key} is already {invoice.status}")
+        _apply_fields(invoice, data, now)
+        invoice.credits_applied = Decimal(0)
+        invoice.amount_due = invoice.total
+        invoices.append(invoice)
+    with transaction.atomic(savepoint=False):
+        existing = [inv for inv, r in zip(invoices, requests, strict=True) if r.existing is not None]
+        if existing:
+            update_rows(existing, _DRAFT_FIELDS)
+            InvoiceLine.objects.filter(invoice__in=existing).delete()
+            Alert.objects.filter(
+                invoice__in=existing, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
+            ).update(resolved_at=now)
+        insert_rows([inv for inv, r in zip(invoices, requests, strict=True) if r.existing is None])
+        lines = [
+            _line(invoice, position, line)
+            for invoice, request in zip(invoices, requests, strict=True)
+            for position, line in enumerate(request.data.lines, start=1)
+        ]
+        copy_rows(lines)
+        lines_of: dict[int, list[InvoiceLine]] = {inv.pk: [] for inv in invoices}
+        for line in lines:
+            lines_of[line.invoice_id].append(line)
+        numbers = invoice_numbers_next(
+            keys=[(series_for(r.tenant), year_in(r.tenant.timezone, now)) for r in requests]
+        )
+        with_grants = set(
+            CreditGrant.objects.filter(tenant_id__in={inv.tenant_id for inv in invoices})
+            .values_list("tenant_id", flat=True)
+            .distinct()
+        )
+        plans: list[list[credit_services.CreditUse]] = []
+        postings: list[posting.PostingRequest] = []
+        for invoice, request, number in zip(invoices, requests, numbers, strict=True):
+            own = lines_of[invoice.pk]
+            subtotal = sum((line.amount for line in own), Decimal(0))
+            if subtotal != invoice.subtotal:  # also a DB trigger at the status change
+                raise StateError(
+                    f"invoice subtotal {invoice.subtotal} is not the sum of its rounded lines ({subtotal})"
+                )
+            invoice.number, invoice.finalized_at = number, now
+            plan = (
+                credit_services.credits_plan(
+                    tenant_id=invoice.tenant_id,
+                    currency=invoice.currency,
+                    at=invoice.period_end,
+                    due=invoice.total,
+                    lock=True,
+                )
+                if invoice.tenant_id in with_grants
+                else []
+            )
+            plans.append(plan)
+            invoice.credits_applied = sum((u.amount for u in plan), Decimal(0))
+            invoice.amount_due = invoice.total - invoice.credits_applied
+            legs = [posting.Leg(posting.receivable(request.tenant.pk, request.tenant.slug), invoice.total)]
+            legs += revenue_legs(
+                lines=[(line.kind, line.service_category, line.amount) for line in own],
+                tax=invoice.tax_total,
+                jurisdiction=invoice.tax_jurisdiction,
+                inclusive=invoice.tax_mode == Invoice.TaxMode.INCLUSIVE,
+                currency=invoice.currency,
+            )
+            postings.append(
+                posting.PostingRequest(
+                    kind=Transaction.Kind.INVOICE,
+                    legs=legs,
+                    currency=invoice.currency,
+                    fx_rate=invoice.fx_rate or Decimal(1),
+                    tenant_id=request.tenant.pk,
+                    reference=number,
+                    memo=f"invoice {invoice.period_key}",
+                    booked_at=now,
+                )
+            )
+        # Last: the ledger append holds the hash-chain lock until COMMIT, so keep what follows short.
+        for invoice, tx in zip(invoices, posting.transactions_post(postings), strict=True):
+            invoice.ledger_transaction = tx
+            invoice.status = Invoice.Status.FINALIZED
+            invoice.pdf_version += 1
+        update_rows(invoices, _FINAL_FIELDS)
+        for invoice, request, plan in zip(invoices, requests, plans, strict=True):
+            if plan:
+                credit_services.credits_consume(
+                    invoice=invoice, plan=plan, tenant_slug=request.tenant.slug, at=now
+                )
+        markers = [
+            CorrectionMarker(original_id=oid, correcting=invoice, period_key=key, created_at=now)
+            for invoice in invoices
+            for oid, key in {
+                line.corrects_invoice_id: line.corrects_period
+                for line in lines_of[invoice.pk]
+                if line.corrects_invoice_id
+            }.items()
+        ]
+        if markers:
+            CorrectionMarker.objects.bulk_create(markers)
+        ids = [invoice.pk for invoice in invoices]
+        transaction.on_commit(lambda: _enqueue_pdfs(ids))
+    return invoices
+
+
+def _enqueue_pdfs(invoice_ids: list[int]) -> None:
+    for invoice_id in invoice_ids:
+        _enqueue_pdf(invoice_id)

@@ -1,0 +1,157 @@
+"""Batch closes running at the same time as other closes and as rating (PostgreSQL row locks)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from billing.models import Sku, UsageEvent
+from billing.selectors import usage as usage_selectors
+from billing.services import close_batch
+from billing.services.close import close_period
+from billing.services.close_batch import close_periods
+from billing.services.rating import usage_rate_pending
+from ledger.models import Invoice, Transaction
+from ledger.verify import ledger_verify
+from tenants.models import Tenant
+from tests.factories_ledger import after_grace, tax_rule, usage, world
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+NOV_5 = datetime(2026, 11, 5, tzinfo=UTC)
+
+
+def _tenants(n: int) -> list[Tenant]:
+    tax_rule("DE", "19")
+    tenants = []
+    for i in range(n):
+        code = f"calls_{i}"
+        w = world(slug=f"t{i}", prices=[{"sku": code, "model": "per_unit", "unit_amount": "0.10"}])
+        usage(w.tenant, code, w.version, NOV_5, "10")
+        tenants.append(w.tenant)
+    return tenants
+
+
+def _pending_event(tenant: Tenant, sku_code: str, *, timestamp: datetime, quantity: Decimal) -> None:
+    """An accepted event waiting for rating. (Once rating records progress per ingest batch, on `main`
+    since cca7147, this is `tests.factories_usage.stored_pending_event`.)"""
+    sku = Sku.objects.get(code=sku_code)
+    UsageEvent.objects.create(
+        tenant=tenant,
+        event_id="late-1",
+        sku=sku,
+        sku_code=sku.code,
+        timestamp=timestamp,
+        quantity=quantity,
+        payload_sha256="0" * 64,
+        received_at=datetime(2026, 12, 5, tzinfo=UTC),
+    )
+
+
+def _run_together(jobs: list[Callable[[], Any]]) -> tuple[list[Any], list[BaseException]]:
+    barrier = threading.Barrier(len(jobs))
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run(job: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            results.append(job())
+        except BaseException as err:
+            errors.append(err)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
+def test_overlapping_batches_and_single_closes_make_one_invoice_per_tenant():
+    # given four tenants
+    tenants = _tenants(4)
+    now = after_grace()
+
+    # when two batches (in opposite orders) and two single closes run at once
+    results, errors = _run_together(
+        [
+            lambda: close_periods(tenants=tenants, period_key="2026-11", now=now),
+            lambda: close_periods(tenants=tenants[::-1], period_key="2026-11", now=now),
+            lambda: [close_period(tenant=tenants[0], period_key="2026-11", now=now)],
+            lambda: [close_period(tenant=tenants[3], period_key="2026-11", now=now)],
+        ]
+    )
+
+    # then every tenant has exactly one invoice and one ledger transaction, the chain is gapless
+    assert errors == []
+    finalized = Counter(r.tenant_slug for batch in results for r in batch if r.status == "finalized")
+    assert finalized == {"t0": 1, "t1": 1, "t2": 1, "t3": 1}
+    assert Invoice.objects.count() == 4
+    assert list(Invoice.objects.order_by("number").values_list("number", flat=True)) == [
+        "T0-2026-000001",
+        "T1-2026-000001",
+        "T2-2026-000001",
+        "T3-2026-000001",
+    ]
+    assert sorted(Transaction.objects.values_list("seq", flat=True)) == [1, 2, 3, 4]
+    assert ledger_verify().message == "OK 4"
+
+
+def test_rating_waits_for_a_batch_close_in_flight_and_flags_the_event_late(monkeypatch):
+    # given two tenants with usage, and a pending November event of the first one
+    tenants = _tenants(2)
+    w0 = tenants[0]
+    _pending_event(w0, "calls_0", timestamp=datetime(2026, 11, 20, tzinfo=UTC), quantity=Decimal(7))
+    # the batch pauses right after it has locked the tenants and read their usage
+    read_usage, release = threading.Event(), threading.Event()
+    real_read = usage_selectors.period_usage_rows_many
+
+    def paused_read(**kwargs: Any) -> Any:
+        rows = real_read(**kwargs)
+        read_usage.set()
+        release.wait(timeout=10)
+        return rows
+
+    monkeypatch.setattr(close_batch, "period_usage_rows_many", paused_read)
+    outcome: list[Any] = []
+
+    def close() -> None:
+        try:
+            outcome.extend(close_periods(tenants=tenants, period_key="2026-11", now=after_grace()))
+        finally:
+            connection.close()
+
+    def rate() -> None:
+        try:
+            usage_rate_pending()
+        finally:
+            connection.close()
+
+    closer = threading.Thread(target=close)
+    closer.start()
+    assert read_usage.wait(timeout=10)
+
+    # when rating starts while the batch holds the tenants
+    rater = threading.Thread(target=rate)
+    rater.start()
+    rater.join(timeout=1.0)
+    blocked_while_closing = rater.is_alive()
+    release.set()
+    closer.join(timeout=10)
+    rater.join(timeout=10)
+
+    # then rating waited; the invoice has only the usage read under the lock; the event is late
+    assert blocked_while_closing
+    assert [r.status for r in outcome] == ["finalized", "finalized"]
+    assert Invoice.objects.get(tenant=w0).subtotal == Decimal("1.00")  # 10 x 0.10, not 17 x 0.10
+    assert UsageEvent.objects.get(event_id="late-1").late is True  # set by rating, once it ran
