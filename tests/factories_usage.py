@@ -116,7 +116,13 @@ def usage_env(db: Any) -> Iterator[None]:
 
 
 def stored_pending_event(
-    world: UsageWorld, event_id: str, *, timestamp: datetime, quantity: Decimal = Decimal(1)
+    tenant: Tenant,
+    sku: Sku,
+    event_id: str,
+    *,
+    timestamp: datetime,
+    quantity: Decimal = Decimal(1),
+    received_at: datetime | None = None,
 ) -> UsageEvent:
     """An accepted event stored as the ingest stores it (with its pending RatingBatch), bypassing the API's
     time checks."""
@@ -124,20 +130,20 @@ def stored_pending_event(
         first_event_id=0,
         last_event_id=0,
         event_count=1,
-        tenant_ids=[world.tenant.pk],
+        tenant_ids=[tenant.pk],
         earliest_event_at=timestamp,
         latest_event_at=timestamp,
-        created_at=timestamp,
+        created_at=received_at or timestamp,
     )
     stored = UsageEvent.objects.create(
-        tenant=world.tenant,
+        tenant=tenant,
         event_id=event_id,
-        sku=world.sku,
-        sku_code=world.sku.code,
+        sku=sku,
+        sku_code=sku.code,
         timestamp=timestamp,
         quantity=quantity,
         payload_sha256="0" * 64,
-        received_at=timestamp,
+        received_at=received_at or timestamp,
         rating_batch=batch,
     )
     RatingBatch.objects.filter(pk=batch.pk).update(first_event_id=stored.pk, last_event_id=stored.pk)

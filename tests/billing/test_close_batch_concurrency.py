@@ -22,6 +22,7 @@ from ledger.models import Invoice, Transaction
 from ledger.verify import ledger_verify
 from tenants.models import Tenant
 from tests.factories_ledger import after_grace, tax_rule, usage, world
+from tests.factories_usage import stored_pending_event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -37,22 +38,6 @@ def _tenants(n: int) -> list[Tenant]:
         usage(w.tenant, code, w.version, NOV_5, "10")
         tenants.append(w.tenant)
     return tenants
-
-
-def _pending_event(tenant: Tenant, sku_code: str, *, timestamp: datetime, quantity: Decimal) -> None:
-    """An accepted event waiting for rating. (Once rating records progress per ingest batch, on `main`
-    since cca7147, this is `tests.factories_usage.stored_pending_event`.)"""
-    sku = Sku.objects.get(code=sku_code)
-    UsageEvent.objects.create(
-        tenant=tenant,
-        event_id="late-1",
-        sku=sku,
-        sku_code=sku.code,
-        timestamp=timestamp,
-        quantity=quantity,
-        payload_sha256="0" * 64,
-        received_at=datetime(2026, 12, 5, tzinfo=UTC),
-    )
 
 
 def _run_together(jobs: list[Callable[[], Any]]) -> tuple[list[Any], list[BaseException]]:
@@ -111,7 +96,14 @@ def test_rating_waits_for_a_batch_close_in_flight_and_flags_the_event_late(monke
     # given two tenants with usage, and a pending November event of the first one
     tenants = _tenants(2)
     w0 = tenants[0]
-    _pending_event(w0, "calls_0", timestamp=datetime(2026, 11, 20, tzinfo=UTC), quantity=Decimal(7))
+    stored_pending_event(
+        w0,
+        Sku.objects.get(code="calls_0"),
+        "late-1",
+        timestamp=datetime(2026, 11, 20, tzinfo=UTC),
+        quantity=Decimal(7),
+        received_at=datetime(2026, 12, 5, tzinfo=UTC),
+    )
     # the batch pauses right after it has locked the tenants and read their usage
     read_usage, release = threading.Event(), threading.Event()
     real_read = usage_selectors.period_usage_rows_many

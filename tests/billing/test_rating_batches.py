@@ -23,8 +23,12 @@ __all__ = ["usage_env"]
 @pytest.mark.django_db(transaction=True)
 def test_a_second_rater_skips_the_batch_another_rater_holds(usage_env):
     world = usage_world()  # two stored ingest batches (no nudge: nothing rates them behind the test's back)
-    stored_pending_event(world, "a", timestamp=datetime(2026, 11, 2, 10, tzinfo=UTC), quantity=Decimal(1))
-    stored_pending_event(world, "b", timestamp=datetime(2026, 11, 2, 11, tzinfo=UTC), quantity=Decimal(10))
+    stored_pending_event(
+        world.tenant, world.sku, "a", timestamp=datetime(2026, 11, 2, 10, tzinfo=UTC), quantity=Decimal(1)
+    )
+    stored_pending_event(
+        world.tenant, world.sku, "b", timestamp=datetime(2026, 11, 2, 11, tzinfo=UTC), quantity=Decimal(10)
+    )
     first, second = RatingBatch.objects.order_by("pk")
     held, release = threading.Event(), threading.Event()
     claimed_by_other: list[int] = []

@@ -24,7 +24,9 @@ DEC = datetime(2026, 12, 1, tzinfo=UTC)
 def test_rating_waits_for_a_close_in_flight_and_flags_the_event_late():
     # given a pending event in November
     world = usage_world()
-    stored_pending_event(world, "e-1", timestamp=datetime(2026, 11, 20, tzinfo=UTC), quantity=Decimal(3))
+    stored_pending_event(
+        world.tenant, world.sku, "e-1", timestamp=datetime(2026, 11, 20, tzinfo=UTC), quantity=Decimal(3)
+    )
     locked, release = threading.Event(), threading.Event()
 
     def close_in_flight() -> None:  # what close_period does: lock the tenant, ..., mark the period closed
