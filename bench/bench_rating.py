@@ -1,15 +1,17 @@
 """Rating throughput on 1M pending events, and event-to-cost latency under a steady 5,000 events/s.
 
 1. Throughput: 1,000,000 pending events (3 SKUs incl. a unique_count meter, 8 tenants, 20 days) are
-   COPYed into a fresh database with one pending RatingBatch per 1,000 events (as the ingest writes them), then rated by BENCH_RATERS processes side by side (FOR UPDATE SKIP
-   LOCKED), batches of BENCH_RATING_BATCH. Reported: events/s (wall clock, all raters).
+   COPYed into a fresh database with one pending RatingBatch per 1,000 events (as the ingest writes
+   them), then rated by BENCH_RATERS processes side by side (FOR UPDATE SKIP LOCKED), batches of
+   BENCH_RATING_BATCH. Reported: events/s (wall clock, all raters).
 2. Latency: gunicorn + one Celery worker (solo pool, Redis broker) + a producer posting 500-event batches
    10 times a second (5,000 events/s) for BENCH_LATENCY_SECONDS. Event-to-cost latency per event is
    its batch's rated_at - received_at (rated_at is taken after the aggregate upsert; the running estimate
    is written and committed right after, within the same transaction).
 
-Environment as bench_ingest.py, plus BENCH_EVENTS (1,000,000), BENCH_RATERS (2), BENCH_RATING_BATCH
-(50,000, the RATING_BATCH_SIZE default), BENCH_LATENCY_SECONDS (20; 0 skips the latency run)."""
+Environment as bench_ingest.py, plus BENCH_EVENTS (1,000,000), BENCH_RATING_SPREAD_SECONDS (20 days),
+BENCH_RATERS (2), BENCH_RATING_BATCH (50,000, the RATING_BATCH_SIZE default), BENCH_LATENCY_SECONDS
+(20; 0 skips the latency run)."""
 
 from __future__ import annotations
 
@@ -43,6 +45,9 @@ from bench_ingest import (
 )
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
+# How far back the pending events' timestamps spread: 20 days (a backfill; most hour buckets touched by
+# every batch) by default; BENCH_RATING_SPREAD_SECONDS=3600 models a backlog of recent usage.
+SPREAD_SECONDS = int(os.environ.get("BENCH_RATING_SPREAD_SECONDS", str(20 * 86400)))
 RATERS = int(os.environ.get("BENCH_RATERS", "2"))
 RATING_BATCH = int(os.environ.get("BENCH_RATING_BATCH", "50000"))  # the RATING_BATCH_SIZE default
 LATENCY_SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
@@ -82,7 +87,7 @@ def load_pending(n: int) -> float:
                 quantity = (
                     rng.randint(1, 5000) if code == "api_calls" else f"{rng.randint(1, 100000) / 1000:.3f}"
                 )
-                ts = now - timedelta(seconds=rng.randint(60, 20 * 86400))
+                ts = now - timedelta(seconds=rng.randint(60, max(61, SPREAD_SECONDS)))
                 if i % 1000 == 0:
                     batches.append([first_batch + len(batches), first_id + i, first_id + i, 0, ts, ts])
                 batch = batches[-1]
@@ -195,7 +200,10 @@ def main() -> int:
 
     cache.clear()
     load_seconds = load_pending(EVENTS)
-    print(f"rating: {EVENTS:,} pending events loaded by COPY in {load_seconds:.1f} s")
+    print(
+        f"rating: {EVENTS:,} pending events over the last {SPREAD_SECONDS / 3600:,.0f} h "
+        f"loaded by COPY in {load_seconds:.1f} s"
+    )
 
     from django.db import connection
 
