@@ -7,23 +7,52 @@ import hashlib
 from typing import Any
 
 from django.conf import settings
+from django.db.models import F
 from django.template.loader import render_to_string
 
-from ledger.models import Invoice
+from ledger.models import CreditConsumption, CreditNote, Invoice, InvoiceLine
+
+# What the template reads, fetched as plain rows (no model instances; the correction's invoice number
+# joined in the same query rather than one query per correction line).
+_LINE_FIELDS = (
+    "kind",
+    "description",
+    "quantity",
+    "unit_label",
+    "unit_price",
+    "amount",
+    "discount_code",
+    "segment_start",
+    "segment_end",
+    "corrects_period",
+)
+_CHARGE_KINDS = frozenset({"usage", "flat", "minimum"})
 
 
 def invoice_context(invoice: Invoice) -> dict[str, Any]:
-    lines = list(invoice.lines.all())
-    consumptions = list(invoice.credit_consumptions.select_related("grant").all())
+    """Three queries (lines, credit uses, credit notes) besides the invoice and its tenant."""
+    lines = list(
+        InvoiceLine.objects.filter(invoice_id=invoice.pk)
+        .order_by("position")
+        .values(*_LINE_FIELDS, corrects_invoice_number=F("corrects_invoice__number"))
+    )
+    consumptions = list(
+        CreditConsumption.objects.filter(invoice_id=invoice.pk)
+        .order_by("id")
+        .values("amount", grant_reason=F("grant__reason"))
+    )
+    credit_notes = list(
+        CreditNote.objects.filter(invoice_id=invoice.pk).order_by("id").values("number", "total", "currency")
+    )
     return {
         "invoice": invoice,
         "tenant": invoice.tenant,
         "issuer": getattr(settings, "INVOICE_ISSUER", {}),
-        "charges": [line for line in lines if line.kind in ("usage", "flat", "minimum")],
-        "discounts": [line for line in lines if line.kind == "discount"],
-        "corrections": [line for line in lines if line.kind == "correction"],
+        "charges": [line for line in lines if line["kind"] in _CHARGE_KINDS],
+        "discounts": [line for line in lines if line["kind"] == "discount"],
+        "corrections": [line for line in lines if line["kind"] == "correction"],
         "credits": consumptions,
-        "credit_notes": list(invoice.credit_notes.all()),
+        "credit_notes": credit_notes,
     }
 
 

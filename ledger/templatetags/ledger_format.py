@@ -1,7 +1,9 @@
-"""Template filters for documents: money at its currency's minor unit, quantities without exponents."""
+"""Template filters for documents: money at its currency's minor unit, quantities without exponents,
+instants in UTC."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django import template
@@ -27,3 +29,27 @@ def plain(value: Decimal | None) -> str:
         return ""
     text = f"{value.normalize():f}"
     return "0" if text in {"-0", "0"} else text
+
+
+def _in_utc(value: date) -> date:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    return value
+
+
+@register.filter
+def utc_minute(value: datetime | None) -> str:
+    """`2026-11-01 00:00`: an instant in UTC to the minute (what the invoice labels "UTC"). The same text
+    as Django's `date:"Y-m-d H:i"` with TIME_ZONE = "UTC", at a fraction of its cost (per-format and
+    per-locale lookups on every call)."""
+    if value is None or value == "":
+        return ""
+    return f"{_in_utc(value):%Y-%m-%d %H:%M}"
+
+
+@register.filter
+def utc_day(value: date | None) -> str:
+    """`2026-12-06`: a date, or the UTC day of an instant (Django's `date:"Y-m-d"` with TIME_ZONE = "UTC")."""
+    if value is None or value == "":
+        return ""
+    return f"{_in_utc(value):%Y-%m-%d}"
