@@ -199,10 +199,10 @@ class UsageAggregateValue(models.Model):
     """The distinct tag values behind a unique_count aggregate, so a period's distinct count stays exact
     (distinct counts cannot be added across hours).
 
-    Written once per distinct value per bucket by rating, so every index and foreign-key check here is paid
-    per event of a unique_count meter. One index (the unique key) and, on PostgreSQL, one composite foreign
-    key to its aggregate row (migration 0007) instead of three single-column keys and their indexes: the
-    aggregate row already references the tenant, SKU and version. On PostgreSQL `value` uses the "C"
+    Written once per distinct value per bucket by rating, so every index and key check here is paid per
+    event of a unique_count meter: one index (the unique key), and on PostgreSQL the tie to the value's
+    aggregate row is checked once per statement by triggers (billing/sql/aggregate_guard.py) instead of
+    three row-level foreign keys. On PostgreSQL `value` uses the "C"
     collation (byte order: the values are opaque identifiers, compared for equality only)."""
 
     tenant = models.ForeignKey(

@@ -116,9 +116,10 @@ WHERE k.aggregation = 'latest' AND k.tenant_id = l.tenant_id AND k.sku_id = l.sk
   AND k.profile_version_id = l.pv
 """
 
-# unique_count: store the values not seen before in their bucket and put how many were new into the
-# bucket, before the upsert adds it to the aggregate (whose quantity therefore always equals the number of
-# distinct values stored for it).
+# unique_count, after the upsert: store the values not seen before in their bucket and add how many were
+# new to the aggregate (whose quantity therefore always equals the number of distinct values stored for it;
+# new aggregate rows start at 0). On PostgreSQL a statement-level trigger checks that every inserted value
+# has its aggregate row (migration 0009).
 _VALUES = """
 WITH added AS (
     INSERT INTO billing_usageaggregatevalue (tenant_id, sku_id, hour, profile_version_id, value)
@@ -129,10 +130,10 @@ WITH added AS (
 ), counted AS (
     SELECT tenant_id, sku_id, hour, profile_version_id, count(*) AS n FROM added GROUP BY 1, 2, 3, 4
 )
-UPDATE rating_buckets k SET quantity = c.n
+UPDATE billing_usageaggregate a SET quantity = a.quantity + c.n
 FROM counted c
-WHERE k.aggregation = 'unique_count' AND k.tenant_id = c.tenant_id AND k.sku_id = c.sku_id
-  AND k.hour = c.hour AND k.profile_version_id = c.profile_version_id
+WHERE a.tenant_id = c.tenant_id AND a.sku_id = c.sku_id AND a.hour = c.hour
+  AND a.profile_version_id = c.profile_version_id
 """
 
 # The rare per-event writes (a primary-key probe each, forced: the temporary table has no statistics and
@@ -226,7 +227,7 @@ _QUANTITY_ON_CONFLICT: dict[str, str] = {
     "count": "a.quantity + EXCLUDED.quantity",
     "max": "GREATEST(a.quantity, EXCLUDED.quantity)",
     "latest": "CASE WHEN EXCLUDED.last_event_at >= a.last_event_at THEN EXCLUDED.quantity ELSE a.quantity END",
-    "unique_count": "a.quantity + EXCLUDED.quantity",  # the values not seen before (_VALUES)
+    "unique_count": "a.quantity",  # new rows start at 0; _VALUES adds the values not seen before
 }
 
 _UPSERT = (
@@ -296,12 +297,12 @@ def rate_batches(
         kinds = sorted(row[0] for row in cursor.fetchall())
         if "latest" in kinds:
             cursor.execute(_LATEST)
-        if "unique_count" in kinds:
-            cursor.execute(_VALUES)
         for aggregation in kinds:  # one lock order for every worker: no deadlocks between batches
             cursor.execute(  # the only interpolation is a constant expression from _QUANTITY_ON_CONFLICT
                 _UPSERT.format(quantity=_QUANTITY_ON_CONFLICT[aggregation]), [now, aggregation]
             )
+        if "unique_count" in kinds:
+            cursor.execute(_VALUES)
         after_upsert()
         cursor.execute(_STATS)
         stats = cursor.fetchone()
