@@ -10,6 +10,7 @@
    is written and committed right after, within the same transaction).
 
 Environment as bench_ingest.py, plus BENCH_EVENTS (1,000,000), BENCH_RATING_SPREAD_SECONDS (20 days),
+BENCH_RATING_TENANT_BATCHES (0: every batch holds all tenants' events, as a platform key sends them),
 BENCH_RATERS (2), BENCH_RATING_BATCH (50,000, the RATING_BATCH_SIZE default), BENCH_LATENCY_SECONDS
 (20; 0 skips the latency run)."""
 
@@ -48,6 +49,9 @@ EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 # How far back the pending events' timestamps spread: 20 days (a backfill; most hour buckets touched by
 # every batch) by default; BENCH_RATING_SPREAD_SECONDS=3600 models a backlog of recent usage.
 SPREAD_SECONDS = int(os.environ.get("BENCH_RATING_SPREAD_SECONDS", str(20 * 86400)))
+# Each 1,000-event batch holds every tenant's events (a platform key) by default; BENCH_RATING_TENANT_BATCHES=1
+# makes each batch one tenant's (tenant API keys, the common case), which raters take tenant by tenant.
+TENANT_BATCHES = os.environ.get("BENCH_RATING_TENANT_BATCHES", "0") == "1"
 RATERS = int(os.environ.get("BENCH_RATERS", "2"))
 RATING_BATCH = int(os.environ.get("BENCH_RATING_BATCH", "50000"))  # the RATING_BATCH_SIZE default
 LATENCY_SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
@@ -89,14 +93,15 @@ def load_pending(n: int) -> float:
                 )
                 ts = now - timedelta(seconds=rng.randint(60, max(61, SPREAD_SECONDS)))
                 if i % 1000 == 0:
-                    batches.append([first_batch + len(batches), first_id + i, first_id + i, 0, ts, ts])
+                    batches.append([first_batch + len(batches), first_id + i, first_id + i, 0, ts, ts, i])
                 batch = batches[-1]
                 batch[2], batch[3] = first_id + i, batch[3] + 1
                 batch[4], batch[5] = min(batch[4], ts), max(batch[5], ts)
+                tenant = tenants[(i // 1000 if TENANT_BATCHES else i) % len(tenants)]
                 copy.write_row(
                     (
                         first_id + i,
-                        tenants[i % len(tenants)],
+                        tenant,
                         "",
                         f"r-{i}",
                         skus[code],
@@ -117,13 +122,26 @@ def load_pending(n: int) -> float:
             conn.cursor() as cur,
             cur.copy(
                 "COPY billing_ratingbatch (id, first_event_id, last_event_id, event_count, tenant_ids, "
-                "earliest_event_at, latest_event_at, source, status, created_at) FROM STDIN"
+                "tenant_id, earliest_event_at, latest_event_at, source, status, created_at) FROM STDIN"
             ) as copy,
         ):
             every_tenant = json.dumps(sorted(tenants))
-            for batch_id, lo, hi, count, earliest, latest in batches:
+            for batch_id, lo, hi, count, earliest, latest, start in batches:
+                one = tenants[(start // 1000) % len(tenants)] if TENANT_BATCHES else None
                 copy.write_row(
-                    (batch_id, lo, hi, count, every_tenant, earliest, latest, "ingest", "pending", now)
+                    (
+                        batch_id,
+                        lo,
+                        hi,
+                        count,
+                        json.dumps([one]) if one else every_tenant,
+                        one,
+                        earliest,
+                        latest,
+                        "ingest",
+                        "pending",
+                        now,
+                    )
                 )
         conn.execute("SELECT setval(pg_get_serial_sequence('billing_usageevent', 'id'), %s)", [first_id + n])
         conn.execute(
@@ -201,7 +219,8 @@ def main() -> int:
     cache.clear()
     load_seconds = load_pending(EVENTS)
     print(
-        f"rating: {EVENTS:,} pending events over the last {SPREAD_SECONDS / 3600:,.0f} h "
+        f"rating: {EVENTS:,} pending events over the last {SPREAD_SECONDS / 3600:,.0f} h, "
+        f"{'one tenant' if TENANT_BATCHES else 'every tenant'} per 1,000-event batch, "
         f"loaded by COPY in {load_seconds:.1f} s"
     )
 

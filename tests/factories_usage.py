@@ -123,14 +123,17 @@ def stored_pending_event(
     timestamp: datetime,
     quantity: Decimal = Decimal(1),
     received_at: datetime | None = None,
+    platform: bool = False,
 ) -> UsageEvent:
-    """An accepted event stored as the ingest stores it (with its pending RatingBatch), bypassing the API's
-    time checks."""
+    """An accepted event stored as the ingest stores it (with its pending RatingBatch, which names its
+    tenant unless `platform`: a platform key's batch may hold several tenants), bypassing the API's time
+    checks."""
     batch = RatingBatch.objects.create(
         first_event_id=0,
         last_event_id=0,
         event_count=1,
         tenant_ids=[tenant.pk],
+        tenant=None if platform else tenant,
         earliest_event_at=timestamp,
         latest_event_at=timestamp,
         created_at=received_at or timestamp,

@@ -39,6 +39,16 @@ class RatingBatch(models.Model):
     last_event_id = models.BigIntegerField()
     event_count = models.PositiveIntegerField(help_text="accepted events stored with the batch")
     tenant_ids = models.JSONField(default=list, help_text="the distinct tenants of its events")
+    tenant = models.ForeignKey(
+        "tenants.Tenant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="the tenant when all its events are one tenant's (tenant API keys): raters take such "
+        "batches tenant by tenant",
+    )
     earliest_event_at = models.DateTimeField(help_text="the smallest event timestamp in the batch")
     latest_event_at = models.DateTimeField(help_text="the largest event timestamp in the batch")
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.INGEST)
@@ -61,7 +71,12 @@ class RatingBatch(models.Model):
                 name="rating_batch_rated_at",
             ),
         ]
-        indexes = [models.Index(fields=["id"], condition=Q(status="pending"), name="rating_batch_pending")]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(status="pending"), name="rating_batch_pending"),
+            models.Index(
+                fields=["tenant", "id"], condition=Q(status="pending"), name="rating_batch_pending_tenant"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"batch {self.pk} ({self.event_count} events, {self.status})"

@@ -113,17 +113,19 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
         returned = cursor.fetchall()
         inserted = {r[0] for r in returned}
         accepted = [r for r in returned if r[2] == UsageEvent.Status.ACCEPTED]
+        tenants = sorted({r[1] for r in accepted})
         if accepted:
             cursor.execute(
                 "INSERT INTO billing_ratingbatch (id, first_event_id, last_event_id, event_count, tenant_ids, "
-                "earliest_event_at, latest_event_at, source, status, created_at) "
-                "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, 'ingest', 'pending', %s)",
+                "tenant_id, earliest_event_at, latest_event_at, source, status, created_at) "
+                "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, 'ingest', 'pending', %s)",
                 [
                     batch_id,
                     min(r[0] for r in accepted),
                     max(r[0] for r in accepted),
                     len(accepted),
-                    json.dumps(sorted({r[1] for r in accepted})),
+                    json.dumps(tenants),
+                    tenants[0] if len(tenants) == 1 else None,
                     min(r[3] for r in accepted),
                     max(r[3] for r in accepted),
                     received_at,
@@ -180,12 +182,14 @@ def store_portable(rows: list[StoredRow], *, received_at: datetime) -> dict[int,
             fresh.append(row)
     accepted = [row for row in fresh if row.status == UsageEvent.Status.ACCEPTED]
     batch = None
+    tenants = sorted({row.tenant_id for row in accepted if row.tenant_id is not None})
     if accepted:  # the id range is known once the events are inserted
         batch = RatingBatch.objects.create(
             first_event_id=0,
             last_event_id=0,
             event_count=len(accepted),
-            tenant_ids=sorted({row.tenant_id for row in accepted if row.tenant_id is not None}),
+            tenant_ids=tenants,
+            tenant_id=tenants[0] if len(tenants) == 1 else None,
             earliest_event_at=min(row.timestamp for row in accepted),
             latest_event_at=max(row.timestamp for row in accepted),
             created_at=received_at,

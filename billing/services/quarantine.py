@@ -63,6 +63,7 @@ def usage_event_reattribute(
             last_event_id=locked.pk,
             event_count=1,
             tenant_ids=[locked.tenant_id],
+            tenant_id=locked.tenant_id,
             earliest_event_at=locked.timestamp,
             latest_event_at=locked.timestamp,
             source=RatingBatch.Source.REATTRIBUTION,

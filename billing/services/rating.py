@@ -123,9 +123,20 @@ def tag_value(value: Any) -> str:
     return json.dumps(value)
 
 
+# Advisory-lock namespace of the per-tenant rating locks (the second key is the tenant id).
+_TENANT_LOCK_NAMESPACE = 0x52415445
+
+
 def claim_batches(limit: int) -> tuple[list[RatingBatch], bool]:
-    """Lock pending batches, oldest first, until they hold at least `limit` events (or none is left that
-    another worker has not locked). Returns them and whether the backlog looked drained."""
+    """Lock pending batches until they hold at least `limit` events (or none is left that another worker
+    has not taken). Returns them and whether the backlog looked drained."""
+    if connection.vendor == "postgresql":
+        return _claim_by_tenant(limit)
+    return _claim_in_order(limit)
+
+
+def _claim_in_order(limit: int) -> tuple[list[RatingBatch], bool]:
+    """Oldest first, whatever their tenants."""
     claimed: list[RatingBatch] = []
     events = 0
     want = max(1, min(256, limit // 1000))
@@ -142,6 +153,62 @@ def claim_batches(limit: int) -> tuple[list[RatingBatch], bool]:
             return claimed, True
         average = max(1, events // len(claimed))
         want = max(1, min(256, -(-(limit - events) // average)))
+    return claimed, False
+
+
+def _claim_by_tenant(limit: int) -> tuple[list[RatingBatch], bool]:
+    """PostgreSQL: the oldest pending batch decides the tenant; the rater takes that tenant's advisory lock
+    (try, never wait), then the tenant's pending batches oldest first, then the next tenant while there is
+    room. A tenant whose lock another rater holds is passed over, so concurrent raters work on disjoint
+    tenants and do not queue on each other's aggregate rows. Batches of several tenants (platform keys)
+    are taken as they come. Correctness never depends on these locks (batch rows are claimed with
+    SKIP LOCKED, aggregates are upserted in key order); they only keep raters apart. A batch locked and
+    then passed over stays pending and is rated in a later transaction."""
+    claimed: list[RatingBatch] = []
+    held: list[int] = []  # batch rows this transaction locked (SKIP LOCKED does not skip our own)
+    passed: set[int] = set()  # tenants taken or left to another rater
+    events = 0
+    while events < limit:
+        head = (
+            RatingBatch.objects.select_for_update(skip_locked=True)
+            .filter(status=RatingBatch.Status.PENDING)
+            .exclude(pk__in=held)
+            .exclude(tenant_id__in=passed)
+            .order_by("pk")
+            .first()
+        )
+        if head is None:
+            return claimed, True
+        held.append(head.pk)
+        if head.tenant_id is None:
+            claimed.append(head)
+            events += head.event_count
+            continue
+        passed.add(head.tenant_id)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, (%s %% 2147483647)::int)",
+                [_TENANT_LOCK_NAMESPACE, head.tenant_id],
+            )
+            row = cursor.fetchone()
+        if not (row and row[0]):
+            continue
+        claimed.append(head)
+        events += head.event_count
+        last = head.pk
+        while events < limit:
+            want = max(1, min(256, -(-(limit - events) // max(1, head.event_count))))
+            found = list(
+                RatingBatch.objects.select_for_update(skip_locked=True)
+                .filter(status=RatingBatch.Status.PENDING, tenant_id=head.tenant_id, pk__gt=last)
+                .order_by("pk")[:want]
+            )
+            if not found:
+                break
+            claimed.extend(found)
+            held.extend(batch.pk for batch in found)
+            events += sum(batch.event_count for batch in found)
+            last = found[-1].pk
     return claimed, False
 
 

@@ -61,17 +61,30 @@ def test_it_records_the_stored_events_as_one_pending_rating_batch(client):
     ids = dict(UsageEvent.objects.values_list("event_id", "pk"))
     assert (first.first_event_id, first.last_event_id, first.event_count) == (ids["a"], ids["b"], 2)
     assert (second.first_event_id, second.last_event_id, second.event_count) == (ids["c"], ids["c"], 1)
-    assert (second.status, second.tenant_ids, second.earliest_event_at, second.latest_event_at) == (
+    assert (second.status, second.tenant_id, second.tenant_ids, second.earliest_event_at) == (
         "pending",
+        world.tenant.pk,  # a tenant key's batch names its tenant: raters take it tenant by tenant
         [world.tenant.pk],
         datetime(2026, 11, 15, 11, tzinfo=UTC),
-        datetime(2026, 11, 15, 11, tzinfo=UTC),
     )
+    assert second.latest_event_at == datetime(2026, 11, 15, 11, tzinfo=UTC)
     assert dict(UsageEvent.objects.values_list("event_id", "rating_batch_id")) == {
         "a": first.pk,
         "b": first.pk,
         "c": second.pk,
     }
+
+
+def test_a_platform_batch_of_several_tenants_names_them_all_but_no_single_tenant(client):
+    acme, globex = usage_world(slug="acme"), usage_world(slug="globex")
+    platform = api_key_create(tenant=None).secret
+    post_usage(client, platform, [event("a", tenant="acme"), event("g", tenant="globex")])
+    batch = RatingBatch.objects.get()
+    assert (batch.tenant_id, sorted(batch.tenant_ids), batch.event_count) == (
+        None,
+        sorted([acme.tenant.pk, globex.tenant.pk]),
+        2,
+    )
 
 
 def test_a_quarantined_event_belongs_to_no_rating_batch(client):

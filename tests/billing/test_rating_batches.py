@@ -22,13 +22,16 @@ __all__ = ["usage_env"]
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_second_rater_skips_the_batch_another_rater_holds(usage_env):
-    world = usage_world()  # two stored ingest batches (no nudge: nothing rates them behind the test's back)
-    stored_pending_event(
-        world.tenant, world.sku, "a", timestamp=datetime(2026, 11, 2, 10, tzinfo=UTC), quantity=Decimal(1)
-    )
-    stored_pending_event(
-        world.tenant, world.sku, "b", timestamp=datetime(2026, 11, 2, 11, tzinfo=UTC), quantity=Decimal(10)
-    )
+    world = usage_world()  # two stored platform-key batches (no nudge: nothing rates them behind our back)
+    for event_id, quantity, hour in (("a", 1, 10), ("b", 10, 11)):
+        stored_pending_event(
+            world.tenant,
+            world.sku,
+            event_id,
+            timestamp=datetime(2026, 11, 2, hour, tzinfo=UTC),
+            quantity=Decimal(quantity),
+            platform=True,
+        )
     first, second = RatingBatch.objects.order_by("pk")
     held, release = threading.Event(), threading.Event()
     claimed_by_other: list[int] = []
@@ -54,6 +57,41 @@ def test_a_second_rater_skips_the_batch_another_rater_holds(usage_env):
     assert list(RatingBatch.objects.order_by("pk").values_list("status", flat=True)) == ["pending", "rated"]
     assert UsageAggregate.objects.get().quantity == Decimal("10")  # b only
     assert second.pk != first.pk
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_second_rater_leaves_a_tenant_another_rater_works_on_and_takes_the_next(usage_env):
+    acme, globex = usage_world(slug="acme"), usage_world(slug="globex")
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    acme_1 = stored_pending_event(acme.tenant, acme.sku, "a1", timestamp=day, quantity=Decimal(1))
+    acme_2 = stored_pending_event(acme.tenant, acme.sku, "a2", timestamp=day, quantity=Decimal(2))
+    stored_pending_event(globex.tenant, globex.sku, "g1", timestamp=day, quantity=Decimal(5))
+    held, release = threading.Event(), threading.Event()
+    claimed_by_other: list[int] = []
+
+    def other_rater() -> None:  # rating acme: holds its first batch and acme's rating lock
+        try:
+            with transaction.atomic():
+                batches, _drained = claim_batches(1)
+                claimed_by_other.extend(b.pk for b in batches)
+                held.set()
+                release.wait(timeout=10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_rater)
+    thread.start()
+    assert held.wait(timeout=10)
+    result = usage_rate_batch(limit=10)  # acme's second batch is older than globex's, yet left alone
+    release.set()
+    thread.join(timeout=10)
+    assert claimed_by_other == [acme_1.rating_batch_id]
+    assert (result.batches, result.claimed, result.tenant_ids) == (1, 1, {globex.tenant.pk})
+    assert RatingBatch.objects.get(pk=acme_2.rating_batch_id or 0).status == "pending"
+    assert list(UsageAggregate.objects.values_list("tenant_id", "quantity")) == [
+        (globex.tenant.pk, Decimal(5))
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
