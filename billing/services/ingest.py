@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -213,9 +214,12 @@ def usage_ingest(
             stored = store_portable(unique_rows, received_at=now)
         for row in unique_rows:
             existing_sha = stored.get(row.index)
-            if existing_sha is None:
+            if existing_sha is None:  # same dict as _outcome() builds (a stored row's event_id is a str)
                 stored_as = "quarantined" if row.status == UsageEvent.Status.QUARANTINED else "accepted"
-                outcomes[row.index] = _outcome(row.event_id, stored_as, row.reason)
+                stored_item: dict[str, Any] = {"event_id": row.event_id, "status": stored_as}
+                if row.reason:
+                    stored_item["reason"] = row.reason
+                outcomes[row.index] = stored_item
             else:
                 outcomes[row.index] = _outcome(
                     row.event_id, "duplicate" if existing_sha == row.sha else "conflict"
@@ -256,13 +260,14 @@ def _validate_and_resolve(
     future_limit = now + timedelta(seconds=settings.USAGE_FUTURE_TOLERANCE_SECONDS)
     limits = TagLimits.current()
 
-    parsed: list[tuple[int, dict[str, Any]]] = []
+    # (index, event_id, sku code, tenant slug, project code, timestamp, quantity, tags) per valid event
+    parsed: list[tuple[int, str, str, str, str, datetime, Decimal, dict[str, Any]]] = []
     for index, event in enumerate(events):
         try:
             if not isinstance(event, dict):
                 raise EventRejected(Reject.NOT_AN_OBJECT, "each event must be a JSON object")
-            unknown = set(event) - ALLOWED_FIELDS
-            if unknown:
+            if not ALLOWED_FIELDS.issuperset(event):
+                unknown = set(event) - ALLOWED_FIELDS
                 raise EventRejected(Reject.UNKNOWN_FIELD, f"unknown field(s): {', '.join(sorted(unknown))}")
             event_id = short_string(
                 event.get("event_id"), max_length=128, reason=Reject.INVALID_EVENT_ID, name="event_id"
@@ -298,30 +303,15 @@ def _validate_and_resolve(
             raw_id = event.get("event_id") if isinstance(event, dict) else None
             outcomes[index] = _outcome(raw_id, "rejected", rejected.reason, rejected.message)
             continue
-        parsed.append(
-            (
-                index,
-                {
-                    "event_id": event_id,
-                    "sku": sku_code,
-                    "slug": slug,
-                    "project": project_code,
-                    "timestamp": timestamp,
-                    "quantity": quantity,
-                    "tags": tags,
-                },
-            )
-        )
+        parsed.append((index, event_id, sku_code, slug, project_code, timestamp, quantity, tags))
 
     if tenant is not None:
         tenants = {tenant.slug: tenant}
     else:
-        slugs = {p["slug"] for _, p in parsed}
+        slugs = {p[3] for p in parsed}
         tenants = {t.slug: t for t in Tenant.objects.filter(slug__in=slugs)}
     timeline = VersionTimeline(t.pk for t in tenants.values())
-    wanted_projects = {
-        (tenants[p["slug"]].pk, p["project"]) for _, p in parsed if p["project"] and p["slug"] in tenants
-    }
+    wanted_projects = {(tenants[p[3]].pk, p[4]) for p in parsed if p[4] and p[3] in tenants}
     projects: dict[tuple[int, str], Project] = {}
     if wanted_projects:
         for known in Project.objects.filter(
@@ -329,73 +319,97 @@ def _validate_and_resolve(
         ):
             projects[(known.tenant_id, known.code)] = known
 
+    # Per-batch lookups (a batch has a handful of tenants, SKUs and versions but 1,000 events): the tenant
+    # id, each SKU's id and meter flags, each version's backdating cutoff and required tags, once each.
+    owner_ids: dict[str, int] = {slug: t.pk for slug, t in tenants.items()}
+    skus: dict[str, tuple[Sku, int, bool, bool]] = {}
+    for code in {p[2] for p in parsed}:
+        sku = catalog.get(code)
+        if sku is not None:
+            meter = sku.meter
+            unique = meter.aggregation == Meter.Aggregation.UNIQUE_COUNT
+            skus[code] = (sku, sku.pk, meter.allow_negative, unique)
+    version_rules: dict[Any, tuple[int, list[str], datetime]] = {}
+    priced: dict[tuple[Any, str], bool] = {}
+    quarantined, accepted = UsageEvent.Status.QUARANTINED, UsageEvent.Status.ACCEPTED
+    closed = Tenant.Status.CLOSED
+
     rows: list[StoredRow] = []
-    for index, p in parsed:
-        owner = tenants.get(p["slug"])
-        sku = catalog.get(p["sku"])
-        quantity = p["quantity"]
-        timestamp = p["timestamp"]
+    for index, event_id, sku_code, slug, project_code, timestamp, quantity, tags in parsed:
+        owner = tenants.get(slug)
+        sku_entry = skus.get(sku_code)
         reason = ""
-        version = timeline.version_at(owner.pk, timestamp) if owner is not None else None
-        backdating_days, required_tags = _version_settings(version)
+        owner_id = owner_ids[slug] if owner is not None else None
+        version = timeline.version_at(owner_id, timestamp) if owner_id is not None else None
+        version_key = version.pk if version is not None else None
+        rules = version_rules.get(version_key)
+        if rules is None:
+            days, required = _version_settings(version)
+            rules = version_rules[version_key] = (days, required, now - timedelta(days=days))
+        backdating_days, required_tags, oldest = rules
         try:
-            if owner is not None and owner.status == Tenant.Status.CLOSED:
+            if owner is not None and owner.status == closed:
                 raise EventRejected(Reject.TENANT_CLOSED, f"tenant {owner.slug!r} is closed")
-            if quantity < 0 and (sku is None or not sku.meter.allow_negative):
+            if quantity < 0 and (sku_entry is None or not sku_entry[2]):
                 raise EventRejected(Reject.NEGATIVE_QUANTITY, "quantity must not be negative for this meter")
-            if timestamp < now - timedelta(days=backdating_days):
+            if timestamp < oldest:
                 raise EventRejected(
                     Reject.TIMESTAMP_TOO_OLD,
                     f"timestamp is older than the {backdating_days}-day backdating window",
                 )
         except EventRejected as rejected:
-            outcomes[index] = _outcome(p["event_id"], "rejected", rejected.reason, rejected.message)
+            outcomes[index] = _outcome(event_id, "rejected", rejected.reason, rejected.message)
             continue
         project_row: Project | None = None
-        if owner is not None and p["project"]:
-            project_row = projects.get((owner.pk, p["project"]))
+        if owner_id is not None and project_code:
+            project_row = projects.get((owner_id, project_code))
         if owner is None:
             reason = Quarantine.UNKNOWN_TENANT
-        elif sku is None:
+        elif sku_entry is None:
             reason = Quarantine.UNKNOWN_SKU
-        elif p["project"] and project_row is None:
+        elif project_code and project_row is None:
             reason = Quarantine.UNKNOWN_PROJECT
         elif version is None:
             reason = Quarantine.NO_PROFILE_VERSION
-        elif not timeline.prices(version, sku.code):
-            reason = Quarantine.SKU_NOT_IN_PROFILE
-        elif any(not _has_tag(t, tags=p["tags"], project_code=p["project"]) for t in required_tags):
-            reason = Quarantine.MISSING_REQUIRED_TAG
-        elif sku.meter.aggregation == Meter.Aggregation.UNIQUE_COUNT and not _has_tag(
-            sku.meter.unique_tag, tags=p["tags"], project_code=""
-        ):
-            reason = Quarantine.MISSING_UNIQUE_TAG
-        tags_json = canonical_tags(p["tags"])
+        else:
+            sku = sku_entry[0]
+            in_profile = priced.get((version_key, sku_code))
+            if in_profile is None:
+                in_profile = priced[(version_key, sku_code)] = timeline.prices(version, sku.code)
+            if not in_profile:
+                reason = Quarantine.SKU_NOT_IN_PROFILE
+            elif required_tags and any(
+                not _has_tag(t, tags=tags, project_code=project_code) for t in required_tags
+            ):
+                reason = Quarantine.MISSING_REQUIRED_TAG
+            elif sku_entry[3] and not _has_tag(sku.meter.unique_tag, tags=tags, project_code=""):
+                reason = Quarantine.MISSING_UNIQUE_TAG
+        tags_json = canonical_tags(tags)
         sha = payload_sha256(
-            tenant=p["slug"],
-            event_id=p["event_id"],
-            sku=p["sku"],
+            tenant=slug,
+            event_id=event_id,
+            sku=sku_code,
             timestamp=timestamp,
             quantity=quantity,
-            project=p["project"],
+            project=project_code,
             tags_json=tags_json,
         )
         rows.append(
             StoredRow(
                 index=index,
-                tenant_id=owner.pk if owner is not None else None,
-                tenant_slug=p["slug"],
-                event_id=p["event_id"],
-                sku_id=sku.pk if sku is not None else None,
-                sku_code=p["sku"],
+                tenant_id=owner_id,
+                tenant_slug=slug,
+                event_id=event_id,
+                sku_id=sku_entry[1] if sku_entry is not None else None,
+                sku_code=sku_code,
                 project_id=project_row.pk if project_row is not None else None,
-                project_code=p["project"],
+                project_code=project_code,
                 timestamp=timestamp,
                 quantity=quantity,
-                tags=p["tags"],
+                tags=tags,
                 tags_json=tags_json,
                 sha=sha,
-                status=UsageEvent.Status.QUARANTINED if reason else UsageEvent.Status.ACCEPTED,
+                status=quarantined if reason else accepted,
                 reason=reason,
             )
         )

@@ -107,7 +107,7 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
         cursor.execute(  # built from the constant column lists above only
             f"INSERT INTO billing_usageevent ({_EVENT_COLUMNS}, late, received_at, rating_batch_id) "  # noqa: S608
             f"SELECT {_EVENT_COLUMNS}, false, %s, CASE WHEN status = 'accepted' THEN %s END "
-            'FROM usage_ingest_stage ORDER BY ord ON CONFLICT DO NOTHING RETURNING id, tenant_id, status, "timestamp"',
+            "FROM usage_ingest_stage ORDER BY ord ON CONFLICT DO NOTHING RETURNING id, tenant_id, status, event_id",
             [received_at, batch_id],
         )
         returned = cursor.fetchall()
@@ -115,6 +115,10 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
         accepted = [r for r in returned if r[2] == UsageEvent.Status.ACCEPTED]
         tenants = sorted({r[1] for r in accepted})
         if accepted:
+            # Timestamps from the rows in hand, not parsed back from the database: an accepted row always
+            # has a tenant, and (tenant, event_id) is unique among the rows of one batch.
+            at = {(row.tenant_id, row.event_id): row.timestamp for row in rows if row.status == "accepted"}
+            times = [at[(r[1], r[3])] for r in accepted]
             cursor.execute(
                 "INSERT INTO billing_ratingbatch (id, first_event_id, last_event_id, event_count, tenant_ids, "
                 "tenant_id, earliest_event_at, latest_event_at, source, status, created_at) "
@@ -126,8 +130,8 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
                     len(accepted),
                     json.dumps(tenants),
                     tenants[0] if len(tenants) == 1 else None,
-                    min(r[3] for r in accepted),
-                    max(r[3] for r in accepted),
+                    min(times),
+                    max(times),
                     received_at,
                 ],
             )
