@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -65,6 +65,16 @@ def _exact_totals(rows: list[dict[str, Any]], *, tenant_id: int, start: datetime
         row["total"] = totals[(row["sku_id"], row["profile_version_id"])]
 
 
+# Per (sku, version) group of hourly aggregates: what `period_usage` needs of them.
+_PERIOD_TOTALS = {
+    "total": Sum("quantity"),
+    "biggest": Max("quantity"),
+    "events": Sum("event_count"),
+    "first": Min("first_event_at"),
+    "last": Max("last_event_at"),
+}
+
+
 def period_usage_rows(*, tenant_id: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """The grouped aggregate rows behind `period_usage`: per (sku_id, profile_version_id) the `total`,
     `biggest`, `events`, `first` and `last` of the hourly aggregates in [start, end), totals exact on
@@ -72,13 +82,7 @@ def period_usage_rows(*, tenant_id: int, start: datetime, end: datetime) -> list
     rows: list[dict[str, Any]] = list(
         UsageAggregate.objects.filter(tenant_id=tenant_id, hour__gte=start, hour__lt=end)
         .values("sku_id", "profile_version_id")
-        .annotate(
-            total=Sum("quantity"),
-            biggest=Max("quantity"),
-            events=Sum("event_count"),
-            first=Min("first_event_at"),
-            last=Max("last_event_at"),
-        )
+        .annotate(**_PERIOD_TOTALS)
     )
     if rows and connection.vendor == "sqlite":
         _exact_totals(rows, tenant_id=tenant_id, start=start, end=end)
@@ -100,13 +104,7 @@ def period_usage_rows_many(
     for row in (
         UsageAggregate.objects.filter(tenant_id__in=ids, hour__gte=start, hour__lt=end)
         .values("tenant_id", "sku_id", "profile_version_id")
-        .annotate(
-            total=Sum("quantity"),
-            biggest=Max("quantity"),
-            events=Sum("event_count"),
-            first=Min("first_event_at"),
-            last=Max("last_event_at"),
-        )
+        .annotate(**_PERIOD_TOTALS)
         .order_by()
     ):
         result[row.pop("tenant_id")].append(row)
@@ -252,7 +250,38 @@ class VersionTimeline:
         return v_rows[j] if j >= 0 else None
 
     def prices(self, version: ProfileVersion, sku_code: str) -> bool:
-        return sku_code in self._priced.get(version.pk, frozenset())
+        return sku_code in self.priced_codes(version)
+
+    def priced_codes(self, version: ProfileVersion) -> frozenset[str]:
+        return self._priced.get(version.pk, frozenset())
+
+    def windows(self) -> Iterator[tuple[int, datetime, datetime | None, ProfileVersion]]:
+        """(tenant, valid_from, valid_to or None for open-ended, version): per tenant, disjoint windows in
+        which `version_at` answers that version (the last assignment started at or before the instant,
+        unless it has ended; the last version of its profile effective at or before it)."""
+        for tenant_id, (_starts, assignments) in self._assignments.items():
+            for i, assignment in enumerate(assignments):
+                a_from = assignment.effective_from
+                next_from = assignments[i + 1].effective_from if i + 1 < len(assignments) else None
+                a_to = _earliest(assignment.effective_to, next_from)
+                if a_to is not None and a_to <= a_from:
+                    continue
+                _v_starts, versions = self._versions.get(assignment.profile_id, ([], []))
+                for j, version in enumerate(versions):
+                    v_to = versions[j + 1].effective_from if j + 1 < len(versions) else None
+                    lo = max(a_from, version.effective_from)
+                    hi = _earliest(a_to, v_to)
+                    if hi is None or hi > lo:
+                        yield tenant_id, lo, hi, version
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier of two window ends, None meaning open-ended."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
 
 
 def closed_periods(*, tenant_ids: Iterable[int]) -> dict[int, list[tuple[datetime, datetime]]]:

@@ -21,15 +21,14 @@ The caller (``billing.services.rating.usage_rate_batch``) holds the transaction 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
 
-from billing.models import ProfileAssignment, ProfileVersion, RatingBatch, Sku
-from billing.selectors.usage import price_model
+from billing.models import RatingBatch, Sku
+from billing.selectors.usage import VersionTimeline, price_model
 from billing.services.ingest import Quarantine
 
 _DDL = (
@@ -169,56 +168,20 @@ class SqlBatch:
 TimelineRow = tuple[int, int, datetime, datetime | None, int, bool]
 
 
-def _window_end(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
-
-
 def timeline_rows(tenant_ids: set[int]) -> list[TimelineRow]:
     """(tenant, sku, valid_from, valid_to or None, version, priced per event) windows: disjoint per
-    (tenant, sku), the same
-    answer as `VersionTimeline(tenant_ids).version_at(tenant, at)` followed by `prices(version, sku.code)`
-    (same queries, same ordering, so the same choice between rows with equal starts)."""
-    by_tenant: dict[int, list[ProfileAssignment]] = defaultdict(list)
-    for assignment in ProfileAssignment.objects.filter(tenant_id__in=tenant_ids).order_by(
-        "tenant_id", "effective_from"
-    ):
-        by_tenant[assignment.tenant_id].append(assignment)
-    profile_ids = {a.profile_id for rows in by_tenant.values() for a in rows}
-    by_profile: dict[int, list[ProfileVersion]] = defaultdict(list)
-    for version in ProfileVersion.objects.filter(
-        profile_id__in=profile_ids, status__in=ProfileVersion.IN_FORCE_STATUSES
-    ).order_by("profile_id", "effective_from"):
-        by_profile[version.profile_id].append(version)
-    codes = {
-        str(e.get("sku")) for rows in by_profile.values() for v in rows for e in v.body.get("prices", [])
-    }
+    (tenant, sku), the same answer as `VersionTimeline(tenant_ids).version_at(tenant, at)` followed by
+    `prices(version, sku.code)`, because they are `VersionTimeline.windows()` split by priced SKU."""
+    timeline = VersionTimeline(tenant_ids)
+    windows = list(timeline.windows())
+    codes = {code for *_window, version in windows for code in timeline.priced_codes(version)}
     sku_ids = dict(Sku.objects.filter(code__in=codes).values_list("code", "id"))
     rows: list[TimelineRow] = []
-    for tenant_id, assignments in by_tenant.items():
-        for i, assignment in enumerate(assignments):
-            # version_at picks the last assignment starting at or before the instant (bisect_right)
-            a_from = assignment.effective_from
-            next_from = assignments[i + 1].effective_from if i + 1 < len(assignments) else None
-            a_to = _window_end(assignment.effective_to, next_from)
-            if a_to is not None and a_to <= a_from:
-                continue
-            versions = by_profile.get(assignment.profile_id, [])
-            for j, version in enumerate(versions):
-                v_from = version.effective_from
-                v_to = versions[j + 1].effective_from if j + 1 < len(versions) else None
-                lo = max(a_from, v_from)
-                hi = _window_end(a_to, v_to)
-                if hi is not None and hi <= lo:
-                    continue
-                priced = {str(e.get("sku")) for e in version.body.get("prices", [])}
-                for code in sorted(priced):
-                    if code in sku_ids:
-                        per_event = price_model(version.body, code) == "percentage"
-                        rows.append((tenant_id, sku_ids[code], lo, hi, version.pk, per_event))
+    for tenant_id, lo, hi, version in windows:
+        for code in sorted(timeline.priced_codes(version)):
+            if code in sku_ids:
+                per_event = price_model(version.body, code) == "percentage"
+                rows.append((tenant_id, sku_ids[code], lo, hi, version.pk, per_event))
     return rows
 
 
