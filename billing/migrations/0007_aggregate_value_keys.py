@@ -3,30 +3,13 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-# PostgreSQL only (SQLite, the demo fallback, keeps the plain columns): one composite foreign key to the
-# value's aggregate row instead of three, and byte-order comparison of the values.
-_PG_FORWARD = """
-ALTER TABLE billing_usageaggregatevalue
-    ADD CONSTRAINT usage_aggregate_value_bucket_fk
-    FOREIGN KEY (tenant_id, sku_id, hour, profile_version_id)
-    REFERENCES billing_usageaggregate (tenant_id, sku_id, hour, profile_version_id)
-    ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED;
-ALTER TABLE billing_usageaggregatevalue ALTER COLUMN value TYPE varchar(256) COLLATE "C";
-"""
-_PG_BACKWARD = """
-ALTER TABLE billing_usageaggregatevalue ALTER COLUMN value TYPE varchar(256) COLLATE "default";
-ALTER TABLE billing_usageaggregatevalue DROP CONSTRAINT usage_aggregate_value_bucket_fk;
-"""
+from common.db import vendor_sql
 
-
-def pg_forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(_PG_FORWARD)
-
-
-def pg_backward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(_PG_BACKWARD)
+# PostgreSQL only (SQLite, the demo fallback, keeps the plain column): byte-order comparison of the values.
+_PG_FORWARD = ['ALTER TABLE billing_usageaggregatevalue ALTER COLUMN value TYPE varchar(256) COLLATE "C"']
+_PG_BACKWARD = [
+    'ALTER TABLE billing_usageaggregatevalue ALTER COLUMN value TYPE varchar(256) COLLATE "default"'
+]
 
 
 class Migration(migrations.Migration):
@@ -69,5 +52,5 @@ class Migration(migrations.Migration):
                 to="tenants.tenant",
             ),
         ),
-        migrations.RunPython(pg_forward, pg_backward),
+        vendor_sql(postgresql=_PG_FORWARD, reverse_postgresql=_PG_BACKWARD),
     ]

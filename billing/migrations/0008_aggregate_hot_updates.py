@@ -3,29 +3,29 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-
-def pg_fillfactor(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":  # room in each page for HOT updates by rating
-        schema_editor.execute("ALTER TABLE billing_usageaggregate SET (fillfactor = 70)")
-
-
-def pg_fillfactor_default(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE billing_usageaggregate RESET (fillfactor)")
+from common.db import vendor_sql
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0007_aggregate_value_keys'),
-        ('tenants', '0001_initial'),
+        ("billing", "0007_aggregate_value_keys"),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='usageaggregate',
-            name='tenant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant'),
+            model_name="usageaggregate",
+            name="tenant",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="tenants.tenant",
+            ),
         ),
-        migrations.RunPython(pg_fillfactor, pg_fillfactor_default),
+        # room in each page for HOT updates by rating (PostgreSQL; SQLite has no fillfactor)
+        vendor_sql(
+            postgresql=["ALTER TABLE billing_usageaggregate SET (fillfactor = 70)"],
+            reverse_postgresql=["ALTER TABLE billing_usageaggregate RESET (fillfactor)"],
+        ),
     ]
