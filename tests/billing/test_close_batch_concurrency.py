@@ -17,12 +17,12 @@ from billing.selectors import usage as usage_selectors
 from billing.services import close_batch
 from billing.services.close import close_period
 from billing.services.close_batch import close_periods
-from billing.services.rating import usage_rate_pending
 from ledger.models import Invoice, Transaction
 from ledger.verify import ledger_verify
 from tenants.models import Tenant
 from tests.factories_ledger import after_grace, tax_rule, usage, world
 from tests.factories_usage import stored_pending_event
+from tests.threads import in_thread, rating_waits_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -118,29 +118,10 @@ def test_rating_waits_for_a_batch_close_in_flight_and_flags_the_event_late(monke
     outcome: list[Any] = []
 
     def close() -> None:
-        try:
-            outcome.extend(close_periods(tenants=tenants, period_key="2026-11", now=after_grace()))
-        finally:
-            connection.close()
-
-    def rate() -> None:
-        try:
-            usage_rate_pending()
-        finally:
-            connection.close()
-
-    closer = threading.Thread(target=close)
-    closer.start()
-    assert read_usage.wait(timeout=10)
+        outcome.extend(close_periods(tenants=tenants, period_key="2026-11", now=after_grace()))
 
     # when rating starts while the batch holds the tenants
-    rater = threading.Thread(target=rate)
-    rater.start()
-    rater.join(timeout=1.0)
-    blocked_while_closing = rater.is_alive()
-    release.set()
-    closer.join(timeout=10)
-    rater.join(timeout=10)
+    blocked_while_closing = rating_waits_for(in_thread(close), read_usage, release)
 
     # then rating waited; the invoice has only the usage read under the lock; the event is late
     assert blocked_while_closing

@@ -3,18 +3,18 @@ before rating batches existed are carried into batches by the migration."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from billing.models import RatingBatch, UsageAggregate
-from billing.services.rating import claim_batches, usage_rate_batch
+from billing.services.rating import usage_rate_batch
 from tests.factories_usage import stored_pending_event, usage_env, usage_world
+from tests.threads import claim_held_by_another_rater
 
 __all__ = ["usage_env"]
 
@@ -33,25 +33,8 @@ def test_a_second_rater_skips_the_batch_another_rater_holds(usage_env):
             platform=True,
         )
     first, second = RatingBatch.objects.order_by("pk")
-    held, release = threading.Event(), threading.Event()
-    claimed_by_other: list[int] = []
-
-    def other_rater() -> None:
-        try:
-            with transaction.atomic():
-                batches, _drained = claim_batches(1)
-                claimed_by_other.extend(b.pk for b in batches)
-                held.set()
-                release.wait(timeout=10)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=other_rater)
-    thread.start()
-    assert held.wait(timeout=10)
-    result = usage_rate_batch(limit=1)
-    release.set()
-    thread.join(timeout=10)
+    with claim_held_by_another_rater(1) as claimed_by_other:
+        result = usage_rate_batch(limit=1)
     assert claimed_by_other == [first.pk]
     assert (result.batches, result.claimed) == (1, 1)
     assert list(RatingBatch.objects.order_by("pk").values_list("status", flat=True)) == ["pending", "rated"]
@@ -67,25 +50,8 @@ def test_a_second_rater_leaves_a_tenant_another_rater_works_on_and_takes_the_nex
     acme_1 = stored_pending_event(acme.tenant, acme.sku, "a1", timestamp=day, quantity=Decimal(1))
     acme_2 = stored_pending_event(acme.tenant, acme.sku, "a2", timestamp=day, quantity=Decimal(2))
     stored_pending_event(globex.tenant, globex.sku, "g1", timestamp=day, quantity=Decimal(5))
-    held, release = threading.Event(), threading.Event()
-    claimed_by_other: list[int] = []
-
-    def other_rater() -> None:  # rating acme: holds its first batch and acme's rating lock
-        try:
-            with transaction.atomic():
-                batches, _drained = claim_batches(1)
-                claimed_by_other.extend(b.pk for b in batches)
-                held.set()
-                release.wait(timeout=10)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=other_rater)
-    thread.start()
-    assert held.wait(timeout=10)
-    result = usage_rate_batch(limit=10)  # acme's second batch is older than globex's, yet left alone
-    release.set()
-    thread.join(timeout=10)
+    with claim_held_by_another_rater(1) as claimed_by_other:  # acme's first batch and acme's rating lock
+        result = usage_rate_batch(limit=10)  # acme's second batch is older than globex's, yet left alone
     assert claimed_by_other == [acme_1.rating_batch_id]
     assert (result.batches, result.claimed, result.tenant_ids) == (1, 1, {globex.tenant.pk})
     assert RatingBatch.objects.get(pk=acme_2.rating_batch_id or 0).status == "pending"

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from billing.models import BillingPeriod, RatingBatch, UsageEvent
-from billing.services.rating import usage_rate_pending
 from tenants.models import Tenant
 from tests.factories_usage import stored_pending_event, usage_world
+from tests.threads import in_thread, rating_waits_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -30,35 +30,16 @@ def test_rating_waits_for_a_close_in_flight_and_flags_the_event_late():
     locked, release = threading.Event(), threading.Event()
 
     def close_in_flight() -> None:  # what close_period does: lock the tenant, ..., mark the period closed
-        try:
-            with transaction.atomic():
-                Tenant.objects.select_for_update().get(pk=world.tenant.pk)
-                locked.set()
-                release.wait(timeout=10)
-                BillingPeriod.objects.create(
-                    tenant=world.tenant, key="2026-11", start=NOV, end=DEC, status="closed", closed_at=DEC
-                )
-        finally:
-            connection.close()
-
-    def rate() -> None:
-        try:
-            usage_rate_pending()
-        finally:
-            connection.close()
-
-    closer = threading.Thread(target=close_in_flight)
-    closer.start()
-    assert locked.wait(timeout=10)
+        with transaction.atomic():
+            Tenant.objects.select_for_update().get(pk=world.tenant.pk)
+            locked.set()
+            release.wait(timeout=10)
+            BillingPeriod.objects.create(
+                tenant=world.tenant, key="2026-11", start=NOV, end=DEC, status="closed", closed_at=DEC
+            )
 
     # when rating starts while the close holds the tenant
-    rater = threading.Thread(target=rate)
-    rater.start()
-    rater.join(timeout=1.0)
-    blocked_while_closing = rater.is_alive()
-    release.set()
-    closer.join(timeout=10)
-    rater.join(timeout=10)
+    blocked_while_closing = rating_waits_for(in_thread(close_in_flight), locked, release)
 
     # then rating waited for the close, and saw the period closed
     assert blocked_while_closing
