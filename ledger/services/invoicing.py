@@ -311,6 +311,46 @@ def series_for(tenant: Tenant) -> str:
     return tenant.slug.upper().replace("_", "-")
 
 
+def _check_subtotal(invoice: Invoice, lines: Sequence[InvoiceLine]) -> None:
+    """The stored lines add up to the subtotal (also a DB trigger; not an assert, which python -O would
+    drop)."""
+    subtotal = sum((line.amount for line in lines), Decimal(0))
+    if subtotal != invoice.subtotal:
+        raise StateError(
+            f"invoice subtotal {invoice.subtotal} is not the sum of its rounded lines ({subtotal})"
+        )
+
+
+def _apply_credit_plan(invoice: Invoice, plan: Sequence[credit_services.CreditUse]) -> None:
+    invoice.credits_applied = sum((use.amount for use in plan), Decimal(0))
+    invoice.amount_due = invoice.total - invoice.credits_applied
+
+
+def invoice_posting(
+    invoice: Invoice, *, tenant: Tenant, lines: Sequence[InvoiceLine], booked_at: datetime
+) -> posting.PostingRequest:
+    """The ledger transaction of a finalized invoice: Dr the tenant's receivable for the total, Cr revenue
+    per line kind and category and Cr tax, in the invoice's currency at its FX rate."""
+    legs = [posting.Leg(posting.receivable(tenant.pk, tenant.slug), invoice.total)]
+    legs += revenue_legs(
+        lines=[(line.kind, line.service_category, line.amount) for line in lines],
+        tax=invoice.tax_total,
+        jurisdiction=invoice.tax_jurisdiction,
+        inclusive=invoice.tax_mode == Invoice.TaxMode.INCLUSIVE,
+        currency=invoice.currency,
+    )
+    return posting.PostingRequest(
+        kind=Transaction.Kind.INVOICE,
+        legs=legs,
+        currency=invoice.currency,
+        fx_rate=invoice.fx_rate or Decimal(1),
+        tenant_id=tenant.pk,
+        reference=invoice.number or "",  # numbered before it is posted
+        memo=f"invoice {invoice.period_key}",
+        booked_at=booked_at,
+    )
+
+
 def invoice_finalize(
     *,
     invoice: Invoice,
@@ -335,11 +375,7 @@ def invoice_finalize(
             lines = list(InvoiceLine.objects.filter(invoice=invoice))
         elif any(line.invoice_id != invoice.pk for line in lines):
             raise StateError("lines handed to invoice_finalize belong to another invoice")
-        subtotal = sum((line.amount for line in lines), Decimal(0))
-        if subtotal != invoice.subtotal:  # also a DB trigger; not an assert, which python -O would drop
-            raise StateError(
-                f"invoice subtotal {invoice.subtotal} is not the sum of its rounded lines ({subtotal})"
-            )
+        _check_subtotal(invoice, lines)
         invoice.number = invoice_number_next(series=series_for(tenant), year=year_in(tenant.timezone, now))
         invoice.finalized_at = now
         plan = credit_services.credits_plan(
@@ -349,26 +385,9 @@ def invoice_finalize(
             due=invoice.total,
             lock=True,
         )
-        invoice.credits_applied = sum((u.amount for u in plan), Decimal(0))
-        invoice.amount_due = invoice.total - invoice.credits_applied
-        fx = invoice.fx_rate or Decimal(1)
-        legs = [posting.Leg(posting.receivable(tenant.pk, tenant.slug), invoice.total)]
-        legs += revenue_legs(
-            lines=[(line.kind, line.service_category, line.amount) for line in lines],
-            tax=invoice.tax_total,
-            jurisdiction=invoice.tax_jurisdiction,
-            inclusive=invoice.tax_mode == Invoice.TaxMode.INCLUSIVE,
-            currency=invoice.currency,
-        )
-        invoice.ledger_transaction = posting.transaction_post(
-            kind=Transaction.Kind.INVOICE,
-            legs=legs,
-            currency=invoice.currency,
-            fx_rate=fx,
-            tenant_id=tenant.pk,
-            reference=invoice.number,
-            memo=f"invoice {invoice.period_key}",
-            booked_at=now,
+        _apply_credit_plan(invoice, plan)
+        (invoice.ledger_transaction,) = posting.transactions_post(
+            [invoice_posting(invoice, tenant=tenant, lines=lines, booked_at=now)]
         )
         invoice.status = Invoice.Status.FINALIZED
         invoice.pdf_version += 1

@@ -19,17 +19,19 @@ from django.db import connection, transaction
 
 from common.db import copy_rows, insert_rows, update_rows
 from common.errors import StateError
-from ledger.models import Alert, CorrectionMarker, CreditGrant, Invoice, InvoiceLine, Transaction
+from ledger.models import Alert, CorrectionMarker, CreditGrant, Invoice, InvoiceLine
 from ledger.services import credits as credit_services
 from ledger.services import posting
 from ledger.services.invoicing import (
     InvoiceData,
+    _apply_credit_plan,
     _apply_fields,
     _check_arithmetic,
+    _check_subtotal,
     _enqueue_pdf,
     _line,
     invoice_number_next,
-    revenue_legs,
+    invoice_posting,
     series_for,
     year_in,
 )
@@ -150,11 +152,7 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
         postings: list[posting.PostingRequest] = []
         for invoice, request, number in zip(invoices, requests, numbers, strict=True):
             own = lines_of[invoice.pk]
-            subtotal = sum((line.amount for line in own), Decimal(0))
-            if subtotal != invoice.subtotal:  # also a DB trigger at the status change
-                raise StateError(
-                    f"invoice subtotal {invoice.subtotal} is not the sum of its rounded lines ({subtotal})"
-                )
+            _check_subtotal(invoice, own)
             invoice.number, invoice.finalized_at = number, now
             plan = (
                 credit_services.credits_plan(
@@ -168,28 +166,8 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
                 else []
             )
             plans.append(plan)
-            invoice.credits_applied = sum((u.amount for u in plan), Decimal(0))
-            invoice.amount_due = invoice.total - invoice.credits_applied
-            legs = [posting.Leg(posting.receivable(request.tenant.pk, request.tenant.slug), invoice.total)]
-            legs += revenue_legs(
-                lines=[(line.kind, line.service_category, line.amount) for line in own],
-                tax=invoice.tax_total,
-                jurisdiction=invoice.tax_jurisdiction,
-                inclusive=invoice.tax_mode == Invoice.TaxMode.INCLUSIVE,
-                currency=invoice.currency,
-            )
-            postings.append(
-                posting.PostingRequest(
-                    kind=Transaction.Kind.INVOICE,
-                    legs=legs,
-                    currency=invoice.currency,
-                    fx_rate=invoice.fx_rate or Decimal(1),
-                    tenant_id=request.tenant.pk,
-                    reference=number,
-                    memo=f"invoice {invoice.period_key}",
-                    booked_at=now,
-                )
-            )
+            _apply_credit_plan(invoice, plan)
+            postings.append(invoice_posting(invoice, tenant=request.tenant, lines=own, booked_at=now))
         # Last: the ledger append holds the hash-chain lock until COMMIT, so keep what follows short.
         for invoice, tx in zip(invoices, posting.transactions_post(postings), strict=True):
             invoice.ledger_transaction = tx
