@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Protocol
 
 GENESIS = "0" * 64
 _PLACES = Decimal("0.0001")
@@ -49,3 +50,29 @@ def transaction_hash(
     }
     blob = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode("ascii")).hexdigest()
+
+
+class ChainedRow(Protocol):
+    """The fields of a ledger transaction that its hash covers (a `Transaction` row)."""
+
+    seq: int
+    kind: str
+    tenant_id: int | None
+    reference: str
+    memo: str
+    booked_at: datetime
+    prev_hash: str
+
+
+def transaction_row_hash(tx: ChainedRow, postings: Sequence[tuple[str, Decimal, str, Decimal, str]]) -> str:
+    """`transaction_hash` of a transaction row's own fields and its postings."""
+    return transaction_hash(
+        seq=tx.seq,
+        kind=tx.kind,
+        tenant_id=tx.tenant_id,
+        reference=tx.reference,
+        memo=tx.memo,
+        booked_at=tx.booked_at,
+        prev_hash=tx.prev_hash,
+        postings=postings,
+    )

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ledger.hashing import GENESIS, transaction_hash
+from ledger.hashing import GENESIS, transaction_row_hash
 from ledger.models import ChainHead, Posting, Transaction
 
 
@@ -52,17 +52,7 @@ def ledger_verify(*, batch: int = 2000) -> VerifyResult:
                 sums[currency] += amount
             if len(legs) < 2 or any(v != 0 for v in sums.values()):
                 return VerifyResult(False, count, f"{where}: postings do not balance")
-            digest = transaction_hash(
-                seq=tx.seq,
-                kind=tx.kind,
-                tenant_id=tx.tenant_id,
-                reference=tx.reference,
-                memo=tx.memo,
-                booked_at=tx.booked_at,
-                prev_hash=tx.prev_hash,
-                postings=legs,
-            )
-            if digest != tx.hash:
+            if transaction_row_hash(tx, legs) != tx.hash:
                 return VerifyResult(False, count, f"{where}: content does not match its hash (tampered)")
             prev, expected_seq, count = tx.hash, expected_seq + 1, count + 1
             last_seq = tx.seq

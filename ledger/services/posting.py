@@ -19,7 +19,7 @@ from django.utils import timezone
 from common.db import copy_rows, insert_rows
 from common.errors import ValidationFailed
 from common.money import quantize_money
-from ledger.hashing import GENESIS, transaction_hash
+from ledger.hashing import GENESIS, transaction_row_hash
 from ledger.models import Account, ChainHead, Posting, Transaction
 
 
@@ -174,7 +174,7 @@ def transactions_post(requests: Sequence[PostingRequest]) -> list[Transaction | 
                 continue
             seq += 1
             when = request.booked_at or now
-            digest = transaction_hash(
+            tx = Transaction(
                 seq=seq,
                 kind=request.kind,
                 tenant_id=request.tenant_id,
@@ -182,21 +182,12 @@ def transactions_post(requests: Sequence[PostingRequest]) -> list[Transaction | 
                 memo=request.memo,
                 booked_at=when,
                 prev_hash=prev,
-                postings=[(spec.code, amount, base, orig, request.currency) for spec, amount, orig in rows],
             )
-            txs.append(
-                Transaction(
-                    seq=seq,
-                    kind=request.kind,
-                    tenant_id=request.tenant_id,
-                    reference=request.reference,
-                    memo=request.memo,
-                    booked_at=when,
-                    prev_hash=prev,
-                    hash=digest,
-                )
+            tx.hash = transaction_row_hash(
+                tx, [(spec.code, amount, base, orig, request.currency) for spec, amount, orig in rows]
             )
-            prev = digest
+            txs.append(tx)
+            prev = tx.hash
         insert_rows([tx for tx in txs if tx is not None])
         copy_rows(
             [
