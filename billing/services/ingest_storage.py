@@ -4,8 +4,11 @@ PostgreSQL: COPY into a per-connection temporary staging table, then one
 `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`; other databases (the SQLite fallback): read the
 stored keys, then a bulk insert, inside the writer-exclusive transaction SQLite gives us. Both return the
 stored payload hash of every event that was already there, so the caller can tell duplicates from
-conflicts. Both also record the accepted events that were inserted as one pending RatingBatch, in the same
-transaction: that row is rating's work item (see billing.services.rating)."""
+conflicts. Both also record the accepted events that were inserted as pending RatingBatch rows, one per
+tenant of the request, in the same transaction: those rows are rating's work items (see
+billing.services.rating). Events are inserted tenant by tenant (request order within a tenant), so each
+tenant's batch covers a compact id range even when a platform key sends several tenants' events at once;
+one-tenant batches let raters work on disjoint tenants side by side."""
 
 from __future__ import annotations
 
@@ -60,17 +63,64 @@ CREATE TEMP TABLE IF NOT EXISTS usage_ingest_stage (
     tags jsonb NOT NULL,
     payload_sha256 varchar(64) NOT NULL,
     status varchar(16) NOT NULL,
-    quarantine_reason varchar(64) NOT NULL
+    quarantine_reason varchar(64) NOT NULL,
+    rating_batch_id bigint
 ) ON COMMIT DELETE ROWS
 """
 _STAGE_COLUMNS = (
     'ord, tenant_id, tenant_slug, event_id, sku_id, sku_code, project_id, project_code, "timestamp", '
-    "quantity, tags, payload_sha256, status, quarantine_reason"
+    "quantity, tags, payload_sha256, status, quarantine_reason, rating_batch_id"
 )
 _EVENT_COLUMNS = (
     'tenant_id, tenant_slug, event_id, sku_id, sku_code, project_id, project_code, "timestamp", quantity, '
     "tags, payload_sha256, status, quarantine_reason"
 )
+
+
+def _batch_ids_by_tenant(cursor: Any, rows: list[StoredRow]) -> dict[int, int]:
+    """One new RatingBatch id per tenant with accepted rows (ids of tenants whose rows all turn out to be
+    already stored are simply never used)."""
+    tenants = sorted(
+        {row.tenant_id for row in rows if row.status == "accepted" and row.tenant_id is not None}
+    )
+    if not tenants:
+        return {}
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence('billing_ratingbatch', 'id')) FROM generate_series(1, %s)",
+        [len(tenants)],
+    )
+    return dict(zip(tenants, sorted(r[0] for r in cursor.fetchall()), strict=True))
+
+
+def _batch_values(
+    accepted: list[tuple[int, int, str, int]], rows: list[StoredRow], received_at: datetime
+) -> list[tuple[Any, ...]]:
+    """RatingBatch column values for the accepted rows just inserted, (id, tenant, event_id, batch) each.
+    Timestamps come from the rows in hand, not parsed back from the database: an accepted row always has
+    a tenant, and (tenant, event_id) is unique among the rows of one request."""
+    at = {(row.tenant_id, row.event_id): row.timestamp for row in rows if row.status == "accepted"}
+    by_batch: dict[int, list[tuple[int, int, str, int]]] = {}
+    for item in accepted:
+        by_batch.setdefault(item[3], []).append(item)
+    values = []
+    for batch_id, items in sorted(by_batch.items()):
+        tenant_id = items[0][1]
+        times = [at[(tenant_id, event_id)] for _pk, _tenant, event_id, _batch in items]
+        ids = [pk for pk, *_rest in items]
+        values.append(
+            (
+                batch_id,
+                min(ids),
+                max(ids),
+                len(items),
+                json.dumps([tenant_id]),
+                tenant_id,
+                min(times),
+                max(times),
+                received_at,
+            )
+        )
+    return values
 
 
 def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[int, str]:
@@ -80,6 +130,7 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
         return {}
     with connection.cursor() as cursor:
         cursor.execute(_STAGE_DDL)
+        batch_ids = _batch_ids_by_tenant(cursor, rows)
         with cursor.copy(f"COPY usage_ingest_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(
@@ -98,42 +149,25 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
                         row.sha,
                         row.status,
                         row.reason,
+                        batch_ids.get(row.tenant_id) if row.status == "accepted" and row.tenant_id else None,
                     )
                 )
-        cursor.execute("SELECT nextval(pg_get_serial_sequence('billing_ratingbatch', 'id'))")
-        batch_row = cursor.fetchone()
-        assert batch_row is not None
-        batch_id = batch_row[0]
         cursor.execute(  # built from the constant column lists above only
             f"INSERT INTO billing_usageevent ({_EVENT_COLUMNS}, late, received_at, rating_batch_id) "  # noqa: S608
-            f"SELECT {_EVENT_COLUMNS}, false, %s, CASE WHEN status = 'accepted' THEN %s END "
-            "FROM usage_ingest_stage ORDER BY ord ON CONFLICT DO NOTHING RETURNING id, tenant_id, status, event_id",
-            [received_at, batch_id],
+            f"SELECT {_EVENT_COLUMNS}, false, %s, rating_batch_id "
+            "FROM usage_ingest_stage ORDER BY tenant_id, ord "
+            "ON CONFLICT DO NOTHING RETURNING id, tenant_id, event_id, rating_batch_id",
+            [received_at],
         )
         returned = cursor.fetchall()
         inserted = {r[0] for r in returned}
-        accepted = [r for r in returned if r[2] == UsageEvent.Status.ACCEPTED]
-        tenants = sorted({r[1] for r in accepted})
+        accepted = [r for r in returned if r[3] is not None]
         if accepted:
-            # Timestamps from the rows in hand, not parsed back from the database: an accepted row always
-            # has a tenant, and (tenant, event_id) is unique among the rows of one batch.
-            at = {(row.tenant_id, row.event_id): row.timestamp for row in rows if row.status == "accepted"}
-            times = [at[(r[1], r[3])] for r in accepted]
-            cursor.execute(
+            cursor.executemany(
                 "INSERT INTO billing_ratingbatch (id, first_event_id, last_event_id, event_count, tenant_ids, "
                 "tenant_id, earliest_event_at, latest_event_at, source, status, created_at) "
                 "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, 'ingest', 'pending', %s)",
-                [
-                    batch_id,
-                    min(r[0] for r in accepted),
-                    max(r[0] for r in accepted),
-                    len(accepted),
-                    json.dumps(tenants),
-                    tenants[0] if len(tenants) == 1 else None,
-                    min(times),
-                    max(times),
-                    received_at,
-                ],
+                _batch_values(accepted, rows, received_at),
             )
         if len(inserted) == len(rows):
             cursor.execute("TRUNCATE usage_ingest_stage")
@@ -184,16 +218,16 @@ def store_portable(rows: list[StoredRow], *, received_at: datetime) -> dict[int,
             existing[row.index] = stored_sha
         else:
             fresh.append(row)
-    accepted = [row for row in fresh if row.status == UsageEvent.Status.ACCEPTED]
-    batch = None
-    tenants = sorted({row.tenant_id for row in accepted if row.tenant_id is not None})
-    if accepted:  # the id range is known once the events are inserted
-        batch = RatingBatch.objects.create(
+    fresh.sort(key=lambda row: (row.tenant_id is None, row.tenant_id or 0, row.index))  # as on PostgreSQL
+    batches: dict[int, RatingBatch] = {}
+    for tenant_id in sorted({row.tenant_id for row in fresh if row.status == "accepted" and row.tenant_id}):
+        accepted = [row for row in fresh if row.status == "accepted" and row.tenant_id == tenant_id]
+        batches[tenant_id] = RatingBatch.objects.create(  # the id range is known once the events are in
             first_event_id=0,
             last_event_id=0,
             event_count=len(accepted),
-            tenant_ids=tenants,
-            tenant_id=tenants[0] if len(tenants) == 1 else None,
+            tenant_ids=[tenant_id],
+            tenant_id=tenant_id,
             earliest_event_at=min(row.timestamp for row in accepted),
             latest_event_at=max(row.timestamp for row in accepted),
             created_at=received_at,
@@ -216,11 +250,11 @@ def store_portable(rows: list[StoredRow], *, received_at: datetime) -> dict[int,
                 status=row.status,
                 quarantine_reason=row.reason,
                 received_at=received_at,
-                rating_batch=batch if row.status == UsageEvent.Status.ACCEPTED else None,
+                rating_batch=batches.get(row.tenant_id or 0) if row.status == "accepted" else None,
             )
         )
     created = UsageEvent.objects.bulk_create(new, batch_size=500)
-    if batch is not None:
-        ids = [event.pk for event in created if event.rating_batch_id is not None]
+    for batch in batches.values():
+        ids = [event.pk for event in created if event.rating_batch_id == batch.pk]
         RatingBatch.objects.filter(pk=batch.pk).update(first_event_id=min(ids), last_event_id=max(ids))
     return existing

@@ -75,16 +75,36 @@ def test_it_records_the_stored_events_as_one_pending_rating_batch(client):
     }
 
 
-def test_a_platform_batch_of_several_tenants_names_them_all_but_no_single_tenant(client):
+def test_a_platform_request_of_several_tenants_makes_one_rating_batch_per_tenant(client):
     acme, globex = usage_world(slug="acme"), usage_world(slug="globex")
     platform = api_key_create(tenant=None).secret
-    post_usage(client, platform, [event("a", tenant="acme"), event("g", tenant="globex")])
-    batch = RatingBatch.objects.get()
-    assert (batch.tenant_id, sorted(batch.tenant_ids), batch.event_count) == (
-        None,
-        sorted([acme.tenant.pk, globex.tenant.pk]),
+    events = [event("a1", tenant="acme"), event("g1", tenant="globex"), event("a2", tenant="acme")]
+    post_usage(client, platform, events)
+    batches = {b.tenant_id: b for b in RatingBatch.objects.all()}
+    ids = dict(UsageEvent.objects.values_list("event_id", "pk"))
+    acme_batch, globex_batch = batches[acme.tenant.pk], batches[globex.tenant.pk]
+    assert (
+        acme_batch.tenant_ids,
+        acme_batch.event_count,
+        acme_batch.first_event_id,
+        acme_batch.last_event_id,
+    ) == (
+        [acme.tenant.pk],
         2,
+        ids["a1"],
+        ids["a2"],
     )
+    assert (globex_batch.tenant_ids, globex_batch.event_count) == ([globex.tenant.pk], 1)
+
+
+def test_a_platform_request_stores_each_tenants_events_in_one_id_run_in_request_order(client):
+    acme, globex = usage_world(slug="acme"), usage_world(slug="globex")
+    platform = api_key_create(tenant=None).secret
+    sent = [event(f"{slug[0]}{i}", tenant=slug) for i in range(3) for slug in ("globex", "acme")]
+    post_usage(client, platform, sent)
+    stored = list(UsageEvent.objects.order_by("pk").values_list("event_id", flat=True))
+    assert stored == ["a0", "a1", "a2", "g0", "g1", "g2"]  # tenant by tenant (acme's id is the lower)
+    assert acme.tenant.pk < globex.tenant.pk
 
 
 def test_a_quarantined_event_belongs_to_no_rating_batch(client):
