@@ -154,11 +154,11 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
         else:  # unique_count: distinct tag values over the whole range (stored by rating per hour)
             quantity = Decimal(
                 UsageAggregateValue.objects.filter(
-                    tenant_id=tenant_id,
-                    sku_id=sku.pk,
-                    profile_version_id=version.pk,
-                    hour__gte=start,
-                    hour__lt=end,
+                    aggregate__tenant_id=tenant_id,
+                    aggregate__sku_id=sku.pk,
+                    aggregate__profile_version_id=version.pk,
+                    aggregate__hour__gte=start,
+                    aggregate__hour__lt=end,
                 )
                 .values("value")
                 .distinct()

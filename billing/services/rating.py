@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -97,11 +98,15 @@ class RatingBatchResult:
 
 
 class _Clock:
-    def __init__(self) -> None:
-        self.last = 0.0
+    """Due once `interval` seconds have passed since the last time it was due (or since the process
+    started: a worker that starts into a backlog first refreshes estimates an interval in)."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
+        self.last = now()
 
     def due(self, interval: float) -> bool:
-        now = time.monotonic()
+        now = self.now()
         if now - self.last >= interval:
             self.last = now
             return True
@@ -391,58 +396,64 @@ def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> Non
             row_key = (row.tenant_id, row.sku_id, row.hour, row.profile_version_id)
             if row_key in buckets:
                 existing[row_key] = row
-    values = [
-        UsageAggregateValue(tenant_id=k[0], sku_id=k[1], hour=k[2], profile_version_id=k[3], value=v)
-        for k, b in buckets.items()
-        for v in b.values
-    ]
-    if values:
-        UsageAggregateValue.objects.bulk_create(values, ignore_conflicts=True, batch_size=500)
     to_create: list[UsageAggregate] = []
     to_update: list[UsageAggregate] = []
     for key, bucket in buckets.items():
         assert bucket.first is not None
         assert bucket.last is not None
-        quantity = bucket.quantity
-        if bucket.aggregation == Meter.Aggregation.UNIQUE_COUNT:
-            quantity = Decimal(
-                UsageAggregateValue.objects.filter(
-                    tenant_id=key[0], sku_id=key[1], hour=key[2], profile_version_id=key[3]
-                ).aggregate(n=Count("id"))["n"]
-            )
         found = existing.get(key)
         if found is None:
-            to_create.append(
-                UsageAggregate(
-                    tenant_id=key[0],
-                    sku_id=key[1],
-                    hour=key[2],
-                    profile_version_id=key[3],
-                    quantity=quantity,
-                    event_count=bucket.event_count,
-                    first_event_at=bucket.first,
-                    last_event_at=bucket.last,
-                    updated_at=now,
-                )
+            existing[key] = UsageAggregate(
+                tenant_id=key[0],
+                sku_id=key[1],
+                hour=key[2],
+                profile_version_id=key[3],
+                quantity=Decimal(0)
+                if bucket.aggregation == Meter.Aggregation.UNIQUE_COUNT
+                else bucket.quantity,
+                event_count=bucket.event_count,
+                first_event_at=bucket.first,
+                last_event_at=bucket.last,
+                updated_at=now,
             )
+            to_create.append(existing[key])
             continue
         row = found
         aggregation = bucket.aggregation
         if aggregation in (Meter.Aggregation.SUM, Meter.Aggregation.COUNT):
-            row.quantity = row.quantity + quantity
+            row.quantity = row.quantity + bucket.quantity
         elif aggregation == Meter.Aggregation.MAX:
-            row.quantity = max(row.quantity, quantity)
-        elif aggregation == Meter.Aggregation.LATEST:
-            if bucket.last >= row.last_event_at:
-                row.quantity = quantity
-        else:
-            row.quantity = quantity
+            row.quantity = max(row.quantity, bucket.quantity)
+        elif aggregation == Meter.Aggregation.LATEST and bucket.last >= row.last_event_at:
+            row.quantity = bucket.quantity
         row.event_count += bucket.event_count
         row.first_event_at = min(row.first_event_at, bucket.first)
         row.last_event_at = max(row.last_event_at, bucket.last)
         row.updated_at = now
         to_update.append(row)
-    UsageAggregate.objects.bulk_create(to_create, batch_size=500)
+    UsageAggregate.objects.bulk_create(to_create, batch_size=500)  # ids set: values refer to them
+    unique = {
+        key: existing[key] for key, b in buckets.items() if b.aggregation == Meter.Aggregation.UNIQUE_COUNT
+    }
+    values = [
+        UsageAggregateValue(aggregate=unique[k], value=v)
+        for k, b in buckets.items()
+        if k in unique
+        for v in b.values
+    ]
+    if values:
+        UsageAggregateValue.objects.bulk_create(values, ignore_conflicts=True, batch_size=500)
+        counts = dict(
+            UsageAggregateValue.objects.filter(aggregate__in=list(unique.values()))
+            .values("aggregate_id")
+            .annotate(n=Count("value"))
+            .values_list("aggregate_id", "n")
+        )
+        updating = {row.pk for row in to_update}
+        for row in unique.values():
+            row.quantity = Decimal(counts.get(row.pk, 0))
+            if row.pk not in updating:
+                to_update.append(row)
     UsageAggregate.objects.bulk_update(
         to_update,
         ["quantity", "event_count", "first_event_at", "last_event_at", "updated_at"],

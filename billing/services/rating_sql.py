@@ -10,9 +10,11 @@ The caller (``billing.services.rating.usage_rate_batch``) holds the transaction 
    and COPYed into a temporary table; the tenants' closed billing periods that overlap the batches' event
    times go into another (usually empty);
 2. one statement reads each batch's events by primary-key range (``rating_batch_id`` filters out other
-   batches' interleaved ids) and resolves them: version by a join on tenant, SKU and the time window,
-   ``late`` when a closed period holds the timestamp, the unique_count tag value;
-3. one ``GROUP BY`` builds the hourly buckets, which are upserted per aggregation kind;
+   batches' interleaved ids), resolves them (version by a join on tenant, SKU and the time window,
+   ``late`` when a closed period holds the timestamp, the unique_count tag value), groups them into the
+   hourly buckets, keeps only the events that need more than their bucket (unique_count values, latest
+   meters, late / per-event / version-less events) and returns the counts;
+3. the buckets are upserted per aggregation kind, then the unique_count values stored;
 4. the caller's ``after_upsert`` seam; then only the rare events that need it are written: quarantined
    (no version in force), flagged late, or given their version (per-event, i.e. percentage, prices).
    The caller marks the batches rated in the same transaction.
@@ -33,7 +35,8 @@ from billing.services.ingest import Quarantine
 
 _DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS rating_timeline (tenant_id bigint, sku_id bigint, valid_from timestamptz, "
-    "valid_to timestamptz, version_id bigint, per_event boolean) ON COMMIT DELETE ROWS; "
+    "valid_to timestamptz, version_id bigint, per_event boolean, aggregation text, unique_tag text) "
+    "ON COMMIT DELETE ROWS; "
     "CREATE TEMP TABLE IF NOT EXISTS rating_closed (tenant_id bigint, starts timestamptz, ends timestamptz) "
     "ON COMMIT DELETE ROWS; "
     "CREATE TEMP TABLE IF NOT EXISTS rating_resolved (id bigint, tenant_id bigint, sku_id bigint, "
@@ -41,67 +44,83 @@ _DDL = (
     "aggregation text, value text, odd text) ON COMMIT DELETE ROWS; "
     "CREATE TEMP TABLE IF NOT EXISTS rating_buckets (tenant_id bigint, sku_id bigint, hour timestamptz, "
     "profile_version_id bigint, quantity numeric(38, 12), event_count bigint, first_event_at timestamptz, "
-    "last_event_at timestamptz, aggregation text) ON COMMIT DELETE ROWS"
+    "last_event_at timestamptz, aggregation text) ON COMMIT DELETE ROWS; "
+    "CREATE TEMP TABLE IF NOT EXISTS rating_unique_buckets (id bigint, tenant_id bigint, sku_id bigint, "
+    "hour timestamptz, pv bigint) ON COMMIT DELETE ROWS"
 )
 
 # UTC hours; and no wait for the WAL flush at commit: a rating transaction lost in a crash loses its batch
 # marks with its aggregates (the batches are rated again), and any transaction that relied on it (a close
 # reading the aggregates) commits later, which flushes the WAL past this one first.
-_SESSION = "SET LOCAL TIME ZONE 'UTC'; SET LOCAL synchronous_commit = off"
+_SESSION = (
+    "SET LOCAL TIME ZONE 'UTC'; SET LOCAL synchronous_commit = off; SET LOCAL jit = off; "
+    "SET LOCAL work_mem = '64MB'; SET LOCAL enable_mergejoin = off"
+)
 
 _CLOSED = (
     'INSERT INTO rating_closed SELECT tenant_id, start, "end" FROM billing_billingperiod '
     "WHERE status = 'closed' AND tenant_id = ANY(%s) AND start <= %s AND \"end\" > %s"
 )
 
-# Each batch's events by primary-key range (LATERAL, fenced by OFFSET 0: one index range scan per batch;
-# flattened, the planner scans the whole table), gathered once, then resolved with one hash join each. The
-# tag value a unique_count meter counts: `->>` gives the text of a JSON string; other scalars (numbers,
-# booleans) are handed to Python's `tag_value` (json.dumps) through `odd`, so the text is the same on
-# every path. Hours are truncated in the session time zone, set to UTC for the transaction.
+# One statement per call: each batch's events by primary-key range (LATERAL, fenced by OFFSET 0: one index
+# range scan per batch; flattened, the planner scans the whole table), resolved (version by a join on
+# tenant, SKU and time window; `late` when a closed period holds the timestamp; the unique_count tag value),
+# materialised once, then (a) grouped into the hourly buckets, as `_Bucket.add`: sum adds, count counts,
+# max keeps the largest (latest is filled in by _LATEST, an ordered aggregate here would sort every event;
+# unique_count by _VALUES); (b) only the events that need more than their bucket are kept in
+# rating_resolved: unique_count values, latest meters, and the rare late, per-event-priced or version-less
+# ones; (c) the counts are returned. The tag value: `->>` gives the text of a JSON string; other scalars
+# (numbers, booleans) are handed to Python's `tag_value` (json.dumps) through `odd`, so the text is the same
+# on every path. Hours are truncated in the session time zone, set to UTC for the transaction. The closed
+# periods join is left out when the batches' tenants have none in range (the usual case).
 _RESOLVE = """
-WITH claimed AS MATERIALIZED (
-    SELECT e.* FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS b(id, lo, hi)
+WITH resolved AS MATERIALIZED (
+    SELECT e.id, e.tenant_id, e.sku_id, e.ts, date_trunc('hour', e.ts) AS hour, e.quantity,
+           t.version_id AS pv, coalesce(t.per_event, false) AS per_event,
+           {late} AS late,
+           t.aggregation,
+           CASE WHEN t.unique_tag IS NOT NULL AND jsonb_typeof(e.tags -> t.unique_tag) = 'string'
+                THEN e.tags ->> t.unique_tag END AS value,
+           CASE WHEN t.unique_tag IS NOT NULL AND jsonb_typeof(e.tags -> t.unique_tag) NOT IN ('string', 'null')
+                THEN (e.tags -> t.unique_tag)::text END AS odd
+    FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS b(id, lo, hi)
     CROSS JOIN LATERAL (
         SELECT u.id, u.tenant_id, u.sku_id, u."timestamp" AS ts, u.quantity, u.tags
         FROM billing_usageevent u
         WHERE u.id BETWEEN b.lo AND b.hi AND u.rating_batch_id = b.id AND u.status = 'accepted'
         OFFSET 0
     ) e
+    LEFT JOIN rating_timeline t
+      ON t.tenant_id = e.tenant_id AND t.sku_id = e.sku_id
+     AND t.valid_from <= e.ts AND (t.valid_to IS NULL OR e.ts < t.valid_to)
+), buckets AS (
+    INSERT INTO rating_buckets
+    SELECT tenant_id, sku_id, hour, pv,
+           CASE aggregation
+               WHEN 'sum' THEN sum(quantity)
+               WHEN 'count' THEN count(*)
+               WHEN 'max' THEN max(quantity)
+               ELSE 0
+           END,
+           count(*), min(ts), max(ts), aggregation
+    FROM resolved WHERE pv IS NOT NULL
+    GROUP BY tenant_id, sku_id, hour, pv, aggregation
+), kept AS (
+    INSERT INTO rating_resolved
+    SELECT id, tenant_id, sku_id, ts, hour, quantity, pv, per_event, late, aggregation, value, odd
+    FROM resolved
+    WHERE pv IS NULL OR late OR per_event OR value IS NOT NULL OR odd IS NOT NULL OR aggregation = 'latest'
 )
-INSERT INTO rating_resolved
-SELECT e.id, e.tenant_id, e.sku_id, e.ts, date_trunc('hour', e.ts), e.quantity, t.version_id,
-       coalesce(t.per_event, false), t.version_id IS NOT NULL AND cp.tenant_id IS NOT NULL,
-       m.aggregation,
-       CASE WHEN m.aggregation = 'unique_count' AND jsonb_typeof(e.tags -> m.unique_tag) = 'string'
-            THEN e.tags ->> m.unique_tag END,
-       CASE WHEN m.aggregation = 'unique_count'
-             AND jsonb_typeof(e.tags -> m.unique_tag) NOT IN ('string', 'null')
-            THEN (e.tags -> m.unique_tag)::text END
-FROM claimed e
-LEFT JOIN billing_sku s ON s.id = e.sku_id
-LEFT JOIN billing_meter m ON m.id = s.meter_id
-LEFT JOIN rating_timeline t
-  ON t.tenant_id = e.tenant_id AND t.sku_id = e.sku_id
- AND t.valid_from <= e.ts AND (t.valid_to IS NULL OR e.ts < t.valid_to)
-LEFT JOIN rating_closed cp ON cp.tenant_id = e.tenant_id AND cp.starts <= e.ts AND e.ts < cp.ends
+SELECT count(*), count(*) FILTER (WHERE pv IS NOT NULL), count(*) FILTER (WHERE pv IS NULL),
+       count(*) FILTER (WHERE late), count(*) FILTER (WHERE per_event AND pv IS NOT NULL),
+       count(*) FILTER (WHERE odd IS NOT NULL AND pv IS NOT NULL),
+       coalesce(array_agg(DISTINCT tenant_id) FILTER (WHERE pv IS NOT NULL), '{{}}')
+FROM resolved
 """
-
-# Per bucket, as `_Bucket.add`: sum adds, count counts, max keeps the largest; latest is filled in by
-# _LATEST (an ordered aggregate here would sort every claimed event); unique_count by _VALUES.
-_BUCKETS = """
-INSERT INTO rating_buckets
-SELECT tenant_id, sku_id, hour, pv,
-       CASE aggregation
-           WHEN 'sum' THEN sum(quantity)
-           WHEN 'count' THEN count(*)
-           WHEN 'max' THEN max(quantity)
-           ELSE 0
-       END,
-       count(*), min(ts), max(ts), aggregation
-FROM rating_resolved WHERE pv IS NOT NULL
-GROUP BY tenant_id, sku_id, hour, pv, aggregation
-"""
+_LATE_BY_CLOSED_PERIOD = (
+    "t.version_id IS NOT NULL AND EXISTS (SELECT 1 FROM rating_closed cp "
+    "WHERE cp.tenant_id = e.tenant_id AND cp.starts <= e.ts AND e.ts < cp.ends)"
+)
 
 # latest: the quantity of the bucket's event with the largest (timestamp, id).
 _LATEST = """
@@ -115,24 +134,24 @@ WHERE k.aggregation = 'latest' AND k.tenant_id = l.tenant_id AND k.sku_id = l.sk
   AND k.profile_version_id = l.pv
 """
 
-# unique_count, after the upsert: store the values not seen before in their bucket and add how many were
-# new to the aggregate (whose quantity therefore always equals the number of distinct values stored for it;
-# new aggregate rows start at 0). On PostgreSQL a statement-level trigger checks that every inserted value
-# has its aggregate row (migration 0009).
+# unique_count, after the upsert (which noted the ids of the unique_count aggregate rows it touched): store
+# the values not seen before in their bucket and add how many were new to the aggregate (whose quantity
+# therefore always equals the number of distinct values stored for it; new aggregate rows start at 0). On
+# PostgreSQL a statement-level trigger checks that every inserted value has its aggregate row (migration 0011).
 _VALUES = """
 WITH added AS (
-    INSERT INTO billing_usageaggregatevalue (tenant_id, sku_id, hour, profile_version_id, value)
-    SELECT DISTINCT tenant_id, sku_id, hour, pv, value FROM rating_resolved
-    WHERE pv IS NOT NULL AND value IS NOT NULL ORDER BY 1, 2, 3, 4, 5
+    INSERT INTO billing_usageaggregatevalue (aggregate_id, value)
+    SELECT DISTINCT k.id, r.value FROM rating_resolved r
+    JOIN rating_unique_buckets k
+      ON k.tenant_id = r.tenant_id AND k.sku_id = r.sku_id AND k.hour = r.hour AND k.pv = r.pv
+    WHERE r.value IS NOT NULL ORDER BY 1, 2
     ON CONFLICT DO NOTHING
-    RETURNING tenant_id, sku_id, hour, profile_version_id
+    RETURNING aggregate_id
 ), counted AS (
-    SELECT tenant_id, sku_id, hour, profile_version_id, count(*) AS n FROM added GROUP BY 1, 2, 3, 4
+    SELECT aggregate_id, count(*) AS n FROM added GROUP BY 1
 )
 UPDATE billing_usageaggregate a SET quantity = a.quantity + c.n
-FROM counted c
-WHERE a.tenant_id = c.tenant_id AND a.sku_id = c.sku_id AND a.hour = c.hour
-  AND a.profile_version_id = c.profile_version_id
+FROM counted c WHERE a.id = c.aggregate_id
 """
 
 # The rare per-event writes (a primary-key probe each, forced: the temporary table has no statistics and
@@ -148,12 +167,7 @@ _MARK_QUARANTINED = (
 )
 _NESTED_LOOP_ONLY = "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
 _JOINS_DEFAULT = "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT"
-_STATS = (
-    "SELECT count(*), count(*) FILTER (WHERE pv IS NOT NULL), count(*) FILTER (WHERE pv IS NULL), "
-    "count(*) FILTER (WHERE late), count(*) FILTER (WHERE per_event AND pv IS NOT NULL), "
-    "coalesce(array_agg(DISTINCT tenant_id) FILTER (WHERE pv IS NOT NULL), '{}') FROM rating_resolved"
-)
-_CLEAR = "TRUNCATE rating_timeline, rating_closed, rating_resolved, rating_buckets"
+_CLEAR = "TRUNCATE rating_timeline, rating_closed, rating_resolved, rating_buckets, rating_unique_buckets"
 
 
 @dataclass
@@ -165,23 +179,31 @@ class SqlBatch:
     tenant_ids: set[int] = field(default_factory=set)
 
 
-TimelineRow = tuple[int, int, datetime, datetime | None, int, bool]
+TimelineRow = tuple[int, int, datetime, datetime | None, int, bool, str, str | None]
 
 
 def timeline_rows(tenant_ids: set[int]) -> list[TimelineRow]:
-    """(tenant, sku, valid_from, valid_to or None, version, priced per event) windows: disjoint per
-    (tenant, sku), the same answer as `VersionTimeline(tenant_ids).version_at(tenant, at)` followed by
-    `prices(version, sku.code)`, because they are `VersionTimeline.windows()` split by priced SKU."""
+    """(tenant, sku, valid_from, valid_to or None, version, priced per event, the SKU meter's aggregation,
+    its unique_count tag or None) windows: disjoint per (tenant, sku), the same answer as
+    `VersionTimeline(tenant_ids).version_at(tenant, at)` followed by `prices(version, sku.code)`, because
+    they are `VersionTimeline.windows()` split by priced SKU. Carrying the meter here spares the per-event
+    join to the SKU and meter tables (an event without a window is quarantined, its meter never read)."""
     timeline = VersionTimeline(tenant_ids)
     windows = list(timeline.windows())
     codes = {code for *_window, version in windows for code in timeline.priced_codes(version)}
-    sku_ids = dict(Sku.objects.filter(code__in=codes).values_list("code", "id"))
+    skus = {
+        code: (pk, aggregation, tag if aggregation == "unique_count" else None)
+        for code, pk, aggregation, tag in Sku.objects.filter(code__in=codes).values_list(
+            "code", "id", "meter__aggregation", "meter__unique_tag"
+        )
+    }
     rows: list[TimelineRow] = []
     for tenant_id, lo, hi, version in windows:
         for code in sorted(timeline.priced_codes(version)):
-            if code in sku_ids:
+            if code in skus:
                 per_event = price_model(version.body, code) == "percentage"
-                rows.append((tenant_id, sku_ids[code], lo, hi, version.pk, per_event))
+                sku_id, aggregation, tag = skus[code]
+                rows.append((tenant_id, sku_id, lo, hi, version.pk, per_event, aggregation, tag))
     return rows
 
 
@@ -194,7 +216,7 @@ _QUANTITY_ON_CONFLICT: dict[str, str] = {
 }
 
 _UPSERT = (
-    "INSERT INTO billing_usageaggregate AS a (tenant_id, sku_id, hour, profile_version_id, "
+    "{capture}INSERT INTO billing_usageaggregate AS a (tenant_id, sku_id, hour, profile_version_id, "
     "quantity, event_count, first_event_at, last_event_at, updated_at) "
     "SELECT tenant_id, sku_id, hour, profile_version_id, quantity, event_count, first_event_at, "
     "last_event_at, %s FROM rating_buckets WHERE aggregation = %s "
@@ -204,7 +226,13 @@ _UPSERT = (
     "event_count = a.event_count + EXCLUDED.event_count, "
     "first_event_at = LEAST(a.first_event_at, EXCLUDED.first_event_at), "
     "last_event_at = GREATEST(a.last_event_at, EXCLUDED.last_event_at), "
-    "updated_at = EXCLUDED.updated_at"
+    "updated_at = EXCLUDED.updated_at{returning}"
+)
+# unique_count: the upserted rows' ids, for _VALUES.
+_CAPTURE = "WITH up AS ("
+_CAPTURE_RETURNING = (
+    " RETURNING a.id, a.tenant_id, a.sku_id, a.hour, a.profile_version_id) "
+    "INSERT INTO rating_unique_buckets SELECT * FROM up"
 )
 
 
@@ -236,42 +264,47 @@ def rate_batches(
         )
         timeline = timeline_rows(set(tenant_ids))  # ORM reads: before the COPY
         with cursor.copy(
-            "COPY rating_timeline (tenant_id, sku_id, valid_from, valid_to, version_id, per_event) "
-            "FROM STDIN (FORMAT BINARY)"
+            "COPY rating_timeline (tenant_id, sku_id, valid_from, valid_to, version_id, per_event, aggregation, "
+            "unique_tag) FROM STDIN (FORMAT BINARY)"
         ) as copy:
-            copy.set_types(["int8", "int8", "timestamptz", "timestamptz", "int8", "bool"])
+            copy.set_types(["int8", "int8", "timestamptz", "timestamptz", "int8", "bool", "text", "text"])
             for row in timeline:
                 copy.write_row(row)
         cursor.execute(_CLOSED, [tenant_ids, latest, earliest])
-        cursor.execute(
-            _RESOLVE,
+        any_closed = cursor.rowcount > 0
+        cursor.execute(  # the only interpolation is one of two constant expressions
+            _RESOLVE.format(late=_LATE_BY_CLOSED_PERIOD if any_closed else "false"),
             [
                 [batch.pk for batch in batches],
                 [batch.first_event_id for batch in batches],
                 [batch.last_event_id for batch in batches],
             ],
         )
-        cursor.execute("SELECT id, odd FROM rating_resolved WHERE odd IS NOT NULL AND pv IS NOT NULL")
-        odd = [(tag_value(json.loads(raw)), event_id) for event_id, raw in cursor.fetchall()]
-        if odd:
+        stats = cursor.fetchone()
+        assert stats is not None
+        result.claimed, result.rated, result.quarantined, result.late = stats[0], stats[1], stats[2], stats[3]
+        per_event, odd_values, result.tenant_ids = stats[4], stats[5], set(stats[6])
+        if odd_values:
+            cursor.execute("SELECT id, odd FROM rating_resolved WHERE odd IS NOT NULL AND pv IS NOT NULL")
+            odd = [(tag_value(json.loads(raw)), event_id) for event_id, raw in cursor.fetchall()]
             cursor.executemany("UPDATE rating_resolved SET value = %s WHERE id = %s", odd)
-        cursor.execute(_BUCKETS)
         cursor.execute("SELECT DISTINCT aggregation FROM rating_buckets")
         kinds = sorted(row[0] for row in cursor.fetchall())
         if "latest" in kinds:
             cursor.execute(_LATEST)
         for aggregation in kinds:  # one lock order for every worker: no deadlocks between batches
-            cursor.execute(  # the only interpolation is a constant expression from _QUANTITY_ON_CONFLICT
-                _UPSERT.format(quantity=_QUANTITY_ON_CONFLICT[aggregation]), [now, aggregation]
+            unique = aggregation == "unique_count"
+            cursor.execute(  # the only interpolations are the constant expressions above
+                _UPSERT.format(
+                    quantity=_QUANTITY_ON_CONFLICT[aggregation],
+                    capture=_CAPTURE if unique else "",
+                    returning=_CAPTURE_RETURNING if unique else "",
+                ),
+                [now, aggregation],
             )
         if "unique_count" in kinds:
             cursor.execute(_VALUES)
         after_upsert()
-        cursor.execute(_STATS)
-        stats = cursor.fetchone()
-        assert stats is not None
-        result.claimed, result.rated, result.quarantined, result.late = stats[0], stats[1], stats[2], stats[3]
-        per_event, result.tenant_ids = stats[4], set(stats[5])
         if result.quarantined or result.late or per_event:
             cursor.execute(_NESTED_LOOP_ONLY)
             if result.late or per_event:

@@ -81,3 +81,42 @@ PG_DROP = [
     "DROP FUNCTION IF EXISTS usage_aggregate_keeps_values()",
     "DROP FUNCTION IF EXISTS usage_aggregate_value_has_bucket()",
 ]
+
+# Migration 0011: values keyed by their aggregate row's id. The value-to-aggregate rule is the same, checked
+# by the aggregate's primary key; an aggregate's key (tenant, sku, hour, version) still never changes, so
+# a value stays in its hour. These replace the two functions above and re-create the value triggers on the
+# rebuilt table (the key-frozen trigger on the aggregate table is kept as it is).
+PG_GUARDS_BY_AGGREGATE = [
+    """
+CREATE OR REPLACE FUNCTION usage_aggregate_value_has_bucket() RETURNS trigger LANGUAGE plpgsql
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+BEGIN
+    IF EXISTS (  -- one probe per aggregate row, not per value (a batch stores ~35 values per row)
+        SELECT 1 FROM (SELECT DISTINCT aggregate_id FROM new_values) n
+        WHERE NOT EXISTS (SELECT 1 FROM billing_usageaggregate a WHERE a.id = n.aggregate_id)
+    ) THEN
+        RAISE EXCEPTION 'a unique_count value without its usage aggregate row'
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END
+$$
+""",
+    PG_GUARDS[1],
+    PG_GUARDS[2],
+    """
+CREATE OR REPLACE FUNCTION usage_aggregate_keeps_values() RETURNS trigger LANGUAGE plpgsql
+SET enable_hashjoin = off SET enable_mergejoin = off AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM old_rows o JOIN billing_usageaggregatevalue v ON v.aggregate_id = o.id) THEN
+        RAISE EXCEPTION 'usage aggregate rows with unique_count values cannot be deleted'
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END
+$$
+""",
+]
+# Back to migration 0009's two functions and its value triggers (the table rebuilt by 0011's reverse has
+# none; the triggers on the aggregate table were never dropped).
+PG_GUARDS_BY_KEY = PG_GUARDS[:4]

@@ -35,21 +35,21 @@ def rated_world():
 
 def test_rating_stores_the_value_and_counts_it():
     world = rated_world()
-    assert UsageAggregate.objects.get().quantity == Decimal(1)
-    assert list(UsageAggregateValue.objects.values_list("tenant_id", "value")) == [(world.tenant.pk, "u1")]
+    aggregate = UsageAggregate.objects.get()
+    assert (aggregate.tenant_id, aggregate.quantity) == (world.tenant.pk, Decimal(1))
+    assert list(UsageAggregateValue.objects.values_list("aggregate_id", "value")) == [(aggregate.pk, "u1")]
 
 
 def test_a_value_without_its_aggregate_row_is_refused():
-    world = rated_world()
+    rated_world()
     with (
         pytest.raises(IntegrityError, match="without its usage aggregate row"),
         transaction.atomic(),
         connection.cursor() as cursor,
     ):
         cursor.execute(
-            "INSERT INTO billing_usageaggregatevalue (tenant_id, sku_id, hour, profile_version_id, value) "
-            "VALUES (%s, %s, %s, %s, 'u2')",
-            [world.tenant.pk, world.sku.pk, datetime(2026, 11, 2, 11, tzinfo=UTC), world.version.pk],
+            "INSERT INTO billing_usageaggregatevalue (aggregate_id, value) VALUES (%s, 'u2')",
+            [UsageAggregate.objects.get().pk + 1],
         )
 
 

@@ -415,3 +415,16 @@ def test_the_sweeper_forgets_idempotency_records_after_their_retention(client):
     with time_machine.travel(NOW + timedelta(hours=73), tick=False):
         rating_sweep()
     assert IngestRequest.objects.count() == 0
+
+
+@override_settings(RATING_ESTIMATE_INTERVAL_SECONDS=3600)
+def test_estimates_wait_for_the_interval_while_a_backlog_drains_and_follow_once_it_is_drained(monkeypatch):
+    started = 86_400.0  # a worker that just started, on a host up for a day
+    monkeypatch.setattr(rating, "_estimate_clock", rating._Clock(now=lambda: started))
+    world = usage_world()
+    ingest(world, [event("a", timestamp=at(2, 10), quantity="4")])
+    ingest(world, [event("b", timestamp=at(2, 11), quantity="6")])
+    first = usage_rate_batch(limit=1)
+    assert (first.claimed, first.drained, TenantUsageEstimate.objects.count()) == (1, False, 0)
+    usage_rate_pending()  # the rest, until nothing is left: drained
+    assert TenantUsageEstimate.objects.get().quantity == Decimal("10")
