@@ -248,12 +248,18 @@ def rate_batches(
     if not batches:
         return result
     tenant_ids = sorted({int(t) for batch in batches for t in batch.tenant_ids})
-    earliest = min(batch.earliest_event_at for batch in batches)
-    latest = max(batch.latest_event_at for batch in batches)
+    batch_ids = [batch.pk for batch in batches]
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
         cursor.execute(_DDL)
         cursor.execute(_SESSION)
+        cursor.execute(  # the batches' time span, read here rather than parsed per claimed batch
+            "SELECT min(earliest_event_at), max(latest_event_at) FROM billing_ratingbatch WHERE id = ANY(%s)",
+            [batch_ids],
+        )
+        span = cursor.fetchone()
+        assert span is not None
+        earliest, latest = span
         # Serialise with period close, which holds the tenant row FOR UPDATE while it reads the
         # aggregates and marks the period closed: KEY SHARE waits for such a close to commit (so the
         # closed periods read next include it and the events are flagged late), and makes a close that
@@ -275,7 +281,7 @@ def rate_batches(
         cursor.execute(  # the only interpolation is one of two constant expressions
             _RESOLVE.format(late=_LATE_BY_CLOSED_PERIOD if any_closed else "false"),
             [
-                [batch.pk for batch in batches],
+                batch_ids,
                 [batch.first_event_id for batch in batches],
                 [batch.last_event_id for batch in batches],
             ],

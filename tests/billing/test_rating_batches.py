@@ -124,3 +124,28 @@ def test_the_migration_puts_pending_and_rated_events_into_batches():
         "p2": ("accepted", pending.pk),
         "q1": ("quarantined", None),
     }
+
+
+def _queries_to_rate(world, batches: int) -> int:
+    from django.test.utils import CaptureQueriesContext
+
+    for i in range(batches):
+        stored_pending_event(
+            world.tenant,
+            world.sku,
+            f"{world.tenant.slug}-{i}",
+            timestamp=datetime(2026, 11, 2, 10, tzinfo=UTC) + timedelta(minutes=i),
+            quantity=Decimal(1),
+        )
+    with CaptureQueriesContext(connection) as queries:
+        result = usage_rate_batch()
+    assert result.batches == batches
+    return len(queries.captured_queries)
+
+
+@pytest.mark.postgres  # the SQLite fallback reads each batch's events with a query of its own
+@pytest.mark.django_db
+def test_rating_many_batches_costs_no_query_per_batch(usage_env):
+    few = _queries_to_rate(usage_world(slug="few"), 3)
+    many = _queries_to_rate(usage_world(slug="many"), 30)
+    assert many == few
