@@ -8,25 +8,38 @@ an aggregate's key never changes. Rating inserts the values after upserting thei
 probe the unique indexes row by row (joins other than nested loops are off inside the functions): the
 transition tables have no statistics, and a hash join would read the whole aggregate table."""
 
-PG_GUARDS = [
-    """
-CREATE OR REPLACE FUNCTION usage_aggregate_value_has_bucket() RETURNS trigger LANGUAGE plpgsql
+
+def _statement_guard(function: str, violation: str, message: str) -> str:
+    """A statement-level trigger function that raises `message` when the `violation` query finds a row."""
+    return f"""
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql
 SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 BEGIN
-    IF EXISTS (
-        SELECT 1 FROM new_values n
-        WHERE NOT EXISTS (
-            SELECT 1 FROM billing_usageaggregate a
-            WHERE a.tenant_id = n.tenant_id AND a.sku_id = n.sku_id AND a.hour = n.hour
-              AND a.profile_version_id = n.profile_version_id)
-    ) THEN
-        RAISE EXCEPTION 'a unique_count value without its usage aggregate row'
+    IF EXISTS ({violation}) THEN
+        RAISE EXCEPTION '{message}'
             USING ERRCODE = 'foreign_key_violation';
     END IF;
     RETURN NULL;
 END
 $$
-""",
+"""
+
+
+_VALUE_WITHOUT_BUCKET = "a unique_count value without its usage aggregate row"
+_BUCKET_WITH_VALUES = "usage aggregate rows with unique_count values cannot be deleted"
+
+PG_GUARDS = [
+    _statement_guard(
+        "usage_aggregate_value_has_bucket",
+        """
+        SELECT 1 FROM new_values n
+        WHERE NOT EXISTS (
+            SELECT 1 FROM billing_usageaggregate a
+            WHERE a.tenant_id = n.tenant_id AND a.sku_id = n.sku_id AND a.hour = n.hour
+              AND a.profile_version_id = n.profile_version_id)
+    """,
+        _VALUE_WITHOUT_BUCKET,
+    ),
     """
 CREATE TRIGGER usage_aggregate_value_bucket_insert AFTER INSERT ON billing_usageaggregatevalue
 REFERENCING NEW TABLE AS new_values FOR EACH STATEMENT EXECUTE FUNCTION usage_aggregate_value_has_bucket()
@@ -35,22 +48,15 @@ REFERENCING NEW TABLE AS new_values FOR EACH STATEMENT EXECUTE FUNCTION usage_ag
 CREATE TRIGGER usage_aggregate_value_bucket_update AFTER UPDATE ON billing_usageaggregatevalue
 REFERENCING NEW TABLE AS new_values FOR EACH STATEMENT EXECUTE FUNCTION usage_aggregate_value_has_bucket()
 """,
-    """
-CREATE OR REPLACE FUNCTION usage_aggregate_keeps_values() RETURNS trigger LANGUAGE plpgsql
-SET enable_hashjoin = off SET enable_mergejoin = off AS $$
-BEGIN
-    IF EXISTS (
+    _statement_guard(
+        "usage_aggregate_keeps_values",
+        """
         SELECT 1 FROM old_rows o JOIN billing_usageaggregatevalue v
           ON v.tenant_id = o.tenant_id AND v.sku_id = o.sku_id AND v.hour = o.hour
          AND v.profile_version_id = o.profile_version_id
-    ) THEN
-        RAISE EXCEPTION 'usage aggregate rows with unique_count values cannot be deleted'
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    RETURN NULL;
-END
-$$
-""",
+    """,
+        _BUCKET_WITH_VALUES,
+    ),
     """
 CREATE TRIGGER usage_aggregate_keeps_values AFTER DELETE ON billing_usageaggregate
 REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION usage_aggregate_keeps_values()
@@ -87,35 +93,20 @@ PG_DROP = [
 # a value stays in its hour. These replace the two functions above and re-create the value triggers on the
 # rebuilt table (the key-frozen trigger on the aggregate table is kept as it is).
 PG_GUARDS_BY_AGGREGATE = [
-    """
-CREATE OR REPLACE FUNCTION usage_aggregate_value_has_bucket() RETURNS trigger LANGUAGE plpgsql
-SET enable_hashjoin = off SET enable_mergejoin = off AS $$
-BEGIN
-    IF EXISTS (  -- one probe per aggregate row, not per value (a batch stores ~35 values per row)
-        SELECT 1 FROM (SELECT DISTINCT aggregate_id FROM new_values) n
-        WHERE NOT EXISTS (SELECT 1 FROM billing_usageaggregate a WHERE a.id = n.aggregate_id)
-    ) THEN
-        RAISE EXCEPTION 'a unique_count value without its usage aggregate row'
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    RETURN NULL;
-END
-$$
-""",
+    _statement_guard(
+        "usage_aggregate_value_has_bucket",
+        # one probe per aggregate row, not per value (a batch stores ~35 values per row)
+        "SELECT 1 FROM (SELECT DISTINCT aggregate_id FROM new_values) n "
+        "WHERE NOT EXISTS (SELECT 1 FROM billing_usageaggregate a WHERE a.id = n.aggregate_id)",
+        _VALUE_WITHOUT_BUCKET,
+    ),
     PG_GUARDS[1],
     PG_GUARDS[2],
-    """
-CREATE OR REPLACE FUNCTION usage_aggregate_keeps_values() RETURNS trigger LANGUAGE plpgsql
-SET enable_hashjoin = off SET enable_mergejoin = off AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM old_rows o JOIN billing_usageaggregatevalue v ON v.aggregate_id = o.id) THEN
-        RAISE EXCEPTION 'usage aggregate rows with unique_count values cannot be deleted'
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    RETURN NULL;
-END
-$$
-""",
+    _statement_guard(
+        "usage_aggregate_keeps_values",
+        "SELECT 1 FROM old_rows o JOIN billing_usageaggregatevalue v ON v.aggregate_id = o.id",
+        _BUCKET_WITH_VALUES,
+    ),
 ]
 # Back to migration 0009's two functions and its value triggers (the table rebuilt by 0011's reverse has
 # none; the triggers on the aggregate table were never dropped).
