@@ -11,7 +11,7 @@
 
 Environment as bench_ingest.py, plus BENCH_EVENTS (1,000,000), BENCH_RATING_SPREAD_SECONDS (20 days),
 BENCH_RATING_TENANT_BATCHES (0: every batch holds all tenants' events, as a platform key sends them),
-BENCH_RATERS (2), BENCH_RATING_BATCH (50,000, the RATING_BATCH_SIZE default), BENCH_LATENCY_SECONDS
+BENCH_RATERS (2), BENCH_RATING_BATCH (100,000, the RATING_BATCH_SIZE default), BENCH_LATENCY_SECONDS
 (20; 0 skips the latency run)."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ SPREAD_SECONDS = int(os.environ.get("BENCH_RATING_SPREAD_SECONDS", str(20 * 8640
 # makes each batch one tenant's (tenant API keys, the common case), which raters take tenant by tenant.
 TENANT_BATCHES = os.environ.get("BENCH_RATING_TENANT_BATCHES", "0") == "1"
 RATERS = int(os.environ.get("BENCH_RATERS", "2"))
-RATING_BATCH = int(os.environ.get("BENCH_RATING_BATCH", "50000"))  # the RATING_BATCH_SIZE default
+RATING_BATCH = int(os.environ.get("BENCH_RATING_BATCH", "100000"))  # the RATING_BATCH_SIZE default
 LATENCY_SECONDS = int(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
 RATE = 5000
 LATENCY_BATCH = 500
