@@ -1,11 +1,14 @@
 """Concurrency harness for PostgreSQL tests: work in other threads (each with its own database
-connection), a rater's claim held open, and "does rating wait for this lock holder?"."""
+connection), several jobs released at once, a rater's claim held open, and "does rating wait for this
+lock holder?"."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -24,6 +27,26 @@ def in_thread(target: Callable[[], object]) -> threading.Thread:
     thread = threading.Thread(target=run)
     thread.start()
     return thread
+
+
+def run_together(jobs: list[Callable[[], Any]]) -> tuple[list[Any], list[BaseException]]:
+    """Run each job in a thread of its own, all released at once by a barrier; returns their results (in
+    completion order) and whatever they raised. Each thread's database connection is closed."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run(job: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            results.append(job())
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [in_thread(functools.partial(run, job)) for job in jobs]
+    for thread in threads:
+        thread.join()
+    return results, errors
 
 
 def rating_waits_for(holder: threading.Thread, held: threading.Event, release: threading.Event) -> bool:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from billing.models import Sku, UsageEvent
 from billing.selectors import usage as usage_selectors
@@ -22,7 +20,7 @@ from ledger.verify import ledger_verify
 from tenants.models import Tenant
 from tests.factories_ledger import after_grace, tax_rule, usage, world
 from tests.factories_usage import stored_pending_event
-from tests.threads import in_thread, rating_waits_for
+from tests.threads import in_thread, rating_waits_for, run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -40,35 +38,13 @@ def _tenants(n: int) -> list[Tenant]:
     return tenants
 
 
-def _run_together(jobs: list[Callable[[], Any]]) -> tuple[list[Any], list[BaseException]]:
-    barrier = threading.Barrier(len(jobs))
-    results: list[Any] = []
-    errors: list[BaseException] = []
-
-    def run(job: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            results.append(job())
-        except BaseException as err:
-            errors.append(err)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results, errors
-
-
 def test_overlapping_batches_and_single_closes_make_one_invoice_per_tenant():
     # given four tenants
     tenants = _tenants(4)
     now = after_grace()
 
     # when two batches (in opposite orders) and two single closes run at once
-    results, errors = _run_together(
+    results, errors = run_together(
         [
             lambda: close_periods(tenants=tenants, period_key="2026-11", now=now),
             lambda: close_periods(tenants=tenants[::-1], period_key="2026-11", now=now),

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import threading
+import functools
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 
 from billing.services.close import close_period
 from ledger.models import Invoice, Transaction
 from ledger.verify import ledger_verify
 from tests.factories_ledger import after_grace, tax_rule, usage, world
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -20,24 +20,10 @@ def test_concurrent_closes_make_one_invoice_and_one_ledger_transaction():
     w = world()
     tax_rule("DE", "19")
     usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 5, tzinfo=UTC), "1000")
-    barrier = threading.Barrier(4)
-    statuses: list[str] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait()
-            statuses.append(close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()).status)
-        except BaseException as err:
-            errors.append(err)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = run_together(
+        [lambda: close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()) for _ in range(4)]
+    )
+    statuses = [result.status for result in results]
     assert errors == []
     assert sorted(statuses) == ["already_closed", "already_closed", "already_closed", "finalized"]
     assert Invoice.objects.count() == 1
@@ -52,23 +38,9 @@ def test_concurrent_closes_of_different_tenants_draw_gapless_chain_positions():
         w = world(slug=f"t{i}")
         usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 5, tzinfo=UTC), "10")
         tenants.append(w.tenant)
-    barrier = threading.Barrier(len(tenants))
-    errors: list[BaseException] = []
-
-    def worker(tenant) -> None:
-        try:
-            barrier.wait()
-            close_period(tenant=tenant, period_key="2026-11", now=after_grace())
-        except BaseException as err:
-            errors.append(err)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(t,)) for t in tenants]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _results, errors = run_together(
+        [functools.partial(close_period, tenant=t, period_key="2026-11", now=after_grace()) for t in tenants]
+    )
     assert errors == []
     assert sorted(Transaction.objects.values_list("seq", flat=True)) == [1, 2, 3, 4]
     assert ledger_verify().message == "OK 4"

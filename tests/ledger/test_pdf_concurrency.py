@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core.files.storage import default_storage
-from django.db import connection
 
 from billing.services.close import close_period
 from ledger.pdf import html_to_pdf
 from ledger.services import documents
 from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -37,24 +37,13 @@ def test_four_concurrent_renders_of_one_version_leave_one_recorded_file(monkeypa
 
     monkeypatch.setattr(documents, "html_to_pdf", render_once_all_four_are_rendering)
     files_before = _stored_files("invoices/race")
-    returned: list[str] = []
-    errors: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            rendered = documents.invoice_render_pdf(invoice_id=invoice.pk)
-            assert rendered is not None
-            returned.append(rendered.pdf_sha256)
-        except BaseException as err:
-            errors.append(err)
-        finally:
-            connection.close()
+    def render() -> str:
+        rendered = documents.invoice_render_pdf(invoice_id=invoice.pk)
+        assert rendered is not None
+        return rendered.pdf_sha256
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    returned, errors = run_together([render] * 4)
 
     assert errors == []
     invoice.refresh_from_db()
