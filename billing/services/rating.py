@@ -457,10 +457,9 @@ def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> Non
         key: existing[key] for key, b in buckets.items() if b.aggregation == Meter.Aggregation.UNIQUE_COUNT
     }
     values = [
-        UsageAggregateValue(aggregate=unique[k], value=v)
-        for k, b in buckets.items()
-        if k in unique
-        for v in b.values
+        UsageAggregateValue(aggregate=row, value=v)
+        for key, row in unique.items()
+        for v in buckets[key].values
     ]
     if values:
         UsageAggregateValue.objects.bulk_create(values, ignore_conflicts=True, batch_size=500)
@@ -470,11 +469,10 @@ def _upsert_portable(buckets: dict[BucketKey, _Bucket], *, now: datetime) -> Non
             .annotate(n=Count("value"))
             .values_list("aggregate_id", "n")
         )
-        updating = {row.pk for row in to_update}
+        created = {row.pk for row in to_create}
         for row in unique.values():
             row.quantity = Decimal(counts.get(row.pk, 0))
-            if row.pk not in updating:
-                to_update.append(row)
+        to_update.extend(row for row in unique.values() if row.pk in created)  # the others are there
     UsageAggregate.objects.bulk_update(
         to_update,
         ["quantity", "event_count", "first_event_at", "last_event_at", "updated_at"],

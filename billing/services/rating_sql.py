@@ -57,9 +57,13 @@ _SESSION = (
     "SET LOCAL work_mem = '64MB'; SET LOCAL enable_mergejoin = off"
 )
 
+# The claimed tenants' closed periods that overlap the claimed batches' time span (read from the batch rows
+# here, not parsed per claimed batch in Python).
 _CLOSED = (
-    'INSERT INTO rating_closed SELECT tenant_id, start, "end" FROM billing_billingperiod '
-    "WHERE status = 'closed' AND tenant_id = ANY(%s) AND start <= %s AND \"end\" > %s"
+    'INSERT INTO rating_closed SELECT p.tenant_id, p.start, p."end" FROM billing_billingperiod p, '
+    "(SELECT min(earliest_event_at) AS lo, max(latest_event_at) AS hi FROM billing_ratingbatch "
+    "WHERE id = ANY(%s)) span "
+    "WHERE p.status = 'closed' AND p.tenant_id = ANY(%s) AND p.start <= span.hi AND p.\"end\" > span.lo"
 )
 
 # One statement per call: each batch's events by primary-key range (LATERAL, fenced by OFFSET 0: one index
@@ -253,13 +257,6 @@ def rate_batches(
     with connection.connection.cursor() as cursor:
         cursor.execute(_DDL)
         cursor.execute(_SESSION)
-        cursor.execute(  # the batches' time span, read here rather than parsed per claimed batch
-            "SELECT min(earliest_event_at), max(latest_event_at) FROM billing_ratingbatch WHERE id = ANY(%s)",
-            [batch_ids],
-        )
-        span = cursor.fetchone()
-        assert span is not None
-        earliest, latest = span
         # Serialise with period close, which holds the tenant row FOR UPDATE while it reads the
         # aggregates and marks the period closed: KEY SHARE waits for such a close to commit (so the
         # closed periods read next include it and the events are flagged late), and makes a close that
@@ -276,7 +273,7 @@ def rate_batches(
             copy.set_types(["int8", "int8", "timestamptz", "timestamptz", "int8", "bool", "text", "text"])
             for row in timeline:
                 copy.write_row(row)
-        cursor.execute(_CLOSED, [tenant_ids, latest, earliest])
+        cursor.execute(_CLOSED, [batch_ids, tenant_ids])
         any_closed = cursor.rowcount > 0
         cursor.execute(  # the only interpolation is one of two constant expressions
             _RESOLVE.format(late=_LATE_BY_CLOSED_PERIOD if any_closed else "false"),
