@@ -73,10 +73,11 @@ _CLOSED = (
 # max keeps the largest (latest is filled in by _LATEST, an ordered aggregate here would sort every event;
 # unique_count by _VALUES); (b) only the events that need more than their bucket are kept in
 # rating_resolved: unique_count values, latest meters, and the rare late, per-event-priced or version-less
-# ones; (c) the counts are returned. The tag value: `->>` gives the text of a JSON string; other scalars
-# (numbers, booleans) are handed to Python's `tag_value` (json.dumps) through `odd`, so the text is the same
-# on every path. Hours are truncated in the session time zone, set to UTC for the transaction. The closed
-# periods join is left out when the batches' tenants have none in range (the usual case).
+# ones; (c) the counts and the buckets' aggregation kinds are returned. The tag value: `->>` gives the
+# text of a JSON string; other scalars (numbers, booleans) are handed to Python's `tag_value` (json.dumps)
+# through `odd`, so the text is the same on every path. Hours are truncated in the session time zone, set
+# to UTC for the transaction. The closed-period test is left out when the batches' tenants have no closed
+# period in range (the usual case).
 _RESOLVE = """
 WITH resolved AS MATERIALIZED (
     SELECT e.id, e.tenant_id, e.sku_id, e.ts, date_trunc('hour', e.ts) AS hour, e.quantity,
@@ -118,7 +119,8 @@ WITH resolved AS MATERIALIZED (
 SELECT count(*), count(*) FILTER (WHERE pv IS NOT NULL), count(*) FILTER (WHERE pv IS NULL),
        count(*) FILTER (WHERE late), count(*) FILTER (WHERE per_event AND pv IS NOT NULL),
        count(*) FILTER (WHERE odd IS NOT NULL AND pv IS NOT NULL),
-       coalesce(array_agg(DISTINCT tenant_id) FILTER (WHERE pv IS NOT NULL), '{{}}')
+       coalesce(array_agg(DISTINCT tenant_id) FILTER (WHERE pv IS NOT NULL), '{{}}'),
+       coalesce(array_agg(DISTINCT aggregation) FILTER (WHERE pv IS NOT NULL), '{{}}')
 FROM resolved
 """
 _LATE_BY_CLOSED_PERIOD = (
@@ -291,8 +293,7 @@ def rate_batches(
             cursor.execute("SELECT id, odd FROM rating_resolved WHERE odd IS NOT NULL AND pv IS NOT NULL")
             odd = [(tag_value(json.loads(raw)), event_id) for event_id, raw in cursor.fetchall()]
             cursor.executemany("UPDATE rating_resolved SET value = %s WHERE id = %s", odd)
-        cursor.execute("SELECT DISTINCT aggregation FROM rating_buckets")
-        kinds = sorted(row[0] for row in cursor.fetchall())
+        kinds = sorted(stats[7])  # the buckets' aggregation kinds
         if "latest" in kinds:
             cursor.execute(_LATEST)
         for aggregation in kinds:  # one lock order for every worker: no deadlocks between batches
