@@ -44,6 +44,19 @@ class PeriodUsage:
     # (model `percentage`); None otherwise.
     event_quantities: list[Decimal] | None = field(default=None)
 
+    @classmethod
+    def of_row(cls, row: dict[str, Any], *, sku: Sku, version_id: int, quantity: Decimal) -> PeriodUsage:
+        """From one grouped row of `period_usage_rows` (its event count and first/last instants)."""
+        return cls(
+            sku_id=sku.pk,
+            sku_code=sku.code,
+            profile_version_id=version_id,
+            quantity=quantity,
+            event_count=int(row["events"]),
+            first_event_at=row["first"],
+            last_event_at=row["last"],
+        )
+
 
 def price_model(version_body: dict[str, object], sku_code: str) -> str | None:
     for entry in version_body.get("prices", []):  # type: ignore[attr-defined]
@@ -164,15 +177,7 @@ def period_usage(*, tenant_id: int, start: datetime, end: datetime) -> list[Peri
                 .distinct()
                 .count()
             )
-        usage = PeriodUsage(
-            sku_id=sku.pk,
-            sku_code=sku.code,
-            profile_version_id=version.pk,
-            quantity=quantity,
-            event_count=int(row["events"]),
-            first_event_at=row["first"],
-            last_event_at=row["last"],
-        )
+        usage = PeriodUsage.of_row(row, sku=sku, version_id=version.pk, quantity=quantity)
         if price_model(version.body, sku.code) == "percentage":
             usage.event_quantities = list(
                 events.filter(sku_id=sku.pk, profile_version_id=version.pk)

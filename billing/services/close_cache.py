@@ -125,17 +125,7 @@ class CloseCache:
             quantity: Decimal = (
                 row["biggest"] if sku.meter.aggregation == Meter.Aggregation.MAX else row["total"]
             )
-            result.append(
-                PeriodUsage(
-                    sku_id=sku.pk,
-                    sku_code=sku.code,
-                    profile_version_id=version.pk,
-                    quantity=quantity,
-                    event_count=int(row["events"]),
-                    first_event_at=row["first"],
-                    last_event_at=row["last"],
-                )
-            )
+            result.append(PeriodUsage.of_row(row, sku=sku, version_id=version.pk, quantity=quantity))
         # As period_usage: versions in the order of the query (Meta ordering: profile, number), then
         # stably by effective_from.
         in_query_order = sorted(versions.values(), key=lambda v: (v.profile_id, v.number))
