@@ -137,6 +137,11 @@ def _version_settings(version: ProfileVersion | None) -> tuple[int, list[str]]:
     return int(days), [str(t) for t in required]
 
 
+def _plain(value: str) -> bool:
+    """Printable without a second look: ASCII (so no lone surrogate) and no NUL (see storable_text)."""
+    return value.isascii() and "\x00" not in value
+
+
 def _has_tag(name: str, *, tags: dict[str, Any], project_code: str) -> bool:
     if name == "project" and project_code:
         return True
@@ -269,10 +274,15 @@ def _validate_and_resolve(
             if not ALLOWED_FIELDS.issuperset(event):
                 unknown = set(event) - ALLOWED_FIELDS
                 raise EventRejected(Reject.UNKNOWN_FIELD, f"unknown field(s): {', '.join(sorted(unknown))}")
-            event_id = short_string(
-                event.get("event_id"), max_length=128, reason=Reject.INVALID_EVENT_ID, name="event_id"
-            )
-            sku_code = short_string(event.get("sku"), max_length=64, reason=Reject.INVALID_SKU, name="sku")
+            # The common case (short printable ASCII) inline; anything else gets short_string's checks.
+            event_id = event.get("event_id")
+            if not (type(event_id) is str and 0 < len(event_id) <= 128 and _plain(event_id)):
+                event_id = short_string(
+                    event_id, max_length=128, reason=Reject.INVALID_EVENT_ID, name="event_id"
+                )
+            sku_code = event.get("sku")
+            if not (type(sku_code) is str and 0 < len(sku_code) <= 64 and _plain(sku_code)):
+                sku_code = short_string(sku_code, max_length=64, reason=Reject.INVALID_SKU, name="sku")
             if tenant is None:
                 if event.get("tenant") is None:
                     raise EventRejected(
@@ -395,22 +405,22 @@ def _validate_and_resolve(
             tags_json=tags_json,
         )
         rows.append(
-            StoredRow(
-                index=index,
-                tenant_id=owner_id,
-                tenant_slug=slug,
-                event_id=event_id,
-                sku_id=sku_entry[1] if sku_entry is not None else None,
-                sku_code=sku_code,
-                project_id=project_row.pk if project_row is not None else None,
-                project_code=project_code,
-                timestamp=timestamp,
-                quantity=quantity,
-                tags=tags,
-                tags_json=tags_json,
-                sha=sha,
-                status=quarantined if reason else accepted,
-                reason=reason,
+            StoredRow(  # positional (a thousand per request): the order of StoredRow's fields
+                index,
+                owner_id,
+                slug,
+                event_id,
+                sku_entry[1] if sku_entry is not None else None,
+                sku_code,
+                project_row.pk if project_row is not None else None,
+                project_code,
+                timestamp,
+                quantity,
+                tags,
+                tags_json,
+                sha,
+                quarantined if reason else accepted,
+                reason,
             )
         )
     return rows

@@ -13,19 +13,21 @@ one-tenant batches let raters work on disjoint tenants side by side."""
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from billing.models import RatingBatch, UsageEvent
 
 
-@dataclass
+@dataclass(slots=True)
 class StoredRow:
-    """One event that will be stored (accepted or quarantined)."""
+    """One event that will be stored (accepted or quarantined). Built positionally by the ingest
+    service: keep the field order."""
 
     index: int
     tenant_id: int | None
@@ -75,6 +77,28 @@ _EVENT_COLUMNS = (
     'tenant_id, tenant_slug, event_id, sku_id, sku_code, project_id, project_code, "timestamp", quantity, '
     "tags, payload_sha256, status, quarantine_reason"
 )
+
+
+# Database sessions (raw connections) that already hold the staging table, its creation committed: the
+# DDL is otherwise one more statement (and a NOTICE) per request.
+_STAGED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _stage_ready(cursor: Any) -> None:
+    raw = connection.connection
+    if raw in _STAGED:
+        return
+    cursor.execute(_STAGE_DDL)
+    # Remembered only once committed: a rolled-back transaction takes the new table with it.
+    transaction.on_commit(lambda: _STAGED.add(raw))
+
+
+def _stage_cleared(cursor: Any) -> None:
+    """ON COMMIT DELETE ROWS empties the staging table when the transaction ends, in place. Only when the
+    caller's transaction is itself nested (another store may follow before that commit) is it emptied now:
+    TRUNCATE gives the table a new file each time, which a plain request need not pay."""
+    if len(connection.atomic_blocks) > 1:
+        cursor.execute("TRUNCATE usage_ingest_stage")
 
 
 def _batch_ids_by_tenant(cursor: Any, rows: list[StoredRow]) -> dict[int, int]:
@@ -128,8 +152,10 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
     return {index: stored payload hash} for the rows that were already stored."""
     if not rows:
         return {}
+    # The staging table keeps its rows only until the transaction ends: this must run inside one.
+    assert connection.in_atomic_block, "store_postgresql needs a transaction (transaction.atomic)"
     with connection.cursor() as cursor:
-        cursor.execute(_STAGE_DDL)
+        _stage_ready(cursor)
         batch_ids = _batch_ids_by_tenant(cursor, rows)
         with cursor.copy(f"COPY usage_ingest_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
@@ -170,7 +196,7 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
                 _batch_values(accepted, rows, received_at),
             )
         if len(inserted) == len(rows):
-            cursor.execute("TRUNCATE usage_ingest_stage")
+            _stage_cleared(cursor)
             return {}
         cursor.execute(
             "SELECT s.ord, e.id, e.payload_sha256 FROM usage_ingest_stage s "
@@ -182,7 +208,7 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
             "AND e.event_id = s.event_id WHERE s.tenant_id IS NULL"
         )
         existing = {ord_: sha for ord_, event_pk, sha in cursor.fetchall() if event_pk not in inserted}
-        cursor.execute("TRUNCATE usage_ingest_stage")
+        _stage_cleared(cursor)
     return existing
 
 
