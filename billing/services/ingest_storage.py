@@ -13,13 +13,12 @@ one-tenant batches let raters work on disjoint tenants side by side."""
 from __future__ import annotations
 
 import json
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 
 from billing.models import RatingBatch, UsageEvent
 
@@ -77,20 +76,6 @@ _EVENT_COLUMNS = (
     'tenant_id, tenant_slug, event_id, sku_id, sku_code, project_id, project_code, "timestamp", quantity, '
     "tags, payload_sha256, status, quarantine_reason"
 )
-
-
-# Database sessions (raw connections) that already hold the staging table, its creation committed: the
-# DDL is otherwise one more statement (and a NOTICE) per request.
-_STAGED: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _stage_ready(cursor: Any) -> None:
-    raw = connection.connection
-    if raw in _STAGED:
-        return
-    cursor.execute(_STAGE_DDL)
-    # Remembered only once committed: a rolled-back transaction takes the new table with it.
-    transaction.on_commit(lambda: _STAGED.add(raw))
 
 
 def _stage_cleared(cursor: Any) -> None:
@@ -155,7 +140,7 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
     # The staging table keeps its rows only until the transaction ends: this must run inside one.
     assert connection.in_atomic_block, "store_postgresql needs a transaction (transaction.atomic)"
     with connection.cursor() as cursor:
-        _stage_ready(cursor)
+        cursor.execute(_STAGE_DDL)
         batch_ids = _batch_ids_by_tenant(cursor, rows)
         with cursor.copy(f"COPY usage_ingest_stage ({_STAGE_COLUMNS}) FROM STDIN") as copy:
             for row in rows:

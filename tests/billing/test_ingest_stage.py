@@ -1,7 +1,7 @@
 """PostgreSQL ingest stages each request's rows in a per-session temporary table (ON COMMIT DELETE ROWS),
-created once per database session and emptied by the commit. Consecutive requests on one session, a
-rolled-back first request (which takes the new table with it) and several stores inside one transaction
-all see only their own rows."""
+created by the session's first request and emptied by each commit (explicitly only when the store runs
+inside a caller's transaction). Consecutive requests on one session, a rolled-back first request (which
+takes the new table with it) and several stores inside one transaction all see only their own rows."""
 
 from __future__ import annotations
 
