@@ -38,7 +38,9 @@ def _flushable_guarded_tables(request: Any) -> Any:
     """Tests with `transaction=True` end with a flush (TRUNCATE on PostgreSQL), which the append-only
     triggers of the ledger and of profile versions refuse. Just before that flush, switch this session
     to `replica` mode so user triggers stay silent; Django closes the connection right after the flush,
-    so the next test starts with every trigger active again."""
+    so the next test starts with every trigger active again. SQLite's flush deletes table by table,
+    parents (tenants, SKUs) before the usage events that name them, which the usage events' parent
+    guards refuse: the events go first."""
     marker = request.node.get_closest_marker("django_db")
     transactional = marker is not None and (
         marker.kwargs.get("transaction") or (marker.args and marker.args[0])
@@ -53,3 +55,6 @@ def _flushable_guarded_tables(request: Any) -> Any:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET session_replication_role = replica")
+    elif connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM billing_usageevent")

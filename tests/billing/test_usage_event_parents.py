@@ -96,6 +96,8 @@ def _parents(stored: UsageEvent) -> dict[str, tuple[type[Any], int]]:
     project = ProjectFactory.create(tenant_id=stored.tenant_id)
     user = UserFactory.create()
     UsageEvent.objects.filter(pk=stored.pk).update(project=project, reattributed_by=user)
+    assert stored.tenant_id is not None
+    assert stored.sku_id is not None
     return {
         "tenants_tenant": (Tenant, stored.tenant_id),
         "billing_sku": (Sku, stored.sku_id),
@@ -130,9 +132,10 @@ def test_a_parent_no_event_names_can_be_deleted():
 
 
 def test_a_parent_can_still_be_updated():
-    stored = _stored()
-    Tenant.objects.filter(pk=stored.tenant_id).update(name="Renamed")
-    assert Tenant.objects.get(pk=stored.tenant_id).name == "Renamed"
+    tenant = _stored().tenant
+    assert tenant is not None
+    Tenant.objects.filter(pk=tenant.pk).update(name="Renamed")
+    assert Tenant.objects.get(pk=tenant.pk).name == "Renamed"
 
 
 @pytest.mark.postgres
