@@ -1,6 +1,8 @@
 """PDF rendering: seconds per invoice through the app's render task (`invoice_render_pdf`: load the
 invoice, build the HTML from the template, WeasyPrint, store through Django storage, record SHA-256)
-against raw WeasyPrint rendering of the same HTML, in the same run. Goal: at most 1.1x the raw time.
+against raw WeasyPrint rendering of the same HTML, in the same run. The task runs through Celery's
+tracer (`Task.apply`), as a worker runs it: the tracer calls the task's `run`, never `Task.__call__`
+(which this benchmark used before 2026-11-27 16:10 UTC; see docs/performance.md, PDF). Goal: at most 1.1x the raw time.
 Both paths are warmed up on an extra invoice that is not measured; then each invoice is timed on both
 paths back to back, alternating which goes first. Also printed: the ratio of medians and the app's
 extra time per invoice (app minus raw), which is what the app controls.
@@ -121,7 +123,7 @@ def main() -> int:
     # Warm-up of both paths on an invoice that is not measured: fonts and WeasyPrint's first-use costs,
     # the template cache, and the app task's own first call (storage, task and query set-up).
     HTML(string=invoice_html(Invoice.objects.get(pk=warm_up_id))).write_pdf()
-    invoice_render_pdf(warm_up_id)
+    invoice_render_pdf.apply(args=[warm_up_id], throw=True)
     htmls = {pk: invoice_html(Invoice.objects.get(pk=pk)) for pk in ids}
     app: list[float] = []
     raw: list[float] = []
@@ -133,7 +135,7 @@ def main() -> int:
 
     def time_app(pk: int) -> None:
         started = time.perf_counter()
-        invoice_render_pdf(pk)  # the Celery task body, called directly
+        invoice_render_pdf.apply(args=[pk], throw=True)  # through Celery's tracer, as a worker runs it
         app.append(time.perf_counter() - started)
 
     # Interleaved, so both see the same machine load, and which goes first alternates.

@@ -1,5 +1,5 @@
 """The PDF task's fixed work per invoice, without WeasyPrint: `ledger.tasks.invoice_render_pdf` run as
-is, except that `html_to_pdf` returns bytes rendered beforehand (so the HTML is still built, the bytes
+a worker runs it (through Celery's tracer, `Task.apply`), except that `html_to_pdf` returns bytes rendered beforehand (so the HTML is still built, the bytes
 stored through Django's default storage, hashed and recorded). Less noisy on a shared machine than
 the ratio in bench_pdf.py, whose goal (<= 1.1x) allows 10 % of a raw WeasyPrint render for this work.
 
@@ -44,7 +44,7 @@ def main() -> int:
         for pk in ids:
             current["pk"] = pk
             cpu_started, started = time.process_time(), time.perf_counter()
-            invoice_render_pdf(pk)
+            invoice_render_pdf.apply(args=[pk], throw=True)
             if record:
                 wall.append(time.perf_counter() - started)
                 cpu.append(time.process_time() - cpu_started)
