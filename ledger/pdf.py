@@ -4,6 +4,7 @@ its SHA-256 recorded on the invoice."""
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
@@ -61,6 +62,18 @@ def invoice_html(invoice: Invoice) -> str:
 
 
 def html_to_pdf(html: str) -> bytes:
+    """WeasyPrint's render, in a short-lived thread of its own. CPython 3.11 grows each thread's frame
+    stack in 16 KB chunks and unmaps a chunk as soon as the frame at its start returns, so a deep,
+    oscillating recursion like WeasyPrint's layout pays an mmap/munmap pair (and page faults) every time
+    it crosses a chunk boundary; how often depends on the stack depth the render starts at. Called from
+    inside Celery's task tracer that was ~355 pairs per invoice against ~84 at a shallow depth, ~5 ms of a
+    ~100 ms render (docs/performance.md, PDF). A new thread's stack starts empty, so the render always
+    starts at the same shallow depth whoever calls it."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf-render") as pool:
+        return pool.submit(_render, html).result()
+
+
+def _render(html: str) -> bytes:
     from weasyprint import HTML
 
     pdf: bytes = HTML(string=html).write_pdf()

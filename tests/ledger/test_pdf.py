@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from django.core.files.storage import default_storage
 
+import ledger.pdf
 from billing.services.close import close_period
 from ledger.models import Invoice
 from ledger.pdf import html_to_pdf, invoice_context, invoice_html
@@ -175,3 +177,26 @@ def test_the_html_context_takes_three_queries_however_many_corrections(django_as
         context = invoice_context(november)
 
     assert [line["corrects_period"] for line in context["corrections"]] == ["2026-09", "2026-10"]
+
+
+def test_the_render_runs_in_a_thread_of_its_own(monkeypatch):
+    seen: list[str] = []
+
+    def render(html: str) -> bytes:
+        seen.append(threading.current_thread().name)
+        return html.encode()
+
+    monkeypatch.setattr(ledger.pdf, "_render", render)
+    assert html_to_pdf("<p>x</p>") == b"<p>x</p>"
+    assert len(seen) == 1
+    assert seen[0].startswith("pdf-render")
+    assert seen[0] != threading.current_thread().name
+
+
+def test_a_failing_render_raises_in_the_caller(monkeypatch):
+    def render(html: str) -> bytes:
+        raise ValueError("layout failed")
+
+    monkeypatch.setattr(ledger.pdf, "_render", render)
+    with pytest.raises(ValueError, match="layout failed"):
+        html_to_pdf("<p>x</p>")
