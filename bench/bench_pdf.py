@@ -2,7 +2,7 @@
 invoice, build the HTML from the template, WeasyPrint, store through Django storage, record SHA-256)
 against raw WeasyPrint rendering of the same HTML, in the same run. The task runs through Celery's
 tracer (`Task.apply`), as a worker runs it: the tracer calls the task's `run`, never `Task.__call__`
-(which this benchmark used before 2026-11-27 16:10 UTC; see docs/performance.md, PDF). Goal: at most 1.1x the raw time.
+(which this benchmark used before the fourth session; see docs/performance.md, PDF). Goal: at most 1.1x the raw time.
 Both paths are warmed up on an extra invoice that is not measured; then each invoice is timed on both
 paths back to back, alternating which goes first. Also printed: the ratio of medians and the app's
 extra time per invoice (app minus raw), which is what the app controls.
