@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -22,6 +21,14 @@ from common.money import quantize_money
 from ledger.models import Alert, CorrectionMarker, Invoice, InvoiceLine, Transaction
 from ledger.services import credits as credit_services
 from ledger.services import posting
+from ledger.services.invoice_rows import (
+    apply_credit_plan,
+    apply_fields,
+    check_arithmetic,
+    check_subtotal,
+    enqueue_pdf,
+    line_row,
+)
 from tenants.models import Tenant
 
 
@@ -92,40 +99,6 @@ class InvoiceData:
         return self.subtotal + self.tax_total
 
 
-def _check_arithmetic(data: InvoiceData) -> None:
-    for line in data.lines:
-        if line.amount != quantize_money(line.amount_exact, data.currency):
-            raise ValidationFailed(f"line {line.description!r} is not rounded once from its exact amount")
-    if data.tax is not None and data.tax.total != quantize_money(data.tax.exact, data.currency):
-        raise ValidationFailed("tax is not rounded once from its exact amount")
-
-
-def _apply_fields(invoice: Invoice, data: InvoiceData, now: datetime) -> None:
-    invoice.status = Invoice.Status.BLOCKED if data.blocked_reason else Invoice.Status.DRAFT
-    invoice.blocked_reason = data.blocked_reason
-    invoice.period_key = data.period_key
-    invoice.period_end = data.period_end
-    invoice.currency = data.currency
-    invoice.profile_version_id = data.profile_version_id
-    invoice.subtotal = data.subtotal
-    invoice.tax_jurisdiction = data.tax.jurisdiction if data.tax else ""
-    invoice.tax_rate = data.tax.rate if data.tax else None
-    invoice.tax_mode = data.tax.mode if data.tax else Invoice.TaxMode.EXCLUSIVE
-    invoice.tax_rule_id = data.tax.rule_id if data.tax else None
-    invoice.tax_exact = data.tax.exact if data.tax else Decimal(0)
-    invoice.tax_total = data.tax_total
-    invoice.total = data.total
-    invoice.base_currency = settings.LEDGER_BASE_CURRENCY
-    invoice.fx_rate = data.fx.rate if data.fx else None
-    invoice.fx_rate_id = data.fx.rate_id if data.fx else None
-    invoice.fx_rate_date = data.fx.rate_date if data.fx else None
-    invoice.fx_source = data.fx.source if data.fx else ""
-    invoice.base_total = (
-        quantize_money(data.total * data.fx.rate, settings.LEDGER_BASE_CURRENCY) if data.fx else None
-    )
-    invoice.computed_at = now
-
-
 def invoice_for_period(*, tenant_id: int, period_start: datetime, lock: bool = False) -> Invoice | None:
     """The tenant's non-void invoice of the period starting at `period_start` (at most one exists)."""
     qs = Invoice.objects.filter(tenant_id=tenant_id, period_start=period_start).exclude(
@@ -162,7 +135,7 @@ def invoice_save_draft_with_lines(
 ) -> tuple[Invoice, list[InvoiceLine]]:
     """As `invoice_save_draft`, also returning the line rows exactly as inserted, so a close that
     finalizes in the same transaction need not read them back (`invoice_finalize(lines=...)`)."""
-    _check_arithmetic(data)
+    check_arithmetic(data)
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):
         invoice = (
@@ -176,7 +149,7 @@ def invoice_save_draft_with_lines(
         is_new = invoice is None
         if invoice is None:
             invoice = Invoice(tenant_id=data.tenant_id, period_start=data.period_start)
-        _apply_fields(invoice, data, now)
+        apply_fields(invoice, data, now)
         plan = (
             credit_services.credits_plan(
                 tenant_id=data.tenant_id, currency=data.currency, at=data.period_end, due=invoice.total
@@ -190,7 +163,7 @@ def invoice_save_draft_with_lines(
         if not is_new:
             InvoiceLine.objects.filter(invoice=invoice).delete()
         rows = InvoiceLine.objects.bulk_create(
-            [_line(invoice, i, line) for i, line in enumerate(data.lines, start=1)]
+            [line_row(invoice, i, line) for i, line in enumerate(data.lines, start=1)]
         )
         if data.blocked_reason:
             open_alert = Alert.objects.filter(
@@ -212,29 +185,6 @@ def invoice_save_draft_with_lines(
                 invoice=invoice, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
             ).update(resolved_at=now)
     return invoice, rows
-
-
-def _line(invoice: Invoice, position: int, line: LineData) -> InvoiceLine:
-    return InvoiceLine(
-        invoice=invoice,
-        position=position,
-        kind=line.kind,
-        sku_code=line.sku_code,
-        service_category=line.service_category,
-        profile_version_id=line.profile_version_id,
-        description=line.description[:255],
-        quantity=line.quantity,
-        unit_label=line.unit_label,
-        unit_price=line.unit_price,
-        amount_exact=line.amount_exact,
-        amount=line.amount,
-        discount_code=line.discount_code,
-        segment_start=line.segment_start,
-        segment_end=line.segment_end,
-        breakdown=list(line.breakdown),
-        corrects_invoice_id=line.corrects_invoice_id,
-        corrects_period=line.corrects_period,
-    )
 
 
 _NEXT_NUMBER_SQL = (
@@ -311,21 +261,6 @@ def series_for(tenant: Tenant) -> str:
     return tenant.slug.upper().replace("_", "-")
 
 
-def _check_subtotal(invoice: Invoice, lines: Sequence[InvoiceLine]) -> None:
-    """The stored lines add up to the subtotal (also a DB trigger; not an assert, which python -O would
-    drop)."""
-    subtotal = sum((line.amount for line in lines), Decimal(0))
-    if subtotal != invoice.subtotal:
-        raise StateError(
-            f"invoice subtotal {invoice.subtotal} is not the sum of its rounded lines ({subtotal})"
-        )
-
-
-def _apply_credit_plan(invoice: Invoice, plan: Sequence[credit_services.CreditUse]) -> None:
-    invoice.credits_applied = sum((use.amount for use in plan), Decimal(0))
-    invoice.amount_due = invoice.total - invoice.credits_applied
-
-
 def invoice_posting(
     invoice: Invoice, *, tenant: Tenant, lines: Sequence[InvoiceLine], booked_at: datetime
 ) -> posting.PostingRequest:
@@ -375,7 +310,7 @@ def invoice_finalize(
             lines = list(InvoiceLine.objects.filter(invoice=invoice))
         elif any(line.invoice_id != invoice.pk for line in lines):
             raise StateError("lines handed to invoice_finalize belong to another invoice")
-        _check_subtotal(invoice, lines)
+        check_subtotal(invoice, lines)
         invoice.number = invoice_number_next(series=series_for(tenant), year=year_in(tenant.timezone, now))
         invoice.finalized_at = now
         plan = credit_services.credits_plan(
@@ -385,7 +320,7 @@ def invoice_finalize(
             due=invoice.total,
             lock=True,
         )
-        _apply_credit_plan(invoice, plan)
+        apply_credit_plan(invoice, plan)
         (invoice.ledger_transaction,) = posting.transactions_post(
             [invoice_posting(invoice, tenant=tenant, lines=lines, booked_at=now)]
         )
@@ -404,21 +339,8 @@ def invoice_finalize(
                 ]
             )
         invoice_id = invoice.pk
-        transaction.on_commit(lambda: _enqueue_pdf(invoice_id))
+        transaction.on_commit(lambda: enqueue_pdf(invoice_id))
     return invoice
-
-
-def _enqueue_pdf(invoice_id: int) -> None:
-    from ledger.tasks import invoice_render_pdf
-
-    if not getattr(settings, "INVOICE_PDF_ON_FINALIZE", True):
-        return
-    try:
-        invoice_render_pdf.delay(invoice_id)
-    except Exception:  # broker down: the periodic re-render sweep picks it up (pdf_version > rendered)
-        import logging
-
-        logging.getLogger(__name__).warning("could not enqueue PDF render for invoice %s", invoice_id)
 
 
 def invoice_mark_paid(*, invoice: Invoice, paid_at: datetime | None = None) -> Invoice:
@@ -468,5 +390,5 @@ def invoice_void(*, invoice: Invoice, reason: str, now: datetime | None = None) 
         invoice.pdf_version += 1
         invoice.save(update_fields=["status", "voided_at", "void_reason", "pdf_version"])
         invoice_id = invoice.pk
-        transaction.on_commit(lambda: _enqueue_pdf(invoice_id))
+        transaction.on_commit(lambda: enqueue_pdf(invoice_id))
     return invoice

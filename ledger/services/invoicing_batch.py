@@ -22,14 +22,16 @@ from common.errors import StateError
 from ledger.models import Alert, CorrectionMarker, CreditGrant, Invoice, InvoiceLine
 from ledger.services import credits as credit_services
 from ledger.services import posting
+from ledger.services.invoice_rows import (
+    apply_credit_plan,
+    apply_fields,
+    check_arithmetic,
+    check_subtotal,
+    enqueue_pdf,
+    line_row,
+)
 from ledger.services.invoicing import (
     InvoiceData,
-    _apply_credit_plan,
-    _apply_fields,
-    _check_arithmetic,
-    _check_subtotal,
-    _enqueue_pdf,
-    _line,
     invoice_number_next,
     invoice_posting,
     series_for,
@@ -37,7 +39,7 @@ from ledger.services.invoicing import (
 )
 from tenants.models import Tenant
 
-# The columns `_apply_fields` sets, plus the amounts a draft without planned credits carries.
+# The columns `apply_fields` sets, plus the amounts a draft without planned credits carries.
 _DRAFT_FIELDS = [
     "status",
     "blocked_reason",
@@ -114,11 +116,11 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
         data = request.data
         if data.blocked_reason:
             raise StateError(f"invoice of tenant {data.tenant_id} for {data.period_key} is blocked")
-        _check_arithmetic(data)
+        check_arithmetic(data)
         invoice = request.existing or Invoice(tenant_id=data.tenant_id, period_start=data.period_start)
         if invoice.is_issued:
             raise StateError(f"invoice {invoice.number} for {data.period_key} is already {invoice.status}")
-        _apply_fields(invoice, data, now)
+        apply_fields(invoice, data, now)
         invoice.credits_applied = Decimal(0)
         invoice.amount_due = invoice.total
         invoices.append(invoice)
@@ -132,7 +134,7 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
             ).update(resolved_at=now)
         insert_rows([inv for inv, r in zip(invoices, requests, strict=True) if r.existing is None])
         lines = [
-            _line(invoice, position, line)
+            line_row(invoice, position, line)
             for invoice, request in zip(invoices, requests, strict=True)
             for position, line in enumerate(request.data.lines, start=1)
         ]
@@ -152,7 +154,7 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
         postings: list[posting.PostingRequest] = []
         for invoice, request, number in zip(invoices, requests, numbers, strict=True):
             own = lines_of[invoice.pk]
-            _check_subtotal(invoice, own)
+            check_subtotal(invoice, own)
             invoice.number, invoice.finalized_at = number, now
             plan = (
                 credit_services.credits_plan(
@@ -166,7 +168,7 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
                 else []
             )
             plans.append(plan)
-            _apply_credit_plan(invoice, plan)
+            apply_credit_plan(invoice, plan)
             postings.append(invoice_posting(invoice, tenant=request.tenant, lines=own, booked_at=now))
         # Last: the ledger append holds the hash-chain lock until COMMIT, so keep what follows short.
         for invoice, tx in zip(invoices, posting.transactions_post(postings), strict=True):
@@ -197,4 +199,4 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
 
 def _enqueue_pdfs(invoice_ids: list[int]) -> None:
     for invoice_id in invoice_ids:
-        _enqueue_pdf(invoice_id)
+        enqueue_pdf(invoice_id)
