@@ -1,6 +1,6 @@
 """Concurrency harness for PostgreSQL tests: work in other threads (each with its own database
-connection), several jobs released at once, a rater's claim held open, and "does rating wait for this
-lock holder?"."""
+connection), several jobs released at once, a transaction (e.g. a rater's claim) held open, and "does
+rating wait for this lock holder?"."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, transaction
 
 from billing.services.rating import claim_batches, usage_rate_pending
+
+T = TypeVar("T")
 
 
 def in_thread(target: Callable[[], object]) -> threading.Thread:
@@ -63,23 +65,31 @@ def rating_waits_for(holder: threading.Thread, held: threading.Event, release: t
 
 
 @contextmanager
-def claim_held_by_another_rater(limit: int) -> Iterator[list[int]]:
-    """Another rater's transaction holds `claim_batches(limit)` while the block runs; yields the ids of
-    the batches it claimed."""
+def held_open_in_another_thread(work: Callable[[], T]) -> Iterator[T]:
+    """`work` runs in a transaction of another thread (its own connection), which stays open, holding
+    whatever locks `work` took, while the block runs; yields what `work` returned. The transaction
+    commits when the block exits."""
     held, release = threading.Event(), threading.Event()
-    claimed: list[int] = []
+    returned: list[T] = []
 
     def hold() -> None:
         with transaction.atomic():
-            batches, _drained = claim_batches(limit)
-            claimed.extend(batch.pk for batch in batches)
+            returned.append(work())
             held.set()
             release.wait(timeout=10)
 
     thread = in_thread(hold)
     assert held.wait(timeout=10)
     try:
-        yield claimed
+        yield returned[0]
     finally:
         release.set()
         thread.join(timeout=10)
+
+
+@contextmanager
+def claim_held_by_another_rater(limit: int) -> Iterator[list[int]]:
+    """Another rater's transaction holds `claim_batches(limit)` while the block runs; yields the ids of
+    the batches it claimed."""
+    with held_open_in_another_thread(lambda: [batch.pk for batch in claim_batches(limit)[0]]) as claimed:
+        yield claimed

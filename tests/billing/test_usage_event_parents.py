@@ -5,7 +5,6 @@ an inserting transaction KEY SHARE-locks the parents it names, as a foreign key 
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from billing.models import Sku, UsageEvent
 from tenants.models import Project, Tenant
 from tests.factories import ProjectFactory, TenantFactory, UserFactory
 from tests.factories_usage import sku_with_meter, stored_pending_event
-from tests.threads import in_thread
+from tests.threads import held_open_in_another_thread
 
 pytestmark = pytest.mark.django_db
 
@@ -142,22 +141,11 @@ def test_a_parent_can_still_be_updated():
 @pytest.mark.django_db(transaction=True)
 def test_deleting_a_tenant_waits_for_a_transaction_storing_its_events():
     tenant, sku = TenantFactory.create(), sku_with_meter("api_calls")
-    held, release = threading.Event(), threading.Event()
-
-    def store() -> None:
-        with transaction.atomic():
-            stored_pending_event(tenant, sku, "e-1", timestamp=AT)
-            held.set()
-            release.wait(timeout=10)
-
-    holder = in_thread(store)
-    assert held.wait(timeout=10)
-    try:
-        with pytest.raises(OperationalError, match="lock timeout"):
-            _raw("DELETE FROM tenants_tenant WHERE id = %s", [tenant.pk], lock_timeout="300ms")
-    finally:
-        release.set()
-        holder.join(timeout=10)
+    with (
+        held_open_in_another_thread(lambda: stored_pending_event(tenant, sku, "e-1", timestamp=AT)),
+        pytest.raises(OperationalError, match="lock timeout"),
+    ):
+        _raw("DELETE FROM tenants_tenant WHERE id = %s", [tenant.pk], lock_timeout="300ms")
     with pytest.raises(IntegrityError, match=REFUSED):
         _raw("DELETE FROM tenants_tenant WHERE id = %s", [tenant.pk])
     assert UsageEvent.objects.filter(tenant=tenant).count() == 1
