@@ -50,6 +50,7 @@ from billing.services.ingest_parsing import (
     parse_tags,
     parse_timestamp,
     payload_sha256,
+    plain_text,
     short_string,
 )
 from billing.services.ingest_storage import StoredRow, store_portable, store_postgresql
@@ -135,11 +136,6 @@ def _version_settings(version: ProfileVersion | None) -> tuple[int, list[str]]:
     days = body.get("backdating_days", DEFAULT_BACKDATING_DAYS)
     required = body.get("required_tags") or []
     return int(days), [str(t) for t in required]
-
-
-def _plain(value: str) -> bool:
-    """Printable without a second look: ASCII (so no lone surrogate) and no NUL (see storable_text)."""
-    return value.isascii() and "\x00" not in value
 
 
 def _has_tag(name: str, *, tags: dict[str, Any], project_code: str) -> bool:
@@ -276,12 +272,12 @@ def _validate_and_resolve(
                 raise EventRejected(Reject.UNKNOWN_FIELD, f"unknown field(s): {', '.join(sorted(unknown))}")
             # The common case (short printable ASCII) inline; anything else gets short_string's checks.
             event_id = event.get("event_id")
-            if not (type(event_id) is str and 0 < len(event_id) <= 128 and _plain(event_id)):
+            if not (type(event_id) is str and 0 < len(event_id) <= 128 and plain_text(event_id)):
                 event_id = short_string(
                     event_id, max_length=128, reason=Reject.INVALID_EVENT_ID, name="event_id"
                 )
             sku_code = event.get("sku")
-            if not (type(sku_code) is str and 0 < len(sku_code) <= 64 and _plain(sku_code)):
+            if not (type(sku_code) is str and 0 < len(sku_code) <= 64 and plain_text(sku_code)):
                 sku_code = short_string(sku_code, max_length=64, reason=Reject.INVALID_SKU, name="sku")
             if tenant is None:
                 if event.get("tenant") is None:
