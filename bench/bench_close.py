@@ -99,9 +99,11 @@ def django_setup() -> None:
 def seed(n: int) -> float:
     from django.contrib.auth import get_user_model
 
+    from billing.catalog.models import Meter, Sku
     from billing.demo_finance import seed_finance_reference_data
-    from billing.models import BillingProfile, Meter, ProfileAssignment, ProfileVersion, Sku, UsageAggregate
     from billing.pricing import document_sha256
+    from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+    from billing.rating.models import UsageAggregate
     from tenants.models import Tenant
 
     started = time.perf_counter()
@@ -202,9 +204,9 @@ def worker(ids: list[int], out: Any, start_at: float) -> None:
     django_setup()
     from django.db import connection
 
-    from billing.services.close import close_period
-    from billing.services.close_batch import DEFAULT_CHUNK, close_periods
-    from billing.services.invoice_compute import CloseCache
+    from billing.close.batch import DEFAULT_CHUNK, close_periods
+    from billing.close.compute import CloseCache
+    from billing.close.services import close_period
     from tenants.models import Tenant
 
     chunk = int(CHUNK) if CHUNK else DEFAULT_CHUNK

@@ -80,8 +80,9 @@ def seed(*, tenants: int = TENANTS) -> dict[str, Any]:
     """Tenants on one profile pricing three SKUs (backdating 70 days), each with an API key."""
     from django.contrib.auth import get_user_model
 
-    from billing.models import BillingProfile, Meter, ProfileAssignment, ProfileVersion, Sku
+    from billing.catalog.models import Meter, Sku
     from billing.pricing import document_sha256
+    from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
     from tenants.models import Tenant
     from tenants.services import api_key_create
 

@@ -50,10 +50,12 @@ def seed(n: int) -> list[int]:
 
     from django.contrib.auth import get_user_model
 
+    from billing.catalog.models import Meter, Sku
+    from billing.close.services import close_period
     from billing.demo_finance import seed_finance_reference_data
-    from billing.models import BillingProfile, Meter, ProfileAssignment, ProfileVersion, Sku, UsageAggregate
     from billing.pricing import document_sha256
-    from billing.services.close import close_period
+    from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+    from billing.rating.models import UsageAggregate
     from tenants.models import Tenant
 
     seed_finance_reference_data(today=date(2026, 12, 5))

@@ -172,7 +172,7 @@ def rater(out: Any, start_at: float) -> None:
     django_setup()
     from django.db import connection
 
-    from billing.services.rating import usage_rate_pending
+    from billing.rating.services import usage_rate_pending
 
     connection.ensure_connection()
     while time.time() < start_at:
@@ -253,8 +253,9 @@ def main() -> int:
     elapsed = max(r["finished"] for r in results) - start_at
     claimed = sum(r["claimed"] for r in results)
     rate = claimed / elapsed
-    from billing.models import RatingBatch, UsageAggregate, UsageEvent
-    from billing.selectors.usage import pending_backlog
+    from billing.rating.models import UsageAggregate
+    from billing.rating.selectors import pending_backlog
+    from billing.usage.models import RatingBatch, UsageEvent
 
     pending = pending_backlog()
     print(

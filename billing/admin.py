@@ -79,10 +79,10 @@ class ProfileAssignmentAdmin(SimpleHistoryAdmin):
 from django.contrib import messages  # noqa: E402
 from django.db.models import QuerySet  # noqa: E402
 
+from billing.usage.quarantine import usage_event_reattribute_from_codes  # noqa: E402
 from common.errors import ApplicationError  # noqa: E402
 
 from .models import RatingBatch, UsageAggregate, UsageEvent  # noqa: E402
-from .services.quarantine import usage_event_reattribute_from_codes  # noqa: E402
 
 
 @admin.register(UsageEvent)
@@ -181,8 +181,9 @@ class UsageAggregateAdmin(admin.ModelAdmin[UsageAggregate]):
 
 
 # --- Tax rules and exchange rates (issue 4) ------------------------------------------------------
+from billing.close.fx import fx_verify  # noqa: E402
+
 from .models import ExchangeRate, TaxRule  # noqa: E402
-from .services.fx import fx_verify  # noqa: E402
 
 
 @admin.register(TaxRule)
@@ -193,7 +194,7 @@ class TaxRuleAdmin(admin.ModelAdmin[TaxRule]):
 
 @admin.register(ExchangeRate)
 class ExchangeRateAdmin(admin.ModelAdmin[ExchangeRate]):
-    """Read-only: rates are created signed by `billing.services.fx.exchange_rate_create`."""
+    """Read-only: rates are created signed by `billing.close.fx.exchange_rate_create`."""
 
     list_display = ("date", "base", "quote", "rate", "source", "signature_ok")
     list_filter = ("base", "quote", "source")

@@ -11,9 +11,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import BillingProfile, Meter, ProfileAssignment, ProfileVersion, Sku
-from billing.services.catalog import meter_upsert, sku_upsert
-from billing.services.profiles import (
+from billing.catalog.models import Meter, Sku
+from billing.catalog.services import meter_upsert, sku_upsert
+from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+from billing.profiles.services import (
     profile_assign,
     profile_create,
     profile_version_approve,

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import ExchangeRate, TaxRule
-from billing.services.fx import fx_sign
+from billing.close.fx import fx_sign
+from billing.close.models import ExchangeRate, TaxRule
 
 # (jurisdiction, name, rate %, mode). US: the platform collects no US sales tax in the demo; the
 # explicit 0 % rule records that decision (a missing rule would block the invoice). KW has no VAT.

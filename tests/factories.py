@@ -9,8 +9,9 @@ import factory
 from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
-from billing.models import BillingProfile, Meter, ProfileAssignment, ProfileVersion, Sku
+from billing.catalog.models import Meter, Sku
 from billing.pricing import document_sha256
+from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
 from tenants.models import Membership, Project, Role, Tenant
 
 User = get_user_model()

@@ -9,18 +9,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from billing.models import (
-    BillingProfile,
-    ProfileVersion,
-    RatingBatch,
-    Sku,
-    TaxRule,
-    UsageAggregate,
-    UsageEvent,
-)
+from billing.catalog.models import Sku
+from billing.close.fx import exchange_rate_create
+from billing.close.models import TaxRule
 from billing.pricing import document_sha256
-from billing.selectors.usage import price_model
-from billing.services.fx import exchange_rate_create
+from billing.profiles.models import BillingProfile, ProfileVersion
+from billing.rating.models import UsageAggregate
+from billing.rating.selectors import price_model
+from billing.usage.models import RatingBatch, UsageEvent
 from ledger.models import Invoice
 from tenants.models import Tenant
 from tests.factories import (
@@ -231,7 +227,7 @@ def close_in_batch(
 ) -> Any:
     """`close_period`'s signature and result, through the batch close (`close_periods`) of one tenant:
     suites written against `close_period` run against both paths with the `both_close_paths` fixture."""
-    from billing.services.close_batch import close_periods
+    from billing.close.batch import close_periods
 
     (result,) = close_periods(tenants=[tenant], period_key=period_key, now=now)
     return result

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import time_machine
 
-from billing.models import Meter, ProfileVersion, RatingBatch, Sku, UsageEvent
+from billing.catalog.models import Meter, Sku
+from billing.profiles.models import ProfileVersion
+from billing.usage.models import RatingBatch, UsageEvent
 from tenants.models import ApiKey, Tenant
 from tenants.services import api_key_create
 from tests.factories import (
@@ -105,7 +107,7 @@ def usage_env(db: Any) -> Iterator[None]:
     """Frozen clock at NOW, empty cache (rate-limit counters, nudge flag) and SKU cache."""
     from django.core.cache import cache
 
-    from billing.services.ingest import catalog_cache_clear
+    from billing.usage.ingest import catalog_cache_clear
 
     cache.clear()
     catalog_cache_clear()

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from django.db import connection, transaction
 
-from billing.services.rating import claim_batches, usage_rate_pending
+from billing.rating.services import claim_batches, usage_rate_pending
 
 T = TypeVar("T")
 

@@ -23,10 +23,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.selectors.usage import estimates_for_period
-from billing.services import usage_metrics as metrics
-from billing.services.estimates import estimate_compute, tenant_period_at
-from billing.services.ingest import Backpressure, BatchTooLarge, usage_backpressure_check, usage_ingest
+from billing.rating.estimates import estimate_compute, tenant_period_at
+from billing.rating.selectors import estimates_for_period
+from billing.usage import metrics
+from billing.usage.ingest import Backpressure, BatchTooLarge, usage_backpressure_check, usage_ingest
 from common.errors import NotFound, ValidationFailed
 from common.periods import period_by_key
 from tenants.api.authentication import ApiKeyAuthentication, ApiKeyPrincipal

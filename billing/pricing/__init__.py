@@ -20,7 +20,8 @@ from .document import (
 from .engine import Segment, price, price_segments
 from .errors import DocumentError, FieldError, PricingError
 from .formatting import format_decimal, format_money
-from .models import (
+from .parsing import parse_price
+from .prices import (
     MODELS,
     Commitment,
     Discount,
@@ -37,7 +38,6 @@ from .models import (
     Tier,
     VolumePrice,
 )
-from .parsing import parse_price
 from .quote import error_payload, quote
 from .results import BreakdownRow, EventRow, FlatRow, PackageRow, PriceResult, TierRow, UnitRow
 from .schema import PROFILE_SCHEMA

@@ -17,8 +17,8 @@ from typing import Any, cast
 from common.money import UnknownCurrency, currency_exponent
 
 from .errors import DocumentError, FieldError, join_path, sorted_errors
-from .models import Commitment, Discount, Price, ProfileDocument, Tax
 from .parsing import HUNDRED, Reader
+from .prices import Commitment, Discount, Price, ProfileDocument, Tax
 from .schema import schema_errors
 
 __all__ = [

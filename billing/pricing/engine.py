@@ -35,7 +35,7 @@ from typing import Literal
 
 from .errors import PricingError, join_path
 from .formatting import format_decimal
-from .models import (
+from .prices import (
     ZERO,
     FlatPrice,
     GraduatedPercentagePrice,

@@ -19,7 +19,7 @@ from common.money import InvalidDecimal, parse_decimal
 
 from .errors import FieldError, PricingError, join_path, sorted_errors
 from .formatting import format_decimal
-from .models import (
+from .prices import (
     MODELS,
     ZERO,
     FlatPrice,

@@ -22,8 +22,8 @@ from common.money import UnknownCurrency, currency_exponent
 from .engine import price as price_of
 from .errors import FieldError, PricingError, join_path, sorted_errors
 from .formatting import format_decimal, format_money
-from .models import PercentagePrice, Price
 from .parsing import Reader
+from .prices import PercentagePrice, Price
 
 __all__ = ["error_payload", "quote"]
 

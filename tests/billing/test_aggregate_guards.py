@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from billing.models import Meter, UsageAggregate, UsageAggregateValue
-from billing.services.ingest import usage_ingest
-from billing.services.rating import usage_rate_pending
+from billing.catalog.models import Meter
+from billing.rating.models import UsageAggregate, UsageAggregateValue
+from billing.rating.services import usage_rate_pending
+from billing.usage.ingest import usage_ingest
 from tests.factories_usage import event, usage_env, usage_world
 
 __all__ = ["usage_env"]

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from billing.models import BillingPeriod
-from billing.services.close import close_period, invoice_preview
+from billing.close.models import BillingPeriod
+from billing.close.services import close_period, invoice_preview
 from ledger.models import Invoice, Transaction
 from ledger.selectors import account_balance
 from ledger.verify import ledger_verify
@@ -178,7 +178,7 @@ def test_the_invoice_stores_the_fx_rate_used_identity_for_the_base_currency():
 
 def test_a_tax_rule_that_ended_before_the_period_end_does_not_apply():
     w = world(slug="acme")
-    from billing.models import TaxRule
+    from billing.close.models import TaxRule
 
     TaxRule.objects.create(
         jurisdiction="DE",

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from billing.services import close as close_services
-from billing.services import close_batch
-from billing.services.close import close_period
-from billing.services.close_batch import close_periods
-from billing.services.invoice_compute import invoice_compute
+from billing.close import batch as close_batch
+from billing.close import services as close_services
+from billing.close.batch import close_periods
+from billing.close.compute import invoice_compute
+from billing.close.services import close_period
 from common.errors import ValidationFailed
 from ledger.models import Alert, Invoice, InvoiceLine, Posting, Transaction
 from ledger.verify import ledger_verify

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from billing.models import Sku, UsageEvent
-from billing.selectors import usage as usage_selectors
-from billing.services import close_batch
-from billing.services.close import close_period
-from billing.services.close_batch import close_periods
+from billing.catalog.models import Sku
+from billing.close import batch as close_batch
+from billing.close.batch import close_periods
+from billing.close.services import close_period
+from billing.rating import selectors as usage_selectors
+from billing.usage.models import UsageEvent
 from ledger.models import Invoice, Transaction
 from ledger.verify import ledger_verify
 from tenants.models import Tenant

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.services.close import close_period
+from billing.close.services import close_period
 from ledger.models import Invoice, Transaction
 from ledger.verify import ledger_verify
 from tests.factories_ledger import after_grace, tax_rule, usage, world

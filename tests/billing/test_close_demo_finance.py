@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
+from billing.close.fx import fx_verify
+from billing.close.models import ExchangeRate, TaxRule
+from billing.close.selectors import exchange_rate_for, tax_rule_in_force
 from billing.demo_finance import seed_finance_reference_data
-from billing.models import ExchangeRate, TaxRule
-from billing.selectors.tax import exchange_rate_for, tax_rule_in_force
-from billing.services.fx import fx_verify
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.services.close import close_period
+from billing.close.services import close_period
 from common.money import quantize_money
 from ledger.models import Invoice, Posting, Transaction
 from ledger.models.journal import stored_amount
@@ -46,14 +46,14 @@ def _setup(currency: str, mode: str, rate: str, unit: Decimal, qs: list[Decimal]
         tax_mode=mode,
         **extra,
     )
-    from billing.models import TaxRule
+    from billing.close.models import TaxRule
 
     if not TaxRule.objects.filter(jurisdiction="DE").exists():
         tax_rule("DE", rate)
     if currency != "EUR":
         from datetime import date
 
-        from billing.models import ExchangeRate
+        from billing.close.models import ExchangeRate
         from tests.factories_ledger import fx_rate
 
         if not ExchangeRate.objects.filter(quote=currency).exists():

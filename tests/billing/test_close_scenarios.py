@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.services.close import close_period
+from billing.close.services import close_period
 from ledger.models import CorrectionMarker, CreditConsumption, Invoice, InvoiceLine
 from ledger.selectors import account_balance
 from ledger.services.credits import credit_grant_create
@@ -327,7 +327,7 @@ def test_missing_fx_rate_blocks_the_invoice():
 
 
 def test_an_unsigned_fx_rate_blocks_the_invoice():
-    from billing.models import ExchangeRate
+    from billing.close.models import ExchangeRate
 
     w = world(slug="nippon", currency="JPY", jurisdiction="JP")
     tax_rule("JP", "10")
@@ -341,7 +341,7 @@ def test_an_unsigned_fx_rate_blocks_the_invoice():
 
 
 def test_a_tampered_fx_rate_blocks_the_invoice():
-    from billing.models import ExchangeRate
+    from billing.close.models import ExchangeRate
 
     w = world(slug="nippon", currency="JPY", jurisdiction="JP")
     tax_rule("JP", "10")

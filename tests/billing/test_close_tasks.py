@@ -8,8 +8,8 @@ from typing import cast
 import pytest
 import time_machine
 
-from billing.services.close import close_period, invoice_preview
-from billing.tasks.close import close_due_periods, close_tenant_period
+from billing.close.services import close_period, invoice_preview
+from billing.close.tasks import close_due_periods, close_tenant_period
 from ledger.models import Invoice
 from tenants.models import Tenant
 from tests.factories import TenantFactory

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import ExchangeRate
-from billing.services.fx import exchange_rate_create, fx_sign, fx_verify
+from billing.close.fx import exchange_rate_create, fx_sign, fx_verify
+from billing.close.models import ExchangeRate
 from common.errors import ValidationFailed
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from billing.models import IngestRequest, Meter, RatingBatch, UsageEvent
+from billing.catalog.models import Meter
+from billing.usage.models import IngestRequest, RatingBatch, UsageEvent
 from tenants.services import api_key_create, api_key_revoke
 from tests.factories import ProjectFactory
 from tests.factories_usage import NOW, event, post_usage, sku_with_meter, usage_env, usage_world
@@ -502,7 +503,7 @@ def test_idempotency_keys_are_per_tenant(client):
 
 def test_a_failed_write_leaves_no_idempotency_key(client, monkeypatch):
     world = usage_world()
-    from billing.services import ingest
+    from billing.usage import ingest
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")

@@ -12,8 +12,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from billing.models import IngestRequest, RatingBatch, UsageAggregate, UsageEvent
-from billing.services.rating import usage_rate_pending
+from billing.rating.models import UsageAggregate
+from billing.rating.services import usage_rate_pending
+from billing.usage.models import IngestRequest, RatingBatch, UsageEvent
 from tests.factories_usage import event, usage_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def _fresh_caches():
     from django.core.cache import cache
 
-    from billing.services.ingest import catalog_cache_clear
+    from billing.usage.ingest import catalog_cache_clear
 
     cache.clear()
     catalog_cache_clear()

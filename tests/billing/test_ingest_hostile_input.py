@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from billing.models import UsageEvent
+from billing.usage.models import UsageEvent
 from tenants.services import api_key_create
 from tests.factories import TenantFactory
 from tests.factories_usage import event, post_usage, usage_env, usage_world

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.services.ingest_parsing import (
+from billing.usage.parsing import (
     TagLimits,
     canonical_tags,
     parse_quantity,

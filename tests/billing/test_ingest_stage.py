@@ -10,8 +10,8 @@ import json
 import pytest
 from django.db import connection, transaction
 
-from billing.models import UsageEvent
-from billing.services.ingest import IngestResult, usage_ingest
+from billing.usage.ingest import IngestResult, usage_ingest
+from billing.usage.models import UsageEvent
 from tests.factories_usage import event, usage_env, usage_world
 
 __all__ = ["usage_env"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.models import UsageEvent
+from billing.usage.models import UsageEvent
 from tenants.models import Tenant
 from tenants.services import api_key_create
 from tests.factories_usage import event, post_usage, usage_env, usage_world

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from billing.models import ProfileAssignment, ProfileVersion
+from billing.profiles.models import ProfileAssignment, ProfileVersion
 from tenants.models import Tenant
 from tests.factories import BillingProfileFactory
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.selectors.usage import period_usage
+from billing.rating.selectors import period_usage
 from tests.factories_ledger import usage, world
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from billing.models import ProfileVersion
+from billing.profiles.models import ProfileVersion
 from tests.factories import ApprovedVersionFactory, ProfileVersionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

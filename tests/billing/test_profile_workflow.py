@@ -3,9 +3,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from billing.models import ProfileVersion
 from billing.pricing import document_sha256
-from billing.services.profiles import (
+from billing.profiles.models import ProfileVersion
+from billing.profiles.services import (
     profile_create,
     profile_version_approve,
     profile_version_create,

@@ -11,8 +11,9 @@ from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from billing.models import RatingBatch, UsageAggregate
-from billing.services.rating import usage_rate_batch
+from billing.rating.models import UsageAggregate
+from billing.rating.services import usage_rate_batch
+from billing.usage.models import RatingBatch
 from tests.factories_usage import stored_pending_event, usage_env, usage_world
 from tests.threads import claim_held_by_another_rater
 
@@ -100,7 +101,7 @@ def test_the_migration_puts_pending_and_rated_events_into_batches():
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
 
-    from billing.models import UsageEvent
+    from billing.usage.models import UsageEvent
 
     rows = {e.event_id: e for e in UsageEvent.objects.all()}
     rated = RatingBatch.objects.get(status="rated")

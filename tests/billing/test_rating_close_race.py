@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
-from billing.models import BillingPeriod, RatingBatch, UsageEvent
+from billing.close.models import BillingPeriod
+from billing.usage.models import RatingBatch, UsageEvent
 from tenants.models import Tenant
 from tests.factories_usage import stored_pending_event, usage_world
 from tests.threads import in_thread, rating_waits_for

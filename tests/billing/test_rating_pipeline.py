@@ -10,19 +10,15 @@ import pytest
 import time_machine
 from django.test import override_settings
 
-from billing.models import (
-    BillingPeriod,
-    Meter,
-    RatingBatch,
-    TenantUsageEstimate,
-    UsageAggregate,
-    UsageEvent,
-)
-from billing.selectors.usage import period_usage
-from billing.services import rating
-from billing.services.ingest import usage_ingest
-from billing.services.rating import usage_rate_batch, usage_rate_pending
-from billing.tasks.rating import rating_sweep
+from billing.catalog.models import Meter
+from billing.close.models import BillingPeriod
+from billing.rating import services as rating
+from billing.rating.models import TenantUsageEstimate, UsageAggregate
+from billing.rating.selectors import period_usage
+from billing.rating.services import usage_rate_batch, usage_rate_pending
+from billing.rating.tasks import rating_sweep
+from billing.usage.ingest import usage_ingest
+from billing.usage.models import RatingBatch, UsageEvent
 from tenants.services import api_key_create
 from tests.factories import ApprovedVersionFactory, profile_document
 from tests.factories_usage import NOW, event, post_usage, usage_env, usage_world
@@ -387,8 +383,8 @@ def test_the_summary_needs_a_key(client):
 def test_a_burst_of_batches_publishes_one_rating_task_until_it_starts(
     client, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from billing.services.ingest import rating_nudge_received
-    from billing.tasks.rating import rate_pending
+    from billing.rating.tasks import rate_pending
+    from billing.usage.ingest import rating_nudge_received
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     published: list[int] = []
@@ -405,7 +401,7 @@ def test_a_burst_of_batches_publishes_one_rating_task_until_it_starts(
 
 
 def test_the_sweeper_forgets_idempotency_records_after_their_retention(client):
-    from billing.models import IngestRequest
+    from billing.usage.models import IngestRequest
 
     world = usage_world()
     post_usage(client, world, [event("a", timestamp=at(2, 10))], HTTP_IDEMPOTENCY_KEY="old")

@@ -14,10 +14,12 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing.models import Meter, RatingBatch, TenantUsageEstimate, UsageAggregate, UsageEvent
-from billing.selectors.profiles import resolve_version
-from billing.services.ingest import usage_ingest
-from billing.services.rating import usage_rate_pending
+from billing.catalog.models import Meter
+from billing.profiles.selectors import resolve_version
+from billing.rating.models import TenantUsageEstimate, UsageAggregate
+from billing.rating.services import usage_rate_pending
+from billing.usage.ingest import usage_ingest
+from billing.usage.models import RatingBatch, UsageEvent
 from tests.factories import ApprovedVersionFactory, profile_document
 from tests.factories_usage import sku_with_meter, usage_env, usage_world
 

@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 from django.db import IntegrityError, transaction
 
-from billing.models import ProfileAssignment
-from billing.selectors.profiles import resolve_version
-from billing.services.profiles import profile_assign
+from billing.profiles.models import ProfileAssignment
+from billing.profiles.selectors import resolve_version
+from billing.profiles.services import profile_assign
 from common.errors import Conflict
 from tests.factories import (
     ApprovedVersionFactory,

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import TaxRule
-from billing.selectors.tax import tax_rule_in_force
-from billing.services.tax import tax_rounded
+from billing.close.models import TaxRule
+from billing.close.selectors import tax_rule_in_force
+from billing.close.tax import tax_rounded
 
 
 def test_exclusive_tax_is_the_rate_of_the_unrounded_sum():

@@ -8,7 +8,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from billing.models import RatingBatch, TenantUsageEstimate, UsageEvent
+from billing.rating.models import TenantUsageEstimate
+from billing.usage.models import RatingBatch, UsageEvent
 from tests.factories_usage import usage_env
 
 __all__ = ["usage_env"]

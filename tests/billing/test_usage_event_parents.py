@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, OperationalError, connection, transaction
 
-from billing.models import Sku, UsageEvent
+from billing.catalog.models import Sku
+from billing.usage.models import UsageEvent
 from tenants.models import Project, Tenant
 from tests.factories import ProjectFactory, TenantFactory, UserFactory
 from tests.factories_usage import sku_with_meter, stored_pending_event

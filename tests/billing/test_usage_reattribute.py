@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import RatingBatch, UsageAggregate, UsageEvent
-from billing.services.quarantine import usage_event_reattribute
-from billing.services.rating import usage_rate_pending
+from billing.rating.models import UsageAggregate
+from billing.rating.services import usage_rate_pending
+from billing.usage.models import RatingBatch, UsageEvent
+from billing.usage.quarantine import usage_event_reattribute
 from common.errors import StateError, ValidationFailed
 from tenants.services import api_key_create
 from tests.factories import ProjectFactory, UserFactory

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from billing.models import ProfileVersion
-from billing.selectors.profiles import resolve_version
-from billing.selectors.usage import VersionTimeline
-from billing.services.close import _versions_at
-from billing.services.close_cache import CloseCache
+from billing.close.cache import CloseCache
+from billing.close.services import _versions_at
+from billing.profiles.models import ProfileVersion
+from billing.profiles.selectors import resolve_version
+from billing.rating.selectors import VersionTimeline
 from tests.factories import (
     ApprovedVersionFactory,
     BillingProfileFactory,

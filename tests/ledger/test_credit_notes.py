@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
-from billing.services.close import close_period
+from billing.close.services import close_period
 from common.errors import StateError, ValidationFailed
 from ledger.models import CreditNote, Invoice
 from ledger.selectors import account_balance, trial_balance

@@ -72,7 +72,7 @@ def test_utc_day_shows_the_utc_day_like_djangos_date_filter(value, shown):
 def test_the_invoice_html_shows_rounded_amounts_and_plain_quantities(django_capture_on_commit_callbacks):
     from datetime import UTC, datetime
 
-    from billing.services.close import close_period
+    from billing.close.services import close_period
     from ledger.pdf import invoice_html
     from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 import ledger.pdf
-from billing.services.close import close_period
+from billing.close.services import close_period
 from ledger.models import Invoice
 from ledger.pdf import html_to_pdf, invoice_context, invoice_html
 from ledger.services import documents

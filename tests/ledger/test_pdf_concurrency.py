@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.files.storage import default_storage
 
-from billing.services.close import close_period
+from billing.close.services import close_period
 from ledger.pdf import html_to_pdf
 from ledger.services import documents
 from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world

@@ -14,9 +14,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
-from billing.services.close import CloseResult, close_period, tenants_to_close
-from billing.services.close_batch import DEFAULT_CHUNK, close_periods
-from billing.services.invoice_compute import CloseCache
+from billing.close.batch import DEFAULT_CHUNK, close_periods
+from billing.close.compute import CloseCache
+from billing.close.services import CloseResult, close_period, tenants_to_close
 from common.errors import ApplicationError
 from tenants.models import Tenant
 

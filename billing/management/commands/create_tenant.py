@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import BillingProfile
-from billing.services.profiles import profile_assign
+from billing.profiles.models import BillingProfile
+from billing.profiles.services import profile_assign
 from common.errors import ApplicationError
 from tenants.services import tenant_create
 

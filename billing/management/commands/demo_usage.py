@@ -22,10 +22,11 @@ from django.db.models import Q
 from django.test import Client
 from django.utils import timezone
 
-from billing.models import Meter, ProfileAssignment, Sku
-from billing.selectors.usage import VersionTimeline, estimates_for_period
-from billing.services.estimates import tenant_period_at
-from billing.services.rating import usage_rate_pending
+from billing.catalog.models import Meter, Sku
+from billing.profiles.models import ProfileAssignment
+from billing.rating.estimates import tenant_period_at
+from billing.rating.selectors import VersionTimeline, estimates_for_period
+from billing.rating.services import usage_rate_pending
 from tenants.models import ApiKey, Project, Tenant
 from tenants.services import api_key_create, api_key_revoke
 

@@ -22,9 +22,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from billing.models import BillingProfile, ProfileVersion, Sku
+from billing.catalog.models import Sku
 from billing.pricing import DocumentError, validate_document
-from billing.services.profiles import (
+from billing.profiles.models import BillingProfile, ProfileVersion
+from billing.profiles.services import (
     profile_create,
     profile_version_approve,
     profile_version_create,

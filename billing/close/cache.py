@@ -10,11 +10,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from billing.models import ExchangeRate, Meter, ProfileVersion, Sku, TaxRule
+from billing.catalog.models import Meter, Sku
+from billing.close import selectors as tax_selectors
+from billing.close.models import ExchangeRate, TaxRule
 from billing.pricing import ProfileDocument, validate_document
-from billing.selectors import tax as tax_selectors
-from billing.selectors import usage as usage_selectors
-from billing.selectors.usage import PeriodUsage
+from billing.profiles.models import ProfileVersion
+from billing.rating import selectors as usage_selectors
+from billing.rating.selectors import PeriodUsage
 
 # Meters whose period quantity is read straight off the grouped aggregate row (see `period_usage`).
 _ROW_AGGREGATIONS = frozenset({Meter.Aggregation.SUM, Meter.Aggregation.COUNT, Meter.Aggregation.MAX})
@@ -65,7 +67,7 @@ class CloseCache:
         return {c: self.skus[c] for c in codes if c in self.skus}
 
     def in_force(self, profile_id: int, at: datetime) -> ProfileVersion | None:
-        """As `billing.selectors.profiles.version_in_force`, from the profile's versions loaded once."""
+        """As `billing.profiles.selectors.version_in_force`, from the profile's versions loaded once."""
         if profile_id not in self.profile_versions:
             self.profile_versions[profile_id] = list(
                 ProfileVersion.objects.filter(
@@ -94,7 +96,7 @@ class CloseCache:
         return {i: self.skus_with_meter[i] for i in ids if i in self.skus_with_meter}
 
     def period_usage(self, *, tenant_id: int, start: datetime, end: datetime) -> list[PeriodUsage]:
-        """Exactly `billing.selectors.usage.period_usage`, with the SKUs, meters and versions taken from
+        """Exactly `billing.rating.selectors.period_usage`, with the SKUs, meters and versions taken from
         this run's cache instead of two more queries per tenant. Only the common case is served here
         (every meter sums, counts or takes the maximum, and no SKU is priced per event); anything else
         is delegated to `period_usage` itself."""

@@ -23,7 +23,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Sum
 
-from billing.models import BillingPeriod, ProfileVersion, UsageEvent
+from billing.close import selectors as tax_selectors
+from billing.close.cache import CloseCache, document_of
+from billing.close.fx import fx_verify
+from billing.close.models import BillingPeriod
+from billing.close.tax import tax_rounded
 from billing.pricing import (
     DocumentError,
     FlatPrice,
@@ -34,11 +38,9 @@ from billing.pricing import (
     Segment,
     price_segments,
 )
-from billing.selectors import tax as tax_selectors
-from billing.selectors.usage import PeriodUsage, period_usage
-from billing.services.close_cache import CloseCache, document_of
-from billing.services.fx import fx_verify
-from billing.services.tax import tax_rounded
+from billing.profiles.models import ProfileVersion
+from billing.rating.selectors import PeriodUsage, period_usage
+from billing.usage.models import UsageEvent
 from common.money import WIDE_CONTEXT, quantize_money
 from common.periods import Period
 from ledger.models import Invoice, InvoiceLine

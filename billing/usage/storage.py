@@ -6,7 +6,7 @@ stored keys, then a bulk insert, inside the writer-exclusive transaction SQLite 
 stored payload hash of every event that was already there, so the caller can tell duplicates from
 conflicts. Both also record the accepted events that were inserted as pending RatingBatch rows, one per
 tenant of the request, in the same transaction: those rows are rating's work items (see
-billing.services.rating). Events are inserted tenant by tenant (request order within a tenant), so each
+billing.rating.services). Events are inserted tenant by tenant (request order within a tenant), so each
 tenant's batch covers a compact id range even when a platform key sends several tenants' events at once;
 one-tenant batches let raters work on disjoint tenants side by side."""
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db import connection
 
-from billing.models import RatingBatch, UsageEvent
+from billing.usage.models import RatingBatch, UsageEvent
 
 
 @dataclass(slots=True)

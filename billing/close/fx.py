@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
-from billing.models import ExchangeRate
+from billing.close.models import ExchangeRate
 from common.errors import ValidationFailed
 
 

@@ -7,7 +7,7 @@ timestamp (assignments and versions loaded once, resolved in memory or in SQL), 
 mark the *batches* rated, refresh the running estimates of the touched tenants. Event rows are not
 rewritten: only the rare late, per-event-priced (percentage) or version-less (quarantined) events are.
 On PostgreSQL all of it is set-based SQL over temporary tables, with no per-event Python
-(``billing.services.rating_sql``); on SQLite (the ``make demo`` fallback) it runs in Python. A worker
+(``billing.rating.sql``); on SQLite (the ``make demo`` fallback) it runs in Python. A worker
 killed anywhere in between rolls everything back: nothing is lost, nothing is counted twice.
 
 Per meter aggregation within an hour bucket: ``sum`` adds quantities, ``count`` counts events, ``max`` keeps
@@ -31,25 +31,19 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from billing.models import (
-    IngestRequest,
-    Meter,
-    RatingBatch,
-    Sku,
-    UsageAggregate,
-    UsageAggregateValue,
-    UsageEvent,
-)
-from billing.selectors.usage import (
+from billing.catalog.models import Meter, Sku
+from billing.rating import sql as rating_sql
+from billing.rating.estimates import usage_estimates_refresh
+from billing.rating.models import UsageAggregate, UsageAggregateValue
+from billing.rating.selectors import (
     VersionTimeline,
     closed_periods,
     oldest_pending_received_at,
     price_model,
 )
-from billing.services import rating_sql
-from billing.services import usage_metrics as metrics
-from billing.services.estimates import usage_estimates_refresh
-from billing.services.ingest import Quarantine
+from billing.usage import metrics
+from billing.usage.ingest import Quarantine
+from billing.usage.models import IngestRequest, RatingBatch, UsageEvent
 
 logger = logging.getLogger(__name__)
 

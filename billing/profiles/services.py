@@ -14,8 +14,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from billing.models import BillingProfile, ProfileAssignment, ProfileVersion, Sku
+from billing.catalog.models import Sku
 from billing.pricing import DocumentError, canonical_json, document_sha256, validate_document
+from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
 from common.errors import Conflict, FieldIssue, PermissionDenied, StateError, ValidationFailed
 from tenants.models import Role, Tenant
 from tenants.selectors import user_is_finance

@@ -1,6 +1,6 @@
 """Set-based rating of claimed batches on PostgreSQL: no per-event Python work, no per-event write.
 
-The caller (``billing.services.rating.usage_rate_batch``) holds the transaction and has claimed pending
+The caller (``billing.rating.services.usage_rate_batch``) holds the transaction and has claimed pending
 ``RatingBatch`` rows (``FOR UPDATE SKIP LOCKED``). Per call:
 
 1. the version timeline of the batches' tenants is built once in Python, as disjoint windows
@@ -29,9 +29,10 @@ from datetime import datetime
 
 from django.db import connection
 
-from billing.models import RatingBatch, Sku
-from billing.selectors.usage import VersionTimeline, price_model
-from billing.services.ingest import Quarantine
+from billing.catalog.models import Sku
+from billing.rating.selectors import VersionTimeline, price_model
+from billing.usage.ingest import Quarantine
+from billing.usage.models import RatingBatch
 
 _DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS rating_timeline (tenant_id bigint, sku_id bigint, valid_from timestamptz, "

@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import BillingPeriod, ProfileAssignment, ProfileVersion
-from billing.services.close_cache import CloseCache, document_of
-from billing.services.invoice_compute import invoice_compute
+from billing.close.cache import CloseCache, document_of
+from billing.close.compute import invoice_compute
+from billing.close.models import BillingPeriod
+from billing.profiles.models import ProfileAssignment, ProfileVersion
 from common.errors import NotFound, ValidationFailed
 from common.periods import Period, period_by_key, period_containing, previous_period
 from ledger.models import Invoice

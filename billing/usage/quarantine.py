@@ -12,9 +12,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Meter, RatingBatch, Sku, UsageEvent
-from billing.selectors.usage import VersionTimeline
-from billing.services.ingest import Quarantine, rating_nudge
+from billing.catalog.models import Meter, Sku
+from billing.rating.selectors import VersionTimeline
+from billing.usage.ingest import Quarantine, rating_nudge
+from billing.usage.models import RatingBatch, UsageEvent
 from common.errors import Conflict, FieldIssue, StateError, ValidationFailed
 from tenants.models import Project, Tenant
 

@@ -17,9 +17,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Meter, ProfileVersion, Sku, TenantUsageEstimate
+from billing.catalog.models import Meter, Sku
 from billing.pricing import PricingError, Segment, parse_price, price_segments
-from billing.selectors.usage import PeriodUsage, VersionTimeline, period_usage
+from billing.profiles.models import ProfileVersion
+from billing.rating.models import TenantUsageEstimate
+from billing.rating.selectors import PeriodUsage, VersionTimeline, period_usage
 from common.periods import Period, period_containing
 from tenants.models import Tenant
 

@@ -29,10 +29,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing.models import IngestRequest, Meter, ProfileVersion, Sku, UsageEvent
-from billing.selectors.usage import VersionTimeline
-from billing.services import usage_metrics as metrics
-from billing.services.ingest_guards import (
+from billing.catalog.models import Meter, Sku
+from billing.profiles.models import ProfileVersion
+from billing.rating.selectors import VersionTimeline
+from billing.usage import metrics
+from billing.usage.guards import (
     Backpressure,
     IngestResult,
     rating_nudge,
@@ -41,7 +42,8 @@ from billing.services.ingest_guards import (
     request_replay,
     usage_backpressure_check,
 )
-from billing.services.ingest_parsing import (
+from billing.usage.models import IngestRequest, UsageEvent
+from billing.usage.parsing import (
     EventRejected,
     Reject,
     TagLimits,
@@ -53,7 +55,7 @@ from billing.services.ingest_parsing import (
     plain_text,
     short_string,
 )
-from billing.services.ingest_storage import StoredRow, store_portable, store_postgresql
+from billing.usage.storage import StoredRow, store_portable, store_postgresql
 from common.errors import ApplicationError, PermissionDenied
 from tenants.models import Project, Tenant
 

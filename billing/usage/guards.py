@@ -14,9 +14,9 @@ from django.core.cache import cache
 from django.db import connection
 from redis.exceptions import RedisError
 
-from billing.models import IngestRequest
-from billing.selectors.usage import pending_backlog
-from billing.services import usage_metrics as metrics
+from billing.rating.selectors import pending_backlog
+from billing.usage import metrics
+from billing.usage.models import IngestRequest
 from common.errors import ApplicationError, Conflict
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def rating_nudge() -> None:
     while it is set nobody publishes another, and the task clears it when it starts, so every commit is
     either seen by a running task or makes the next one. A broker or cache outage is logged and counted,
     never raised: the sweeper rates what a lost nudge left behind."""
-    from billing.tasks.rating import rate_pending
+    from billing.rating.tasks import rate_pending
 
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         try:

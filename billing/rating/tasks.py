@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from billing.services.ingest import rating_nudge, rating_nudge_received
-from billing.services.rating import usage_rate_pending, usage_sweep
+from billing.rating.services import usage_rate_pending, usage_sweep
+from billing.usage.ingest import rating_nudge, rating_nudge_received
 
 
 @shared_task(name="billing.rate_pending", ignore_result=True)

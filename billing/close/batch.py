@@ -33,11 +33,12 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from billing.models import BillingPeriod, ProfileAssignment, ProfileVersion
-from billing.selectors.usage import period_usage_rows_many
-from billing.services.close import CloseResult, close_period, invoice_refresh_draft, period_for
-from billing.services.close_cache import CloseCache, document_of
-from billing.services.invoice_compute import invoice_compute
+from billing.close.cache import CloseCache, document_of
+from billing.close.compute import invoice_compute
+from billing.close.models import BillingPeriod
+from billing.close.services import CloseResult, close_period, invoice_refresh_draft, period_for
+from billing.profiles.models import ProfileAssignment, ProfileVersion
+from billing.rating.selectors import period_usage_rows_many
 from common.errors import ApplicationError
 from common.periods import Period
 from ledger.models import Invoice

@@ -15,18 +15,11 @@ from typing import Any
 from django.db import connection
 from django.db.models import Max, Min, Sum
 
-from billing.models import (
-    BillingPeriod,
-    Meter,
-    ProfileAssignment,
-    ProfileVersion,
-    RatingBatch,
-    Sku,
-    TenantUsageEstimate,
-    UsageAggregate,
-    UsageAggregateValue,
-    UsageEvent,
-)
+from billing.catalog.models import Meter, Sku
+from billing.close.models import BillingPeriod
+from billing.profiles.models import ProfileAssignment, ProfileVersion
+from billing.rating.models import TenantUsageEstimate, UsageAggregate, UsageAggregateValue
+from billing.usage.models import RatingBatch, UsageEvent
 
 
 @dataclass
@@ -208,7 +201,7 @@ def oldest_pending_received_at() -> datetime | None:
 class VersionTimeline:
     """Which profile version is in force for a tenant at an instant, for many tenants and instants at once:
     assignments and in-force versions are loaded once, each lookup is two bisections in memory (the same
-    answer as `billing.selectors.profiles.resolve_version`, without a query per event)."""
+    answer as `billing.profiles.selectors.resolve_version`, without a query per event)."""
 
     def __init__(self, tenant_ids: Iterable[int]):
         ids = set(tenant_ids)

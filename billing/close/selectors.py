@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from django.db.models import Q
 
-from billing.models import ExchangeRate, TaxRule
+from billing.close.models import ExchangeRate, TaxRule
 
 FX_LOOKBACK_DAYS = 7
 

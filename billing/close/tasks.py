@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from billing.services import close as close_services
-from billing.services import close_batch
+from billing.close import batch as close_batch
+from billing.close import services as close_services
 from tenants.models import Tenant
 
 

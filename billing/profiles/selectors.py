@@ -6,7 +6,8 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from billing.models import BillingProfile, ProfileAssignment, ProfileVersion, Sku
+from billing.catalog.models import Sku
+from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
 from tenants.models import Tenant
 
 

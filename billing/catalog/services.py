@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from billing.models import Meter, Sku
+from billing.catalog.models import Meter, Sku
 
 
 def meter_upsert(

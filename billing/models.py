@@ -1,0 +1,25 @@
+"""The billing app's model registry: Django imports `billing.models`, and the models live in the domain
+packages that own them. Code inside `billing` imports each model from its domain package."""
+
+from billing.catalog.models import Meter, Sku
+from billing.close.models import BillingPeriod, ExchangeRate, TaxRule
+from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+from billing.rating.models import TenantUsageEstimate, UsageAggregate, UsageAggregateValue
+from billing.usage.models import IngestRequest, RatingBatch, UsageEvent
+
+__all__ = [
+    "BillingPeriod",
+    "BillingProfile",
+    "ExchangeRate",
+    "IngestRequest",
+    "Meter",
+    "ProfileAssignment",
+    "ProfileVersion",
+    "RatingBatch",
+    "Sku",
+    "TaxRule",
+    "TenantUsageEstimate",
+    "UsageAggregate",
+    "UsageAggregateValue",
+    "UsageEvent",
+]

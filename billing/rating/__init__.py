@@ -1,0 +1,2 @@
+"""Rating: pending usage -> hourly aggregates priced by the version in force, running estimates, and the
+nudge and sweeper that keep it moving."""

@@ -1,0 +1,7 @@
+"""Celery discovers `billing.tasks`: the tasks live in the domain packages that own them. Tasks are thin:
+load by id, call one service."""
+
+from billing.close import tasks as close
+from billing.rating import tasks as rating
+
+__all__ = ["close", "rating"]
