@@ -10,7 +10,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from tests.factories_usage import usage_env, usage_world
+from tests.factories.usage import usage_env, usage_world
 
 __all__ = ["usage_env"]
 

@@ -13,7 +13,7 @@ from billing.catalog.models import Meter
 from billing.rating.models import UsageAggregate, UsageAggregateValue
 from billing.rating.services import usage_rate_pending
 from billing.usage.ingest import usage_ingest
-from tests.factories_usage import event, usage_env, usage_world
+from tests.factories.usage import event, usage_env, usage_world
 
 __all__ = ["usage_env"]
 

@@ -14,7 +14,7 @@ from billing.close.services import close_period, invoice_preview
 from ledger.models import Invoice, Transaction
 from ledger.selectors import account_balance
 from ledger.verify import ledger_verify
-from tests.factories_ledger import after_grace, close_in_batch, invoice_of, tax_rule, usage, world
+from tests.factories.ledger import after_grace, close_in_batch, invoice_of, tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from common.errors import ValidationFailed
 from ledger.models import Alert, Invoice, InvoiceLine, Posting, Transaction
 from ledger.verify import ledger_verify
 from tenants.models import Tenant
-from tests.factories_ledger import after_grace, fx_rate, tax_rule, usage, world
+from tests.factories.ledger import after_grace, fx_rate, tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
 

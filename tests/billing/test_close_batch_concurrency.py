@@ -19,8 +19,8 @@ from billing.usage.models import UsageEvent
 from ledger.models import Invoice, Transaction
 from ledger.verify import ledger_verify
 from tenants.models import Tenant
-from tests.factories_ledger import after_grace, tax_rule, usage, world
-from tests.factories_usage import stored_pending_event
+from tests.factories.ledger import after_grace, tax_rule, usage, world
+from tests.factories.usage import stored_pending_event
 from tests.threads import in_thread, rating_waits_for, run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

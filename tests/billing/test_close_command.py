@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from ledger.models import Invoice
-from tests.factories_ledger import tax_rule, usage, world
+from tests.factories.ledger import tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
 

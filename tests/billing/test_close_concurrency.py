@@ -10,7 +10,7 @@ import pytest
 from billing.close.services import close_period
 from ledger.models import Invoice, Transaction
 from ledger.verify import ledger_verify
-from tests.factories_ledger import after_grace, tax_rule, usage, world
+from tests.factories.ledger import after_grace, tax_rule, usage, world
 from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -16,7 +16,7 @@ from common.money import quantize_money
 from ledger.models import Invoice, Posting, Transaction
 from ledger.models.journal import stored_amount
 from ledger.verify import ledger_verify
-from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world
+from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,7 @@ def _setup(currency: str, mode: str, rate: str, unit: Decimal, qs: list[Decimal]
         from datetime import date
 
         from billing.close.models import ExchangeRate
-        from tests.factories_ledger import fx_rate
+        from tests.factories.ledger import fx_rate
 
         if not ExchangeRate.objects.filter(quote=currency).exists():
             fx_rate(date(2026, 11, 30), "EUR", currency, "160" if currency == "JPY" else "0.33")

@@ -12,7 +12,7 @@ from billing.close.services import close_period
 from ledger.models import CorrectionMarker, CreditConsumption, Invoice, InvoiceLine
 from ledger.selectors import account_balance
 from ledger.services.credits import credit_grant_create
-from tests.factories_ledger import (
+from tests.factories.ledger import (
     after_grace,
     approved_version,
     close_in_batch,

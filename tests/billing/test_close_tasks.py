@@ -13,7 +13,7 @@ from billing.close.tasks import close_due_periods, close_tenant_period
 from ledger.models import Invoice
 from tenants.models import Tenant
 from tests.factories import TenantFactory
-from tests.factories_ledger import tax_rule, usage, world
+from tests.factories.ledger import tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from billing.catalog.models import Meter
 from billing.usage.models import IngestRequest, RatingBatch, UsageEvent
 from tenants.services import api_key_create, api_key_revoke
 from tests.factories import ProjectFactory
-from tests.factories_usage import NOW, event, post_usage, sku_with_meter, usage_env, usage_world
+from tests.factories.usage import NOW, event, post_usage, sku_with_meter, usage_env, usage_world
 
 __all__ = ["usage_env"]
 

@@ -15,7 +15,7 @@ from django.test import Client
 from billing.rating.models import UsageAggregate
 from billing.rating.services import usage_rate_pending
 from billing.usage.models import IngestRequest, RatingBatch, UsageEvent
-from tests.factories_usage import event, usage_world
+from tests.factories.usage import event, usage_world
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 
 from billing.usage.ingest import IngestResult, usage_ingest
 from billing.usage.models import UsageEvent
-from tests.factories_usage import event, usage_env, usage_world
+from tests.factories.usage import event, usage_env, usage_world
 
 __all__ = ["usage_env"]
 

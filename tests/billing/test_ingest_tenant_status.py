@@ -7,7 +7,7 @@ import pytest
 from billing.usage.models import UsageEvent
 from tenants.models import Tenant
 from tenants.services import api_key_create
-from tests.factories_usage import event, post_usage, usage_env, usage_world
+from tests.factories.usage import event, post_usage, usage_env, usage_world
 
 __all__ = ["usage_env"]
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from billing.rating.selectors import period_usage
-from tests.factories_ledger import usage, world
+from tests.factories.ledger import usage, world
 
 pytestmark = pytest.mark.django_db
 

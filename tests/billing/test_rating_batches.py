@@ -14,7 +14,7 @@ from django.db.migrations.executor import MigrationExecutor
 from billing.rating.models import UsageAggregate
 from billing.rating.services import usage_rate_batch
 from billing.usage.models import RatingBatch
-from tests.factories_usage import stored_pending_event, usage_env, usage_world
+from tests.factories.usage import stored_pending_event, usage_env, usage_world
 from tests.threads import claim_held_by_another_rater
 
 __all__ = ["usage_env"]

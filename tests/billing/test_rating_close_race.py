@@ -13,7 +13,7 @@ from django.db import transaction
 from billing.close.models import BillingPeriod
 from billing.usage.models import RatingBatch, UsageEvent
 from tenants.models import Tenant
-from tests.factories_usage import stored_pending_event, usage_world
+from tests.factories.usage import stored_pending_event, usage_world
 from tests.threads import in_thread, rating_waits_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -21,7 +21,7 @@ from billing.usage.ingest import usage_ingest
 from billing.usage.models import RatingBatch, UsageEvent
 from tenants.services import api_key_create
 from tests.factories import ApprovedVersionFactory, profile_document
-from tests.factories_usage import NOW, event, post_usage, usage_env, usage_world
+from tests.factories.usage import NOW, event, post_usage, usage_env, usage_world
 
 __all__ = ["usage_env"]
 

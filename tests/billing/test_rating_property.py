@@ -21,7 +21,7 @@ from billing.rating.services import usage_rate_pending
 from billing.usage.ingest import usage_ingest
 from billing.usage.models import RatingBatch, UsageEvent
 from tests.factories import ApprovedVersionFactory, profile_document
-from tests.factories_usage import sku_with_meter, usage_env, usage_world
+from tests.factories.usage import sku_with_meter, usage_env, usage_world
 
 __all__ = ["usage_env"]
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from billing.rating.models import TenantUsageEstimate
 from billing.usage.models import RatingBatch, UsageEvent
-from tests.factories_usage import usage_env
+from tests.factories.usage import usage_env
 
 __all__ = ["usage_env"]
 

@@ -15,7 +15,7 @@ from billing.catalog.models import Sku
 from billing.usage.models import UsageEvent
 from tenants.models import Project, Tenant
 from tests.factories import ProjectFactory, TenantFactory, UserFactory
-from tests.factories_usage import sku_with_meter, stored_pending_event
+from tests.factories.usage import sku_with_meter, stored_pending_event
 from tests.threads import held_open_in_another_thread
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from billing.usage.quarantine import usage_event_reattribute
 from common.errors import StateError, ValidationFailed
 from tenants.services import api_key_create
 from tests.factories import ProjectFactory, UserFactory
-from tests.factories_usage import event, post_usage, sku_with_meter, usage_env, usage_world
+from tests.factories.usage import event, post_usage, sku_with_meter, usage_env, usage_world
 
 __all__ = ["usage_env"]
 

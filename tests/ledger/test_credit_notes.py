@@ -16,7 +16,7 @@ from ledger.selectors import account_balance, trial_balance
 from ledger.services.credit_notes import credit_note_create
 from ledger.services.invoicing import invoice_mark_paid, invoice_void
 from ledger.verify import ledger_verify
-from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world
+from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
 

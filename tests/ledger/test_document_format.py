@@ -74,7 +74,7 @@ def test_the_invoice_html_shows_rounded_amounts_and_plain_quantities(django_capt
 
     from billing.close.services import close_period
     from ledger.pdf import invoice_html
-    from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world
+    from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
 
     w = world()
     tax_rule("DE", "19")

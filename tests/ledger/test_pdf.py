@@ -18,7 +18,7 @@ from ledger.services import documents
 from ledger.services.credit_notes import credit_note_create
 from ledger.services.credits import credit_grant_create
 from ledger.services.documents import invoice_mark_pdf_dirty, invoices_needing_pdf
-from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world
+from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from billing.close.services import close_period
 from ledger.pdf import html_to_pdf
 from ledger.services import documents
-from tests.factories_ledger import after_grace, invoice_of, tax_rule, usage, world
+from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
 from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

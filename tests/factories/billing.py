@@ -1,4 +1,4 @@
-"""factory_boy factories, one per model. Tests build exactly the data they need with these."""
+"""Factories for the billing catalogue and profiles: meters, SKUs, profiles, versions, assignments."""
 
 from __future__ import annotations
 
@@ -6,62 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import factory
-from django.contrib.auth import get_user_model
 from factory.django import DjangoModelFactory
 
 from billing.catalog.models import Meter, Sku
 from billing.pricing import document_sha256
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
-from tenants.models import Membership, Project, Role, Tenant
-
-User = get_user_model()
-
-
-class UserFactory(DjangoModelFactory[Any]):
-    class Meta:
-        model = User
-        django_get_or_create = ("username",)
-
-    username = factory.Sequence(lambda n: f"user{n}")
-    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
-    password = factory.django.Password("pw-for-tests")
-
-
-class TenantFactory(DjangoModelFactory[Tenant]):
-    class Meta:
-        model = Tenant
-        django_get_or_create = ("slug",)
-
-    slug = factory.Sequence(lambda n: f"tenant-{n}")
-    name = factory.LazyAttribute(lambda t: t.slug.replace("-", " ").title())
-    country = "DE"
-    tax_jurisdiction = "DE"
-    currency = "EUR"
-    timezone = "UTC"
-
-
-class ProjectFactory(DjangoModelFactory[Project]):
-    class Meta:
-        model = Project
-
-    tenant = factory.SubFactory(TenantFactory)
-    code = factory.Sequence(lambda n: f"proj-{n}")
-    name = factory.LazyAttribute(lambda p: p.code)
-
-
-class MembershipFactory(DjangoModelFactory[Membership]):
-    class Meta:
-        model = Membership
-
-    user = factory.SubFactory(UserFactory)
-    role = Role.CUSTOMER_VIEWER
-    tenant = factory.SubFactory(TenantFactory)
-
-
-def finance_user(role: Role = Role.FINANCE_APPROVER, **kwargs: Any) -> Any:
-    user = UserFactory.create(**kwargs)
-    Membership.objects.create(user=user, role=role, tenant=None)
-    return user
+from tests.factories.tenants import TenantFactory, UserFactory
 
 
 class MeterFactory(DjangoModelFactory[Meter]):

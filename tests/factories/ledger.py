@@ -19,15 +19,14 @@ from billing.rating.selectors import price_model
 from billing.usage.models import RatingBatch, UsageEvent
 from ledger.models import Invoice
 from tenants.models import Tenant
-from tests.factories import (
+from tests.factories.billing import (
     ApprovedVersionFactory,
     BillingProfileFactory,
     MeterFactory,
     ProfileAssignmentFactory,
     SkuFactory,
-    TenantFactory,
-    UserFactory,
 )
+from tests.factories.tenants import TenantFactory, UserFactory
 
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
 

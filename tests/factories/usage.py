@@ -17,15 +17,15 @@ from billing.profiles.models import ProfileVersion
 from billing.usage.models import RatingBatch, UsageEvent
 from tenants.models import ApiKey, Tenant
 from tenants.services import api_key_create
-from tests.factories import (
+from tests.factories.billing import (
     ApprovedVersionFactory,
     BillingProfileFactory,
     MeterFactory,
     ProfileAssignmentFactory,
     SkuFactory,
-    TenantFactory,
     profile_document,
 )
+from tests.factories.tenants import TenantFactory
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 
