@@ -5,7 +5,7 @@ Goal: < 60 s.
 
 Environment: BENCH_PG (server URL without database, default postgres://root@127.0.0.1:5432),
 BENCH_CLOSE_DB (billing_c_bench), BENCH_TENANTS (10000), BENCH_CLOSE_PROCS (worker processes, 2),
-BENCH_CLOSE_CHUNK (tenants per transaction, default close_batch.DEFAULT_CHUNK; 0: one `close_period`
+BENCH_CLOSE_CHUNK (tenants per transaction, default close_services.DEFAULT_CHUNK; 0: one `close_period`
 per tenant, the interactive `--tenant` path)."""
 
 from __future__ import annotations
@@ -204,9 +204,8 @@ def worker(ids: list[int], out: Any, start_at: float) -> None:
     django_setup()
     from django.db import connection
 
-    from billing.close.batch import DEFAULT_CHUNK, close_periods
     from billing.close.compute import CloseCache
-    from billing.close.services import close_period
+    from billing.close.services import DEFAULT_CHUNK, close_period, close_periods
     from tenants.models import Tenant
 
     chunk = int(CHUNK) if CHUNK else DEFAULT_CHUNK

@@ -254,8 +254,8 @@ def main() -> int:
     claimed = sum(r["claimed"] for r in results)
     rate = claimed / elapsed
     from billing.rating.models import UsageAggregate
-    from billing.rating.selectors import pending_backlog
     from billing.usage.models import RatingBatch, UsageEvent
+    from billing.usage.selectors import pending_backlog
 
     pending = pending_backlog()
     print(

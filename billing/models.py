@@ -2,9 +2,9 @@
 packages that own them. Code inside `billing` imports each model from its domain package."""
 
 from billing.catalog.models import Meter, Sku
-from billing.close.models import BillingPeriod, ExchangeRate, TaxRule
+from billing.close.models import ExchangeRate, TaxRule
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
-from billing.rating.models import TenantUsageEstimate, UsageAggregate, UsageAggregateValue
+from billing.rating.models import BillingPeriod, TenantUsageEstimate, UsageAggregate, UsageAggregateValue
 from billing.usage.models import IngestRequest, RatingBatch, UsageEvent
 
 __all__ = [

@@ -26,7 +26,8 @@ from rest_framework.views import APIView
 from billing.rating.estimates import estimate_compute, tenant_period_at
 from billing.rating.selectors import estimates_for_period
 from billing.usage import metrics
-from billing.usage.ingest import Backpressure, BatchTooLarge, usage_backpressure_check, usage_ingest
+from billing.usage.backpressure import Backpressure, usage_backpressure_check
+from billing.usage.ingest import BatchTooLarge, usage_ingest
 from common.errors import NotFound, ValidationFailed
 from common.periods import period_by_key
 from tenants.api.authentication import ApiKeyAuthentication, ApiKeyPrincipal

@@ -15,6 +15,7 @@ from billing.close import selectors as tax_selectors
 from billing.close.models import ExchangeRate, TaxRule
 from billing.pricing import ProfileDocument, validate_document
 from billing.profiles.models import ProfileVersion
+from billing.profiles.selectors import price_model, version_effective
 from billing.rating import selectors as usage_selectors
 from billing.rating.selectors import PeriodUsage
 
@@ -67,7 +68,7 @@ class CloseCache:
         return {c: self.skus[c] for c in codes if c in self.skus}
 
     def in_force(self, profile_id: int, at: datetime) -> ProfileVersion | None:
-        """As `billing.profiles.selectors.version_in_force`, from the profile's versions loaded once."""
+        """The profile's version in force at `at` (`version_effective`), its versions loaded once."""
         if profile_id not in self.profile_versions:
             self.profile_versions[profile_id] = list(
                 ProfileVersion.objects.filter(
@@ -76,11 +77,8 @@ class CloseCache:
             )
             for v in self.profile_versions[profile_id]:
                 self.versions.setdefault(v.pk, v)
-        found = None
-        for version in self.profile_versions[profile_id]:
-            if version.effective_from <= at:
-                found = version
-        return found
+        versions = self.profile_versions[profile_id]
+        return version_effective([v.effective_from for v in versions], versions, at)
 
     def version(self, version_id: int) -> ProfileVersion:
         if version_id not in self.versions:
@@ -117,8 +115,7 @@ class CloseCache:
             if (
                 sku is None
                 or sku.meter.aggregation not in _ROW_AGGREGATIONS
-                or usage_selectors.price_model(versions[row["profile_version_id"]].body, sku.code)
-                == "percentage"
+                or price_model(versions[row["profile_version_id"]].body, sku.code) == "percentage"
             ):
                 return usage_selectors.period_usage(tenant_id=tenant_id, start=start, end=end)
         result: list[PeriodUsage] = []

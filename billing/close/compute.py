@@ -26,7 +26,6 @@ from django.db.models import Exists, OuterRef, Sum
 from billing.close import selectors as tax_selectors
 from billing.close.cache import CloseCache, document_of
 from billing.close.fx import fx_verify
-from billing.close.models import BillingPeriod
 from billing.close.tax import tax_rounded
 from billing.pricing import (
     DocumentError,
@@ -39,13 +38,14 @@ from billing.pricing import (
     price_segments,
 )
 from billing.profiles.models import ProfileVersion
+from billing.rating.models import BillingPeriod
 from billing.rating.selectors import PeriodUsage, period_usage
 from billing.usage.models import UsageEvent
 from common.money import WIDE_CONTEXT, quantize_money
 from common.periods import Period
+from ledger.contract import FxData, InvoiceData, LineData, TaxData
 from ledger.models import Invoice, InvoiceLine
 from ledger.models.journal import stored_amount
-from ledger.services.invoicing import FxData, InvoiceData, LineData, TaxData
 from tenants.models import Tenant
 
 # CloseCache and document_of live in close_cache; re-exported for existing importers.

@@ -55,35 +55,3 @@ class ExchangeRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} 1 {self.base} = {self.rate} {self.quote}"
-
-
-class BillingPeriod(models.Model):
-    """A tenant's billing period [start, end) in UTC, computed from the tenant's time zone and the
-    profile's billing cycle. `closed` once its invoice is finalized: usage for it is then late."""
-
-    class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CLOSED = "closed", "Closed"
-
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="billing_periods")
-    key = models.CharField(max_length=16, help_text="e.g. 2026-11, 2026-Q4, 2026")
-    start = models.DateTimeField()
-    end = models.DateTimeField()
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
-    closed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["tenant_id", "start"]
-        constraints = [
-            models.UniqueConstraint(fields=["tenant", "start"], name="billing_period_unique_start"),
-            models.UniqueConstraint(fields=["tenant", "key"], name="billing_period_unique_key"),
-            models.CheckConstraint(condition=Q(end__gt=F("start")), name="billing_period_positive"),
-            models.CheckConstraint(
-                condition=Q(status="open", closed_at__isnull=True)
-                | Q(status="closed", closed_at__isnull=False),
-                name="billing_period_closed_at",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.tenant_id}:{self.key}"

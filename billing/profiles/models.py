@@ -6,7 +6,7 @@ State machine of a ProfileVersion (the database refuses every other transition o
                                         \\--reject--> rejected
 
 The body, its hash, `effective_from`, the profile, the number and the author never change once the
-version has left draft (PostgreSQL and SQLite triggers, migration 0002), and the approver must be a
+version has left draft (database triggers, migration 0002), and the approver must be a
 different user from the author (a CHECK constraint)."""
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class ProfileVersion(models.Model):
 
 class ProfileAssignment(models.Model):
     """Tenant -> profile over [effective_from, effective_to). Windows of one tenant never overlap
-    (an exclusion constraint on PostgreSQL, a trigger on SQLite), so a tenant can move between
+    (an exclusion constraint), so a tenant can move between
     profiles mid-period and every instant has at most one profile."""
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="profile_assignments")

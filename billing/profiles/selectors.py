@@ -1,50 +1,138 @@
-"""Reads: which profile version prices a tenant's usage at a given instant."""
+"""Reads over billing profiles, and the one answer to "which version prices this tenant's usage at this
+instant": `assignment_holding` and `version_effective` over rows sorted by `effective_from`. Every caller
+(ingest, rating, close, estimates, quarantine, the single look-up `resolve_version`) goes through them;
+rating's bulk SQL form is tested against them (tests/billing/test_version_resolution_agree.py)."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from billing.catalog.models import Sku
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
 from tenants.models import Tenant
 
 
-def assignment_at(*, tenant: Tenant | int, at: datetime) -> ProfileAssignment | None:
-    """The tenant's profile assignment whose window [from, to) holds `at`."""
-    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
-    return (
-        ProfileAssignment.objects.select_related("profile")
-        .filter(tenant_id=tenant_id, effective_from__lte=at)
-        .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=at))
-        .first()
-    )
+def assignment_holding(
+    starts: Sequence[datetime], assignments: Sequence[ProfileAssignment], at: datetime
+) -> ProfileAssignment | None:
+    """Of one tenant's assignments sorted by `effective_from` (`starts` holds those instants; windows
+    never overlap: an exclusion constraint), the one whose window [effective_from, effective_to) holds
+    `at`."""
+    i = bisect_right(starts, at) - 1
+    if i < 0:
+        return None
+    held = assignments[i]
+    if held.effective_to is not None and at >= held.effective_to:
+        return None
+    return held
 
 
-def version_in_force(*, profile: BillingProfile | int, at: datetime) -> ProfileVersion | None:
-    """The approved (or since superseded) version of `profile` with the latest effective_from <= at."""
-    profile_id = profile if isinstance(profile, int) else profile.pk
-    return (
-        ProfileVersion.objects.filter(
-            profile_id=profile_id, status__in=ProfileVersion.IN_FORCE_STATUSES, effective_from__lte=at
-        )
-        .order_by("-effective_from")
-        .first()
-    )
+def version_effective(
+    starts: Sequence[datetime], versions: Sequence[ProfileVersion], at: datetime
+) -> ProfileVersion | None:
+    """Of one profile's in-force versions (approved or superseded) sorted by `effective_from` (`starts`
+    holds those instants), the one with the latest `effective_from <= at`."""
+    i = bisect_right(starts, at) - 1
+    return versions[i] if i >= 0 else None
+
+
+def price_model(version_body: dict[str, object], sku_code: str) -> str | None:
+    """The pricing model a version's body gives the SKU, or None when it does not price it."""
+    for entry in version_body.get("prices", []):  # type: ignore[attr-defined]
+        if entry.get("sku") == sku_code:
+            return str(entry.get("model"))
+    return None
+
+
+class VersionTimeline:
+    """Which profile version is in force for a tenant at an instant, for many tenants and instants at once:
+    assignments and in-force versions are loaded once, each lookup is two bisections in memory (the same
+    answer for every instant as `resolve_version`, without a query per event)."""
+
+    def __init__(self, tenant_ids: Iterable[int]):
+        ids = set(tenant_ids)
+        self._assignments: dict[int, tuple[list[datetime], list[ProfileAssignment]]] = {}
+        by_tenant: dict[int, list[ProfileAssignment]] = defaultdict(list)
+        for assignment in ProfileAssignment.objects.filter(tenant_id__in=ids).order_by(
+            "tenant_id", "effective_from"
+        ):
+            by_tenant[assignment.tenant_id].append(assignment)
+        for tenant_id, rows in by_tenant.items():
+            self._assignments[tenant_id] = ([a.effective_from for a in rows], rows)
+        profile_ids = {a.profile_id for rows in by_tenant.values() for a in rows}
+        by_profile: dict[int, list[ProfileVersion]] = defaultdict(list)
+        for version in ProfileVersion.objects.filter(
+            profile_id__in=profile_ids, status__in=ProfileVersion.IN_FORCE_STATUSES
+        ).order_by("profile_id", "effective_from"):
+            by_profile[version.profile_id].append(version)
+        self._versions: dict[int, tuple[list[datetime], list[ProfileVersion]]] = {
+            pid: ([v.effective_from for v in rows], rows) for pid, rows in by_profile.items()
+        }
+        self._priced: dict[int, frozenset[str]] = {
+            v.pk: frozenset(str(e.get("sku")) for e in v.body.get("prices", []))
+            for rows in by_profile.values()
+            for v in rows
+        }
+
+    def version_at(self, tenant_id: int, at: datetime) -> ProfileVersion | None:
+        """The version of the profile assigned to the tenant at `at` with the latest effective_from <= at."""
+        entry = self._assignments.get(tenant_id)
+        if entry is None:
+            return None
+        assignment = assignment_holding(*entry, at)
+        if assignment is None:
+            return None
+        versions = self._versions.get(assignment.profile_id)
+        return version_effective(*versions, at) if versions is not None else None
+
+    def prices(self, version: ProfileVersion, sku_code: str) -> bool:
+        return sku_code in self.priced_codes(version)
+
+    def priced_codes(self, version: ProfileVersion) -> frozenset[str]:
+        return self._priced.get(version.pk, frozenset())
+
+    def windows(self) -> Iterator[tuple[int, datetime, datetime | None, ProfileVersion]]:
+        """(tenant, valid_from, valid_to or None for open-ended, version): per tenant, disjoint windows in
+        which `version_at` answers that version (the last assignment started at or before the instant,
+        unless it has ended; the last version of its profile effective at or before it)."""
+        for tenant_id, (_starts, assignments) in self._assignments.items():
+            for i, assignment in enumerate(assignments):
+                a_from = assignment.effective_from
+                next_from = assignments[i + 1].effective_from if i + 1 < len(assignments) else None
+                a_to = _earliest(assignment.effective_to, next_from)
+                if a_to is not None and a_to <= a_from:
+                    continue
+                _v_starts, versions = self._versions.get(assignment.profile_id, ([], []))
+                for j, version in enumerate(versions):
+                    v_to = versions[j + 1].effective_from if j + 1 < len(versions) else None
+                    lo = max(a_from, version.effective_from)
+                    hi = _earliest(a_to, v_to)
+                    if hi is None or hi > lo:
+                        yield tenant_id, lo, hi, version
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier of two window ends, None meaning open-ended."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
 
 
 def resolve_version(*, tenant: Tenant | int, sku: Sku | str, at: datetime) -> ProfileVersion | None:
     """The profile version that prices `sku` for `tenant` at instant `at`, or None when the tenant has
     no profile then, its profile had no approved version yet, or that version does not price the SKU."""
-    assignment = assignment_at(tenant=tenant, at=at)
-    if assignment is None:
-        return None
-    version = version_in_force(profile=assignment.profile_id, at=at)
-    if version is None:
-        return None
+    tenant_id = tenant if isinstance(tenant, int) else tenant.pk
+    timeline = VersionTimeline([tenant_id])
+    version = timeline.version_at(tenant_id, at)
     code = sku if isinstance(sku, str) else sku.code
-    if not any(entry.get("sku") == code for entry in version.body.get("prices", [])):
+    if version is None or not timeline.prices(version, code):
         return None
     return version
 

@@ -20,8 +20,9 @@ from django.utils import timezone
 from billing.catalog.models import Meter, Sku
 from billing.pricing import PricingError, Segment, parse_price, price_segments
 from billing.profiles.models import ProfileVersion
+from billing.profiles.selectors import VersionTimeline
 from billing.rating.models import TenantUsageEstimate
-from billing.rating.selectors import PeriodUsage, VersionTimeline, period_usage
+from billing.rating.selectors import PeriodUsage, period_usage
 from common.periods import Period, period_containing
 from tenants.models import Tenant
 

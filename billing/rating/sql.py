@@ -30,9 +30,8 @@ from datetime import datetime
 from django.db import connection
 
 from billing.catalog.models import Sku
-from billing.rating.selectors import VersionTimeline, price_model
-from billing.usage.ingest import Quarantine
-from billing.usage.models import RatingBatch
+from billing.profiles.selectors import VersionTimeline, price_model
+from billing.usage.models import Quarantine, RatingBatch
 
 _DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS rating_timeline (tenant_id bigint, sku_id bigint, valid_from timestamptz, "

@@ -1,4 +1,4 @@
-"""Usage ingest: validate a batch, store it durably and deduplicated, answer per event, nudge rating.
+"""Usage ingest: validate a batch, store it durably and deduplicated, answer per event.
 
 Outcomes per event, in request order:
 
@@ -10,10 +10,9 @@ Outcomes per event, in request order:
 - ``quarantined`` with a ``reason`` (see ``Quarantine``): stored, never billed until re-attributed.
 
 Durability: the response is built only after the transaction that stores the events (and claims the
-request's ``Idempotency-Key``) has committed. PostgreSQL takes the fast path (COPY into a temporary
-staging table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING``); other databases take a
-portable path with the same outcomes (read the stored keys, then a bulk insert, inside the writer-exclusive
-transaction SQLite gives us)."""
+request's ``Idempotency-Key``) has committed (``billing.usage.storage``: COPY into a temporary staging
+table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING``). After the commit,
+``usage_stored`` is sent: rating's nudge listens."""
 
 from __future__ import annotations
 
@@ -23,26 +22,18 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from billing.catalog.models import Meter, Sku
 from billing.profiles.models import ProfileVersion
-from billing.rating.selectors import VersionTimeline
+from billing.profiles.selectors import VersionTimeline
 from billing.usage import metrics
-from billing.usage.guards import (
-    Backpressure,
-    IngestResult,
-    rating_nudge,
-    rating_nudge_received,
-    request_claim,
-    request_replay,
-    usage_backpressure_check,
-)
-from billing.usage.models import IngestRequest, UsageEvent
+from billing.usage.idempotency import IngestResult, request_claim, request_replay
+from billing.usage.models import IngestRequest, Quarantine, UsageEvent
 from billing.usage.parsing import (
     EventRejected,
     Reject,
@@ -55,40 +46,39 @@ from billing.usage.parsing import (
     plain_text,
     short_string,
 )
-from billing.usage.storage import StoredRow, store_portable, store_postgresql
+from billing.usage.signals import announce_usage_stored
+from billing.usage.storage import StoredRow, store_batch
 from common.errors import ApplicationError, PermissionDenied
 from tenants.models import Project, Tenant
 
 logger = logging.getLogger(__name__)
 
-# Re-exported: the ingest entry points callers use (API views, tasks, quarantine, rating).
-__all__ = [
-    "Backpressure",
-    "BatchTooLarge",
-    "IngestResult",
-    "Quarantine",
-    "Reject",
-    "catalog_cache_clear",
-    "rating_nudge",
-    "rating_nudge_received",
-    "usage_backpressure_check",
-    "usage_ingest",
-]
+__all__ = ["BatchTooLarge", "Reject", "catalog_cache_clear", "usage_ingest"]
 
 ALLOWED_FIELDS = frozenset({"event_id", "sku", "timestamp", "quantity", "project", "tags", "tenant"})
 DEFAULT_BACKDATING_DAYS = 35
 
 
-class Quarantine:
-    """Reasons for `quarantined` (stored, counted, not billed until re-attributed)."""
+class ParsedEvent(NamedTuple):
+    """One event that passed parsing, before attribution (tenant, SKU, project, version)."""
 
-    UNKNOWN_TENANT = "unknown_tenant"
-    UNKNOWN_SKU = "unknown_sku"
-    UNKNOWN_PROJECT = "unknown_project"
-    MISSING_REQUIRED_TAG = "missing_required_tag"
-    MISSING_UNIQUE_TAG = "missing_unique_tag"
-    NO_PROFILE_VERSION = "no_profile_version"
-    SKU_NOT_IN_PROFILE = "sku_not_in_profile"
+    index: int
+    event_id: str
+    sku_code: str
+    tenant_slug: str
+    project_code: str
+    timestamp: datetime
+    quantity: Decimal
+    tags: dict[str, Any]
+
+
+class SkuRules(NamedTuple):
+    """What attribution needs of a SKU, looked up once per batch."""
+
+    sku: Sku
+    sku_id: int
+    allow_negative: bool
+    unique_count: bool
 
 
 class BatchTooLarge(ApplicationError):
@@ -211,10 +201,7 @@ def usage_ingest(
     with transaction.atomic():
         if idempotency_key is not None:
             request_claim(scope=scope, key=idempotency_key, request_sha256=request_sha256)
-        if connection.vendor == "postgresql":
-            stored = store_postgresql(unique_rows, received_at=now)
-        else:
-            stored = store_portable(unique_rows, received_at=now)
+        stored = store_batch(unique_rows, received_at=now)
         for row in unique_rows:
             existing_sha = stored.get(row.index)
             if existing_sha is None:  # same dict as _outcome() builds (a stored row's event_id is a str)
@@ -243,7 +230,7 @@ def usage_ingest(
                 created_at=now,
             )
         if counts.get("accepted") and tenant_ids:
-            transaction.on_commit(rating_nudge)
+            transaction.on_commit(announce_usage_stored)
 
     by_outcome: dict[tuple[str, str], int] = {}
     for item in outcomes:
@@ -264,7 +251,7 @@ def _validate_and_resolve(
     limits = TagLimits.current()
 
     # (index, event_id, sku code, tenant slug, project code, timestamp, quantity, tags) per valid event
-    parsed: list[tuple[int, str, str, str, str, datetime, Decimal, dict[str, Any]]] = []
+    parsed: list[ParsedEvent] = []
     for index, event in enumerate(events):
         try:
             if not isinstance(event, dict):
@@ -311,15 +298,19 @@ def _validate_and_resolve(
             raw_id = event.get("event_id") if isinstance(event, dict) else None
             outcomes[index] = _outcome(raw_id, "rejected", rejected.reason, rejected.message)
             continue
-        parsed.append((index, event_id, sku_code, slug, project_code, timestamp, quantity, tags))
+        parsed.append(ParsedEvent(index, event_id, sku_code, slug, project_code, timestamp, quantity, tags))
 
     if tenant is not None:
         tenants = {tenant.slug: tenant}
     else:
-        slugs = {p[3] for p in parsed}
+        slugs = {p.tenant_slug for p in parsed}
         tenants = {t.slug: t for t in Tenant.objects.filter(slug__in=slugs)}
     timeline = VersionTimeline(t.pk for t in tenants.values())
-    wanted_projects = {(tenants[p[3]].pk, p[4]) for p in parsed if p[4] and p[3] in tenants}
+    wanted_projects = {
+        (tenants[p.tenant_slug].pk, p.project_code)
+        for p in parsed
+        if p.project_code and p.tenant_slug in tenants
+    }
     projects: dict[tuple[int, str], Project] = {}
     if wanted_projects:
         for known in Project.objects.filter(
@@ -330,13 +321,13 @@ def _validate_and_resolve(
     # Per-batch lookups (a batch has a handful of tenants, SKUs and versions but 1,000 events): the tenant
     # id, each SKU's id and meter flags, each version's backdating cutoff and required tags, once each.
     owner_ids: dict[str, int] = {slug: t.pk for slug, t in tenants.items()}
-    skus: dict[str, tuple[Sku, int, bool, bool]] = {}
-    for code in {p[2] for p in parsed}:
+    skus: dict[str, SkuRules] = {}
+    for code in {p.sku_code for p in parsed}:
         sku = catalog.get(code)
         if sku is not None:
             meter = sku.meter
             unique = meter.aggregation == Meter.Aggregation.UNIQUE_COUNT
-            skus[code] = (sku, sku.pk, meter.allow_negative, unique)
+            skus[code] = SkuRules(sku, sku.pk, meter.allow_negative, unique)
     version_rules: dict[Any, tuple[int, list[str], datetime]] = {}
     priced: dict[tuple[Any, str], bool] = {}
     quarantined, accepted = UsageEvent.Status.QUARANTINED, UsageEvent.Status.ACCEPTED
@@ -358,7 +349,7 @@ def _validate_and_resolve(
         try:
             if owner is not None and owner.status == closed:
                 raise EventRejected(Reject.TENANT_CLOSED, f"tenant {owner.slug!r} is closed")
-            if quantity < 0 and (sku_entry is None or not sku_entry[2]):
+            if quantity < 0 and (sku_entry is None or not sku_entry.allow_negative):
                 raise EventRejected(Reject.NEGATIVE_QUANTITY, "quantity must not be negative for this meter")
             if timestamp < oldest:
                 raise EventRejected(
@@ -380,7 +371,7 @@ def _validate_and_resolve(
         elif version is None:
             reason = Quarantine.NO_PROFILE_VERSION
         else:
-            sku = sku_entry[0]
+            sku = sku_entry.sku
             in_profile = priced.get((version_key, sku_code))
             if in_profile is None:
                 in_profile = priced[(version_key, sku_code)] = timeline.prices(version, sku.code)
@@ -390,7 +381,7 @@ def _validate_and_resolve(
                 not _has_tag(t, tags=tags, project_code=project_code) for t in required_tags
             ):
                 reason = Quarantine.MISSING_REQUIRED_TAG
-            elif sku_entry[3] and not _has_tag(sku.meter.unique_tag, tags=tags, project_code=""):
+            elif sku_entry.unique_count and not _has_tag(sku.meter.unique_tag, tags=tags, project_code=""):
                 reason = Quarantine.MISSING_UNIQUE_TAG
         tags_json = canonical_tags(tags)
         sha = payload_sha256(
@@ -408,7 +399,7 @@ def _validate_and_resolve(
                 owner_id,
                 slug,
                 event_id,
-                sku_entry[1] if sku_entry is not None else None,
+                sku_entry.sku_id if sku_entry is not None else None,
                 sku_code,
                 project_row.pk if project_row is not None else None,
                 project_code,

@@ -82,6 +82,19 @@ class RatingBatch(models.Model):
         return f"batch {self.pk} ({self.event_count} events, {self.status})"
 
 
+class Quarantine:
+    """Why an event is `quarantined` (stored, counted, not billed until re-attributed): the values of
+    `UsageEvent.quarantine_reason` (a missing tag's reason is followed by `: <tag>`)."""
+
+    UNKNOWN_TENANT = "unknown_tenant"
+    UNKNOWN_SKU = "unknown_sku"
+    UNKNOWN_PROJECT = "unknown_project"
+    MISSING_REQUIRED_TAG = "missing_required_tag"
+    MISSING_UNIQUE_TAG = "missing_unique_tag"
+    NO_PROFILE_VERSION = "no_profile_version"
+    SKU_NOT_IN_PROFILE = "sku_not_in_profile"
+
+
 class UsageEvent(models.Model):
     class Status(models.TextChoices):
         ACCEPTED = "accepted", "Accepted (billable)"

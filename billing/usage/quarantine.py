@@ -13,9 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.catalog.models import Meter, Sku
-from billing.rating.selectors import VersionTimeline
-from billing.usage.ingest import Quarantine, rating_nudge
-from billing.usage.models import RatingBatch, UsageEvent
+from billing.profiles.selectors import VersionTimeline
+from billing.usage.models import Quarantine, RatingBatch, UsageEvent
+from billing.usage.signals import announce_usage_stored
 from common.errors import Conflict, FieldIssue, StateError, ValidationFailed
 from tenants.models import Project, Tenant
 
@@ -77,7 +77,7 @@ def usage_event_reattribute(
         locked.reattributed_by = actor  # type: ignore[assignment]
         locked.reattributed_at = now
         locked.save()
-        transaction.on_commit(rating_nudge)
+        transaction.on_commit(announce_usage_stored)
     logger.info("usage event %s re-attributed by %s", locked.pk, actor.pk)
     return locked
 

@@ -1,10 +1,8 @@
 """Durable, deduplicated storage of a validated batch (the ingest service's write path).
 
-PostgreSQL: COPY into a per-connection temporary staging table, then one
-`INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`; other databases (the SQLite fallback): read the
-stored keys, then a bulk insert, inside the writer-exclusive transaction SQLite gives us. Both return the
-stored payload hash of every event that was already there, so the caller can tell duplicates from
-conflicts. Both also record the accepted events that were inserted as pending RatingBatch rows, one per
+COPY into a per-connection temporary staging table, then one
+`INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`. It returns the stored payload hash of every
+event that was already there, so the caller can tell duplicates from conflicts. It also records the accepted events that were inserted as pending RatingBatch rows, one per
 tenant of the request, in the same transaction: those rows are rating's work items (see
 billing.rating.services). Events are inserted tenant by tenant (request order within a tenant), so each
 tenant's batch covers a compact id range even when a platform key sends several tenants' events at once;
@@ -19,8 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-
-from billing.usage.models import RatingBatch, UsageEvent
 
 
 @dataclass(slots=True)
@@ -132,13 +128,13 @@ def _batch_values(
     return values
 
 
-def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[int, str]:
+def store_batch(rows: list[StoredRow], *, received_at: datetime) -> dict[int, str]:
     """COPY the rows into a per-connection temporary table, insert what is new in one statement, and
     return {index: stored payload hash} for the rows that were already stored."""
     if not rows:
         return {}
     # The staging table keeps its rows only until the transaction ends: this must run inside one.
-    assert connection.in_atomic_block, "store_postgresql needs a transaction (transaction.atomic)"
+    assert connection.in_atomic_block, "store_batch needs a transaction (transaction.atomic)"
     with connection.cursor() as cursor:
         cursor.execute(_STAGE_DDL)
         batch_ids = _batch_ids_by_tenant(cursor, rows)
@@ -194,78 +190,4 @@ def store_postgresql(rows: list[StoredRow], *, received_at: datetime) -> dict[in
         )
         existing = {ord_: sha for ord_, event_pk, sha in cursor.fetchall() if event_pk not in inserted}
         _stage_cleared(cursor)
-    return existing
-
-
-def store_portable(rows: list[StoredRow], *, received_at: datetime) -> dict[int, str]:
-    """Same outcomes without COPY: read which keys are stored, then bulk-insert the rest. Correct because
-    SQLite runs write transactions one at a time (IMMEDIATE mode), so nothing can slip in between."""
-    if not rows:
-        return {}
-    stored: dict[tuple[int | None, str, str], str] = {}
-    by_tenant: dict[int | None, list[StoredRow]] = {}
-    for row in rows:
-        by_tenant.setdefault(row.tenant_id, []).append(row)
-    for tenant_id, group in by_tenant.items():
-        for start in range(0, len(group), 500):
-            chunk = group[start : start + 500]
-            if tenant_id is None:
-                qs = UsageEvent.objects.filter(
-                    tenant__isnull=True,
-                    tenant_slug__in={r.tenant_slug for r in chunk},
-                    event_id__in=[r.event_id for r in chunk],
-                )
-                for slug, event_id, sha in qs.values_list("tenant_slug", "event_id", "payload_sha256"):
-                    stored[(None, slug, event_id)] = sha
-            else:
-                qs = UsageEvent.objects.filter(tenant_id=tenant_id, event_id__in=[r.event_id for r in chunk])
-                for event_id, sha in qs.values_list("event_id", "payload_sha256"):
-                    stored[(tenant_id, "", event_id)] = sha
-    existing: dict[int, str] = {}
-    fresh: list[StoredRow] = []
-    for row in rows:
-        stored_sha = stored.get(row.key)
-        if stored_sha is not None:
-            existing[row.index] = stored_sha
-        else:
-            fresh.append(row)
-    fresh.sort(key=lambda row: (row.tenant_id is None, row.tenant_id or 0, row.index))  # as on PostgreSQL
-    batches: dict[int, RatingBatch] = {}
-    for tenant_id in sorted({row.tenant_id for row in fresh if row.status == "accepted" and row.tenant_id}):
-        accepted = [row for row in fresh if row.status == "accepted" and row.tenant_id == tenant_id]
-        batches[tenant_id] = RatingBatch.objects.create(  # the id range is known once the events are in
-            first_event_id=0,
-            last_event_id=0,
-            event_count=len(accepted),
-            tenant_ids=[tenant_id],
-            tenant_id=tenant_id,
-            earliest_event_at=min(row.timestamp for row in accepted),
-            latest_event_at=max(row.timestamp for row in accepted),
-            created_at=received_at,
-        )
-    new: list[UsageEvent] = []
-    for row in fresh:
-        new.append(
-            UsageEvent(
-                tenant_id=row.tenant_id,
-                tenant_slug=row.tenant_slug,
-                event_id=row.event_id,
-                sku_id=row.sku_id,
-                sku_code=row.sku_code,
-                project_id=row.project_id,
-                project_code=row.project_code,
-                timestamp=row.timestamp,
-                quantity=row.quantity,
-                tags=row.tags,
-                payload_sha256=row.sha,
-                status=row.status,
-                quarantine_reason=row.reason,
-                received_at=received_at,
-                rating_batch=batches.get(row.tenant_id or 0) if row.status == "accepted" else None,
-            )
-        )
-    created = UsageEvent.objects.bulk_create(new, batch_size=500)
-    for batch in batches.values():
-        ids = [event.pk for event in created if event.rating_batch_id == batch.pk]
-        RatingBatch.objects.filter(pk=batch.pk).update(first_event_id=min(ids), last_event_id=max(ids))
     return existing

@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from billing.close.models import BillingPeriod
-from billing.close.services import close_period, invoice_preview
+from billing.close.drafts import invoice_preview
+from billing.close.services import close_period
+from billing.rating.models import BillingPeriod
 from ledger.models import Invoice, Transaction
 from ledger.selectors import account_balance
 from ledger.verify import ledger_verify

@@ -10,11 +10,9 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from billing.close import batch as close_batch
-from billing.close import services as close_services
-from billing.close.batch import close_periods
+from billing.close import finalize as close_finalize
 from billing.close.compute import invoice_compute
-from billing.close.services import close_period
+from billing.close.services import close_period, close_periods
 from common.errors import ValidationFailed
 from ledger.models import Alert, Invoice, InvoiceLine, Posting, Transaction
 from ledger.verify import ledger_verify
@@ -147,8 +145,7 @@ def test_a_tenant_that_fails_is_reported_and_the_rest_of_its_batch_is_closed(mon
             raise ValidationFailed("gamma cannot be priced")
         return real(**kwargs)
 
-    monkeypatch.setattr(close_batch, "invoice_compute", failing)
-    monkeypatch.setattr(close_services, "invoice_compute", failing)
+    monkeypatch.setattr(close_finalize, "invoice_compute", failing)
 
     # when the batch is closed
     results = close_periods(tenants=tenants, period_key="2026-11", now=after_grace())

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from billing.catalog.models import Sku
-from billing.close import batch as close_batch
-from billing.close.batch import close_periods
-from billing.close.services import close_period
+from billing.close import finalize as close_finalize
+from billing.close.services import close_period, close_periods
 from billing.rating import selectors as usage_selectors
 from billing.usage.models import UsageEvent
 from ledger.models import Invoice, Transaction
@@ -23,7 +22,7 @@ from tests.factories.ledger import after_grace, tax_rule, usage, world
 from tests.factories.usage import stored_pending_event
 from tests.threads import in_thread, rating_waits_for, run_together
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 NOV_5 = datetime(2026, 11, 5, tzinfo=UTC)
 
@@ -91,7 +90,7 @@ def test_rating_waits_for_a_batch_close_in_flight_and_flags_the_event_late(monke
         release.wait(timeout=10)
         return rows
 
-    monkeypatch.setattr(close_batch, "period_usage_rows_many", paused_read)
+    monkeypatch.setattr(close_finalize, "period_usage_rows_many", paused_read)
     outcome: list[Any] = []
 
     def close() -> None:

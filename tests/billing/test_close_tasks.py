@@ -8,7 +8,8 @@ from typing import cast
 import pytest
 import time_machine
 
-from billing.close.services import close_period, invoice_preview
+from billing.close.drafts import invoice_preview
+from billing.close.services import close_period
 from billing.close.tasks import close_due_periods, close_tenant_period
 from ledger.models import Invoice
 from tenants.models import Tenant

@@ -21,12 +21,6 @@ __all__ = ["usage_env"]
 pytestmark = pytest.mark.usefixtures("usage_env")
 
 
-def _on_postgres() -> bool:
-    from django.db import connection
-
-    return connection.vendor == "postgresql"
-
-
 def NOW_MINUS_DAYS(days: int):
     return NOW - timedelta(days=days)
 
@@ -508,8 +502,7 @@ def test_a_failed_write_leaves_no_idempotency_key(client, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    name = "store_postgresql" if _on_postgres() else "store_portable"
-    monkeypatch.setattr(ingest, name, broken)
+    monkeypatch.setattr(ingest, "store_batch", broken)
     client.raise_request_exception = False
     assert post_usage(client, world, [event("e-1")], HTTP_IDEMPOTENCY_KEY="req-1").status_code == 500
     monkeypatch.undo()

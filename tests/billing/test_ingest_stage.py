@@ -10,13 +10,14 @@ import json
 import pytest
 from django.db import connection, transaction
 
-from billing.usage.ingest import IngestResult, usage_ingest
+from billing.usage.idempotency import IngestResult
+from billing.usage.ingest import usage_ingest
 from billing.usage.models import UsageEvent
 from tests.factories.usage import event, usage_env, usage_world
 
 __all__ = ["usage_env"]
 
-pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("usage_env")]
+pytestmark = [pytest.mark.usefixtures("usage_env")]
 
 
 def _statuses(result: IngestResult) -> list[str]:

@@ -11,11 +11,9 @@ import time_machine
 from django.test import override_settings
 
 from billing.catalog.models import Meter
-from billing.close.models import BillingPeriod
-from billing.rating import services as rating
-from billing.rating.models import TenantUsageEstimate, UsageAggregate
+from billing.rating.models import BillingPeriod, TenantUsageEstimate, UsageAggregate
 from billing.rating.selectors import period_usage
-from billing.rating.services import usage_rate_batch, usage_rate_pending
+from billing.rating.services import Rater, usage_rate_batch, usage_rate_pending
 from billing.rating.tasks import rating_sweep
 from billing.usage.ingest import usage_ingest
 from billing.usage.models import RatingBatch, UsageEvent
@@ -193,20 +191,18 @@ def test_an_event_priced_per_event_records_the_version_it_was_rated_with():
     assert v2.pk != world.version.pk
 
 
-def test_a_batch_killed_after_the_aggregate_upsert_rolls_back_and_reruns_the_same(monkeypatch):
+def test_a_batch_killed_after_the_aggregate_upsert_rolls_back_and_reruns_the_same():
     world = usage_world()
     ingest(world, [event(f"e{i}", timestamp=at(2, i % 3), quantity=str(i)) for i in range(1, 10)])
 
     def killed() -> None:
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(rating, "_after_aggregate_upsert", killed)
     with pytest.raises(RuntimeError):
-        usage_rate_batch()
+        usage_rate_batch(rater=Rater(after_upsert=killed))
     assert UsageAggregate.objects.count() == 0
     assert batch_states() == {"pending"}
     assert TenantUsageEstimate.objects.count() == 0
-    monkeypatch.undo()
     usage_rate_pending()
     assert buckets() == [
         (hour(2, 0), Decimal("18"), 3),
@@ -383,8 +379,7 @@ def test_the_summary_needs_a_key(client):
 def test_a_burst_of_batches_publishes_one_rating_task_until_it_starts(
     client, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from billing.rating.tasks import rate_pending
-    from billing.usage.ingest import rating_nudge_received
+    from billing.rating.tasks import rate_pending, rating_nudge_received
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     published: list[int] = []
@@ -414,13 +409,13 @@ def test_the_sweeper_forgets_idempotency_records_after_their_retention(client):
 
 
 @override_settings(RATING_ESTIMATE_INTERVAL_SECONDS=3600)
-def test_estimates_wait_for_the_interval_while_a_backlog_drains_and_follow_once_it_is_drained(monkeypatch):
+def test_estimates_wait_for_the_interval_while_a_backlog_drains_and_follow_once_it_is_drained():
     started = 86_400.0  # a worker that just started, on a host up for a day
-    monkeypatch.setattr(rating, "_estimate_clock", rating._Clock(now=lambda: started))
+    rater = Rater(clock=lambda: started)
     world = usage_world()
     ingest(world, [event("a", timestamp=at(2, 10), quantity="4")])
     ingest(world, [event("b", timestamp=at(2, 11), quantity="6")])
-    first = usage_rate_batch(limit=1)
+    first = usage_rate_batch(limit=1, rater=rater)
     assert (first.claimed, first.drained, TenantUsageEstimate.objects.count()) == (1, False, 0)
-    usage_rate_pending()  # the rest, until nothing is left: drained
+    usage_rate_pending(rater=rater)  # the rest, until nothing is left: drained
     assert TenantUsageEstimate.objects.get().quantity == Decimal("10")

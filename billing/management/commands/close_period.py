@@ -14,10 +14,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
-from billing.close.batch import DEFAULT_CHUNK, close_periods
-from billing.close.compute import CloseCache
-from billing.close.services import CloseResult, close_period, tenants_to_close
-from common.errors import ApplicationError
+from billing.close.cache import CloseCache
+from billing.close.services import DEFAULT_CHUNK, close_periods, tenants_to_close
 from tenants.models import Tenant
 
 
@@ -50,10 +48,9 @@ class Command(BaseCommand):
         bar = tqdm(
             total=len(tenants), desc="closing", unit="tenant", file=sys.stderr, disable=options["no_progress"]
         )
-        step = 1 if options["tenant"] else DEFAULT_CHUNK
-        for i in range(0, len(tenants), step):
-            chunk = tenants[i : i + step]
-            for result in _close(chunk, period_key=options["period"], now=now, cache=cache):
+        for i in range(0, len(tenants), DEFAULT_CHUNK):
+            chunk = tenants[i : i + DEFAULT_CHUNK]
+            for result in close_periods(tenants=chunk, period_key=options["period"], now=now, cache=cache):
                 if result.status == "error":
                     counts["error"] += 1
                     errors.append({"tenant": result.tenant_slug, "error": result.message})
@@ -74,16 +71,3 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(summary, sort_keys=True))
         if blocked or errors:
             raise CommandError(f"{len(blocked)} blocked, {len(errors)} failed", returncode=1)
-
-
-def _close(
-    tenants: list[Tenant], *, period_key: str | None, now: datetime, cache: CloseCache
-) -> list[CloseResult]:
-    """One tenant (`--tenant`): the interactive path, `close_period` in one transaction. Several: a chunk
-    per transaction (`close_periods`), each tenant's result as `close_period` would give it."""
-    if len(tenants) > 1:
-        return close_periods(tenants=tenants, period_key=period_key, now=now, cache=cache)
-    try:
-        return [close_period(tenant=tenants[0], period_key=period_key, now=now, cache=cache)]
-    except ApplicationError as err:
-        return [CloseResult(tenants[0].slug, period_key or "", "error", message=err.message)]

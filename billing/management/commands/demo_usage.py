@@ -24,8 +24,9 @@ from django.utils import timezone
 
 from billing.catalog.models import Meter, Sku
 from billing.profiles.models import ProfileAssignment
+from billing.profiles.selectors import VersionTimeline
 from billing.rating.estimates import tenant_period_at
-from billing.rating.selectors import VersionTimeline, estimates_for_period
+from billing.rating.selectors import estimates_for_period
 from billing.rating.services import usage_rate_pending
 from tenants.models import ApiKey, Project, Tenant
 from tenants.services import api_key_create, api_key_revoke

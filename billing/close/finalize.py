@@ -1,0 +1,144 @@
+"""Finalizing due periods, set-based, inside the caller's transaction (one tenant or a chunk of them):
+
+1. the tenants' rows are locked FOR UPDATE in id order (as rating takes its KEY SHARE locks and as any
+   other closer takes them: no deadlock), then the periods' invoices and BillingPeriod rows (created if
+   missing), each with one statement;
+2. the usage of every tenant is read with one grouped query per distinct period range. This is only
+   consistent because the tenant locks are held: rating cannot add usage for these tenants until the
+   transaction that marks their periods closed commits (the rating-vs-close guard);
+3. each invoice is computed in memory (`invoice_compute`); a blocked one is stored as blocked, with its
+   alert;
+4. the others are stored, numbered, posted to the ledger and finalized by
+   `ledger.services.invoicing_batch.invoices_issue_many` (one multi-row statement per step, one hash
+   chain append), and their BillingPeriods marked closed with one UPDATE."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from billing.close.cache import CloseCache
+from billing.close.compute import invoice_compute
+from billing.close.periods import CloseResult
+from billing.profiles.models import ProfileVersion
+from billing.rating.models import BillingPeriod
+from billing.rating.selectors import period_usage_rows_many
+from common.periods import Period
+from ledger.contract import IssueRequest
+from ledger.models import Invoice
+from ledger.services.invoicing import invoice_save_draft_with_lines
+from ledger.services.invoicing_batch import invoices_issue_many
+from tenants.models import Tenant
+
+
+@dataclass(frozen=True)
+class DuePeriod:
+    """A tenant whose period is past its grace window, with the version that governs it."""
+
+    tenant: Tenant
+    period: Period
+    version: ProfileVersion
+
+
+def close_locked(*, due: list[DuePeriod], now: datetime, cache: CloseCache) -> dict[int, CloseResult]:
+    """Close the due periods inside the caller's transaction (see the module docstring); results by
+    tenant id."""
+    ids = sorted(item.tenant.pk for item in due)
+    locked = {t.pk: t for t in Tenant.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    starts = {item.period.start for item in due}
+    invoices = {
+        (inv.tenant_id, inv.period_start): inv
+        for inv in Invoice.objects.select_for_update()
+        .filter(tenant_id__in=ids, period_start__in=starts)
+        .exclude(status=Invoice.Status.VOID)
+    }
+    results: dict[int, CloseResult] = {}
+    todo: list[DuePeriod] = []
+    for item in due:
+        existing = invoices.get((item.tenant.pk, item.period.start))
+        if existing is not None and existing.is_issued:
+            results[item.tenant.pk] = CloseResult(
+                item.tenant.slug, item.period.key, "already_closed", existing.pk, existing.number
+            )
+        else:
+            todo.append(item)
+    if not todo:
+        return results
+    periods = _billing_periods_for_update(todo)
+    earlier_closed = _with_earlier_closed_period(todo)
+    usage_rows: dict[int, list[dict[str, Any]]] = {}
+    by_range: dict[tuple[datetime, datetime], list[int]] = defaultdict(list)
+    for item in todo:
+        by_range[(item.period.start, item.period.end)].append(item.tenant.pk)
+    for (start, end), tenant_ids in by_range.items():
+        usage_rows.update(period_usage_rows_many(tenant_ids=tenant_ids, start=start, end=end))
+    issue: list[IssueRequest] = []
+    issued_for: list[DuePeriod] = []
+    for item in todo:
+        tenant = locked[item.tenant.pk]
+        existing = invoices.get((tenant.pk, item.period.start))
+        usages = cache.usage_of_rows(
+            usage_rows.get(tenant.pk, []),
+            tenant_id=tenant.pk,
+            start=item.period.start,
+            end=item.period.end,
+        )
+        data = invoice_compute(
+            tenant=tenant,
+            period=item.period,
+            version=item.version,
+            cache=cache,
+            usages=usages,
+            earlier_closed=tenant.pk in earlier_closed,
+        )
+        if data.blocked_reason:
+            invoice, _lines = invoice_save_draft_with_lines(
+                data=data, now=now, existing=existing, plan_credits=False
+            )
+            results[tenant.pk] = CloseResult(
+                tenant.slug, item.period.key, "blocked", invoice.pk, None, invoice.blocked_reason
+            )
+            continue
+        issue.append(IssueRequest(data=data, tenant=tenant, existing=existing))
+        issued_for.append(item)
+    if not issue:
+        return results
+    BillingPeriod.objects.filter(
+        pk__in=[periods[(item.tenant.pk, item.period.start)].pk for item in issued_for]
+    ).exclude(status=BillingPeriod.Status.CLOSED).update(status=BillingPeriod.Status.CLOSED, closed_at=now)
+    for item, invoice in zip(issued_for, invoices_issue_many(requests=issue, now=now), strict=True):
+        results[item.tenant.pk] = CloseResult(
+            item.tenant.slug, item.period.key, "finalized", invoice.pk, invoice.number
+        )
+    return results
+
+
+def _billing_periods_for_update(items: list[DuePeriod]) -> dict[tuple[int, datetime], BillingPeriod]:
+    """The BillingPeriod rows of the items' periods, created if missing (INSERT ... ON CONFLICT DO
+    NOTHING), locked, by (tenant id, start)."""
+    BillingPeriod.objects.bulk_create(
+        [
+            BillingPeriod(
+                tenant_id=item.tenant.pk, key=item.period.key, start=item.period.start, end=item.period.end
+            )
+            for item in items
+        ],
+        ignore_conflicts=True,
+    )
+    wanted = {(item.tenant.pk, item.period.start) for item in items}
+    rows = BillingPeriod.objects.select_for_update().filter(
+        tenant_id__in={t for t, _s in wanted}, start__in={s for _t, s in wanted}
+    )
+    return {(row.tenant_id, row.start): row for row in rows if (row.tenant_id, row.start) in wanted}
+
+
+def _with_earlier_closed_period(items: list[DuePeriod]) -> set[int]:
+    """The items' tenants that have a closed period before the one being closed (only those can have
+    late usage that needs a correction line)."""
+    start_of = {item.tenant.pk: item.period.start for item in items}
+    rows = BillingPeriod.objects.filter(
+        tenant_id__in=start_of, status=BillingPeriod.Status.CLOSED, start__lt=max(start_of.values())
+    ).values_list("tenant_id", "start")
+    return {tenant_id for tenant_id, start in rows if start < start_of[tenant_id]}
