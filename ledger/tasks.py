@@ -1,4 +1,5 @@
-"""Celery tasks of the ledger: thin wrappers that load by id and call one service."""
+"""Celery tasks of the ledger: thin wrappers that load by id and call one service. Services never import
+this module; they publish the render task by its registered name (`documents.PDF_RENDER_TASK`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from celery import shared_task
 from ledger.services import documents
 
 
-@shared_task(name="ledger.invoice_render_pdf", acks_late=True, max_retries=3, default_retry_delay=30)
+@shared_task(name=documents.PDF_RENDER_TASK, acks_late=True, max_retries=3, default_retry_delay=30)
 def invoice_render_pdf(invoice_id: int) -> str:
     invoice = documents.invoice_render_pdf(invoice_id=invoice_id)
     return invoice.pdf_sha256 if invoice is not None else ""
@@ -15,8 +16,8 @@ def invoice_render_pdf(invoice_id: int) -> str:
 
 @shared_task(name="ledger.pdf_sweep")
 def pdf_sweep() -> int:
-    """Re-enqueue every issued invoice whose PDF lags behind its dirty counter."""
+    """Re-enqueue every issued invoice whose PDF lags behind its dirty counter (a lost publish, a failed
+    render, a dirty mark)."""
     ids = documents.invoices_needing_pdf()
-    for invoice_id in ids:
-        invoice_render_pdf.delay(invoice_id)
+    documents.pdf_enqueue(ids)
     return len(ids)

@@ -16,7 +16,8 @@ from common.money import quantize_money
 from ledger.models import CreditNote, CreditNoteLine, Invoice, InvoiceLine, Transaction
 from ledger.models.journal import stored_amount
 from ledger.services import posting
-from ledger.services.invoicing import invoice_number_next, revenue_legs, series_for, year_in
+from ledger.services.numbering import invoice_number_next, series_for, year_in
+from ledger.services.revenue import allocate, revenue_legs
 
 
 def _credited_by_line(invoice: Invoice) -> dict[int, Decimal]:
@@ -62,8 +63,6 @@ def credit_note_create(
             tax = invoice.tax_total - earlier_tax
             # Spread the remaining tax over the lines (display only; the totals are exact remainders).
             if picked and tax:
-                from ledger.services.invoicing import allocate
-
                 shares = allocate(tax, [p[1] for p in picked], invoice.currency)
                 picked = [(p[0], p[1], s) for p, s in zip(picked, shares, strict=True)]
         else:

@@ -1,32 +1,20 @@
-"""The stored rows of an invoice built from its computed draft (`InvoiceData`): the arithmetic check, the
-invoice's fields, its line rows, the subtotal check, the credit plan, and the PDF render enqueued after
-commit. Shared by the one-tenant path (invoicing.py) and the batch close (invoicing_batch.py)."""
+"""The stored rows of an invoice built from its computed document (`ledger.contract.InvoiceData`): the
+invoice's fields, its line rows, the subtotal check and the credit amounts. Shared by the one-tenant path
+(invoicing.py) and the batch close (invoicing_batch.py), so both store exactly the same rows."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from common.errors import StateError, ValidationFailed
+from common.errors import StateError
 from common.money import quantize_money
+from ledger.contract import InvoiceData, LineData
 from ledger.models import Invoice, InvoiceLine
 from ledger.services import credits as credit_services
-
-if TYPE_CHECKING:
-    from ledger.services.invoicing import InvoiceData, LineData
-
-
-def check_arithmetic(data: InvoiceData) -> None:
-    for line in data.lines:
-        if line.amount != quantize_money(line.amount_exact, data.currency):
-            raise ValidationFailed(f"line {line.description!r} is not rounded once from its exact amount")
-    if data.tax is not None and data.tax.total != quantize_money(data.tax.exact, data.currency):
-        raise ValidationFailed("tax is not rounded once from its exact amount")
 
 
 def apply_fields(invoice: Invoice, data: InvoiceData, now: datetime) -> None:
@@ -91,14 +79,3 @@ def check_subtotal(invoice: Invoice, lines: Sequence[InvoiceLine]) -> None:
 def apply_credit_plan(invoice: Invoice, plan: Sequence[credit_services.CreditUse]) -> None:
     invoice.credits_applied = sum((use.amount for use in plan), Decimal(0))
     invoice.amount_due = invoice.total - invoice.credits_applied
-
-
-def enqueue_pdf(invoice_id: int) -> None:
-    from ledger.tasks import invoice_render_pdf
-
-    if not getattr(settings, "INVOICE_PDF_ON_FINALIZE", True):
-        return
-    try:
-        invoice_render_pdf.delay(invoice_id)
-    except Exception:  # broker down: the periodic re-render sweep picks it up (pdf_version > rendered)
-        logging.getLogger(__name__).warning("could not enqueue PDF render for invoice %s", invoice_id)

@@ -1,102 +1,29 @@
-"""Invoices: saving the computed draft, finalizing it (number, credits, ledger postings), payment, void.
+"""Invoices of one tenant through their states: the computed draft saved (or blocked), finalized
+(number, prepaid credits, ledger posting, PDF), paid, voided (with a full credit note).
 
-Billing computes the document (lines, tax, FX) and hands it over as plain data (`InvoiceData`); the
-ledger stores it, checks its arithmetic, numbers it and posts it. The ledger never imports billing."""
+Billing computes the document and hands it over as plain data (`ledger.contract.InvoiceData`); the ledger
+checks it, stores it, numbers it and posts it. The ledger never imports billing."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from common.errors import StateError, ValidationFailed
-from common.money import quantize_money
+from ledger.contract import InvoiceData, invoice_data_check
 from ledger.models import Alert, CorrectionMarker, Invoice, InvoiceLine, Transaction
 from ledger.services import credits as credit_services
 from ledger.services import posting
-from ledger.services.invoice_rows import (
-    apply_credit_plan,
-    apply_fields,
-    check_arithmetic,
-    check_subtotal,
-    enqueue_pdf,
-    line_row,
-)
+from ledger.services.credit_notes import credit_note_create
+from ledger.services.documents import pdf_enqueue
+from ledger.services.invoice_rows import apply_credit_plan, apply_fields, check_subtotal, line_row
+from ledger.services.numbering import invoice_number_next, series_for, year_in
+from ledger.services.revenue import invoice_posting
 from tenants.models import Tenant
-
-
-@dataclass(frozen=True)
-class LineData:
-    kind: str
-    description: str
-    amount_exact: Decimal  # unrounded, in the invoice currency
-    amount: Decimal  # rounded once to the currency's minor unit (ROUND_HALF_UP)
-    sku_code: str = ""
-    service_category: str = ""
-    profile_version_id: int | None = None
-    quantity: Decimal | None = None
-    unit_label: str = ""
-    unit_price: Decimal | None = None
-    discount_code: str = ""
-    segment_start: datetime | None = None
-    segment_end: datetime | None = None
-    breakdown: Sequence[Any] = ()
-    corrects_invoice_id: int | None = None
-    corrects_period: str = ""
-
-
-@dataclass(frozen=True)
-class TaxData:
-    jurisdiction: str
-    rate: Decimal  # percent
-    mode: str  # exclusive | inclusive
-    rule_id: int | None
-    exact: Decimal  # unrounded tax over the unrounded line amounts
-    total: Decimal  # rounded once
-
-
-@dataclass(frozen=True)
-class FxData:
-    rate: Decimal  # 1 invoice currency = rate base currency
-    rate_id: int | None
-    rate_date: date | None
-    source: str
-
-
-@dataclass(frozen=True)
-class InvoiceData:
-    tenant_id: int
-    period_key: str
-    period_start: datetime
-    period_end: datetime
-    currency: str
-    profile_version_id: int | None
-    lines: Sequence[LineData]
-    tax: TaxData | None
-    fx: FxData | None
-    blocked_reason: str = ""
-    corrected_invoices: Sequence[tuple[int, str]] = field(default=())  # (original invoice id, period key)
-
-    @property
-    def subtotal(self) -> Decimal:
-        return sum((line.amount for line in self.lines), Decimal(0))
-
-    @property
-    def tax_total(self) -> Decimal:
-        return self.tax.total if self.tax else Decimal(0)
-
-    @property
-    def total(self) -> Decimal:
-        if self.tax and self.tax.mode == Invoice.TaxMode.INCLUSIVE:
-            return self.subtotal
-        return self.subtotal + self.tax_total
 
 
 def invoice_for_period(*, tenant_id: int, period_start: datetime, lock: bool = False) -> Invoice | None:
@@ -135,7 +62,7 @@ def invoice_save_draft_with_lines(
 ) -> tuple[Invoice, list[InvoiceLine]]:
     """As `invoice_save_draft`, also returning the line rows exactly as inserted, so a close that
     finalizes in the same transaction need not read them back (`invoice_finalize(lines=...)`)."""
-    check_arithmetic(data)
+    invoice_data_check(data)
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):
         invoice = (
@@ -157,8 +84,7 @@ def invoice_save_draft_with_lines(
             if plan_credits and not data.blocked_reason
             else []
         )
-        invoice.credits_applied = sum((u.amount for u in plan), Decimal(0))
-        invoice.amount_due = invoice.total - invoice.credits_applied
+        apply_credit_plan(invoice, plan)
         invoice.save()
         if not is_new:
             InvoiceLine.objects.filter(invoice=invoice).delete()
@@ -185,105 +111,6 @@ def invoice_save_draft_with_lines(
                 invoice=invoice, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
             ).update(resolved_at=now)
     return invoice, rows
-
-
-_NEXT_NUMBER_SQL = (
-    "INSERT INTO ledger_invoicecounter (series, year, last) VALUES (%s, %s, 1) "
-    "ON CONFLICT (series, year) DO UPDATE SET last = ledger_invoicecounter.last + 1 "
-    "RETURNING last"
-)
-
-
-def invoice_number_next(*, series: str, year: int) -> str:
-    """The next number of a series, drawn with one upsert (INSERT ... ON CONFLICT DO UPDATE ... RETURNING
-    on both engines). The counter row stays locked until the caller's transaction ends, so concurrent
-    finalizations queue on it, and a rollback gives the number back: sequential and gapless."""
-    if not transaction.get_connection().in_atomic_block:
-        raise StateError("invoice numbers are drawn inside the finalizing transaction")
-    with connection.cursor() as cursor:
-        cursor.execute(_NEXT_NUMBER_SQL, [series, year])
-        row = cursor.fetchone()
-    assert row is not None
-    return f"{series}-{year}-{int(row[0]):06d}"
-
-
-def allocate(total: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
-    """Split `total` across `weights` proportionally, each share rounded once, the residual on the largest
-    weight so the shares sum to `total` exactly."""
-    if not weights:
-        return []
-    base = sum((abs(w) for w in weights), Decimal(0))
-    if base == 0:
-        shares = [Decimal(0)] * len(weights)
-        shares[0] = total
-        return shares
-    shares = [quantize_money(total * abs(w) / base, currency) for w in weights]
-    biggest = max(range(len(weights)), key=lambda i: abs(weights[i]))
-    shares[biggest] += total - sum(shares, Decimal(0))
-    return shares
-
-
-def revenue_legs(
-    *,
-    lines: Sequence[tuple[str, str, Decimal]],
-    tax: Decimal,
-    jurisdiction: str,
-    inclusive: bool,
-    currency: str,
-) -> list[posting.Leg]:
-    """Credit legs for (kind, service category, amount) lines and the tax: revenue per category, the
-    discounts contra-revenue account, tax payable. With inclusive tax the tax is carved out of the
-    revenue categories in proportion to their amounts. Signs as for an invoice (credits negative)."""
-    by_category: dict[str, Decimal] = defaultdict(Decimal)
-    discounts = Decimal(0)
-    for kind, category, amount in lines:
-        if kind == InvoiceLine.Kind.DISCOUNT:
-            discounts += amount
-        else:
-            by_category[category or "Other"] += amount
-    categories = sorted(by_category)
-    amounts = [by_category[c] for c in categories]
-    if inclusive and tax:
-        for i, share in enumerate(allocate(tax, amounts, currency)):
-            amounts[i] -= share
-    legs = [posting.Leg(posting.revenue(c), -a) for c, a in zip(categories, amounts, strict=True)]
-    legs.append(posting.Leg(posting.DISCOUNTS, -discounts))
-    legs.append(posting.Leg(posting.tax_payable(jurisdiction or "none"), -tax))
-    return legs
-
-
-def year_in(tz: str, at: datetime) -> int:
-    """The calendar year of instant `at` in time zone `tz` (numbering series restart with it)."""
-    return at.astimezone(ZoneInfo(tz)).year
-
-
-def series_for(tenant: Tenant) -> str:
-    return tenant.slug.upper().replace("_", "-")
-
-
-def invoice_posting(
-    invoice: Invoice, *, tenant: Tenant, lines: Sequence[InvoiceLine], booked_at: datetime
-) -> posting.PostingRequest:
-    """The ledger transaction of a finalized invoice: Dr the tenant's receivable for the total, Cr revenue
-    per line kind and category and Cr tax, in the invoice's currency at its FX rate."""
-    legs = [posting.Leg(posting.receivable(tenant.pk, tenant.slug), invoice.total)]
-    legs += revenue_legs(
-        lines=[(line.kind, line.service_category, line.amount) for line in lines],
-        tax=invoice.tax_total,
-        jurisdiction=invoice.tax_jurisdiction,
-        inclusive=invoice.tax_mode == Invoice.TaxMode.INCLUSIVE,
-        currency=invoice.currency,
-    )
-    return posting.PostingRequest(
-        kind=Transaction.Kind.INVOICE,
-        legs=legs,
-        currency=invoice.currency,
-        fx_rate=invoice.fx_rate or Decimal(1),
-        tenant_id=tenant.pk,
-        reference=invoice.number or "",  # numbered before it is posted
-        memo=f"invoice {invoice.period_key}",
-        booked_at=booked_at,
-    )
 
 
 def invoice_finalize(
@@ -338,8 +165,7 @@ def invoice_finalize(
                     for oid, key in originals.items()
                 ]
             )
-        invoice_id = invoice.pk
-        transaction.on_commit(lambda: enqueue_pdf(invoice_id))
+        pdf_enqueue([invoice.pk], on_issue=True)
     return invoice
 
 
@@ -371,8 +197,6 @@ def invoice_mark_paid(*, invoice: Invoice, paid_at: datetime | None = None) -> I
 
 def invoice_void(*, invoice: Invoice, reason: str, now: datetime | None = None) -> Invoice:
     """finalized | paid -> void, with a full credit note for whatever earlier credit notes left."""
-    from ledger.services.credit_notes import credit_note_create
-
     if not reason.strip():
         raise ValidationFailed("voiding an invoice needs a reason")
     now = now or timezone.now()
@@ -389,6 +213,5 @@ def invoice_void(*, invoice: Invoice, reason: str, now: datetime | None = None) 
         invoice.void_reason = reason
         invoice.pdf_version += 1
         invoice.save(update_fields=["status", "voided_at", "void_reason", "pdf_version"])
-        invoice_id = invoice.pk
-        transaction.on_commit(lambda: enqueue_pdf(invoice_id))
+        pdf_enqueue([invoice.pk], on_issue=True)
     return invoice

@@ -9,35 +9,22 @@ which must already hold every item's tenant row lock and the period's invoice ro
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from common.db import copy_rows, insert_rows, update_rows
 from common.errors import StateError
+from ledger.contract import IssueRequest, invoice_data_check
 from ledger.models import Alert, CorrectionMarker, CreditGrant, Invoice, InvoiceLine
 from ledger.services import credits as credit_services
 from ledger.services import posting
-from ledger.services.invoice_rows import (
-    apply_credit_plan,
-    apply_fields,
-    check_arithmetic,
-    check_subtotal,
-    enqueue_pdf,
-    line_row,
-)
-from ledger.services.invoicing import (
-    InvoiceData,
-    invoice_number_next,
-    invoice_posting,
-    series_for,
-    year_in,
-)
-from tenants.models import Tenant
+from ledger.services.documents import pdf_enqueue
+from ledger.services.invoice_rows import apply_credit_plan, apply_fields, check_subtotal, line_row
+from ledger.services.numbering import invoice_numbers_next, series_for, year_in
+from ledger.services.revenue import invoice_posting
 
 # The columns `apply_fields` sets, plus the amounts a draft without planned credits carries.
 _DRAFT_FIELDS = [
@@ -76,38 +63,6 @@ _FINAL_FIELDS = [
 ]
 
 
-@dataclass(frozen=True)
-class IssueRequest:
-    data: InvoiceData  # computed, not blocked
-    tenant: Tenant  # locked by the caller
-    existing: Invoice | None  # the period's draft or blocked invoice, locked by the caller; None: none
-
-
-def invoice_numbers_next(*, keys: Sequence[tuple[str, int]]) -> list[str]:
-    """The next number of each (series, year), in order, as `invoice_number_next` draws them (same
-    counter rows, locked until the caller's transaction ends: sequential and gapless), with one
-    multi-row upsert when no key repeats (rows locked in key order)."""
-    if not transaction.get_connection().in_atomic_block:
-        raise StateError("invoice numbers are drawn inside the finalizing transaction")
-    if not keys:
-        return []
-    if max(Counter(keys).values()) > 1:  # one upsert cannot touch a row twice
-        return [invoice_number_next(series=series, year=year) for series, year in keys]
-    ordered = sorted(keys)
-    # Only placeholders are joined into the statement; every value is a bound parameter.
-    values = ", ".join(["(%s, %s, 1)"] * len(ordered))
-    sql = (
-        "INSERT INTO ledger_invoicecounter (series, year, last) VALUES "  # noqa: S608
-        + values
-        + " ON CONFLICT (series, year) DO UPDATE SET last = ledger_invoicecounter.last + 1"
-        " RETURNING series, year, last"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value for key in ordered for value in key])
-        drawn = {(str(series), int(year)): int(last) for series, year, last in cursor.fetchall()}
-    return [f"{series}-{year}-{drawn[(series, year)]:06d}" for series, year in keys]
-
-
 def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> list[Invoice]:
     """Store and finalize one invoice per request (see the module docstring); returns them in order.
     Raises (and the caller's transaction must then roll back) on the first invoice that fails a check."""
@@ -116,7 +71,7 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
         data = request.data
         if data.blocked_reason:
             raise StateError(f"invoice of tenant {data.tenant_id} for {data.period_key} is blocked")
-        check_arithmetic(data)
+        invoice_data_check(data)
         invoice = request.existing or Invoice(tenant_id=data.tenant_id, period_start=data.period_start)
         if invoice.is_issued:
             raise StateError(f"invoice {invoice.number} for {data.period_key} is already {invoice.status}")
@@ -192,11 +147,5 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
         ]
         if markers:
             CorrectionMarker.objects.bulk_create(markers)
-        ids = [invoice.pk for invoice in invoices]
-        transaction.on_commit(lambda: _enqueue_pdfs(ids))
+        pdf_enqueue([invoice.pk for invoice in invoices], on_issue=True)
     return invoices
-
-
-def _enqueue_pdfs(invoice_ids: list[int]) -> None:
-    for invoice_id in invoice_ids:
-        enqueue_pdf(invoice_id)
