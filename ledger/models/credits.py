@@ -1,5 +1,6 @@
-"""Prepaid credit grants and their consumption. A grant's remaining balance is its amount less its
-consumptions (never stored, never below zero: the consuming service locks the grant row)."""
+"""Prepaid credit grants, their consumptions and restorations. A grant's remaining balance is its amount
+less its consumptions plus their restorations (never stored, never below zero: the consuming service
+locks the grant row)."""
 
 from __future__ import annotations
 

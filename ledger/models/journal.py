@@ -1,9 +1,9 @@
 """The append-only, hash-chained double-entry journal.
 
 Amounts are `Decimal` (NUMERIC(22, 4) in the database: enough for every ISO 4217 minor unit), signed:
-a debit is positive, a credit negative. Every transaction balances to zero per currency (a deferred
-constraint trigger on PostgreSQL, checked in code on both engines). Rows are never updated or deleted
-(triggers on both engines; see docs/ledger.md for the SQL)."""
+a debit is positive, a credit negative. Every transaction balances to zero per currency (checked in code
+before insert, and at COMMIT by a deferred constraint trigger). Rows are never updated or deleted: the
+database refuses it (triggers; see docs/ledger.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Prepaid credit grants and their consumption after tax, earliest expiry first, never below zero."""
+"""Prepaid credit grants, their consumption by finalized invoices (after tax, earliest expiry first, never
+below zero) and their restoration when such an invoice is voided."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Writing to the journal: accounts and balanced, hash-chained transactions.
 
-`transaction_post` is the only writer of Transaction and Posting rows. It checks the balance per
-currency in code (both engines) before inserting; PostgreSQL checks it again at COMMIT with a
-deferred constraint trigger. Appends are serialised by locking the single ChainHead row."""
+`transactions_post` (and `transaction_post`, for one) is the only writer of Transaction and Posting rows.
+It checks the balance in code before inserting; PostgreSQL checks it again at COMMIT with a deferred
+constraint trigger. Appends are serialised by locking the single ChainHead row."""
 
 from __future__ import annotations
 
