@@ -6,13 +6,9 @@ naming another tenant is refused as a whole (403), never partly stored. A platfo
 
 from __future__ import annotations
 
-import hashlib
-import json
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, HttpResponseBase
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -23,13 +19,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.rating.estimates import estimate_compute, tenant_period_at
-from billing.rating.selectors import estimates_for_period
+from billing.api.parsers import UsageBatchParser
+from billing.rating.summary import usage_summary
 from billing.usage import metrics
 from billing.usage.backpressure import Backpressure, usage_backpressure_check
 from billing.usage.ingest import BatchTooLarge, usage_ingest
 from common.errors import NotFound, ValidationFailed
-from common.periods import period_by_key
 from tenants.api.authentication import ApiKeyAuthentication, ApiKeyPrincipal
 from tenants.models import ApiKey, Tenant
 from tenants.selectors import tenant_get
@@ -110,6 +105,8 @@ class _ApiKeyView(APIView):
 
 
 class UsageIngestView(_ApiKeyView):
+    parser_classes = [UsageBatchParser]
+
     @extend_schema(
         operation_id="usage_ingest",
         request=UsageBatchIn,
@@ -157,42 +154,20 @@ class UsageIngestView(_ApiKeyView):
     def post(self, request: Request) -> HttpResponseBase:
         api_key = _api_key(request)
         tenant = _caller_tenant(api_key)
-        content_type = (request.content_type or "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            raise exceptions.UnsupportedMediaType(content_type or "none")
         limit = settings.USAGE_MAX_BODY_BYTES
-        too_big = BatchTooLarge(f"the request body is limited to {limit} bytes", extra={"limit_bytes": limit})
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
-        if declared > limit:
-            raise too_big
+        if declared > limit:  # refused before backpressure counts it or the body is read
+            raise BatchTooLarge(f"the request body is limited to {limit} bytes", extra={"limit_bytes": limit})
         usage_backpressure_check(tenant_key=f"tenant:{tenant.pk}" if tenant else f"platform:{api_key.prefix}")
-        try:
-            body = request._request.body
-        except RequestDataTooBig as err:
-            raise too_big from err
-        if len(body) > limit:
-            raise too_big
-        try:
-            document = json.loads(body, parse_float=Decimal, parse_constant=Decimal)
-        except (ValueError, UnicodeDecodeError, RecursionError) as err:
-            raise ValidationFailed(f"malformed JSON: {err}") from err
-        if (
-            not isinstance(document, dict)
-            or not isinstance(document.get("events"), list)
-            or set(document) != {"events"}
-        ):
-            raise ValidationFailed('the body must be {"events": [ ... ]}')
+        body = request.data  # UsageBatchParser: {"events": [...], "sha256": "..."}
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH):
             raise ValidationFailed(f"Idempotency-Key needs 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
         result = usage_ingest(
-            tenant=tenant,
-            events=document["events"],
-            idempotency_key=key,
-            request_sha256=hashlib.sha256(body).hexdigest(),
+            tenant=tenant, events=body["events"], idempotency_key=key, request_sha256=body["sha256"]
         )
         response = HttpResponse(result.body, status=result.status_code, content_type="application/json")
         if result.replayed:
@@ -234,35 +209,25 @@ class UsageSummaryView(_ApiKeyView):
             if found is None:
                 raise NotFound("no such tenant")
             tenant = found
-        current = tenant_period_at(tenant=tenant, at=timezone.now())
-        key = request.query_params.get("period")
-        period = current
-        if key and key != current.key:
-            cycle = "monthly" if "-" in key and "Q" not in key else ("quarterly" if "Q" in key else "yearly")
-            try:
-                period = period_by_key(key, tz=tenant.timezone, cycle=cycle)
-            except ValueError as err:
-                raise ValidationFailed(str(err)) from err
-        stored = estimates_for_period(tenant_id=tenant.pk, period_key=period.key)
-        if stored:
-            lines = [(e.sku.code, e.quantity, e.event_count, e.amount, e.currency) for e in stored]
-            source = "running_estimate"
-        else:
-            computed = estimate_compute(tenant=tenant, period=period)
-            lines = [(c.sku_code, c.quantity, c.event_count, c.amount, c.currency) for c in computed]
-            source = "aggregates"
-        currency = lines[0][4] if lines else tenant.currency
+        summary = usage_summary(
+            tenant=tenant, period_key=request.query_params.get("period"), now=timezone.now()
+        )
         payload = {
-            "tenant": tenant.slug,
-            "period": period.key,
-            "start": period.start,
-            "end": period.end,
-            "currency": currency,
+            "tenant": summary.tenant_slug,
+            "period": summary.period_key,
+            "start": summary.start,
+            "end": summary.end,
+            "currency": summary.currency,
             "lines": [
-                {"sku": code, "quantity": qty, "event_count": count, "estimated_amount": amount}
-                for code, qty, count, amount, _ in lines
+                {
+                    "sku": line.sku_code,
+                    "quantity": line.quantity,
+                    "event_count": line.event_count,
+                    "estimated_amount": line.amount,
+                }
+                for line in summary.lines
             ],
-            "estimated_total": sum((line[3] for line in lines), Decimal(0)),
-            "source": source,
+            "estimated_total": summary.estimated_total,
+            "source": summary.source,
         }
         return Response(UsageSummaryOut(payload).data)

@@ -167,14 +167,6 @@ def closed_periods(*, tenant_ids: Iterable[int]) -> dict[int, list[tuple[datetim
     return result
 
 
-@dataclass(frozen=True)
-class SummaryLine:
-    sku_code: str
-    quantity: Decimal
-    event_count: int
-    amount: Decimal
-
-
 def estimates_for_period(*, tenant_id: int, period_key: str) -> list[TenantUsageEstimate]:
     """The stored running estimates of one tenant for one period, by SKU code."""
     return list(

@@ -62,7 +62,7 @@ DEFAULT_BACKDATING_DAYS = 35
 class ParsedEvent(NamedTuple):
     """One event that passed parsing, before attribution (tenant, SKU, project, version)."""
 
-    index: int
+    position: int  # in the request
     event_id: str
     sku_code: str
     tenant_slug: str
