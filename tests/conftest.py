@@ -4,6 +4,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["tests.personas"]
+
 
 @pytest.fixture
 def api_client() -> Any:

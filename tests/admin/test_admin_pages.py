@@ -6,48 +6,41 @@ from django.urls import reverse
 
 from tenants.models import ApiKey
 from tenants.services import api_key_authenticate
-from tests.factories import ApprovedVersionFactory, TenantFactory, UserFactory
+from tests.factories import ApprovedVersionFactory, TenantFactory
 
 pytestmark = pytest.mark.django_db
 
 MODELS = sorted(admin.site._registry, key=lambda m: m._meta.label)
 
 
-@pytest.fixture
-def superuser_client(client):
-    user = UserFactory.create(username="root", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.parametrize("model", MODELS, ids=[m._meta.label for m in MODELS])
-def test_the_changelist_renders(superuser_client, model):
+def test_the_changelist_renders(staff, model):
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
 
-    assert superuser_client.get(url).status_code == 200
+    assert staff.client.get(url).status_code == 200
 
 
-def test_an_approved_version_is_read_only_in_the_admin(superuser_client):
+def test_an_approved_version_is_read_only_in_the_admin(staff):
     version = ApprovedVersionFactory.create()
     url = reverse("admin:billing_profileversion_change", args=[version.pk])
 
-    page = superuser_client.get(url).content.decode()
+    page = staff.client.get(url).content.decode()
 
     assert 'name="body"' not in page
     assert version.body_sha256 in page
 
 
-def test_an_approved_version_cannot_be_deleted_in_the_admin(superuser_client):
+def test_an_approved_version_cannot_be_deleted_in_the_admin(staff):
     version = ApprovedVersionFactory.create()
     url = reverse("admin:billing_profileversion_delete", args=[version.pk])
 
-    assert superuser_client.post(url, {"post": "yes"}).status_code == 403
+    assert staff.client.post(url, {"post": "yes"}).status_code == 403
 
 
-def test_creating_an_api_key_shows_the_secret_once(superuser_client):
+def test_creating_an_api_key_shows_the_secret_once(staff):
     tenant = TenantFactory.create()
 
-    response = superuser_client.post(
+    response = staff.client.post(
         reverse("admin:tenants_apikey_add"), {"name": "ci", "tenant": tenant.pk}, follow=True
     )
 
@@ -57,11 +50,11 @@ def test_creating_an_api_key_shows_the_secret_once(superuser_client):
     assert key is not None
     assert key.tenant == tenant
     assert ApiKey.objects.count() == 1
-    assert secret not in superuser_client.get(reverse("admin:tenants_apikey_changelist")).content.decode()
+    assert secret not in staff.client.get(reverse("admin:tenants_apikey_changelist")).content.decode()
 
 
-def test_the_profile_history_page_renders(superuser_client):
+def test_the_profile_history_page_renders(staff):
     version = ApprovedVersionFactory.create()
     url = reverse("admin:billing_billingprofile_history", args=[version.profile.pk])
 
-    assert superuser_client.get(url).status_code == 200
+    assert staff.client.get(url).status_code == 200

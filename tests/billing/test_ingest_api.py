@@ -366,10 +366,9 @@ def test_no_key_is_refused(client):
     assert response.status_code == 401
 
 
-def test_a_logged_in_user_without_a_key_is_refused(client, admin_user):
+def test_a_logged_in_user_without_a_key_is_refused(staff):
     usage_world()
-    client.force_login(admin_user)
-    response = client.post(
+    response = staff.client.post(
         "/api/v1/usage", data=json.dumps({"events": [event()]}), content_type="application/json"
     )
     assert response.status_code == 401

@@ -28,13 +28,13 @@ def sku():
 
 
 @pytest.fixture
-def author():
-    return finance_user(Role.FINANCE_EDITOR, username="author")
+def author(finance_editor):
+    return finance_editor.user
 
 
 @pytest.fixture
-def approver():
-    return finance_user(Role.FINANCE_APPROVER, username="approver")
+def approver(finance_approver):
+    return finance_approver.user
 
 
 @pytest.fixture
@@ -90,14 +90,12 @@ def test_a_document_pricing_an_unknown_sku_is_refused(author):
     assert [i.field for i in err.value.issues] == ["prices[0].sku"]
 
 
-def test_a_customer_cannot_draft_versions(sku):
-    from tests.factories import UserFactory
-
+def test_a_customer_cannot_draft_versions(sku, alice):
     profile = profile_create(code="std", name="Standard")
 
     with pytest.raises(PermissionDenied):
         profile_version_create(
-            profile=profile, body=profile_document("std"), effective_from=FUTURE, author=UserFactory.create()
+            profile=profile, body=profile_document("std"), effective_from=FUTURE, author=alice.user
         )
 
 
@@ -108,8 +106,8 @@ def test_another_approver_approves_a_pending_version(pending, approver):
     assert version.decided_by == approver
 
 
-def test_the_author_cannot_approve_its_own_version(sku):
-    author = finance_user(Role.FINANCE_APPROVER, username="both")
+def test_the_author_cannot_approve_its_own_version(sku, approver):
+    author = approver  # an approver may draft too
     profile = profile_create(code="std", name="Standard")
     version = profile_version_create(
         profile=profile, body=profile_document("std"), effective_from=FUTURE, author=author

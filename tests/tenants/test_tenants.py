@@ -4,7 +4,7 @@ from django.db import IntegrityError
 from common.errors import Conflict, ValidationFailed
 from tenants.models import Membership, Role
 from tenants.selectors import tenants_visible_to
-from tenants.services import membership_grant, tenant_create
+from tenants.services import tenant_create
 from tests.factories import TenantFactory, UserFactory, finance_user
 
 pytestmark = pytest.mark.django_db
@@ -53,15 +53,11 @@ def test_the_database_refuses_a_finance_role_bound_to_a_tenant():
         )
 
 
-def test_a_customer_sees_only_its_own_tenant():
-    alice_tenant, charlie_tenant = TenantFactory.create(slug="alice"), TenantFactory.create(slug="charlie")
-    charlie = UserFactory.create()
-    membership_grant(user=charlie, role=Role.CUSTOMER_VIEWER, tenant=charlie_tenant)
+def test_a_customer_sees_only_its_own_tenant(alice, charlie):
+    visible = list(tenants_visible_to(user=charlie.user))
 
-    visible = list(tenants_visible_to(user=charlie))
-
-    assert visible == [charlie_tenant]
-    assert alice_tenant not in visible
+    assert visible == [charlie.tenant]
+    assert alice.tenant not in visible
 
 
 def test_finance_sees_every_tenant():
