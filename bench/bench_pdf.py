@@ -7,8 +7,9 @@ Both paths are warmed up on an extra invoice that is not measured; then each inv
 paths back to back, alternating which goes first. Also printed: the ratio of medians and the app's
 extra time per invoice (app minus raw), which is what the app controls.
 
-Runs on a fresh SQLite database in a temporary directory (the render path does not depend on the
-database engine). Environment: BENCH_PDF_INVOICES (default 100: WeasyPrint's own run-to-run spread is
+Runs on a fresh database (bench_pdf) on the embedded PostgreSQL (config/embedded_db; DATABASE_URL is
+ignored: the render path does not depend on the database server), media in a temporary directory.
+Environment: BENCH_PDF_INVOICES (default 100: WeasyPrint's own run-to-run spread is
 several ms per invoice, so 40 invoices left the ratio of means uncertain by about +-0.05)."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 N = int(os.environ.get("BENCH_PDF_INVOICES", "100"))
+DB_NAME = "bench_pdf"
 
 
 def setup() -> None:
@@ -30,7 +32,6 @@ def setup() -> None:
     os.environ.pop("DATABASE_URL", None)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.settings.base",
-        SQLITE_PATH=str(tmp / "db.sqlite3"),
         MEDIA_ROOT=str(tmp / "media"),
         INVOICE_PDF_ON_FINALIZE="0",
         LOG_LEVEL="WARNING",
@@ -38,7 +39,15 @@ def setup() -> None:
     )
     sys.path.insert(0, str(ROOT))
     import django
+    import psycopg
+    from django.conf import settings
 
+    from config import embedded_db
+
+    with psycopg.connect(embedded_db.start().conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    settings.DATABASES["default"]["NAME"] = DB_NAME  # before the first connection reads it
     django.setup()
     from django.core.management import call_command
 

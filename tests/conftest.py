@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Any
 
 import pytest
@@ -14,35 +16,27 @@ def api_client() -> Any:
     return APIClient()
 
 
-@pytest.fixture
-def on_postgres(db: Any) -> bool:
-    from django.db import connection
+def pytest_configure(config: Any) -> None:
+    """SIGTERM (a CI timeout, a supervisor) stops the run as Ctrl-C does, where it would otherwise kill
+    it outright: the session's teardown drops the test database and the embedded PostgreSQL (DATABASE_URL
+    unset) stops at exit. Left alone, config.embedded_db would turn it into SystemExit, which pytest takes
+    for one failing test and carries on."""
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
 
-    return connection.vendor == "postgresql"
 
-
-def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    """Tests marked `postgres` exercise PostgreSQL-only machinery (SKIP LOCKED, COPY, exclusion
-    constraints, PL/pgSQL triggers); on the embedded SQLite fallback they are skipped with the reason.
-    CI always runs against PostgreSQL, so they always run there."""
-    from django.conf import settings
-
-    if not settings.configured or settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        return
-    skip = pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL unset: running on SQLite)")
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+def _interrupt(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the run at once
+    raise KeyboardInterrupt
 
 
 @pytest.fixture(autouse=True)
 def _flushable_guarded_tables(request: Any) -> Any:
-    """Tests with `transaction=True` end with a flush (TRUNCATE on PostgreSQL), which the append-only
+    """Tests with `transaction=True` end with a flush (a TRUNCATE), which the append-only
     triggers of the ledger and of profile versions refuse. Just before that flush, switch this session
     to `replica` mode so user triggers stay silent; Django closes the connection right after the flush,
-    so the next test starts with every trigger active again. SQLite's flush deletes table by table,
-    parents (tenants, SKUs) before the usage events that name them, which the usage events' parent
-    guards refuse: the events go first."""
+    so the next test starts with every trigger active again."""
     marker = request.node.get_closest_marker("django_db")
     transactional = marker is not None and (
         marker.kwargs.get("transaction") or (marker.args and marker.args[0])
@@ -54,9 +48,5 @@ def _flushable_guarded_tables(request: Any) -> Any:
     yield
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET session_replication_role = replica")
-    elif connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM billing_usageevent")
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")

