@@ -17,7 +17,7 @@ from tests.factories.usage import event, usage_env, usage_world
 
 __all__ = ["usage_env"]
 
-pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("usage_env")]
+pytestmark = [pytest.mark.usefixtures("usage_env")]
 
 HOUR = datetime(2026, 11, 2, 10, tzinfo=UTC)
 

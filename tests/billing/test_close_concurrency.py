@@ -13,7 +13,7 @@ from ledger.verify import ledger_verify
 from tests.factories.ledger import after_grace, tax_rule, usage, world
 from tests.threads import run_together
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def test_concurrent_closes_make_one_invoice_and_one_ledger_transaction():

@@ -17,7 +17,7 @@ from billing.rating.services import usage_rate_pending
 from billing.usage.models import IngestRequest, RatingBatch, UsageEvent
 from tests.factories.usage import event, usage_world
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)

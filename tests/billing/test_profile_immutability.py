@@ -98,7 +98,6 @@ def test_the_database_refuses_self_approval():
         )
 
 
-@pytest.mark.postgres
 def test_truncate_is_refused_on_postgresql():
     ApprovedVersionFactory.create()
     _sql("SET CONSTRAINTS ALL IMMEDIATE", [])  # flush pending FK checks so TRUNCATE reaches our trigger

@@ -20,7 +20,6 @@ from tests.threads import claim_held_by_another_rater
 __all__ = ["usage_env"]
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_second_rater_skips_the_batch_another_rater_holds(usage_env):
     world = usage_world()  # two stored platform-key batches (no nudge: nothing rates them behind our back)
@@ -43,7 +42,6 @@ def test_a_second_rater_skips_the_batch_another_rater_holds(usage_env):
     assert second.pk != first.pk
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_second_rater_leaves_a_tenant_another_rater_works_on_and_takes_the_next(usage_env):
     acme, globex = usage_world(slug="acme"), usage_world(slug="globex")
@@ -144,7 +142,6 @@ def _queries_to_rate(world, batches: int) -> int:
     return len(queries.captured_queries)
 
 
-@pytest.mark.postgres  # the SQLite fallback reads each batch's events with a query of its own
 @pytest.mark.django_db
 def test_rating_many_batches_costs_no_query_per_batch(usage_env):
     few = _queries_to_rate(usage_world(slug="few"), 3)

@@ -16,7 +16,7 @@ from tenants.models import Tenant
 from tests.factories.usage import stored_pending_event, usage_world
 from tests.threads import in_thread, rating_waits_for
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
 DEC = datetime(2026, 12, 1, tzinfo=UTC)

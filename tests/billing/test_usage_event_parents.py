@@ -138,7 +138,6 @@ def test_a_parent_can_still_be_updated():
     assert Tenant.objects.get(pk=tenant.pk).name == "Renamed"
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_deleting_a_tenant_waits_for_a_transaction_storing_its_events():
     tenant, sku = TenantFactory.create(), sku_with_meter("api_calls")

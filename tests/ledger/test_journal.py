@@ -125,7 +125,6 @@ def test_it_refuses_raw_sql_update_of_a_transaction():
         cursor.execute("UPDATE ledger_transaction SET memo = 'x' WHERE id = %s", [tx.pk])
 
 
-@pytest.mark.postgres
 def test_it_refuses_truncate_of_postings_on_postgres():
     tenant = TenantFactory(slug="acme")
     _sale(tenant, "10.00")
@@ -162,7 +161,6 @@ def _insert_transaction_without_postings(tx: Transaction) -> None:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # what COMMIT would do
 
 
-@pytest.mark.postgres
 def test_the_database_refuses_unbalanced_postings_written_by_raw_sql():
     tenant = TenantFactory(slug="acme")
     tx = _sale(tenant, "10.00")
@@ -170,7 +168,6 @@ def test_the_database_refuses_unbalanced_postings_written_by_raw_sql():
         _insert_unbalanced_by_raw_sql(tx)
 
 
-@pytest.mark.postgres
 def test_the_deferred_trigger_refuses_a_transaction_without_postings_at_commit():
     tenant = TenantFactory(slug="acme")
     tx = _sale(tenant, "10.00")
@@ -188,18 +185,10 @@ def test_ledger_verify_says_ok_with_the_count():
 def _tamper(sql: str, params: list[int]) -> None:
     """Run `sql` with the append-only trigger of ledger_posting out of the way."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE needs no pending trigger events
-            cursor.execute("ALTER TABLE ledger_posting DISABLE TRIGGER ledger_posting_append_only")
-            cursor.execute(sql, params)
-            cursor.execute("ALTER TABLE ledger_posting ENABLE TRIGGER ledger_posting_append_only")
-        else:
-            from ledger.sql.guards import SQLITE_FORWARD
-
-            cursor.execute("DROP TRIGGER ledger_posting_no_update")
-            cursor.execute(sql, params)
-            recreate = next(s for s in SQLITE_FORWARD if "ledger_posting_no_update" in s)
-            cursor.execute(recreate)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE needs no pending trigger events
+        cursor.execute("ALTER TABLE ledger_posting DISABLE TRIGGER ledger_posting_append_only")
+        cursor.execute(sql, params)
+        cursor.execute("ALTER TABLE ledger_posting ENABLE TRIGGER ledger_posting_append_only")
 
 
 def test_ledger_verify_names_the_first_row_tampered_by_raw_sql():

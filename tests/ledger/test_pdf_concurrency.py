@@ -15,7 +15,7 @@ from ledger.services import documents
 from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
 from tests.threads import run_together
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
 def _stored_files(directory: str) -> set[str]:
