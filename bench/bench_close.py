@@ -5,8 +5,8 @@ Goal: < 60 s.
 
 Environment: BENCH_PG (server URL without database, default postgres://root@127.0.0.1:5432),
 BENCH_CLOSE_DB (billing_c_bench), BENCH_TENANTS (10000), BENCH_CLOSE_PROCS (worker processes, 2),
-BENCH_CLOSE_CHUNK (tenants per transaction, default close_services.DEFAULT_CHUNK; 0: one `close_period`
-per tenant, the interactive `--tenant` path)."""
+BENCH_CLOSE_CHUNK (tenants per transaction, default billing.close.services.DEFAULT_CHUNK; 0: one
+`close_period` per tenant, the interactive `--tenant` path)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
 """The PDF task's fixed work per invoice, without WeasyPrint: `ledger.tasks.invoice_render_pdf` run as
-a worker runs it (through Celery's tracer, `Task.apply`), except that `html_to_pdf` returns bytes rendered beforehand (so the HTML is still built, the bytes
-stored through Django's default storage, hashed and recorded). Less noisy on a shared machine than
-the ratio in bench_pdf.py, whose goal (<= 1.1x) allows 10 % of a raw WeasyPrint render for this work.
+a worker runs it (through Celery's tracer, `Task.apply`), except that `html_to_pdf` returns bytes
+rendered beforehand (so the HTML is still built, the bytes stored through Django's default storage,
+hashed and recorded). Less noisy on a shared machine than the ratio in bench_pdf.py, whose goal
+(<= 1.1x) allows 10 % of a raw WeasyPrint render for this work.
 
-Same data as bench_pdf.py (fresh SQLite database in a temporary directory). Each invoice is rendered
+Same setup and data as bench_pdf.py (`bench_pdf.setup` and `seed`). Each invoice is rendered
 BENCH_PDF_ROUNDS times (default 5; its rendered version is reset between rounds) after one warm-up
 round. Prints wall and CPU medians; BENCH_PDF_PROFILE=1 adds a cProfile of one round.
-Environment: BENCH_PDF_INVOICES (default 40)."""
+Environment: BENCH_PDF_INVOICES (default 100, as bench_pdf.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`make bench`: runs every bench/bench_*.py in turn. Each prints its figure and the ratio to the
-baseline it names. Benchmarks never run inside the test suite."""
+"""`make bench`: runs every bench/bench_*.py in turn (or those named: `run.py close rating`). Each prints
+its figure and the ratio to the baseline it names. Benchmarks never run inside the test suite."""
 
 from __future__ import annotations
 

@@ -1,3 +1,7 @@
+"""Admin for billing's catalog, profiles, usage, rating, tax rules and FX rates. Writes that carry rules
+(the version workflow, re-attribution, signed FX rates) go through the services, so the rows they guard
+are read-only here."""
+
 from typing import Any
 
 from django.contrib import admin
@@ -41,7 +45,7 @@ class BillingProfileAdmin(SimpleHistoryAdmin):
 
 @admin.register(ProfileVersion)
 class ProfileVersionAdmin(admin.ModelAdmin[ProfileVersion]):
-    """Versions are created and moved through their workflow by services (portal, `manage.py profiles`);
+    """Versions are created and moved through their workflow by the profile services (`manage.py profiles`);
     here they are read-only once out of draft, and never deletable once out of draft."""
 
     list_display = ("profile", "number", "status", "effective_from", "author", "decided_by", "decided_at")
@@ -75,7 +79,7 @@ class ProfileAssignmentAdmin(SimpleHistoryAdmin):
     search_fields = ("tenant__slug",)
 
 
-# --- Usage (issue 3): quarantined events are visible here; re-attribution goes through the service. ---
+# --- Usage: quarantined events are visible here; re-attribution goes through the service. ------------
 from django.contrib import messages  # noqa: E402
 from django.db.models import QuerySet  # noqa: E402
 
@@ -180,7 +184,7 @@ class UsageAggregateAdmin(admin.ModelAdmin[UsageAggregate]):
         return False
 
 
-# --- Tax rules and exchange rates (issue 4) ------------------------------------------------------
+# --- Tax rules and exchange rates ------------------------------------------------------------------
 from billing.close.fx import fx_verify  # noqa: E402
 
 from .models import ExchangeRate, TaxRule  # noqa: E402

@@ -1,3 +1,6 @@
+"""Admin for tenants, projects, memberships and API keys. API keys are created and revoked through the
+tenants services, so the secret is generated, hashed and shown once in one place."""
+
 from typing import Any
 
 from django.contrib import admin, messages

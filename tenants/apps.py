@@ -1,3 +1,6 @@
+"""The tenants app's config. `ready` imports the OpenAPI extension for API-key authentication, because
+drf-spectacular registers an extension when its module is imported."""
+
 from django.apps import AppConfig
 
 

@@ -1,3 +1,5 @@
+"""Routes of the billing API, mounted under /api/v1/ by config.urls."""
+
 from django.urls import path
 
 from .quotes import QuoteView

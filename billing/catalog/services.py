@@ -1,4 +1,4 @@
-"""Writes for the catalog: meters and SKUs (idempotent upserts, used by seeding and the admin)."""
+"""Writes for the catalog: meters and SKUs, as idempotent upserts by code so the demo seed can run twice."""
 
 from __future__ import annotations
 

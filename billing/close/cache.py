@@ -1,6 +1,7 @@
-"""Look-ups shared by the tenants of one close run (split out of `invoice_compute`): parsed profile
-documents, tax rules, FX rates, SKUs (with their meters), profile versions, and `period_usage` served
-with one aggregate query per tenant when the SKUs and versions involved are already known."""
+"""Look-ups shared by the tenants of one close run, so a chunk of tenants reads each of them once, not
+once per tenant: parsed profile documents, tax rules, FX rates, SKUs (with their meters), profile
+versions, and `period_usage` served with one aggregate query per tenant when the SKUs and versions
+involved are already known."""
 
 from __future__ import annotations
 

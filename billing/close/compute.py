@@ -48,7 +48,7 @@ from ledger.models import Invoice, InvoiceLine
 from ledger.models.journal import stored_amount
 from tenants.models import Tenant
 
-# CloseCache and document_of live in close_cache; re-exported for existing importers.
+# CloseCache and document_of live in billing.close.cache; re-exported for callers of invoice_compute.
 __all__ = [
     "CloseCache",
     "correction_lines",

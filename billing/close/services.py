@@ -1,5 +1,5 @@
-"""Period close: the one road for closing periods, whether for one tenant (`close_period`, the command's
-`--tenant`, the admin) or for every due tenant (`close_periods`, the beat task and the command).
+"""Period close: the one road for closing periods. `close_periods` closes a list of tenants (the beat
+task's chunks, `manage.py close_period`); `close_period` closes one tenant as a chunk of one.
 
 Tenants are taken in chunks; for each chunk, the periods still inside their grace window get a refreshed
 draft, and the due ones are finalized together in one transaction (`finalize.close_locked`). A chunk is

@@ -1,4 +1,5 @@
-"""Period-close tasks: the beat-scheduled fan-out and the per-tenant close. Thin: load, call a service."""
+"""Period-close tasks: the beat-scheduled fan-out into chunks of tenants, and the closes it enqueues (a
+chunk, or one tenant). Thin: load, call a close service."""
 
 from __future__ import annotations
 

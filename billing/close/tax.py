@@ -1,4 +1,4 @@
-"""Tax on an invoice, from the unrounded line amounts (DESIGN.md "Rounding").
+"""Tax on an invoice, from the unrounded line amounts (docs/invoicing.md, "Rounding").
 
 - exclusive: tax = sum(exact lines) x rate / 100; the customer pays lines + tax.
 - inclusive: the lines already contain the tax; tax = sum(exact lines) x rate / (100 + rate), the net

@@ -6,7 +6,7 @@ State machine of a ProfileVersion (the database refuses every other transition o
                                         \\--reject--> rejected
 
 The body, its hash, `effective_from`, the profile, the number and the author never change once the
-version has left draft (database triggers, migration 0002), and the approver must be a
+version has left draft (the `billing_profileversion_guard` trigger), and the approver must be a
 different user from the author (a CHECK constraint)."""
 
 from __future__ import annotations

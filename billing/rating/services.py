@@ -81,7 +81,7 @@ def claim_batches(limit: int) -> tuple[list[RatingBatch], bool]:
 
 
 # What rating reads of a claimed batch. Its timestamps are left out: parsing three per batch
-# was most of a claim's time (a 50,000-event claim of platform-key batches is ~400 rows); the statements
+# would be most of a claim's time (a 50,000-event claim of platform-key batches is ~400 rows); the statements
 # that need them read them in SQL (the batches' time span, the rating lag).
 _CLAIMED_FIELDS = ("id", "first_event_id", "last_event_id", "event_count", "tenant_ids", "tenant")
 

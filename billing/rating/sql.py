@@ -1,6 +1,6 @@
 """Set-based rating of claimed batches on PostgreSQL: no per-event Python work, no per-event write.
 
-The caller (``billing.rating.services.usage_rate_batch``) holds the transaction and has claimed pending
+The caller (``billing.rating.services.Rater.rate_batch``) holds the transaction and has claimed pending
 ``RatingBatch`` rows (``FOR UPDATE SKIP LOCKED``). Per call:
 
 1. the version timeline of the batches' tenants is built once in Python, as disjoint windows
@@ -69,7 +69,7 @@ _CLOSED = (
 # One statement per call: each batch's events by primary-key range (LATERAL, fenced by OFFSET 0: one index
 # range scan per batch; flattened, the planner scans the whole table), resolved (version by a join on
 # tenant, SKU and time window; `late` when a closed period holds the timestamp; the unique_count tag value),
-# materialised once, then (a) grouped into the hourly buckets, as `_Bucket.add`: sum adds, count counts,
+# materialised once, then (a) grouped into the hourly buckets: sum adds, count counts,
 # max keeps the largest (latest is filled in by _LATEST, an ordered aggregate here would sort every event;
 # unique_count by _VALUES); (b) only the events that need more than their bucket are kept in
 # rating_resolved: unique_count values, latest meters, and the rare late, per-event-priced or version-less
@@ -142,8 +142,9 @@ WHERE k.aggregation = 'latest' AND k.tenant_id = l.tenant_id AND k.sku_id = l.sk
 
 # unique_count, after the upsert (which noted the ids of the unique_count aggregate rows it touched): store
 # the values not seen before in their bucket and add how many were new to the aggregate (whose quantity
-# therefore always equals the number of distinct values stored for it; new aggregate rows start at 0). On
-# PostgreSQL a statement-level trigger checks that every inserted value has its aggregate row (migration 0011).
+# therefore always equals the number of distinct values stored for it; new aggregate rows start at 0). A
+# statement-level trigger (usage_aggregate_value_has_bucket) checks that every inserted value has its
+# aggregate row.
 _VALUES = """
 WITH added AS (
     INSERT INTO billing_usageaggregatevalue (aggregate_id, value)

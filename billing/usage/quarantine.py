@@ -1,7 +1,7 @@
-"""Quarantined usage: events stored but not billable until someone attributes them (finance, in the admin
-now, the portal later). Re-attribution fixes tenant, SKU, project or tags and sends the event to rating in
-a one-event RatingBatch; the event keeps its payload hash, so the client resending the original event
-still gets `duplicate`."""
+"""Quarantined usage: events stored but not billable until someone attributes them (finance, through the
+admin's re-attribute action). Re-attribution fixes tenant, SKU, project or tags and sends the event to
+rating in a one-event RatingBatch; the event keeps its payload hash, so the client resending the
+original event still gets `duplicate`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Reads over stored usage events and their rating batches: the backlog that backpressure bounds, and
-quarantined events waiting for re-attribution."""
+"""Reads over stored usage events and their rating batches: the backlog that backpressure bounds, the
+oldest pending batch the rating sweeper watches, and quarantined events waiting for re-attribution."""
 
 from __future__ import annotations
 

@@ -2,11 +2,12 @@
 
 COPY into a per-connection temporary staging table, then one
 `INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`. It returns the stored payload hash of every
-event that was already there, so the caller can tell duplicates from conflicts. It also records the accepted events that were inserted as pending RatingBatch rows, one per
-tenant of the request, in the same transaction: those rows are rating's work items (see
-billing.rating.services). Events are inserted tenant by tenant (request order within a tenant), so each
-tenant's batch covers a compact id range even when a platform key sends several tenants' events at once;
-one-tenant batches let raters work on disjoint tenants side by side."""
+event that was already there, so the caller can tell duplicates from conflicts. It also records the
+accepted events that were inserted as pending RatingBatch rows, one per tenant of the request, in the
+same transaction: those rows are rating's work items (see billing.rating.services). Events are inserted
+tenant by tenant (request order within a tenant), so each tenant's batch covers a compact id range even
+when a platform key sends several tenants' events at once; one-tenant batches let raters work on
+disjoint tenants side by side."""
 
 from __future__ import annotations
 

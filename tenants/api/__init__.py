@@ -1,0 +1,2 @@
+"""REST API support owned by tenants: API-key authentication and its OpenAPI description, used by
+every app's endpoints."""
