@@ -11,10 +11,11 @@ def events_into_batches(apps, schema_editor):
     """Events stored before rating batches existed: pending ones go into one pending batch, rated ones
     into one rated batch (their latest rating time becomes the batch's); both become `accepted`.
     Quarantined events are untouched. Reversible only while no rated event lacks its version."""
+    db = schema_editor.connection.alias  # the database being migrated, not the default
     UsageEvent = apps.get_model("billing", "UsageEvent")
     RatingBatch = apps.get_model("billing", "RatingBatch")
     for old in ("rated", "pending"):
-        events = UsageEvent.objects.filter(status=old)
+        events = UsageEvent.objects.using(db).filter(status=old)
         found = events.aggregate(
             lo=Min("id"),
             hi=Max("id"),
@@ -27,7 +28,7 @@ def events_into_batches(apps, schema_editor):
         if not found["n"]:
             continue
         tenant_ids = sorted(set(events.values_list("tenant_id", flat=True)) - {None})
-        batch = RatingBatch.objects.create(
+        batch = RatingBatch.objects.using(db).create(
             first_event_id=found["lo"],
             last_event_id=found["hi"],
             event_count=found["n"],
@@ -44,17 +45,18 @@ def events_into_batches(apps, schema_editor):
 
 def batches_into_events(apps, schema_editor):
     """Back to per-event states: possible only while every rated event has its version (the old CHECK)."""
+    db = schema_editor.connection.alias  # the database being migrated, not the default
     UsageEvent = apps.get_model("billing", "UsageEvent")
     RatingBatch = apps.get_model("billing", "RatingBatch")
-    rated = RatingBatch.objects.filter(status="rated")
-    if UsageEvent.objects.filter(
+    rated = RatingBatch.objects.using(db).filter(status="rated")
+    if UsageEvent.objects.using(db).filter(
         status="accepted", rating_batch_id__in=rated.values("id"), profile_version__isnull=True
     ).exists():
         raise IrreversibleError(
             "rated events no longer record their profile version one by one; restore from a backup"
         )
-    for batch in RatingBatch.objects.all():
-        events = UsageEvent.objects.filter(status="accepted", rating_batch_id=batch.pk)
+    for batch in RatingBatch.objects.using(db).all():
+        events = UsageEvent.objects.using(db).filter(status="accepted", rating_batch_id=batch.pk)
         if batch.status == "rated":
             events.update(status="rated", rated_at=batch.rated_at)
         else:

@@ -6,10 +6,11 @@ from django.db import migrations, models
 
 def single_tenant_batches(apps, schema_editor):
     """Batches stored before: those whose events are one tenant's name it."""
+    db = schema_editor.connection.alias  # the database being migrated, not the default
     RatingBatch = apps.get_model("billing", "RatingBatch")
-    for batch in RatingBatch.objects.filter(tenant__isnull=True).only("id", "tenant_ids").iterator():
+    for batch in RatingBatch.objects.using(db).filter(tenant__isnull=True).only("id", "tenant_ids").iterator():
         if len(batch.tenant_ids) == 1:
-            RatingBatch.objects.filter(pk=batch.pk).update(tenant_id=batch.tenant_ids[0])
+            RatingBatch.objects.using(db).filter(pk=batch.pk).update(tenant_id=batch.tenant_ids[0])
 
 
 class Migration(migrations.Migration):
