@@ -1,25 +1,22 @@
-"""Database-level guards: frozen profile versions and non-overlapping assignments (see billing/sql)."""
+"""Database-level guards: a profile version out of draft is frozen and never deleted (TRUNCATE refused), and
+the profile assignments of a tenant never overlap (exclusion constraint).
+
+The SQL is this migration's own, frozen as it ran when the migration was written: 0002_database_guards.sql
+(reverse: 0002_database_guards.reverse.sql). Today's guards: 0013_reinstall_guards."""
+
+from pathlib import Path
 
 from django.db import migrations
 
-from billing.sql import profileversion_guard as sql
-from common.db import vendor_sql
+HERE = Path(__file__).resolve().parent
 
 
 class Migration(migrations.Migration):
     dependencies = [("billing", "0001_initial")]
 
     operations = [
-        vendor_sql(
-            postgresql=sql.PG_TRIGGERS,
-            sqlite=sql.SQLITE_TRIGGERS,
-            reverse_postgresql=sql.PG_DROP,
-            reverse_sqlite=sql.SQLITE_DROP,
-        ),
-        vendor_sql(
-            postgresql=sql.PG_ASSIGNMENT,
-            sqlite=sql.SQLITE_ASSIGNMENT,
-            reverse_postgresql=sql.PG_ASSIGNMENT_DROP,
-            reverse_sqlite=sql.SQLITE_ASSIGNMENT_DROP,
+        migrations.RunSQL(
+            sql=(HERE / "0002_database_guards.sql").read_text(encoding="utf-8"),
+            reverse_sql=(HERE / "0002_database_guards.reverse.sql").read_text(encoding="utf-8"),
         ),
     ]

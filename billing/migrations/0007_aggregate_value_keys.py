@@ -3,9 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from common.db import vendor_sql
-
-# PostgreSQL only (SQLite, the demo fallback, keeps the plain column): byte-order comparison of the values.
+# Byte-order comparison of the values.
 _PG_FORWARD = ['ALTER TABLE billing_usageaggregatevalue ALTER COLUMN value TYPE varchar(256) COLLATE "C"']
 _PG_BACKWARD = [
     'ALTER TABLE billing_usageaggregatevalue ALTER COLUMN value TYPE varchar(256) COLLATE "default"'
@@ -52,5 +50,5 @@ class Migration(migrations.Migration):
                 to="tenants.tenant",
             ),
         ),
-        vendor_sql(postgresql=_PG_FORWARD, reverse_postgresql=_PG_BACKWARD),
+        migrations.RunSQL(sql=_PG_FORWARD, reverse_sql=_PG_BACKWARD),
     ]

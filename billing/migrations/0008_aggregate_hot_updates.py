@@ -3,8 +3,6 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from common.db import vendor_sql
-
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -23,9 +21,9 @@ class Migration(migrations.Migration):
                 to="tenants.tenant",
             ),
         ),
-        # room in each page for HOT updates by rating (PostgreSQL; SQLite has no fillfactor)
-        vendor_sql(
-            postgresql=["ALTER TABLE billing_usageaggregate SET (fillfactor = 70)"],
-            reverse_postgresql=["ALTER TABLE billing_usageaggregate RESET (fillfactor)"],
+        # room in each page for HOT updates by rating
+        migrations.RunSQL(
+            sql=["ALTER TABLE billing_usageaggregate SET (fillfactor = 70)"],
+            reverse_sql=["ALTER TABLE billing_usageaggregate RESET (fillfactor)"],
         ),
     ]

@@ -2,16 +2,21 @@
 enforced by triggers instead of declared constraints: one KEY SHARE lock and one existence check per
 distinct parent per statement, instead of five after-row trigger events per ingested event (measured: a
 third of PostgreSQL's CPU per 1,000-event ingest request; docs/performance.md, "Ingest"). Parents that
-events name can still be neither deleted nor renumbered. See billing/sql/usage_event_parents.py.
+events name can still be neither deleted nor renumbered.
+
+The SQL is this migration's own, frozen as it ran when the migration was written:
+0012_usage_event_parent_triggers.sql (reverse: 0012_usage_event_parent_triggers.reverse.sql). Today's
+guards: 0013_reinstall_guards.
 
 Reversible: going back re-creates the declared foreign keys (and validates them)."""
+
+from pathlib import Path
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from billing.sql import usage_event_parents as sql
-from common.db import vendor_sql
+HERE = Path(__file__).resolve().parent
 
 
 def _fk(to: str, **extra):  # the field as it was, minus the declared constraint
@@ -49,10 +54,8 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterField(model_name="usageevent", name="sku", field=_fk("billing.sku")),
         migrations.AlterField(model_name="usageevent", name="tenant", field=_fk("tenants.tenant")),
-        vendor_sql(
-            postgresql=sql.PG_TRIGGERS,
-            sqlite=sql.SQLITE_TRIGGERS,
-            reverse_postgresql=sql.PG_DROP,
-            reverse_sqlite=sql.SQLITE_DROP,
+        migrations.RunSQL(
+            sql=(HERE / "0012_usage_event_parent_triggers.sql").read_text(encoding="utf-8"),
+            reverse_sql=(HERE / "0012_usage_event_parent_triggers.reverse.sql").read_text(encoding="utf-8"),
         ),
     ]

@@ -1,20 +1,22 @@
-"""Database guards of the ledger: append-only journal, balanced transactions (deferred, PostgreSQL),
-immutable issued invoices and lines, credit-note limits. SQL in ledger/sql/guards.py."""
+"""Database guards of the ledger: append-only journal, balanced transactions (deferred), immutable issued
+invoices and lines, credit-note limits.
+
+The SQL is this migration's own, frozen as it ran when the migration was written: 0002_database_guards.sql
+(reverse: 0002_database_guards.reverse.sql). Today's guards: 0004_reinstall_guards."""
+
+from pathlib import Path
 
 from django.db import migrations
 
-from common.db import vendor_sql
-from ledger.sql import guards
+HERE = Path(__file__).resolve().parent
 
 
 class Migration(migrations.Migration):
     dependencies = [("ledger", "0001_initial")]
 
     operations = [
-        vendor_sql(
-            postgresql=guards.PG_FORWARD,
-            sqlite=guards.SQLITE_FORWARD,
-            reverse_postgresql=guards.PG_REVERSE,
-            reverse_sqlite=guards.SQLITE_REVERSE,
+        migrations.RunSQL(
+            sql=(HERE / "0002_database_guards.sql").read_text(encoding="utf-8"),
+            reverse_sql=(HERE / "0002_database_guards.reverse.sql").read_text(encoding="utf-8"),
         ),
     ]

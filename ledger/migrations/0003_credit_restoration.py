@@ -3,9 +3,6 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from common.db import vendor_sql
-from ledger.sql import guards
-
 
 class Migration(migrations.Migration):
 
@@ -33,10 +30,18 @@ class Migration(migrations.Migration):
                 'constraints': [models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='creditrestoration_positive')],
             },
         ),
-        vendor_sql(
-            postgresql=guards.append_only_pg("ledger_creditrestoration"),
-            sqlite=guards.append_only_sqlite("ledger_creditrestoration"),
-            reverse_postgresql=guards.append_only_pg_drop("ledger_creditrestoration"),
-            reverse_sqlite=guards.append_only_sqlite_drop("ledger_creditrestoration"),
+        # Append-only like the rest of the journal (ledger_append_only() comes from 0002); the SQL of
+        # ledger/sql/guards.py's append_only_pg() as it was when this migration was written (commit 5113948).
+        migrations.RunSQL(
+            sql=[
+                "CREATE TRIGGER ledger_creditrestoration_append_only BEFORE UPDATE OR DELETE ON ledger_creditrestoration "
+                "FOR EACH ROW EXECUTE FUNCTION ledger_append_only();",
+                "CREATE TRIGGER ledger_creditrestoration_no_truncate BEFORE TRUNCATE ON ledger_creditrestoration "
+                "FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();",
+            ],
+            reverse_sql=[
+                "DROP TRIGGER IF EXISTS ledger_creditrestoration_append_only ON ledger_creditrestoration;",
+                "DROP TRIGGER IF EXISTS ledger_creditrestoration_no_truncate ON ledger_creditrestoration;",
+            ],
         ),
     ]

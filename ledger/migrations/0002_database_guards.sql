@@ -1,0 +1,166 @@
+-- ledger 0002: append-only journal, balanced transactions (deferred constraint triggers), immutable
+-- issued invoices and lines, credit notes within their invoice. Errors use SQLSTATE 23000, so Django
+-- raises IntegrityError.
+--
+-- Frozen: the PostgreSQL SQL this migration ran when it was written (ledger/sql/guards.py at commit
+-- b5d3090, PG_FORWARD). Today's guards: 0004_reinstall_guards.sql.
+
+CREATE OR REPLACE FUNCTION ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% on % is not allowed: the ledger is append-only', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = '23000';
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION ledger_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad_currency text;
+    tx_id bigint;
+BEGIN
+    IF TG_TABLE_NAME = 'ledger_posting' THEN
+        tx_id := NEW.transaction_id;
+    ELSE
+        tx_id := NEW.id;
+        IF (SELECT count(*) FROM ledger_posting WHERE transaction_id = tx_id) < 2 THEN
+            RAISE EXCEPTION 'ledger transaction % has fewer than two postings', tx_id
+                USING ERRCODE = '23000';
+        END IF;
+    END IF;
+    SELECT currency INTO bad_currency FROM ledger_posting WHERE transaction_id = tx_id
+        GROUP BY currency HAVING sum(amount) <> 0 LIMIT 1;
+    IF bad_currency IS NOT NULL THEN
+        RAISE EXCEPTION 'ledger transaction % does not balance in %', tx_id, bad_currency
+            USING ERRCODE = '23000';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION ledger_invoice_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    mutable text[] := ARRAY['status', 'paid_at', 'voided_at', 'void_reason', 'pdf_version', 'pdf_rendered_version', 'pdf_file', 'pdf_sha256'];
+    line_sum numeric;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.status NOT IN ('draft', 'blocked') THEN
+            RAISE EXCEPTION 'an invoice is created as a draft, not %', NEW.status USING ERRCODE = '23000';
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        IF OLD.status IN ('draft', 'blocked') THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'invoice % is %: it can never be deleted', OLD.number, OLD.status
+            USING ERRCODE = '23000';
+    END IF;
+    IF OLD.status IN ('draft', 'blocked') THEN
+        IF NEW.status IN ('paid', 'void') THEN
+            RAISE EXCEPTION 'invoice %: % -> % is not allowed', OLD.id, OLD.status, NEW.status
+                USING ERRCODE = '23000';
+        END IF;
+        IF NEW.status = 'finalized' THEN
+            SELECT coalesce(sum(amount), 0) INTO line_sum FROM ledger_invoiceline WHERE invoice_id = NEW.id;
+            IF line_sum <> NEW.subtotal THEN
+                RAISE EXCEPTION 'invoice %: subtotal % is not the sum of its lines %', NEW.id, NEW.subtotal, line_sum
+                    USING ERRCODE = '23000';
+            END IF;
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF (to_jsonb(NEW) - mutable) IS DISTINCT FROM (to_jsonb(OLD) - mutable) THEN
+        RAISE EXCEPTION 'invoice % is %: it is immutable', OLD.number, OLD.status USING ERRCODE = '23000';
+    END IF;
+    IF NEW.status <> OLD.status AND NOT (
+           (OLD.status = 'finalized' AND NEW.status IN ('paid', 'void'))
+        OR (OLD.status = 'paid' AND NEW.status = 'void')) THEN
+        RAISE EXCEPTION 'invoice %: % -> % is not allowed', OLD.number, OLD.status, NEW.status
+            USING ERRCODE = '23000';
+    END IF;
+    IF (OLD.paid_at IS NOT NULL AND NEW.paid_at IS DISTINCT FROM OLD.paid_at)
+       OR (OLD.status = 'void' AND (NEW.voided_at IS DISTINCT FROM OLD.voided_at
+                                    OR NEW.void_reason IS DISTINCT FROM OLD.void_reason)) THEN
+        RAISE EXCEPTION 'invoice %: payment and void records are immutable', OLD.number
+            USING ERRCODE = '23000';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION ledger_invoiceline_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND
+       (SELECT status FROM ledger_invoice WHERE id = OLD.invoice_id) NOT IN ('draft', 'blocked') THEN
+        RAISE EXCEPTION 'lines of issued invoice % are immutable', OLD.invoice_id USING ERRCODE = '23000';
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND
+       (SELECT status FROM ledger_invoice WHERE id = NEW.invoice_id) NOT IN ('draft', 'blocked') THEN
+        RAISE EXCEPTION 'lines of issued invoice % are immutable', NEW.invoice_id USING ERRCODE = '23000';
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION ledger_creditnote_limit() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    inv record;
+    earlier numeric;
+BEGIN
+    SELECT status, total INTO inv FROM ledger_invoice WHERE id = NEW.invoice_id;
+    IF inv.status NOT IN ('finalized', 'paid') THEN
+        RAISE EXCEPTION 'credit notes only against finalized or paid invoices, not %', inv.status
+            USING ERRCODE = '23000';
+    END IF;
+    SELECT coalesce(sum(total), 0) INTO earlier FROM ledger_creditnote WHERE invoice_id = NEW.invoice_id;
+    IF earlier + NEW.total > inv.total THEN
+        RAISE EXCEPTION 'credit notes would exceed invoice %: % + % > %', NEW.invoice_id, earlier, NEW.total, inv.total
+            USING ERRCODE = '23000';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER ledger_transaction_append_only BEFORE UPDATE OR DELETE ON ledger_transaction FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_transaction_no_truncate BEFORE TRUNCATE ON ledger_transaction FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_posting_append_only BEFORE UPDATE OR DELETE ON ledger_posting FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_posting_no_truncate BEFORE TRUNCATE ON ledger_posting FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_creditnote_append_only BEFORE UPDATE OR DELETE ON ledger_creditnote FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_creditnote_no_truncate BEFORE TRUNCATE ON ledger_creditnote FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_creditnoteline_append_only BEFORE UPDATE OR DELETE ON ledger_creditnoteline FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_creditnoteline_no_truncate BEFORE TRUNCATE ON ledger_creditnoteline FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_creditgrant_append_only BEFORE UPDATE OR DELETE ON ledger_creditgrant FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_creditgrant_no_truncate BEFORE TRUNCATE ON ledger_creditgrant FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_creditconsumption_append_only BEFORE UPDATE OR DELETE ON ledger_creditconsumption FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_creditconsumption_no_truncate BEFORE TRUNCATE ON ledger_creditconsumption FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_correctionmarker_append_only BEFORE UPDATE OR DELETE ON ledger_correctionmarker FOR EACH ROW EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_correctionmarker_no_truncate BEFORE TRUNCATE ON ledger_correctionmarker FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+CREATE CONSTRAINT TRIGGER ledger_posting_balanced AFTER INSERT ON ledger_posting DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_balanced();
+
+CREATE CONSTRAINT TRIGGER ledger_transaction_balanced AFTER INSERT ON ledger_transaction DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_balanced();
+
+CREATE TRIGGER ledger_invoice_guard BEFORE INSERT OR UPDATE OR DELETE ON ledger_invoice FOR EACH ROW EXECUTE FUNCTION ledger_invoice_guard();
+
+CREATE TRIGGER ledger_invoice_no_truncate BEFORE TRUNCATE ON ledger_invoice FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_invoiceline_guard BEFORE INSERT OR UPDATE OR DELETE ON ledger_invoiceline FOR EACH ROW EXECUTE FUNCTION ledger_invoiceline_guard();
+
+CREATE TRIGGER ledger_invoiceline_no_truncate BEFORE TRUNCATE ON ledger_invoiceline FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only();
+
+CREATE TRIGGER ledger_creditnote_limit BEFORE INSERT ON ledger_creditnote FOR EACH ROW EXECUTE FUNCTION ledger_creditnote_limit();
