@@ -1,42 +1,16 @@
-"""Small database helpers shared by the apps' migrations and services."""
+"""Small database helpers shared by the apps' services."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, migrations
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
-from django.db.migrations.state import StateApps
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 
 
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
-
-
-def vendor_sql(
-    *,
-    postgresql: Sequence[str] = (),
-    sqlite: Sequence[str] = (),
-    reverse_postgresql: Sequence[str] = (),
-    reverse_sqlite: Sequence[str] = (),
-) -> migrations.RunPython:
-    """A migration step that runs the SQL written for the database actually in use.
-
-    Triggers are written twice (PL/pgSQL and SQLite) because both engines are supported: PostgreSQL in
-    production and CI, SQLite for `make demo` on a bare machine."""
-
-    def run(statements: dict[str, Sequence[str]]) -> Callable[[StateApps, BaseDatabaseSchemaEditor], None]:
-        def apply(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-            for sql in statements.get(schema_editor.connection.vendor, ()):
-                schema_editor.execute(sql, params=None)
-
-        return apply
-
-    forward = run({"postgresql": postgresql, "sqlite": sqlite})
-    backward = run({"postgresql": reverse_postgresql, "sqlite": reverse_sqlite})
-    return migrations.RunPython(forward, backward)
 
 
 def update_rows(objs: Sequence[Model], fields: Sequence[str]) -> None:

@@ -51,7 +51,7 @@ class UsageAggregateValue(models.Model):
     event of a unique_count meter. Keyed by (aggregate row, value): one narrow index, which is also the
     primary key (an insert costs a third of the previous five-column key plus surrogate id, see
     docs/performance.md). On PostgreSQL the tie to the aggregate row is checked once per statement by
-    triggers (billing/sql/aggregate_guard.py) instead of a row-level foreign key, and `value` uses the
+    triggers (billing/migrations/0013_reinstall_guards.sql) instead of a row-level foreign key, and `value` uses the
     "C" collation (byte order: the values are opaque identifiers, compared for equality only)."""
 
     pk = models.CompositePrimaryKey("aggregate_id", "value")

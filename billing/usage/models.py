@@ -107,7 +107,7 @@ class UsageEvent(models.Model):
     # Referential integrity of these five columns is enforced by triggers, not declared foreign keys
     # (db_constraint=False): one check per parent table per INSERT/UPDATE statement instead of five
     # trigger events per row, with the same KEY SHARE locks and the same refusals
-    # (billing/sql/usage_event_parents.py).
+    # (billing/migrations/0013_reinstall_guards.sql).
     tenant = models.ForeignKey(
         "tenants.Tenant",
         on_delete=models.PROTECT,

@@ -7,7 +7,7 @@ Invoice state machine (the database refuses every other move once finalized):
                         finalized | paid --void(reason)--> void   (+ a full credit note)
 
 A finalized, paid or void invoice never changes except for that status move and its PDF fields;
-its lines never change at all (triggers, see ledger/sql/guards.py)."""
+its lines never change at all (triggers, see ledger/migrations/0004_reinstall_guards.sql)."""
 
 from __future__ import annotations
 

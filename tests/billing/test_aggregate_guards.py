@@ -1,5 +1,6 @@
 """PostgreSQL refuses unique_count values without their aggregate row, and aggregate changes that would
-orphan them (statement-level triggers, billing/sql/aggregate_guard.py), whatever writes the SQL."""
+orphan them (statement-level triggers, billing/migrations/0013_reinstall_guards.sql), whatever writes
+the SQL."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The database keeps usage events' references whole without declared foreign keys (billing/sql/
-usage_event_parents.py): an event naming a missing tenant, SKU, project, profile version or user is
+"""The database keeps usage events' references whole without declared foreign keys (billing/migrations/
+0013_reinstall_guards.sql): an event naming a missing tenant, SKU, project, profile version or user is
 refused, whatever writes it, and a parent that events name cannot be deleted or renumbered. On PostgreSQL
 an inserting transaction KEY SHARE-locks the parents it names, as a foreign key would."""
 
