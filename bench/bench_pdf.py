@@ -1,16 +1,16 @@
 """PDF rendering: seconds per invoice through the app's render task (`invoice_render_pdf`: load the
 invoice, build the HTML from the template, WeasyPrint, store through Django storage, record SHA-256)
 against raw WeasyPrint rendering of the same HTML, in the same run. The task runs through Celery's
-tracer (`Task.apply`), as a worker runs it: the tracer calls the task's `run`, never `Task.__call__`
-(which this benchmark used before the fourth session; see docs/performance.md, PDF). Goal: at most 1.1x the raw time.
+tracer (`Task.apply`), as a worker runs it: the tracer calls the task's `run`, never `Task.__call__`,
+so timing `__call__` would measure a path no worker takes. Goal: at most 1.1x the raw time.
 Both paths are warmed up on an extra invoice that is not measured; then each invoice is timed on both
 paths back to back, alternating which goes first. Also printed: the ratio of medians and the app's
 extra time per invoice (app minus raw), which is what the app controls.
 
 Runs on a fresh database (bench_pdf) on the embedded PostgreSQL (config/embedded_db; DATABASE_URL is
 ignored: the render path does not depend on the database server), media in a temporary directory.
-Environment: BENCH_PDF_INVOICES (default 100: WeasyPrint's own run-to-run spread is
-several ms per invoice, so 40 invoices left the ratio of means uncertain by about +-0.05)."""
+Environment: BENCH_PDF_INVOICES (default 100: WeasyPrint's own run-to-run spread is several ms per
+invoice, so at 40 invoices the ratio of means is uncertain by about +-0.05)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
-from billing.close.models import BillingPeriod
+from billing.rating.models import BillingPeriod
 from billing.usage.models import RatingBatch, UsageEvent
 from tenants.models import Tenant
 from tests.factories.usage import stored_pending_event, usage_world

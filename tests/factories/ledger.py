@@ -14,8 +14,8 @@ from billing.close.fx import exchange_rate_create
 from billing.close.models import TaxRule
 from billing.pricing import document_sha256
 from billing.profiles.models import BillingProfile, ProfileVersion
+from billing.profiles.selectors import price_model
 from billing.rating.models import UsageAggregate
-from billing.rating.selectors import price_model
 from billing.usage.models import RatingBatch, UsageEvent
 from ledger.models import Invoice
 from tenants.models import Tenant
@@ -226,7 +226,7 @@ def close_in_batch(
 ) -> Any:
     """`close_period`'s signature and result, through the batch close (`close_periods`) of one tenant:
     suites written against `close_period` run against both paths with the `both_close_paths` fixture."""
-    from billing.close.batch import close_periods
+    from billing.close.services import close_periods
 
     (result,) = close_periods(tenants=[tenant], period_key=period_key, now=now)
     return result
