@@ -14,7 +14,7 @@ class UsageAggregate(models.Model):
     """Rated usage per (tenant, sku, hour, profile version). `quantity` follows the meter's aggregation
     within the hour (sum, count, max, latest, or distinct values for unique_count)."""
 
-    # Rating updates each touched row once per batch: on PostgreSQL the table keeps free space in its pages
+    # Rating updates each touched row once per batch: the table keeps free space in its pages
     # (fillfactor 70, migration 0008) so those updates are HOT (no index entries written). The tenant is
     # the prefix of both indexes below, so it needs no index of its own.
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False)
@@ -49,9 +49,9 @@ class UsageAggregateValue(models.Model):
 
     Written once per distinct value per bucket by rating, so every index and key check here is paid per
     event of a unique_count meter. Keyed by (aggregate row, value): one narrow index, which is also the
-    primary key (an insert costs a third of the previous five-column key plus surrogate id, see
-    docs/performance.md). On PostgreSQL the tie to the aggregate row is checked once per statement by
-    triggers (billing/migrations/0013_reinstall_guards.sql) instead of a row-level foreign key, and `value` uses the
+    primary key (an insert costs a third of what a five-column key plus a surrogate id costs, see
+    docs/performance.md). The tie to the aggregate row is checked once per statement by triggers
+    (billing/migrations/0013_reinstall_guards.sql) instead of a row-level foreign key, and `value` uses the
     "C" collation (byte order: the values are opaque identifiers, compared for equality only)."""
 
     pk = models.CompositePrimaryKey("aggregate_id", "value")

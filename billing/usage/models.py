@@ -1,5 +1,5 @@
-"""Usage as it arrives (UsageEvent), rating progress (RatingBatch), rated usage (UsageAggregate), plus
-billing periods.
+"""Usage as it arrives (UsageEvent), its rating progress (RatingBatch), the quarantine reasons, and
+request idempotency records (IngestRequest). Rated usage and billing periods are in billing.rating.models.
 
 The usage table is append-only on the hot path: rating never rewrites an event row, it records its
 progress once per batch of events (RatingBatch). Only rare outcomes touch an event after ingest: a late
@@ -150,8 +150,8 @@ class UsageEvent(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACCEPTED)
     quarantine_reason = models.CharField(max_length=64, blank=True)
     # No database foreign key on purpose: its check would cost an index probe and a KEY SHARE row lock per
-    # ingested event. The batch row is inserted by the same transaction as its events (ingest_storage), and
-    # the CHECK below guarantees every accepted event names one.
+    # ingested event. The batch row is inserted by the same transaction as its events
+    # (billing.usage.storage), and the CHECK below guarantees every accepted event names one.
     rating_batch = models.ForeignKey(
         RatingBatch,
         on_delete=models.DO_NOTHING,
