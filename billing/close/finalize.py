@@ -3,12 +3,14 @@
 1. the tenants' rows are locked FOR UPDATE in id order (as rating takes its KEY SHARE locks and as any
    other closer takes them: no deadlock), then the periods' invoices and BillingPeriod rows (created if
    missing), each with one statement;
-2. the usage of every tenant is read with one grouped query per distinct period range. This is only
+2. a tenant with events of its period that rating has not rated yet is set aside, blocked with the
+   reason `usage_pending`: a close never turns on-time usage into late usage;
+3. the usage of every tenant is read with one grouped query per distinct period range. This is only
    consistent because the tenant locks are held: rating cannot add usage for these tenants until the
    transaction that marks their periods closed commits (the rating-vs-close guard);
-3. each invoice is computed in memory (`invoice_compute`); a blocked one is stored as blocked, with its
+4. each invoice is computed in memory (`invoice_compute`); a blocked one is stored as blocked, with its
    alert;
-4. the others are stored, numbered, posted to the ledger and finalized by
+5. the others are stored, numbered, posted to the ledger and finalized by
    `ledger.services.invoicing_batch.invoices_issue_many` (one multi-row statement per step, one hash
    chain append), and their BillingPeriods marked closed with one UPDATE."""
 
@@ -25,12 +27,15 @@ from billing.close.periods import CloseResult
 from billing.profiles.models import ProfileVersion
 from billing.rating.models import BillingPeriod
 from billing.rating.selectors import period_usage_rows_many
+from billing.usage.selectors import unrated_event_counts
 from common.periods import Period
 from ledger.contract import IssueRequest
 from ledger.models import Invoice
 from ledger.services.invoicing import invoice_save_draft_with_lines
 from ledger.services.invoicing_batch import invoices_issue_many
 from tenants.models import Tenant
+
+USAGE_PENDING = "usage_pending"
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ def close_locked(*, due: list[DuePeriod], now: datetime, cache: CloseCache) -> d
             )
         else:
             todo.append(item)
+    todo = _without_unrated_usage(todo, results)
     if not todo:
         return results
     periods = _billing_periods_for_update(todo)
@@ -113,6 +119,32 @@ def close_locked(*, due: list[DuePeriod], now: datetime, cache: CloseCache) -> d
             item.tenant.slug, item.period.key, "finalized", invoice.pk, invoice.number
         )
     return results
+
+
+def _without_unrated_usage(items: list[DuePeriod], results: dict[int, CloseResult]) -> list[DuePeriod]:
+    """Never finalize over usage that is not rated yet: a tenant with pending events in its period is
+    blocked with the reason `usage_pending` (and closed by a later run, once rating has caught up), never
+    invoiced without them. Read under the tenant locks: rating takes KEY SHARE on a tenant, so what it
+    was rating has committed by now."""
+    by_range: dict[tuple[datetime, datetime], list[int]] = defaultdict(list)
+    for item in items:
+        by_range[(item.period.start, item.period.end)].append(item.tenant.pk)
+    unrated: dict[int, int] = {}
+    for (start, end), tenant_ids in by_range.items():
+        unrated.update(unrated_event_counts(tenant_ids=tenant_ids, start=start, end=end))
+    kept: list[DuePeriod] = []
+    for item in items:
+        pending = unrated.get(item.tenant.pk, 0)
+        if pending:
+            results[item.tenant.pk] = CloseResult(
+                item.tenant.slug,
+                item.period.key,
+                "blocked",
+                message=f"{USAGE_PENDING}: {pending} events of the period are not rated yet",
+            )
+        else:
+            kept.append(item)
+    return kept
 
 
 def _billing_periods_for_update(items: list[DuePeriod]) -> dict[tuple[int, datetime], BillingPeriod]:

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from billing.catalog.models import Meter, Sku
@@ -23,6 +23,7 @@ from billing.profiles.models import ProfileVersion
 from billing.profiles.selectors import VersionTimeline
 from billing.rating.models import TenantUsageEstimate
 from billing.rating.selectors import PeriodUsage, period_usage
+from billing.usage import metrics
 from common.periods import Period, period_containing
 from tenants.models import Tenant
 
@@ -109,31 +110,45 @@ def estimate_compute(*, tenant: Tenant, period: Period) -> list[EstimateLine]:
     return lines
 
 
-def usage_estimates_refresh(*, tenant_ids: set[int], now: datetime | None = None) -> None:
+def usage_estimates_refresh(*, tenant_ids: set[int], now: datetime | None = None) -> list[int]:
     """Recompute and store the open-period estimates of the given tenants (called inside the rating
-    transaction, so an estimate never runs ahead of or behind the aggregates it came from)."""
+    transaction, so an estimate never runs ahead of or behind the aggregates it came from). Each tenant's
+    refresh runs in a savepoint of its own: one tenant whose estimate cannot be computed or stored (an
+    amount past its column, a price the engine refuses) keeps its last estimate, is logged and counted,
+    and never aborts the rating of the others. Returns the ids of the tenants that failed."""
     now = now or timezone.now()
-    tenants = list(Tenant.objects.filter(pk__in=tenant_ids))
+    tenants = list(Tenant.objects.filter(pk__in=tenant_ids).order_by("pk"))
     timeline = VersionTimeline(tenant_ids)
-    with transaction.atomic():
-        for tenant in tenants:
-            period = tenant_period_at(tenant=tenant, at=now, timeline=timeline)
-            lines = estimate_compute(tenant=tenant, period=period)
-            for line in lines:
-                TenantUsageEstimate.objects.update_or_create(
-                    tenant=tenant,
-                    period_key=period.key,
-                    sku_id=line.sku_id,
-                    defaults={
-                        "period_start": period.start,
-                        "period_end": period.end,
-                        "quantity": line.quantity,
-                        "event_count": line.event_count,
-                        "amount": line.amount,
-                        "currency": line.currency,
-                        "updated_at": now,
-                    },
-                )
-            TenantUsageEstimate.objects.filter(tenant=tenant, period_key=period.key).exclude(
-                sku_id__in=[line.sku_id for line in lines]
-            ).delete()
+    failed: list[int] = []
+    for tenant in tenants:
+        try:
+            with transaction.atomic():
+                _estimate_store(tenant=tenant, now=now, timeline=timeline)
+        except (DatabaseError, ArithmeticError, PricingError, ValueError) as err:
+            failed.append(tenant.pk)
+            metrics.RATING_FAILURES.labels(stage="estimate").inc()
+            logger.error("running estimate of tenant %s not refreshed: %s", tenant.slug, err)
+    return failed
+
+
+def _estimate_store(*, tenant: Tenant, now: datetime, timeline: VersionTimeline) -> None:
+    period = tenant_period_at(tenant=tenant, at=now, timeline=timeline)
+    lines = estimate_compute(tenant=tenant, period=period)
+    for line in lines:
+        TenantUsageEstimate.objects.update_or_create(
+            tenant=tenant,
+            period_key=period.key,
+            sku_id=line.sku_id,
+            defaults={
+                "period_start": period.start,
+                "period_end": period.end,
+                "quantity": line.quantity,
+                "event_count": line.event_count,
+                "amount": line.amount,
+                "currency": line.currency,
+                "updated_at": now,
+            },
+        )
+    TenantUsageEstimate.objects.filter(tenant=tenant, period_key=period.key).exclude(
+        sku_id__in=[line.sku_id for line in lines]
+    ).delete()

@@ -38,3 +38,8 @@ RATING_LAG_SECONDS = Histogram(
     "From an ingest batch's receipt to its rating commit (event-to-cost latency)",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+RATING_FAILURES = Counter(
+    "billing_rating_failures_total",
+    "Rating work that failed for one tenant or batch and was set aside (the others went on)",
+    ["stage"],
+)

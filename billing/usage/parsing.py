@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -16,7 +17,20 @@ from django.conf import settings
 from common.money import WIDE_CONTEXT  # 26 + 12 digits: the default 28-digit context would raise
 
 QUANTUM = Decimal("1e-12")
-MAX_QUANTITY = Decimal(10) ** 26  # numeric(38, 12)
+# One event's quantity is below 10^15 (and has at most 12 decimals): an hourly aggregate, stored as
+# numeric(38, 12) (below 10^26), can then add up 10^11 events of one SKU in one hour (ingest's rate limit
+# lets a tenant send at most 7.2 * 10^7 an hour), and no sum that rating or an estimate stores overflows
+# its column. docs/ingest.md, "Bounds", derives the figures.
+MAX_QUANTITY = Decimal(10) ** 15
+MAX_QUANTITY_INTEGER_DIGITS = 15
+# A quantity string: ASCII digits, an optional minus sign and an optional fraction (no exponent, no "_",
+# no other digits, no leading "+", no trailing dot).
+_QUANTITY = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+# RFC 3339 date-time: full date, "T", full time with at most microseconds, and "Z" or a numeric offset.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
 MAX_TIMESTAMP_LENGTH = 64
 
 
@@ -51,15 +65,21 @@ class EventRejected(Exception):
 
 def parse_timestamp(value: Any) -> datetime:
     if not isinstance(value, str) or not value or len(value) > MAX_TIMESTAMP_LENGTH:
-        raise EventRejected(Reject.INVALID_TIMESTAMP, "timestamp must be an ISO 8601 string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (ValueError, OverflowError) as err:
-        raise EventRejected(Reject.INVALID_TIMESTAMP, f"timestamp is not ISO 8601: {value!r}") from err
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise EventRejected(Reject.INVALID_TIMESTAMP, "timestamp must be an RFC 3339 string")
+    text = value.upper()  # RFC 3339 allows "t" and "z"
+    if not _RFC3339.fullmatch(text):
+        if _RFC3339.fullmatch(text + "Z"):
+            raise EventRejected(
+                Reject.TIMESTAMP_WITHOUT_OFFSET, "timestamp needs a UTC offset (e.g. Z or +01:00)"
+            )
         raise EventRejected(
-            Reject.TIMESTAMP_WITHOUT_OFFSET, "timestamp needs a UTC offset (e.g. Z or +01:00)"
+            Reject.INVALID_TIMESTAMP,
+            f"timestamp is not RFC 3339 (e.g. 2026-11-02T10:00:00Z, at most 6 decimals): {value!r}",
         )
+    try:
+        parsed = datetime.fromisoformat(text)
+    except (ValueError, OverflowError) as err:
+        raise EventRejected(Reject.INVALID_TIMESTAMP, f"timestamp is not a valid instant: {value!r}") from err
     try:
         return parsed.astimezone(UTC)
     except OverflowError as err:  # e.g. 0001-01-01T00:00+01:00 is before the first representable instant
@@ -72,17 +92,27 @@ def parse_quantity(value: Any) -> Decimal:
     if isinstance(value, str):
         if len(value) > 64:
             raise EventRejected(Reject.INVALID_QUANTITY, "quantity is too long")
+        if not _QUANTITY.fullmatch(value):
+            if value.strip().lower().lstrip("+-") in {"nan", "snan", "inf", "infinity"}:
+                raise EventRejected(
+                    Reject.QUANTITY_NOT_FINITE, "quantity must be finite (no NaN or Infinity)"
+                )
+            raise EventRejected(
+                Reject.INVALID_QUANTITY,
+                f'quantity must be a plain decimal of ASCII digits, e.g. "12" or "-0.5": {value!r}',
+            )
+        quantity = Decimal(value)
+    else:
         try:
-            quantity = Decimal(value.strip())
+            quantity = Decimal(value)
         except InvalidOperation as err:
             raise EventRejected(Reject.INVALID_QUANTITY, f"quantity is not a decimal: {value!r}") from err
-    else:
-        quantity = Decimal(value)
     if not quantity.is_finite():
         raise EventRejected(Reject.QUANTITY_NOT_FINITE, "quantity must be finite (no NaN or Infinity)")
     if abs(quantity) >= MAX_QUANTITY or quantity != quantity.quantize(QUANTUM, context=WIDE_CONTEXT):
         raise EventRejected(
-            Reject.QUANTITY_OUT_OF_RANGE, "quantity needs at most 26 integer digits and 12 decimal places"
+            Reject.QUANTITY_OUT_OF_RANGE,
+            f"quantity needs at most {MAX_QUANTITY_INTEGER_DIGITS} integer digits and 12 decimal places",
         )
     return quantity
 

@@ -3,10 +3,11 @@ oldest pending batch the rating sweeper watches, and quarantined events waiting 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Min, Sum
+from django.db.models import Count, Min, Q, Sum
 
 from billing.usage.models import RatingBatch, UsageEvent
 
@@ -22,6 +23,37 @@ def oldest_pending_received_at() -> datetime | None:
         at=Min("created_at")
     )["at"]
     return oldest
+
+
+def unrated_event_counts(*, tenant_ids: Iterable[int], start: datetime, end: datetime) -> dict[int, int]:
+    """Per tenant, its accepted events with a timestamp in [start, end) that rating has not rated yet
+    (their batch is still pending). Pending batches are few (a partial index holds them): they are read
+    first, and events only where a batch's time span meets the range."""
+    ids = sorted(set(tenant_ids))
+    if not ids:
+        return {}
+    candidates = list(
+        RatingBatch.objects.filter(
+            status=RatingBatch.Status.PENDING, earliest_event_at__lt=end, latest_event_at__gte=start
+        )
+        .filter(Q(tenant_id__in=ids) | Q(tenant__isnull=True))
+        .values_list("pk", flat=True)
+    )
+    if not candidates:
+        return {}
+    rows = (
+        UsageEvent.objects.filter(
+            rating_batch_id__in=candidates,
+            tenant_id__in=ids,
+            status=UsageEvent.Status.ACCEPTED,
+            timestamp__gte=start,
+            timestamp__lt=end,
+        )
+        .values("tenant_id")
+        .annotate(n=Count("id"))
+        .values_list("tenant_id", "n")
+    )
+    return {tenant_id: n for tenant_id, n in rows if n}
 
 
 def quarantined_events(*, tenant_id: int | None = None) -> Any:

@@ -68,7 +68,7 @@ def test_overlapping_batches_and_single_closes_make_one_invoice_per_tenant():
     assert ledger_verify().message == "OK 4"
 
 
-def test_rating_waits_for_a_batch_close_in_flight_and_flags_the_event_late(monkeypatch):
+def test_rating_waits_for_a_batch_close_in_flight_which_blocks_the_tenant_with_unrated_usage(monkeypatch):
     # given two tenants with usage, and a pending November event of the first one
     tenants = _tenants(2)
     w0 = tenants[0]
@@ -99,8 +99,17 @@ def test_rating_waits_for_a_batch_close_in_flight_and_flags_the_event_late(monke
     # when rating starts while the batch holds the tenants
     blocked_while_closing = rating_waits_for(in_thread(close), read_usage, release)
 
-    # then rating waited; the invoice has only the usage read under the lock; the event is late
+    # then rating waited for the close; the close did not invoice the first tenant without its unrated
+    # event: it blocked it (usage_pending) and finalized the other
     assert blocked_while_closing
-    assert [r.status for r in outcome] == ["finalized", "finalized"]
-    assert Invoice.objects.get(tenant=w0).subtotal == Decimal("1.00")  # 10 x 0.10, not 17 x 0.10
-    assert UsageEvent.objects.get(event_id="late-1").late is True  # set by rating, once it ran
+    assert [(r.status, r.message.split(":")[0]) for r in outcome] == [
+        ("blocked", "usage_pending"),
+        ("finalized", ""),
+    ]
+    assert not Invoice.objects.filter(tenant=w0).exists()
+    assert UsageEvent.objects.get(event_id="late-1").late is False  # rated on time, once rating ran
+
+    # and once rated, the next close invoices all of it: 17 x 0.10
+    (again,) = close_periods(tenants=[w0], period_key="2026-11", now=after_grace())
+    assert again.status == "finalized"
+    assert Invoice.objects.get(tenant=w0).subtotal == Decimal("1.70")

@@ -20,21 +20,74 @@ def outcome(response) -> tuple[int, list[tuple[str, str]]]:
     return response.status_code, [(r["status"], r.get("reason", "")) for r in response.json()["results"]]
 
 
-def test_a_huge_quantity_is_rejected_not_a_crash(client):
+def test_the_poison_quantity_of_the_stall_is_refused_and_the_rest_of_the_batch_stored(client):
+    # the 26-digit quantity that, twice in one hour, overflowed the hourly aggregate and stalled rating
     world = usage_world()
 
-    response = post_usage(client, world, [event("e-1", quantity="1E+25"), event("e-2", quantity="2")])
+    response = post_usage(
+        client, world, [event("e-1", quantity="9" * 26), event("e-2", quantity="9" * 26), event("e-3")]
+    )
 
-    assert outcome(response) == (200, [("accepted", ""), ("accepted", "")])
-    assert UsageEvent.objects.get(event_id="e-1").quantity == 10**25
+    assert outcome(response) == (
+        200,
+        [("rejected", "quantity_out_of_range"), ("rejected", "quantity_out_of_range"), ("accepted", "")],
+    )
+    assert list(UsageEvent.objects.values_list("event_id", flat=True)) == ["e-3"]
 
 
-def test_a_quantity_past_the_column_is_rejected(client):
+def test_the_largest_quantity_is_accepted_and_the_next_refused(client):
+    world = usage_world()
+    largest = "999999999999999.999999999999"
+
+    response = post_usage(
+        client, world, [event("e-1", quantity=largest), event("e-2", quantity="1" + "0" * 15)]
+    )
+
+    assert outcome(response) == (200, [("accepted", ""), ("rejected", "quantity_out_of_range")])
+    assert str(UsageEvent.objects.get(event_id="e-1").quantity) == largest
+
+
+def test_a_huge_json_number_is_refused_not_a_crash(client):
     world = usage_world()
 
-    response = post_usage(client, world, [event("e-1", quantity="1" + "0" * 26)])
+    response = client.post(
+        "/api/v1/usage",
+        data=b'{"events": [{"event_id": "e-1", "sku": "api_calls", "timestamp": "2026-11-02T10:00:00Z", '
+        b'"quantity": 1e25}]}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {world.secret}",
+    )
 
     assert outcome(response) == (200, [("rejected", "quantity_out_of_range")])
+
+
+@pytest.mark.parametrize("quantity", ["1_000", "\u0661\u0662", "12.", "1E+3", "+1", " 1", ".5", "0x10"])
+def test_a_quantity_that_is_not_a_plain_ascii_decimal_is_refused(client, quantity):
+    world = usage_world()
+
+    response = post_usage(client, world, [event("e-1", quantity=quantity)])
+
+    assert outcome(response) == (200, [("rejected", "invalid_quantity")])
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["2026-W48-1T10:00:00Z", "2026-11-02 10:00:00Z", "20261102T100000Z", "2026-11-02T10:00:00.1234567Z"],
+)
+def test_a_timestamp_that_is_not_rfc_3339_is_refused(client, timestamp):
+    world = usage_world()
+
+    response = post_usage(client, world, [event("e-1", timestamp=timestamp)])
+
+    assert outcome(response) == (200, [("rejected", "invalid_timestamp")])
+
+
+def test_rfc_3339_lower_case_separators_are_accepted(client):
+    world = usage_world()
+
+    response = post_usage(client, world, [event("e-1", timestamp="2026-11-02t10:00:00z")])
+
+    assert outcome(response) == (200, [("accepted", "")])
 
 
 def test_a_timestamp_before_the_first_instant_is_rejected(client):
