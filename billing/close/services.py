@@ -12,7 +12,7 @@ unique constraint on (tenant, period_start) for non-void invoices refuses a seco
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, transaction
@@ -23,6 +23,8 @@ from billing.close.drafts import invoice_refresh_draft
 from billing.close.finalize import DuePeriod, close_locked
 from billing.close.periods import CloseResult, period_for, tenant_assignments
 from common.errors import ApplicationError, NotFound
+from ledger.models import Alert
+from ledger.services.alerts import alert_raise, alerts_resolve
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -108,7 +110,27 @@ def close_chunk(
                 results.update(_close_alone(item, now=now, cache=cache))
     for tenant in in_grace:
         results[tenant.pk] = invoice_refresh_draft(tenant=tenant, period_key=period_key, now=now, cache=cache)
+    _alert_outcomes(results.values(), tenants, now=now)
     return [results[t.pk] for t in tenants]
+
+
+def _alert_outcomes(results: Iterable[CloseResult], tenants: Sequence[Tenant], *, now: datetime) -> None:
+    """A close that waits for unrated usage raises an alert (blocked invoices raise their own, and a
+    failed close raised one in `_close_alone`); a finalized close resolves the tenant's close alerts."""
+    by_slug = {t.slug: t.pk for t in tenants}
+    finalized: list[int] = []
+    for result in results:
+        if result.status == "finalized":
+            finalized.append(by_slug[result.tenant_slug])
+        elif result.status == "blocked" and result.invoice_id is None:
+            alert_raise(
+                kind=Alert.Kind.CLOSE,
+                tenant_id=by_slug[result.tenant_slug],
+                message=f"period {result.period_key} waits: {result.message.split(':')[0]}",
+                now=now,
+            )
+    if finalized:
+        alerts_resolve(kind=Alert.Kind.CLOSE, tenant_ids=finalized, now=now)
 
 
 def _close_alone(item: DuePeriod, *, now: datetime, cache: CloseCache) -> dict[int, CloseResult]:
@@ -120,7 +142,12 @@ def _close_alone(item: DuePeriod, *, now: datetime, cache: CloseCache) -> dict[i
         message = err.message
     except DatabaseError as err:
         message = f"database error: {err}".strip()
-    logger.error("close of %s %s failed: %s", item.tenant.slug, item.period.key, message)
+    alert_raise(
+        kind=Alert.Kind.CLOSE,
+        tenant_id=item.tenant.pk,
+        message=f"close of period {item.period.key} failed: {message}",
+        now=now,
+    )
     return {item.tenant.pk: CloseResult(item.tenant.slug, item.period.key, "error", message=message)}
 
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing.rating import sql as rating_sql
@@ -32,6 +33,8 @@ from billing.rating.estimates import usage_estimates_refresh
 from billing.usage import metrics
 from billing.usage.models import IngestRequest, RatingBatch
 from billing.usage.selectors import oldest_pending_received_at
+from ledger.models import Alert
+from ledger.services.alerts import alert_raise
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class RatingBatchResult:
     quarantined: int = 0
     late: int = 0
     tenant_ids: set[int] = field(default_factory=set)
+    failed: int = 0  # batches set aside (status failed, with their reasons)
     drained: bool = True  # False when pending batches may remain beyond this one
 
 
@@ -175,18 +179,20 @@ class Rater:
                     usage_estimates_refresh(tenant_ids=pending, now=now)
                     stale.difference_update(pending)
                 return result
-            batch = rating_sql.rate_batches(
-                batches, now=now, after_upsert=self.after_upsert, tag_value=tag_value
-            )
+            batch, failed = self._rate_isolated(batches, now=now)
             result.claimed, result.rated, result.quarantined = batch.claimed, batch.rated, batch.quarantined
             result.late, result.tenant_ids = batch.late, batch.tenant_ids
+            if failed:
+                _set_aside(batches, failed, now=now)
+                batches = [b for b in batches if b.pk not in failed]
+                result.failed = len(failed)
             if result.quarantined:
                 logger.warning(
                     "%d events had no profile version in force at rating time: quarantined",
                     result.quarantined,
                 )
             rated_at = timezone.now()  # after the upsert: when the cost is known
-            lags = _mark_rated(batches, rated_at)
+            lags = _mark_rated(batches, rated_at) if batches else []
             stale.update(result.tenant_ids)
             # Estimates follow every batch when rating keeps up (the backlog is drained), and at most every
             # RATING_ESTIMATE_INTERVAL_SECONDS while a backlog is worked off (pricing the open period after
@@ -208,6 +214,31 @@ class Rater:
         metrics.RATING_EVENTS.labels(outcome="late").inc(result.late)
         return result
 
+    def _rate_isolated(
+        self, batches: list[RatingBatch], *, now: datetime
+    ) -> tuple[rating_sql.SqlBatch, dict[int, str]]:
+        """Rate the claimed batches in a savepoint. When the database refuses the data (a numeric
+        overflow, a missing parent), each batch is rated again alone in a savepoint of its own: the ones
+        that still fail are returned with their reasons (to be set aside), and the others are rated."""
+        try:
+            with transaction.atomic():
+                return self._rate(batches, now=now), {}
+        except _REFUSED_DATA as err:
+            if len(batches) == 1:
+                return rating_sql.SqlBatch(), {batches[0].pk: _reason(err)}
+            logger.warning("rating %d batches failed (%s); rating them one by one", len(batches), err)
+        total, failed = rating_sql.SqlBatch(), {}
+        for batch in batches:
+            try:
+                with transaction.atomic():
+                    total.add(self._rate([batch], now=now))
+            except _REFUSED_DATA as err:
+                failed[batch.pk] = _reason(err)
+        return total, failed
+
+    def _rate(self, batches: list[RatingBatch], *, now: datetime) -> rating_sql.SqlBatch:
+        return rating_sql.rate_batches(batches, now=now, after_upsert=self.after_upsert, tag_value=tag_value)
+
     def rate_pending(self, *, batch_size: int | None = None, time_budget: float | None = None) -> RatingRun:
         """Rate batches until nothing is pending or the time budget is spent."""
         budget = settings.RATING_TASK_TIME_BUDGET_SECONDS if time_budget is None else time_budget
@@ -223,8 +254,37 @@ class Rater:
                 return RatingRun(claimed=total, drained=False)
 
 
+# Data the database refuses (a numeric overflow, a missing parent): set the batch aside. Rating's SQL runs
+# on psycopg's own cursor, so its errors arrive unwrapped; deadlocks and lost connections are not here and
+# roll the whole transaction back (the batches are claimed again).
+_REFUSED_DATA = (DataError, IntegrityError, psycopg.errors.DataError, psycopg.errors.IntegrityError)
+
+
 def _nothing() -> None:
     return None
+
+
+def _reason(err: Exception) -> str:
+    return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+
+
+def _set_aside(batches: list[RatingBatch], failed: dict[int, str], *, now: datetime) -> None:
+    """Mark the failed batches `failed` with their reasons and raise an alert per tenant: their events
+    wait (a close of their period is blocked with `usage_pending`), the other batches are rated."""
+    for batch in batches:
+        reason = failed.get(batch.pk)
+        if reason is None:
+            continue
+        batch.status, batch.failed_at, batch.failure_reason = RatingBatch.Status.FAILED, now, reason
+        batch.save(update_fields=["status", "failed_at", "failure_reason"])
+        metrics.RATING_FAILURES.labels(stage="batch").inc()
+        for tenant_id in sorted({int(t) for t in batch.tenant_ids}):
+            alert_raise(
+                kind=Alert.Kind.RATING,
+                tenant_id=tenant_id,
+                message=f"rating batch {batch.pk} ({batch.event_count} events) set aside: {reason}",
+                now=now,
+            )
 
 
 @functools.cache

@@ -185,6 +185,13 @@ class SqlBatch:
     late: int = 0
     tenant_ids: set[int] = field(default_factory=set)
 
+    def add(self, other: SqlBatch) -> None:
+        self.claimed += other.claimed
+        self.rated += other.rated
+        self.quarantined += other.quarantined
+        self.late += other.late
+        self.tenant_ids |= other.tenant_ids
+
 
 TimelineRow = tuple[int, int, datetime, datetime | None, int, bool, str, str | None]
 

@@ -29,6 +29,7 @@ class RatingBatch(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending rating"
         RATED = "rated", "Rated"
+        FAILED = "failed", "Failed (set aside with its reason)"
 
     class Source(models.TextChoices):
         INGEST = "ingest", "Ingest request"
@@ -55,6 +56,10 @@ class RatingBatch(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(help_text="when its events were received")
     rated_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.TextField(
+        blank=True, help_text="why rating set this batch aside (its events wait; the others were rated)"
+    )
 
     class Meta:
         constraints = [
@@ -66,8 +71,11 @@ class RatingBatch(models.Model):
                 condition=Q(latest_event_at__gte=F("earliest_event_at")), name="rating_batch_time_range"
             ),
             models.CheckConstraint(
-                condition=Q(status="pending", rated_at__isnull=True)
-                | Q(status="rated", rated_at__isnull=False),
+                condition=Q(status="pending", rated_at__isnull=True, failed_at__isnull=True)
+                | Q(status="rated", rated_at__isnull=False)
+                | (
+                    Q(status="failed", rated_at__isnull=True, failed_at__isnull=False) & ~Q(failure_reason="")
+                ),
                 name="rating_batch_rated_at",
             ),
         ]

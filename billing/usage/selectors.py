@@ -27,14 +27,16 @@ def oldest_pending_received_at() -> datetime | None:
 
 def unrated_event_counts(*, tenant_ids: Iterable[int], start: datetime, end: datetime) -> dict[int, int]:
     """Per tenant, its accepted events with a timestamp in [start, end) that rating has not rated yet
-    (their batch is still pending). Pending batches are few (a partial index holds them): they are read
-    first, and events only where a batch's time span meets the range."""
+    (their batch is pending, or failed and set aside). Such batches are few: they are read first, and
+    events only where a batch's time span meets the range."""
     ids = sorted(set(tenant_ids))
     if not ids:
         return {}
     candidates = list(
         RatingBatch.objects.filter(
-            status=RatingBatch.Status.PENDING, earliest_event_at__lt=end, latest_event_at__gte=start
+            status__in=[RatingBatch.Status.PENDING, RatingBatch.Status.FAILED],
+            earliest_event_at__lt=end,
+            latest_event_at__gte=start,
         )
         .filter(Q(tenant_id__in=ids) | Q(tenant__isnull=True))
         .values_list("pk", flat=True)

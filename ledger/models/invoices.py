@@ -264,6 +264,8 @@ class Alert(models.Model):
         INVOICE_BLOCKED = "invoice_blocked", "Invoice blocked"
         LEDGER = "ledger", "Ledger"
         PDF = "pdf", "PDF rendering"
+        RATING = "rating", "Rating set a batch aside"
+        CLOSE = "close", "Period close could not finish for a tenant"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     tenant = models.ForeignKey(

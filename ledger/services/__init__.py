@@ -8,5 +8,6 @@ data and calls `invoicing` (one tenant) or `invoicing_batch` (a batch close).
 - numbering: gapless document numbers; revenue: an issued document's revenue and tax legs
 - posting: the only writer of the hash-chained journal
 - documents: invoice PDFs (enqueue after commit, render, the sweep's backlog)
+- alerts: operational alerts any app raises (one open alert per kind, tenant and message)
 
 They import each other without cycles and none imports `ledger.tasks` (import-linter checks both)."""
