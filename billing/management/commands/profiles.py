@@ -8,18 +8,24 @@ profiles approve CODE N --approver U [--allow-backdated]
 profiles reject CODE N --approver U --reason TEXT
 profiles export CODE [--version N]  print a version as YAML
 profiles list                     one line per version
+
+Every action done in someone's name (draft, submit, approve, reject) proves who that is: the user's own
+password, asked at the terminal, or read as one line from standard input with --password-stdin (for
+scripts). A bare user name is never enough, so four-eyes approval cannot be signed for somebody else.
 """
 
 from __future__ import annotations
 
+import getpass
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from django.contrib.auth import get_user_model
+from django.contrib.auth import authenticate
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.http import HttpRequest
 from django.utils import timezone
 
 from billing.catalog.models import Sku
@@ -45,10 +51,23 @@ def _load(path: str) -> Any:
         raise CommandError(f"{path} is not valid YAML: {err}") from err
 
 
-def _user(username: str) -> Any:
-    user = get_user_model().objects.filter(username=username).first()
+def _user(username: str, *, password_stdin: bool) -> Any:
+    """The user, authenticated by their own password (through the project's authentication backends,
+    login throttling included); never a bare name."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"password for {username}: ")
+    else:
+        raise CommandError(
+            f"acting as {username!r} needs their password: at a terminal, or one line on standard input "
+            "with --password-stdin"
+        )
+    request = HttpRequest()
+    request.META["REMOTE_ADDR"] = "127.0.0.1"
+    user = authenticate(request, username=username, password=password)
     if user is None:
-        raise CommandError(f"no user {username!r}")
+        raise CommandError(f"authentication failed for {username!r}")
     return user
 
 
@@ -65,11 +84,13 @@ class Command(BaseCommand):
         p.add_argument("--effective-from", default=None, help="ISO 8601 with offset; default now")
         p.add_argument("--name", default=None)
         p.add_argument("--submit", action="store_true")
+        p.add_argument("--password-stdin", action="store_true", help="read the author's password from stdin")
         for name in ("submit", "approve", "reject"):
             p = sub.add_parser(name)
             p.add_argument("code")
             p.add_argument("number", type=int)
             p.add_argument("--actor" if name == "submit" else "--approver", required=True)
+            p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
             if name == "approve":
                 p.add_argument("--allow-backdated", action="store_true")
             if name == "reject":
@@ -104,7 +125,7 @@ class Command(BaseCommand):
 
     def _draft(self, options: dict[str, Any]) -> None:
         doc = _load(options["file"])
-        author = _user(options["author"])
+        author = _user(options["author"], password_stdin=options["password_stdin"])
         code = doc.get("profile") if isinstance(doc, dict) else None
         if not isinstance(code, str):
             raise CommandError("the document has no `profile` code")
@@ -126,14 +147,15 @@ class Command(BaseCommand):
 
     def _submit(self, options: dict[str, Any]) -> None:
         v = profile_version_submit(
-            version=self._version(options["code"], options["number"]), actor=_user(options["actor"])
+            version=self._version(options["code"], options["number"]),
+            actor=_user(options["actor"], password_stdin=options["password_stdin"]),
         )
         self.stdout.write(f"{options['code']} v{v.number} {v.status}")
 
     def _approve(self, options: dict[str, Any]) -> None:
         v = profile_version_approve(
             version=self._version(options["code"], options["number"]),
-            approver=_user(options["approver"]),
+            approver=_user(options["approver"], password_stdin=options["password_stdin"]),
             allow_backdated=options["allow_backdated"],
         )
         self.stdout.write(f"{options['code']} v{v.number} {v.status}")
@@ -141,7 +163,7 @@ class Command(BaseCommand):
     def _reject(self, options: dict[str, Any]) -> None:
         v = profile_version_reject(
             version=self._version(options["code"], options["number"]),
-            approver=_user(options["approver"]),
+            approver=_user(options["approver"], password_stdin=options["password_stdin"]),
             reason=options["reason"],
         )
         self.stdout.write(f"{options['code']} v{v.number} {v.status}")
