@@ -192,7 +192,7 @@ class Rater:
                     result.quarantined,
                 )
             rated_at = timezone.now()  # after the upsert: when the cost is known
-            lags = _mark_rated(batches, rated_at) if batches else []
+            lags = mark_rated(batches, rated_at) if batches else []
             stale.update(result.tenant_ids)
             # Estimates follow every batch when rating keeps up (the backlog is drained), and at most every
             # RATING_ESTIMATE_INTERVAL_SECONDS while a backlog is worked off (pricing the open period after
@@ -223,17 +223,17 @@ class Rater:
         try:
             with transaction.atomic():
                 return self._rate(batches, now=now), {}
-        except _REFUSED_DATA as err:
+        except REFUSED_DATA as err:
             if len(batches) == 1:
-                return rating_sql.SqlBatch(), {batches[0].pk: _reason(err)}
+                return rating_sql.SqlBatch(), {batches[0].pk: reason_of(err)}
             logger.warning("rating %d batches failed (%s); rating them one by one", len(batches), err)
         total, failed = rating_sql.SqlBatch(), {}
         for batch in batches:
             try:
                 with transaction.atomic():
                     total.add(self._rate([batch], now=now))
-            except _REFUSED_DATA as err:
-                failed[batch.pk] = _reason(err)
+            except REFUSED_DATA as err:
+                failed[batch.pk] = reason_of(err)
         return total, failed
 
     def _rate(self, batches: list[RatingBatch], *, now: datetime) -> rating_sql.SqlBatch:
@@ -257,14 +257,14 @@ class Rater:
 # Data the database refuses (a numeric overflow, a missing parent): set the batch aside. Rating's SQL runs
 # on psycopg's own cursor, so its errors arrive unwrapped; deadlocks and lost connections are not here and
 # roll the whole transaction back (the batches are claimed again).
-_REFUSED_DATA = (DataError, IntegrityError, psycopg.errors.DataError, psycopg.errors.IntegrityError)
+REFUSED_DATA = (DataError, IntegrityError, psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 
 def _nothing() -> None:
     return None
 
 
-def _reason(err: Exception) -> str:
+def reason_of(err: Exception) -> str:
     return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
 
 
@@ -300,7 +300,7 @@ def usage_rate_batch(
     return (rater or process_rater()).rate_batch(limit=limit, now=now)
 
 
-def _mark_rated(batches: list[RatingBatch], rated_at: datetime) -> list[float]:
+def mark_rated(batches: list[RatingBatch], rated_at: datetime) -> list[float]:
     """Mark the claimed batches rated; returns each one's rating lag (seconds from receipt to rated_at)."""
     ids = [batch.pk for batch in batches]
     with connection.cursor() as cursor:

@@ -101,6 +101,7 @@ class Quarantine:
     MISSING_UNIQUE_TAG = "missing_unique_tag"
     NO_PROFILE_VERSION = "no_profile_version"
     SKU_NOT_IN_PROFILE = "sku_not_in_profile"
+    RATING_REFUSED = "rating_refused"  # the database refused to rate its batch; an operator set it aside
 
 
 class UsageEvent(models.Model):

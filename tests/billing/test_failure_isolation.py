@@ -5,15 +5,19 @@ fails for its tenant alone, with an alert."""
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from billing.close.services import close_periods
 from billing.rating.models import TenantUsageEstimate, UsageAggregate
 from billing.rating.services import usage_rate_pending
-from billing.usage.models import RatingBatch
+from billing.usage.models import RatingBatch, UsageEvent
 from ledger.models import Alert, Invoice
 from ledger.verify import ledger_verify
 from tests.factories.ledger import after_grace, tax_rule, usage, world
@@ -137,3 +141,59 @@ def test_a_close_whose_invoice_does_not_fit_fails_for_that_tenant_alone_with_an_
     assert alert.tenant_id == bad.tenant.pk
     assert alert.message.startswith("close of period 2026-11 failed: ")
     assert ledger_verify().message == "OK 1"
+
+
+def _set_aside(bad):
+    usage(bad.tenant, "api_calls", bad.version, NOV_5, str(NEAR_COLUMN_LIMIT))
+    stored_pending_event(bad.tenant, _sku(bad), "poison", timestamp=NOV_5, quantity=Decimal(2))
+    usage_rate_pending()
+    return RatingBatch.objects.get(status=RatingBatch.Status.FAILED)
+
+
+def test_the_command_lists_a_set_aside_batch_with_its_reason():
+    _good, bad = _two_tenants()
+    failed = _set_aside(bad)
+    out = io.StringIO()
+
+    call_command("rating_failed", stdout=out)
+
+    first, last = out.getvalue().strip().splitlines()
+    assert first.startswith(f"{failed.pk}\ttenants={bad.tenant.pk}\tevents=1\tfailed_at=")
+    assert first.endswith("NumericValueOutOfRange: numeric field overflow")
+    assert json.loads(last) == {"failed_batches": 1}
+
+
+def test_a_retry_that_still_fails_says_why_and_keeps_the_batch_aside():
+    _good, bad = _two_tenants()
+    failed = _set_aside(bad)
+
+    with pytest.raises(CommandError, match=f"rating batch {failed.pk} still fails: NumericValueOutOfRange"):
+        call_command("rating_failed", "--retry", str(failed.pk), stdout=io.StringIO())
+
+    assert RatingBatch.objects.get(pk=failed.pk).status == RatingBatch.Status.FAILED
+
+
+def test_quarantining_a_set_aside_batch_lets_the_period_close_without_its_events():
+    _good, bad = _two_tenants()
+    failed = _set_aside(bad)
+    out = io.StringIO()
+
+    call_command("rating_failed", "--quarantine", str(failed.pk), stdout=out)
+    (result,) = close_periods(tenants=[bad.tenant], period_key="2026-11", now=after_grace())
+
+    assert json.loads(out.getvalue()) == {"batch": failed.pk, "quarantined_events": 1, "status": "rated"}
+    assert UsageEvent.objects.get(event_id="poison").quarantine_reason == "rating_refused"
+    assert Alert.objects.get(kind=Alert.Kind.RATING).resolved_at is not None
+    assert result.status == "error"  # the remaining aggregate alone is still past the invoice's bounds
+
+
+def test_a_retry_rates_a_batch_once_its_cause_is_gone():
+    _good, bad = _two_tenants()
+    failed = _set_aside(bad)
+    UsageAggregate.objects.filter(tenant=bad.tenant).delete()  # the cause, removed by an operator
+
+    call_command("rating_failed", "--retry", str(failed.pk), stdout=io.StringIO())
+
+    assert RatingBatch.objects.get(pk=failed.pk).status == RatingBatch.Status.RATED
+    assert UsageAggregate.objects.get(tenant=bad.tenant).quantity == Decimal(2)
+    assert Alert.objects.get(kind=Alert.Kind.RATING).resolved_at is not None
