@@ -1,34 +1,144 @@
-"""POST /api/v1/quotes: the pricing engine from the outside (same shapes as `manage.py quote`)."""
+"""POST /api/v1/quotes: the pricing engine from the outside (same shapes as `manage.py quote`).
+
+The engine is pure and unbounded; this view bounds what one request may ask of it: the body
+(`QUOTE_MAX_BODY_BYTES`, 413), the number of per-event quantities (`QUOTE_MAX_EVENTS`, 413 naming the
+field), each quantity's magnitude (below `MAX_QUANTITY`, as one ingested event's; 400 naming the field)
+and the request rate per caller (`QUOTE_RATE_LIMIT`, 429 with Retry-After; the counters live in the
+cache, and the limit fails open when the cache is down, as ingest's backpressure does)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import math
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn
 
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from redis.exceptions import RedisError
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from billing.pricing import PricingError, error_payload, quote
+from billing.usage.backpressure import Backpressure
+from billing.usage.parsing import MAX_QUANTITY
+from common.errors import ApplicationError, FieldIssue, ValidationFailed
+from common.money import InvalidDecimal, parse_decimal
+from tenants.api.authentication import ApiKeyPrincipal
+from tenants.models import ApiKey
+
+logger = logging.getLogger(__name__)
+
+# Per-event quantity lists of a quote; `quantity` and `carried_quantity` are single values.
+_EVENT_LISTS = ("events", "carried_events")
+_QUANTITIES = ("quantity", "carried_quantity")
+
+
+class QuoteTooLarge(ApplicationError):
+    """413: the body or one of its lists is over the endpoint's limits."""
+
+    status_code = 413
+    code = "too_large"
+
+
+def _declared_length(request: Request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _body_too_large(limit: int) -> QuoteTooLarge:
+    return QuoteTooLarge(f"the request body is limited to {limit} bytes", extra={"limit_bytes": limit})
 
 
 class DecimalPreservingJSONParser(BaseParser):
-    """JSON where numbers stay exact: 0.1 arrives as Decimal("0.1"), never as a float."""
+    """JSON where numbers stay exact: 0.1 arrives as Decimal("0.1"), never as a float. Reads at most
+    `QUOTE_MAX_BODY_BYTES` (a body without a Content-Length, or with a false one, is cut off there)."""
 
     media_type = "application/json"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         from rest_framework.exceptions import ParseError
 
+        limit = settings.QUOTE_MAX_BODY_BYTES
+        body = stream.read(limit + 1) if stream is not None else b""
+        if len(body) > limit:
+            raise _body_too_large(limit)
         try:
-            return json.loads(stream.read().decode("utf-8"), parse_float=Decimal)
+            return json.loads(body.decode("utf-8"), parse_float=Decimal)
         except (ValueError, UnicodeDecodeError, RecursionError) as err:
             raise ParseError(f"JSON parse error - {err}") from err
+
+
+class QuoteRateThrottle(SimpleRateThrottle):
+    """`QUOTE_RATE_LIMIT` (a DRF rate such as "120/min"; empty disables) per caller: the tenant of a
+    tenant key, the platform key itself, or the logged-in user. Read at each request, so a changed
+    setting applies at once. A cache outage lets the request through (logged), never fails it."""
+
+    scope = "quotes"
+
+    def get_rate(self) -> str | None:
+        return settings.QUOTE_RATE_LIMIT or None
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        user = request.user
+        if isinstance(user, ApiKeyPrincipal):
+            key = user.api_key
+            ident = (
+                f"tenant:{key.tenant_id}" if key.scope == ApiKey.Scope.TENANT else f"platform:{key.prefix}"
+            )
+        elif user is not None and user.is_authenticated:
+            ident = f"user:{user.pk}"
+        else:
+            ident = f"ip:{self.get_ident(request)}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except (RedisError, OSError) as err:
+            logger.warning("quote rate limit skipped, cache unavailable: %s", err)
+            return True
+
+
+def _quote_limits_check(payload: Any) -> None:
+    """The endpoint's bounds on a parsed body; the engine reports everything else (shape, syntax)."""
+    if not isinstance(payload, Mapping):
+        return
+    limit = settings.QUOTE_MAX_EVENTS
+    too_many = [
+        FieldIssue(key, f"at most {limit} events per quote (got {len(payload[key])})")
+        for key in _EVENT_LISTS
+        if isinstance(payload.get(key), list) and len(payload[key]) > limit
+    ]
+    if too_many:
+        raise QuoteTooLarge(f"a quote takes at most {limit} events", issues=too_many)
+    values = [(key, payload[key]) for key in _QUANTITIES if key in payload]
+    for key in _EVENT_LISTS:
+        if isinstance(payload.get(key), list):
+            values.extend((f"{key}[{index}]", value) for index, value in enumerate(payload[key]))
+    out_of_range = [
+        FieldIssue(field, f"must be below {MAX_QUANTITY:,} in magnitude (as one usage event's quantity)")
+        for field, value in values
+        if _magnitude_at_least(value, MAX_QUANTITY)
+    ]
+    if out_of_range:
+        raise ValidationFailed("quantity out of range", issues=out_of_range)
+
+
+def _magnitude_at_least(value: Any, bound: Decimal) -> bool:
+    try:
+        return abs(parse_decimal(value, field="")) >= bound
+    except InvalidDecimal:
+        return False  # not a number: the engine names the field
 
 
 QuoteRequest = inline_serializer(
@@ -54,10 +164,18 @@ QuoteResponse = inline_serializer(
 class QuoteView(APIView):
     permission_classes = [IsAuthenticated]
     parser_classes = [DecimalPreservingJSONParser]
+    throttle_classes = [QuoteRateThrottle]
 
     @extend_schema(
         request=QuoteRequest,
-        responses={200: QuoteResponse, 400: None},
+        responses={
+            200: QuoteResponse,
+            400: OpenApiResponse(description="invalid input; every error names its field"),
+            413: OpenApiResponse(
+                description="body over QUOTE_MAX_BODY_BYTES or more than QUOTE_MAX_EVENTS events"
+            ),
+            429: OpenApiResponse(description="per-caller rate limit (QUOTE_RATE_LIMIT); see Retry-After"),
+        },
         examples=[
             OpenApiExample(
                 "graduated",
@@ -77,8 +195,24 @@ class QuoteView(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
+        limit = settings.QUOTE_MAX_BODY_BYTES
+        if _declared_length(request) > limit:  # refused before the body is read
+            raise _body_too_large(limit)
+        _quote_limits_check(request.data)
         try:
             result = quote(request.data)
         except PricingError as err:
             return Response(error_payload(err), status=status.HTTP_400_BAD_REQUEST)
         return Response(result)
+
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
+        retry = max(1, math.ceil(wait)) if wait is not None else 1
+        raise Backpressure(
+            f"quote rate limit of {settings.QUOTE_RATE_LIMIT} exceeded", status_code=429, retry_after=retry
+        )
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if isinstance(exc, Backpressure):
+            response["Retry-After"] = str(exc.retry_after)
+        return response

@@ -4,6 +4,7 @@ var/postgres), REDIS_URL (Celery broker and cache; eager Celery and a local-memo
 SECRET_KEY, DEBUG, ALLOWED_HOSTS."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "django_filters",
     "simple_history",
     "guardian",
+    "axes",
     "common",
     "tenants",
     "ledger",
@@ -63,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during authentication into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -99,9 +103,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    # First: refuses any authentication (even with the right password) while a lockout holds.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# Login throttling (django-axes): AXES_FAILURE_LIMIT failed logins for one username from one address lock
+# that pair out for AXES_COOLOFF_TIME; other users and other addresses are unaffected. The address is
+# REMOTE_ADDR: behind a reverse proxy that does not pass the client's address through, it is the proxy's.
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 LOGIN_URL = "/admin/login/"
 LOGIN_REDIRECT_URL = "/admin/"
 
@@ -206,6 +220,13 @@ CELERY_BEAT_SCHEDULE["billing-rating-sweep"] = {
     "task": "billing.rating_sweep",
     "schedule": env_int("RATING_SWEEP_INTERVAL_SECONDS", 30),  # seconds
 }
+
+# --- Quotes (POST /api/v1/quotes) ------------------------------------------------------------------
+# 10,000 events of up to ~20 bytes each fit in the body limit; both refuse with 413.
+QUOTE_MAX_BODY_BYTES = env_int("QUOTE_MAX_BODY_BYTES", 262_144)
+QUOTE_MAX_EVENTS = env_int("QUOTE_MAX_EVENTS", 10_000)
+# Per caller (tenant, platform key or user), a DRF rate ("120/min", "5/s"); empty disables.
+QUOTE_RATE_LIMIT = os.environ.get("QUOTE_RATE_LIMIT", "120/min")
 
 # --- Period close, ledger and PDFs (issue 4) -----------------------------------------------------
 CELERY_BEAT_SCHEDULE["close-periods"] = {
