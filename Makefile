@@ -13,7 +13,7 @@ PYTEST_ARGS ?= -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install sysdeps demo serve test lint typecheck migrations-check pytest bench e2e clean schema
+.PHONY: install sysdeps demo serve test lint typecheck imports migrations-check pytest bench e2e clean schema
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ demo: install
 	$(PY) manage.py close_period || true  # exit 1 only flags blocked invoices, shown in its summary
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install lint typecheck migrations-check pytest
+test: install lint typecheck imports migrations-check pytest
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -46,6 +46,11 @@ lint:
 
 typecheck:
 	$(VENV)/bin/mypy .
+
+# Layers (portal -> billing -> ledger -> tenants -> common), a pure pricing engine, no cycles between the
+# packages of an app: the contracts are in pyproject.toml ([tool.importlinter]).
+imports:
+	$(VENV)/bin/lint-imports
 
 migrations-check:
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
