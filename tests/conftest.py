@@ -20,10 +20,19 @@ def pytest_configure(config: Any) -> None:
     """SIGTERM (a CI timeout, a supervisor) stops the run as Ctrl-C does, where it would otherwise kill
     it outright: the session's teardown drops the test database and the embedded PostgreSQL (DATABASE_URL
     unset) stops at exit. Left alone, config.embedded_db would turn it into SystemExit, which pytest takes
-    for one failing test and carries on."""
+    for one failing test and carries on.
+
+    The embedded server starts here, for the whole run, as the machine's server runs before it: a test
+    that connects on its own with the settings' HOST (psycopg) finds it even before any Django connection."""
     on_main_thread = threading.current_thread() is threading.main_thread()
     if on_main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _interrupt)
+    from django.conf import settings
+
+    from config import embedded_db
+
+    if settings.DATABASES["default"]["ENGINE"] == embedded_db.ENGINE:
+        embedded_db.start()
 
 
 def _interrupt(signum: int, frame: Any) -> None:

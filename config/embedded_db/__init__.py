@@ -46,6 +46,7 @@ DATABASE = "billing"
 # This package is the Django backend of the embedded server: settings name it as ENGINE.
 ENGINE = "config.embedded_db"
 USER = "postgres"  # the superuser initdb creates (trust authentication on the socket)
+PORT = 5432  # PostgreSQL's default: only the socket's name (.s.PGSQL.5432), no TCP port is opened
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,24 @@ _started: dict[int, Server] = {}  # by pid: a forked child registers itself agai
 
 
 def database_settings(*, conn_max_age: int = 0) -> DBConfig:
-    """The DATABASES entry for the embedded server (the shape dj_database_url gives for DATABASE_URL);
-    the backend fills in the socket when it connects."""
-    return {"ENGINE": ENGINE, "NAME": DATABASE, "USER": USER, "CONN_MAX_AGE": conn_max_age}
+    """The DATABASES entry for the embedded server (the shape dj_database_url gives for DATABASE_URL).
+    HOST and PORT are where the server will listen, so code that connects on its own (psycopg with the
+    settings' HOST) finds it once it runs; the backend checks them against the running server."""
+    return {
+        "ENGINE": ENGINE,
+        "NAME": DATABASE,
+        "USER": USER,
+        "HOST": _expected_socket_dir(),
+        "PORT": PORT,
+        "CONN_MAX_AGE": conn_max_age,
+    }
+
+
+def _expected_socket_dir() -> str:
+    """The wheel puts the socket in the data directory unless that path is too long for a unix socket
+    (108 bytes on Linux); then it picks a runtime directory, known once the server runs."""
+    fits = len(os.fsencode(PGDATA / f".s.PGSQL.{PORT}")) < 108
+    return str(PGDATA) if fits else ""
 
 
 def start() -> Server:

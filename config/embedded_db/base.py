@@ -1,7 +1,7 @@
 """Django database backend for the embedded PostgreSQL (settings ENGINE "config.embedded_db"): Django's
 own PostgreSQL backend, which starts the server before its first connection and connects through the
-server's socket. Starting here, not in the settings, keeps a server from starting in processes that only
-import the settings (mypy's Django plugin)."""
+socket the running server reports. Starting here, not in the settings, keeps a server from starting in
+processes that only import the settings (mypy's Django plugin)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_connection_params(self) -> dict[str, Any]:
         server = embedded_db.start()
+        # Settings hold where the server was expected; after this, whoever reads them finds where it is.
+        self.settings_dict.update(HOST=server.socket_dir, PORT=server.port, USER=server.user)
         params: dict[str, Any] = super().get_connection_params()
-        params.update(host=server.socket_dir, port=server.port, user=server.user)
         return params
