@@ -134,7 +134,7 @@ def load_pending(n: int) -> float:
             conn.cursor() as cur,
             cur.copy(
                 "COPY billing_ratingbatch (id, first_event_id, last_event_id, event_count, tenant_ids, "
-                "tenant_id, earliest_event_at, latest_event_at, source, status, created_at) FROM STDIN"
+                "tenant_id, earliest_event_at, latest_event_at, source, status, created_at, failure_reason) FROM STDIN"
             ) as copy,
         ):
             for batch_id, lo, hi, count, earliest, latest, tenant in batches:
@@ -151,6 +151,7 @@ def load_pending(n: int) -> float:
                         "ingest",
                         "pending",
                         now,
+                        "",
                     )
                 )
         conn.execute("SELECT setval(pg_get_serial_sequence('billing_usageevent', 'id'), %s)", [first_id + n])

@@ -173,8 +173,8 @@ def store_batch(rows: list[StoredRow], *, received_at: datetime) -> dict[int, st
         if accepted:
             cursor.executemany(
                 "INSERT INTO billing_ratingbatch (id, first_event_id, last_event_id, event_count, tenant_ids, "
-                "tenant_id, earliest_event_at, latest_event_at, source, status, created_at) "
-                "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, 'ingest', 'pending', %s)",
+                "tenant_id, earliest_event_at, latest_event_at, source, status, created_at, failure_reason) "
+                "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s, %s, 'ingest', 'pending', %s, '')",
                 _batch_values(accepted, rows, received_at),
             )
         if len(inserted) == len(rows):
