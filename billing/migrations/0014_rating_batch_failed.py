@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='ratingbatch',
             name='failure_reason',
-            field=models.TextField(blank=True, help_text='why rating set this batch aside (its events wait; the others were rated)'),
+            field=models.TextField(blank=True, db_default='', help_text='why rating set this batch aside (its events wait; the others were rated)'),
         ),
         migrations.AlterField(
             model_name='ratingbatch',

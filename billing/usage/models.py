@@ -58,7 +58,9 @@ class RatingBatch(models.Model):
     rated_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
     failure_reason = models.TextField(
-        blank=True, help_text="why rating set this batch aside (its events wait; the others were rated)"
+        blank=True,
+        db_default="",  # ingest inserts batches with raw SQL that names only the columns it fills
+        help_text="why rating set this batch aside (its events wait; the others were rated)",
     )
 
     class Meta:
