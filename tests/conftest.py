@@ -62,11 +62,10 @@ def _flushable_guarded_tables(request: Any) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _celery_join_flag() -> Any:
+def _celery_join_flag() -> None:
     """Eager Celery marks "inside a task" in one process-wide flag (`denied_join_result`) that is not
     thread-local: two eager tasks finishing in different threads (the concurrency tests) can leave it set,
     and a later test's `result.get()` then refuses to run. Each test starts with it clear."""
     from celery.result import _set_task_join_will_block
 
     _set_task_join_will_block(False)
-    yield
