@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from billing.close.services import close_periods
+from billing.close.tasks import close_tenant_periods
 from billing.rating.models import TenantUsageEstimate, UsageAggregate
 from billing.rating.services import usage_rate_pending
 from billing.usage.models import RatingBatch, UsageEvent
@@ -197,3 +199,38 @@ def test_a_retry_rates_a_batch_once_its_cause_is_gone():
     assert RatingBatch.objects.get(pk=failed.pk).status == RatingBatch.Status.RATED
     assert UsageAggregate.objects.get(tenant=bad.tenant).quantity == Decimal(2)
     assert Alert.objects.get(kind=Alert.Kind.RATING).resolved_at is not None
+
+
+def test_the_command_closes_the_good_tenant_and_reports_the_bad_one():
+    good, bad = _two_tenants()
+    usage(good.tenant, "api_calls", good.version, NOV_5, "10")
+    usage(bad.tenant, "api_calls", bad.version, NOV_5, str(Decimal(10) ** 20))
+    out = io.StringIO()
+
+    with pytest.raises(CommandError, match="0 blocked, 1 failed"):
+        call_command(
+            "close_period",
+            "--period",
+            "2026-11",
+            "--now",
+            after_grace().isoformat(),
+            "--no-progress",
+            stdout=out,
+        )
+
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert (summary["finalized"], summary["error"], summary["errors"][0]["tenant"]) == (1, 1, "bad")
+    assert list(Invoice.objects.values_list("tenant__slug", "status")) == [("good", "finalized")]
+
+
+def test_the_celery_close_task_closes_the_good_tenant_and_sets_the_bad_one_aside():
+    good, bad = _two_tenants()
+    usage(good.tenant, "api_calls", good.version, NOV_5, "10")
+    usage(bad.tenant, "api_calls", bad.version, NOV_5, str(Decimal(10) ** 20))
+
+    with time_machine.travel(after_grace(), tick=False):
+        statuses = close_tenant_periods.apply(args=[[good.tenant.pk, bad.tenant.pk], "2026-11"]).result
+
+    assert statuses == ["finalized", "error"]
+    assert list(Invoice.objects.values_list("tenant__slug", "status")) == [("good", "finalized")]
+    assert Alert.objects.get(kind=Alert.Kind.CLOSE).tenant_id == bad.tenant.pk
