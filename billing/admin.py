@@ -123,7 +123,9 @@ class UsageEventAdmin(admin.ModelAdmin[UsageEvent]):
     def has_delete_permission(self, request: HttpRequest, obj: UsageEvent | None = None) -> bool:
         return False
 
-    @admin.action(description="Re-attribute selected quarantined events and send them to rating")
+    @admin.action(
+        description="Re-attribute selected quarantined events and send them to rating", permissions=["change"]
+    )
     def reattribute(self, request: HttpRequest, queryset: QuerySet[UsageEvent]) -> None:
         done, failed = 0, []
         for event in queryset.filter(status=UsageEvent.Status.QUARANTINED):

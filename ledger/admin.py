@@ -62,7 +62,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
     inlines = [InvoiceLineInline]
     actions = ["mark_paid"]
 
-    @admin.action(description="Mark selected finalized invoices as paid")
+    @admin.action(description="Mark selected finalized invoices as paid", permissions=["change"])
     def mark_paid(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         for invoice in queryset:
             try:

@@ -4,12 +4,14 @@ tenants services, so the secret is generated, hashed and shown once in one place
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from guardian.admin import GuardedModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from .models import ApiKey, Membership, Project, Tenant
-from .services import api_key_create, api_key_revoke
+from .services import api_key_create, api_key_revoke, membership_groups_sync
 
 
 @admin.register(Tenant)
@@ -28,8 +30,26 @@ class ProjectAdmin(admin.ModelAdmin[Project]):
 
 @admin.register(Membership)
 class MembershipAdmin(SimpleHistoryAdmin):
+    """A finance role edited here moves its user between the finance role groups at once."""
+
     list_display = ("user", "role", "tenant", "created_at")
     list_filter = ("role",)
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        previous = Membership.objects.filter(pk=obj.pk).values_list("user_id", flat=True).first()
+        super().save_model(request, obj, form, change)
+        for user in User.objects.filter(pk__in={obj.user_id, previous} - {None}):
+            membership_groups_sync(user=user)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        super().delete_model(request, obj)
+        membership_groups_sync(user=obj.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        user_ids = set(queryset.values_list("user_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for user in User.objects.filter(pk__in=user_ids):
+            membership_groups_sync(user=user)
 
 
 @admin.register(ApiKey)

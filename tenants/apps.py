@@ -1,7 +1,18 @@
 """The tenants app's config. `ready` imports the OpenAPI extension for API-key authentication, because
-drf-spectacular registers an extension when its module is imported."""
+drf-spectacular registers an extension when its module is imported, and keeps the finance role groups of
+the admin in step with the code after every `migrate` (tenants.services.role_groups_sync)."""
+
+from typing import Any
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _role_groups_after_migrate(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    from tenants.services import role_groups_sync
+
+    if using == "default":
+        role_groups_sync()
 
 
 class TenantsConfig(AppConfig):
@@ -10,3 +21,5 @@ class TenantsConfig(AppConfig):
 
     def ready(self) -> None:
         from tenants.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
+
+        post_migrate.connect(_role_groups_after_migrate, sender=self, dispatch_uid="tenants.role_groups")

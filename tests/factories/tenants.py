@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from factory.django import DjangoModelFactory
 
 from tenants.models import Membership, Project, Role, Tenant
+from tenants.services import membership_grant
 
 
 class UserFactory(DjangoModelFactory[User]):
@@ -53,7 +54,8 @@ class MembershipFactory(DjangoModelFactory[Membership]):
 
 
 def finance_user(role: Role = Role.FINANCE_APPROVER, **kwargs: Any) -> User:
-    """A user holding one platform-wide finance role (no tenant)."""
+    """A user holding one platform-wide finance role (no tenant), granted as the application grants it:
+    staff, in the role's admin group."""
     user = UserFactory.create(**kwargs)
-    Membership.objects.create(user=user, role=role, tenant=None)
+    membership_grant(user=user, role=role)
     return user
