@@ -176,6 +176,9 @@ SPECTACULAR_SETTINGS = {
 LEDGER_BASE_CURRENCY = os.environ.get("LEDGER_BASE_CURRENCY", "EUR")
 # HMAC key for exchange-rate signatures (a separate secret from SECRET_KEY in production).
 FX_SIGNING_KEY = os.environ.get("FX_SIGNING_KEY", SECRET_KEY)
+# HMAC key for the ledger's chain anchors (ledger.models.ChainAnchor): never stored in the database, so an
+# attacker with database rights cannot sign an anchor. A separate secret, required, in production.
+LEDGER_ANCHOR_KEY = os.environ.get("LEDGER_ANCHOR_KEY", SECRET_KEY)
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,7 @@ from .base import *  # noqa: F403
 DEBUG = False
 SECRET_KEY = os.environ["SECRET_KEY"]
 FX_SIGNING_KEY = os.environ["FX_SIGNING_KEY"]
+LEDGER_ANCHOR_KEY = os.environ["LEDGER_ANCHOR_KEY"]
 if not os.environ.get("DATABASE_URL"):
     raise RuntimeError("DATABASE_URL must point at PostgreSQL in production")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
