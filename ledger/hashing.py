@@ -5,11 +5,19 @@
 JSON with sorted keys, no whitespace, ASCII only; `booked_at` in UTC ISO 8601 with microseconds;
 amounts as plain decimal strings with exactly 4 decimals; postings in insertion (id) order, each
 `[account code, amount, currency, original amount, original currency]`. The first transaction's
-`prev` is 64 zeros."""
+`prev` is 64 zeros.
+
+A chain anchor (`ChainAnchor`) is signed with HMAC-SHA256 over the ASCII string
+
+    ledger-anchor/v1|<seq>|<hash>|<transaction count>|<created_at, UTC, microseconds>|<reason>|<key id>
+
+with settings.LEDGER_ANCHOR_KEY; the key id is the first 16 hex digits of HMAC-SHA256(key, "ledger-anchor
+key id"), which names a key without revealing it."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -76,3 +84,48 @@ def transaction_row_hash(tx: ChainedRow, postings: Sequence[tuple[str, Decimal, 
         prev_hash=tx.prev_hash,
         postings=postings,
     )
+
+
+_UTC_MICROS = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def anchor_key_id(key: str) -> str:
+    """The public name of an anchor key (16 hex digits; the key cannot be derived from it)."""
+    return hmac.new(key.encode(), b"ledger-anchor key id", hashlib.sha256).hexdigest()[:16]
+
+
+def anchor_message(
+    *, seq: int, hash: str, transaction_count: int, created_at: datetime, reason: str, key_id: str
+) -> bytes:
+    """The canonical string an anchor's signature covers."""
+    when = created_at.astimezone(UTC).strftime(_UTC_MICROS)
+    return f"ledger-anchor/v1|{seq}|{hash}|{transaction_count}|{when}|{reason}|{key_id}".encode("ascii")
+
+
+class AnchorRow(Protocol):
+    """The signed fields of a `ChainAnchor` row."""
+
+    seq: int
+    hash: str
+    transaction_count: int
+    created_at: datetime
+    reason: str
+    key_id: str
+
+
+def anchor_signature(anchor: AnchorRow, *, key: str) -> str:
+    """HMAC-SHA256 (hex) of `anchor`'s canonical string under `key`."""
+    message = anchor_message(
+        seq=anchor.seq,
+        hash=anchor.hash,
+        transaction_count=anchor.transaction_count,
+        created_at=anchor.created_at,
+        reason=anchor.reason,
+        key_id=anchor.key_id,
+    )
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def anchor_signature_ok(anchor: AnchorRow, signature: str, *, key: str) -> bool:
+    """Whether `signature` is `anchor`'s under `key` (constant-time comparison)."""
+    return hmac.compare_digest(anchor_signature(anchor, key=key), signature)

@@ -23,8 +23,9 @@ from billing.close.drafts import invoice_refresh_draft
 from billing.close.finalize import DuePeriod, close_locked
 from billing.close.periods import CloseResult, period_for, tenant_assignments
 from common.errors import ApplicationError, NotFound
-from ledger.models import Alert
+from ledger.models import Alert, ChainAnchor
 from ledger.services.alerts import alert_raise, alerts_resolve
+from ledger.services.anchors import chain_anchor_record
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,10 @@ def close_periods(
     results: list[CloseResult] = []
     step = max(chunk_size, 1)
     for i in range(0, len(tenants), step):
-        results += close_chunk(tenants=tenants[i : i + step], period_key=period_key, now=now, cache=cache)
+        chunk = close_chunk(tenants=tenants[i : i + step], period_key=period_key, now=now, cache=cache)
+        if any(result.status == "finalized" for result in chunk):
+            chain_anchor_record(reason=ChainAnchor.Reason.CLOSE)  # one signed head per chunk that issued
+        results += chunk
     return results
 
 

@@ -9,11 +9,12 @@ from .invoices import (
     InvoiceCounter,
     InvoiceLine,
 )
-from .journal import ChainHead, Posting, Transaction
+from .journal import ChainAnchor, ChainHead, Posting, Transaction
 
 __all__ = [
     "Account",
     "Alert",
+    "ChainAnchor",
     "ChainHead",
     "CorrectionMarker",
     "CreditConsumption",

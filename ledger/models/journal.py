@@ -93,3 +93,47 @@ class ChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
+
+
+class ChainAnchor(models.Model):
+    """A signed copy of the chain head, taken after each period close run and each payment (and on demand):
+    its seq, hash and the number of transactions up to it, signed with HMAC-SHA256 under
+    settings.LEDGER_ANCHOR_KEY, a key that is not in the database (`ledger/hashing.py` has the canonical
+    string). `ledger_verify` checks the chain against every anchor whose signature verifies, so a deleted
+    tail with a rewritten head no longer passes. Append-only: the database refuses UPDATE, DELETE and
+    TRUNCATE (migration ledger/0007_chain_anchor)."""
+
+    class Reason(models.TextChoices):
+        CLOSE = "close", "Period close run"
+        PAYMENT = "payment", "Payment"
+        MANUAL = "manual", "Manual (manage.py ledger_anchor)"
+
+    seq = models.BigIntegerField(help_text="the chain head's seq when anchored (0: empty journal)")
+    hash = models.CharField(max_length=64, help_text="the hash of transaction `seq` (64 zeros for seq 0)")
+    transaction_count = models.BigIntegerField(help_text="journal transactions with seq <= `seq`")
+    created_at = models.DateTimeField()
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    key_id = models.CharField(max_length=32, help_text="which LEDGER_ANCHOR_KEY signed it (not the key)")
+    signature = models.CharField(max_length=64, help_text="HMAC-SHA256, hex")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["seq", "id"], name="ledger_chainanchor_seq")]
+        constraints = [
+            models.CheckConstraint(condition=Q(seq__gte=0), name="ledger_chainanchor_seq_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(transaction_count__gte=0), name="ledger_chainanchor_count_nonnegative"
+            ),
+            models.CheckConstraint(
+                condition=Q(hash__regex=r"^[0-9a-f]{64}$"), name="ledger_chainanchor_hash_hex"
+            ),
+            models.CheckConstraint(
+                condition=Q(signature__regex=r"^[0-9a-f]{64}$"), name="ledger_chainanchor_signature_hex"
+            ),
+            models.CheckConstraint(
+                condition=Q(reason__in=["close", "payment", "manual"]), name="ledger_chainanchor_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"anchor #{self.seq} ({self.reason})"

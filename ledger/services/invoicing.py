@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from common.errors import StateError, ValidationFailed
 from ledger.contract import InvoiceData, invoice_data_check
-from ledger.models import Alert, CorrectionMarker, Invoice, InvoiceLine, Transaction
+from ledger.models import Alert, ChainAnchor, CorrectionMarker, Invoice, InvoiceLine, Transaction
 from ledger.services import credits as credit_services
 from ledger.services import posting
+from ledger.services.anchors import chain_anchor_record
 from ledger.services.credit_notes import credit_note_create
 from ledger.services.documents import pdf_enqueue
 from ledger.services.invoice_rows import apply_credit_plan, apply_fields, check_subtotal, line_row
@@ -170,7 +171,8 @@ def invoice_finalize(
 
 
 def invoice_mark_paid(*, invoice: Invoice, paid_at: datetime | None = None) -> Invoice:
-    """finalized -> paid: Dr cash, Cr receivable for the amount due."""
+    """finalized -> paid: Dr cash, Cr receivable for the amount due; the chain head is anchored in the same
+    transaction (`chain_anchor_record`)."""
     paid_at = paid_at or timezone.now()
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().select_related("tenant").get(pk=invoice.pk)
@@ -192,6 +194,7 @@ def invoice_mark_paid(*, invoice: Invoice, paid_at: datetime | None = None) -> I
         invoice.status = Invoice.Status.PAID
         invoice.paid_at = paid_at
         invoice.save(update_fields=["status", "paid_at"])
+        chain_anchor_record(reason=ChainAnchor.Reason.PAYMENT)
     return invoice
 
 

@@ -78,7 +78,10 @@ class Leg:
     amount: Decimal  # signed: debit > 0, credit < 0
 
 
-def _head_for_update() -> ChainHead:
+def chain_head_for_update() -> ChainHead:
+    """The chain head row, locked (SELECT ... FOR UPDATE) until the caller's transaction ends: the lock
+    that serialises appends (and that `chain_anchor_record` reads the head under). Created at the journal's
+    start when missing."""
     head = ChainHead.objects.select_for_update().filter(pk=1).first()
     if head is not None:
         return head
@@ -164,7 +167,7 @@ def transactions_post(requests: Sequence[PostingRequest]) -> list[Transaction | 
         return [None] * len(prepared)
     with transaction.atomic(savepoint=False):
         accounts = accounts_ensure(spec for _r, rows in prepared for spec, _a, _o in rows)
-        head = _head_for_update()
+        head = chain_head_for_update()
         seq, prev = head.seq, head.hash or GENESIS
         now = timezone.now()
         txs: list[Transaction | None] = []
