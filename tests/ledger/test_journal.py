@@ -183,13 +183,20 @@ def test_ledger_verify_says_ok_with_the_count():
     assert ledger_verify().message == "OK 2"
 
 
-def _tamper(sql: str, params: list[int]) -> None:
-    """Run `sql` with the append-only trigger of ledger_posting out of the way."""
+def _tamper(
+    sql: str,
+    params: list[int | str],
+    *,
+    table: str = "ledger_posting",
+    trigger: str = "ledger_posting_append_only",
+) -> None:
+    """Run `sql` with the guard `trigger` of `table` (the append-only trigger of ledger_posting by default)
+    out of the way."""
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE needs no pending trigger events
-        cursor.execute("ALTER TABLE ledger_posting DISABLE TRIGGER ledger_posting_append_only")
+        cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
         cursor.execute(sql, params)
-        cursor.execute("ALTER TABLE ledger_posting ENABLE TRIGGER ledger_posting_append_only")
+        cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
 
 
 def test_ledger_verify_names_the_first_row_tampered_by_raw_sql():
@@ -253,8 +260,12 @@ def test_ledger_verify_notices_a_missing_tail_of_the_chain():
     _sale(tenant, "1.00")
     _sale(tenant, "2.00")
     # given: the head remembers a third append whose rows are gone (a deleted tail looks the same)
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE ledger_chainhead SET seq = 3, hash = %s", ["f" * 64])
+    _tamper(
+        "UPDATE ledger_chainhead SET seq = 3, hash = %s",
+        ["f" * 64],
+        table="ledger_chainhead",
+        trigger="ledger_chainhead_guard",
+    )
 
     result = ledger_verify()
 
