@@ -9,12 +9,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import IntegrityError, OperationalError, connection, transaction
 
 from billing.catalog.models import Sku
-from billing.usage.models import UsageEvent
+from billing.usage.models import Quarantine, UsageEvent
+from billing.usage.quarantine import usage_event_reattribute
 from tenants.models import Project, Tenant
-from tests.factories import ProjectFactory, TenantFactory, UserFactory
+from tests.factories import (
+    ApprovedVersionFactory,
+    BillingProfileFactory,
+    ProfileAssignmentFactory,
+    ProjectFactory,
+    TenantFactory,
+    UserFactory,
+    profile_document,
+)
 from tests.factories.usage import sku_with_meter, stored_pending_event
 from tests.threads import held_open_in_another_thread
 
@@ -84,18 +94,42 @@ def test_one_missing_parent_refuses_the_whole_statement():
     assert UsageEvent.objects.count() == 1
 
 
+def _reattributed(stored: UsageEvent, user: User) -> tuple[UsageEvent, Project]:
+    """An event of `stored`'s tenant and SKU, quarantined for a project the tenant did not have yet, then
+    re-attributed by `user` to that project once created: the one path that writes an event's project
+    after ingest and names who re-attributed it (usage_event_reattribute; the database refuses others)."""
+    assert stored.tenant is not None
+    assert stored.sku is not None
+    profile = BillingProfileFactory.create()
+    ApprovedVersionFactory.create(profile=profile, body=profile_document(profile.code, sku=stored.sku.code))
+    ProfileAssignmentFactory.create(tenant=stored.tenant, profile=profile)
+    quarantined = UsageEvent.objects.create(
+        tenant=stored.tenant,
+        event_id="e-later",
+        sku=stored.sku,
+        sku_code=stored.sku.code,
+        project_code="later",
+        timestamp=AT,
+        quantity=1,
+        payload_sha256="0" * 64,
+        received_at=AT,
+        status=UsageEvent.Status.QUARANTINED,
+        quarantine_reason=Quarantine.UNKNOWN_PROJECT,
+    )
+    project = ProjectFactory.create(tenant=stored.tenant, code="later")
+    return usage_event_reattribute(event=quarantined, actor=user, project=project), project
+
+
 def test_events_may_name_parents_created_in_the_same_transaction():
     with transaction.atomic():
         stored = _stored()
-        project = ProjectFactory.create(tenant_id=stored.tenant_id)
-        UsageEvent.objects.filter(pk=stored.pk).update(project=project, reattributed_by=UserFactory.create())
-    assert UsageEvent.objects.get().project_id == project.pk
+        fixed, project = _reattributed(stored, UserFactory.create())
+    assert UsageEvent.objects.get(pk=fixed.pk).project_id == project.pk
 
 
 def _parents(stored: UsageEvent) -> dict[str, tuple[type[Any], int]]:
-    project = ProjectFactory.create(tenant_id=stored.tenant_id)
     user = UserFactory.create()
-    UsageEvent.objects.filter(pk=stored.pk).update(project=project, reattributed_by=user)
+    _fixed, project = _reattributed(stored, user)
     assert stored.tenant_id is not None
     assert stored.sku_id is not None
     return {

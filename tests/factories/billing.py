@@ -11,7 +11,7 @@ from factory.django import DjangoModelFactory
 from billing.catalog.models import Meter, Sku
 from billing.pricing import document_sha256
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
-from tests.factories.tenants import TenantFactory, UserFactory
+from tests.factories.tenants import TenantFactory, UserFactory, finance_user
 
 
 class MeterFactory(DjangoModelFactory[Meter]):
@@ -63,7 +63,10 @@ class BillingProfileFactory(DjangoModelFactory[BillingProfile]):
 
 
 class ProfileVersionFactory(DjangoModelFactory[ProfileVersion]):
-    """Writes the row directly (bypassing the workflow), in a status the trigger allows on insert."""
+    """Inserts a draft (the only status the database takes on insert), then walks the workflow's moves to
+    the `status` asked for: submit (pending_approval), approve or reject by `decided_by` (who must hold
+    the finance_approver role), supersede. Each move is an UPDATE the guard checks, without the services'
+    other rules (validation against the catalogue, no backdating, superseding older versions)."""
 
     class Meta:
         model = ProfileVersion
@@ -76,11 +79,44 @@ class ProfileVersionFactory(DjangoModelFactory[ProfileVersion]):
     author = factory.SubFactory(UserFactory)
     status = ProfileVersion.Status.DRAFT
 
+    @classmethod
+    def _create(cls, model_class: type[ProfileVersion], *args: Any, **kwargs: Any) -> ProfileVersion:
+        status = kwargs.pop("status")
+        submitted_at = kwargs.pop("submitted_at", None) or SUBMITTED_AT
+        decided_by = kwargs.pop("decided_by", None)
+        decided_at = kwargs.pop("decided_at", None) or DECIDED_AT
+        decision_note = kwargs.pop("decision_note", "")
+        version: ProfileVersion = super()._create(model_class, *args, **kwargs)
+        if status == ProfileVersion.Status.DRAFT:
+            return version
+        version.status, version.submitted_at = ProfileVersion.Status.PENDING_APPROVAL, submitted_at
+        version.save(update_fields=["status", "submitted_at"])
+        if status == ProfileVersion.Status.PENDING_APPROVAL:
+            return version
+        decided = (
+            ProfileVersion.Status.REJECTED
+            if status == ProfileVersion.Status.REJECTED
+            else ProfileVersion.Status.APPROVED
+        )
+        version.status = decided
+        version.decided_by = decided_by or finance_user()
+        version.decided_at, version.decision_note = decided_at, decision_note
+        version.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+        if status == ProfileVersion.Status.SUPERSEDED:
+            version.status = ProfileVersion.Status.SUPERSEDED
+            version.save(update_fields=["status"])
+        return version
+
+
+SUBMITTED_AT = datetime(2025, 12, 15, tzinfo=UTC)
+DECIDED_AT = datetime(2025, 12, 20, tzinfo=UTC)
+
 
 class ApprovedVersionFactory(ProfileVersionFactory):
+    """An approved version (or `status="superseded"`), decided by a new finance approver unless
+    `decided_by` names one."""
+
     status = ProfileVersion.Status.APPROVED
-    decided_by = factory.SubFactory(UserFactory)
-    decided_at = datetime(2025, 12, 20, tzinfo=UTC)
 
 
 class ProfileAssignmentFactory(DjangoModelFactory[ProfileAssignment]):

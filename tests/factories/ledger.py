@@ -27,6 +27,7 @@ from tests.factories.billing import (
     SkuFactory,
 )
 from tests.factories.tenants import TenantFactory, UserFactory
+from tests.factories.usage import rating_batch_id_next
 
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -86,7 +87,6 @@ def approved_version(
             body_sha256=document_sha256(body),
             effective_from=effective_from,
             author=UserFactory(),
-            decided_by=UserFactory(),
         ),
     )
 
@@ -153,22 +153,25 @@ def usage(
                 received_at=ts,
             )
         )
-    batch = RatingBatch.objects.create(
-        first_event_id=0,
-        last_event_id=0,
+    batch_id = rating_batch_id_next()
+    for item_event in events:
+        item_event.rating_batch_id = batch_id
+    created = UsageEvent.objects.bulk_create(events)
+    ids = [e.pk for e in created]
+    # as the ingest writes it (pending, with its final id range), then rated as rating marks it
+    RatingBatch.objects.create(
+        id=batch_id,
+        first_event_id=min(ids),
+        last_event_id=max(ids),
         event_count=len(events),
         tenant_ids=[tenant.pk],
         earliest_event_at=at,
         latest_event_at=events[-1].timestamp,
-        status=RatingBatch.Status.RATED,
         created_at=at,
-        rated_at=events[-1].timestamp,
     )
-    for item_event in events:
-        item_event.rating_batch = batch
-    created = UsageEvent.objects.bulk_create(events)
-    ids = [e.pk for e in created]
-    RatingBatch.objects.filter(pk=batch.pk).update(first_event_id=min(ids), last_event_id=max(ids))
+    RatingBatch.objects.filter(pk=batch_id).update(
+        status=RatingBatch.Status.RATED, rated_at=events[-1].timestamp
+    )
     agg = UsageAggregate.objects.filter(tenant=tenant, sku=item, hour=hour, profile_version=version).first()
     total = sum(values, Decimal(0))
     last = at + timedelta(microseconds=len(values) - 1)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
 
 from billing.catalog.models import Meter, Sku
 from billing.profiles.models import ProfileVersion
@@ -129,17 +130,9 @@ def stored_pending_event(
 ) -> UsageEvent:
     """An accepted event stored as the ingest stores it (with its pending RatingBatch, which names its
     tenant unless `platform`: a platform key's batch may hold several tenants), bypassing the API's time
-    checks."""
-    batch = RatingBatch.objects.create(
-        first_event_id=0,
-        last_event_id=0,
-        event_count=1,
-        tenant_ids=[tenant.pk],
-        tenant=None if platform else tenant,
-        earliest_event_at=timestamp,
-        latest_event_at=timestamp,
-        created_at=received_at or timestamp,
-    )
+    checks. As the ingest does, the batch's id is drawn first and the batch row written after its event,
+    with its final id range (the database never lets a batch's range change)."""
+    batch_id = rating_batch_id_next()
     stored = UsageEvent.objects.create(
         tenant=tenant,
         event_id=event_id,
@@ -149,7 +142,27 @@ def stored_pending_event(
         quantity=quantity,
         payload_sha256="0" * 64,
         received_at=received_at or timestamp,
-        rating_batch=batch,
+        rating_batch_id=batch_id,
     )
-    RatingBatch.objects.filter(pk=batch.pk).update(first_event_id=stored.pk, last_event_id=stored.pk)
+    RatingBatch.objects.create(
+        id=batch_id,
+        first_event_id=stored.pk,
+        last_event_id=stored.pk,
+        event_count=1,
+        tenant_ids=[tenant.pk],
+        tenant=None if platform else tenant,
+        earliest_event_at=timestamp,
+        latest_event_at=timestamp,
+        created_at=received_at or timestamp,
+    )
     return stored
+
+
+def rating_batch_id_next() -> int:
+    """A RatingBatch id drawn from its sequence, as billing.usage.storage draws one before the events that
+    name it are inserted."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('billing_ratingbatch', 'id'))")
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
