@@ -101,16 +101,23 @@ def seed(n: int) -> float:
 
     from billing.catalog.models import Meter, Sku
     from billing.demo_finance import seed_finance_reference_data
-    from billing.pricing import document_sha256
-    from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+    from billing.profiles.models import BillingProfile, ProfileAssignment
+    from billing.profiles.services import (
+        profile_version_approve,
+        profile_version_create,
+        profile_version_submit,
+    )
     from billing.rating.models import UsageAggregate
-    from tenants.models import Tenant
+    from tenants.models import Role, Tenant
+    from tenants.services import membership_grant
 
     started = time.perf_counter()
     seed_finance_reference_data(today=date(2026, 12, 5))
     User = get_user_model()
     author = User.objects.create(username="bench-author")
     approver = User.objects.create(username="bench-approver")
+    membership_grant(user=author, role=Role.FINANCE_EDITOR)
+    membership_grant(user=approver, role=Role.FINANCE_APPROVER)
     skus = []
     for code, _price in SKUS:
         meter = Meter.objects.create(code=f"m-{code}", name=code, unit="unit")
@@ -130,16 +137,14 @@ def seed(n: int) -> float:
             "discounts": [{"code": "bench5", "percent": "5", "skus": ["b_api_calls"], "priority": 1}],
             "commitments": {"minimum_spend": "50.00"},
         }
-        versions[currency] = ProfileVersion.objects.create(
-            profile=profile,
-            number=1,
-            body=body,
-            body_sha256=document_sha256(body),
-            status="approved",
-            effective_from=datetime(2026, 1, 1, tzinfo=UTC),
-            author=author,
-            decided_by=approver,
-            decided_at=datetime(2025, 12, 20, tzinfo=UTC),
+        # through the workflow: the database takes a version only as a draft, approved by a finance approver
+        draft = profile_version_create(
+            profile=profile, body=body, effective_from=datetime(2026, 1, 1, tzinfo=UTC), author=author
+        )
+        versions[currency] = profile_version_approve(
+            version=profile_version_submit(version=draft, actor=author),
+            approver=approver,
+            allow_backdated=True,
         )
     tenants = Tenant.objects.bulk_create(
         [

@@ -62,14 +62,21 @@ def seed(n: int) -> list[int]:
     from billing.catalog.models import Meter, Sku
     from billing.close.services import close_period
     from billing.demo_finance import seed_finance_reference_data
-    from billing.pricing import document_sha256
-    from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+    from billing.profiles.models import BillingProfile, ProfileAssignment
+    from billing.profiles.services import (
+        profile_version_approve,
+        profile_version_create,
+        profile_version_submit,
+    )
     from billing.rating.models import UsageAggregate
-    from tenants.models import Tenant
+    from tenants.models import Role, Tenant
+    from tenants.services import membership_grant
 
     seed_finance_reference_data(today=date(2026, 12, 5))
     user_model = get_user_model()
     author, approver = user_model.objects.create(username="a"), user_model.objects.create(username="b")
+    membership_grant(user=author, role=Role.FINANCE_EDITOR)
+    membership_grant(user=approver, role=Role.FINANCE_APPROVER)
     skus = []
     for i in range(10):
         meter = Meter.objects.create(code=f"m{i}", name=f"m{i}", unit="unit")
@@ -84,16 +91,12 @@ def seed(n: int) -> list[int]:
         "prices": [{"sku": s.code, "model": "per_unit", "unit_amount": "0.0125"} for s in skus],
         "discounts": [{"code": "welcome", "percent": "10", "priority": 1}],
     }
-    version = ProfileVersion.objects.create(
-        profile=profile,
-        number=1,
-        body=body,
-        body_sha256=document_sha256(body),
-        status="approved",
-        effective_from=datetime(2026, 1, 1, tzinfo=UTC),
-        author=author,
-        decided_by=approver,
-        decided_at=datetime(2025, 12, 1, tzinfo=UTC),
+    # through the workflow: the database takes a version only as a draft, approved by a finance approver
+    draft = profile_version_create(
+        profile=profile, body=body, effective_from=datetime(2026, 1, 1, tzinfo=UTC), author=author
+    )
+    version = profile_version_approve(
+        version=profile_version_submit(version=draft, actor=author), approver=approver, allow_backdated=True
     )
     ids = []
     for t in range(n):
