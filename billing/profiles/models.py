@@ -1,13 +1,14 @@
 """Billing profiles, their immutable versions, and which tenant is on which profile when.
 
-State machine of a ProfileVersion (the database refuses every other transition once out of draft):
+State machine of a ProfileVersion (the database refuses every other move, and any insert but a draft):
 
     draft --submit--> pending_approval --approve--> approved --(newer version approved)--> superseded
                                         \\--reject--> rejected
 
-The body, its hash, `effective_from`, the profile, the number and the author never change once the
-version has left draft (the `billing_profileversion_guard` trigger), and the approver must be a
-different user from the author (a CHECK constraint)."""
+The body, its hash and `effective_from` never change once the version has left draft; the profile, the
+number and the author never change at all (the `billing_profileversion_guard` trigger, billing/migrations/
+0015_state_machine_guards.sql). The decider holds the finance_approver role and is not the author (the
+trigger, and a CHECK constraint)."""
 
 from __future__ import annotations
 

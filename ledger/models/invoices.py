@@ -1,13 +1,15 @@
 """Invoices, their lines, numbering counters, credit notes, correction markers and alerts.
 
-Invoice state machine (the database refuses every other move once finalized):
+Invoice state machine (the database refuses every other move):
 
     draft <-> blocked            (recomputed on each refresh until the grace window has passed)
     draft --finalize--> finalized --pay--> paid
                         finalized | paid --void(reason)--> void   (+ a full credit note)
 
-A finalized, paid or void invoice never changes except for that status move and its PDF fields;
-its lines never change at all (triggers, see ledger/migrations/0004_reinstall_guards.sql)."""
+A finalized, paid or void invoice never changes except for that status move and its PDF fields (written
+once per rendered version); its lines never change at all. A paid invoice has its payment posted and a
+void one credit notes for its total by COMMIT (triggers, see ledger/migrations/0006_state_machine_guards.sql
+and 0004_reinstall_guards.sql)."""
 
 from __future__ import annotations
 
