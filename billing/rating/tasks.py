@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from billing.rating.services import usage_rate_pending, usage_sweep
 from billing.usage import metrics
+from common.breaker import redis_breaker
 
 logger = logging.getLogger(__name__)
 
@@ -43,20 +44,32 @@ def rating_nudge() -> None:
     """Ask a worker to rate pending events, coalesced: a flag in the cache says "a rating task is queued";
     while it is set nobody publishes another, and the task clears it when it starts, so every commit is
     either seen by a running task or makes the next one. A broker or cache outage is logged and counted,
-    never raised: the sweeper rates what a lost nudge left behind."""
+    never raised: the sweeper rates what a lost nudge left behind. It runs inside the request that stored
+    the usage, so a Redis that times out is not asked again for a moment (common.breaker)."""
     if not settings.CELERY_TASK_ALWAYS_EAGER:
+        if not redis_breaker.allows():
+            metrics.RATING_NUDGE_FAILURES.inc()
+            return
         try:
             if not cache.add(NUDGE_FLAG, 1, timeout=settings.RATING_NUDGE_FLAG_TTL_SECONDS):
                 return
         except (RedisError, OSError) as err:
+            redis_breaker.failed(err)
             logger.warning("rating nudge coalescing skipped, cache unavailable: %s", err)
+            if not redis_breaker.allows():
+                metrics.RATING_NUDGE_FAILURES.inc()
+                return
     try:
         rate_pending.delay()
     except Exception as err:  # a fire-and-forget side effect after commit; kombu raises many types
         metrics.RATING_NUDGE_FAILURES.inc()
         logger.warning("rating nudge failed (broker unavailable?); the sweeper will catch up: %s", err)
-        with contextlib.suppress(RedisError, OSError):
-            cache.delete(NUDGE_FLAG)
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            return
+        redis_breaker.failed(err)
+        if redis_breaker.allows():
+            with contextlib.suppress(RedisError, OSError):
+                cache.delete(NUDGE_FLAG)
 
 
 def rating_nudge_received() -> None:

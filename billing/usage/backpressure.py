@@ -1,5 +1,6 @@
 """Backpressure for ingest: a per-tenant request rate (429) and a bound on the unrated backlog (503), both
-with Retry-After. Counters live in the cache; when the cache is down the checks fail open."""
+with Retry-After. Counters live in the cache; when the cache is down the checks fail open (and after a
+timeout they are skipped for a moment: common.breaker)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from redis.exceptions import RedisError
 
 from billing.usage import metrics
 from billing.usage.selectors import pending_backlog
+from common.breaker import redis_breaker
 from common.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ class Backpressure(ApplicationError):
 def usage_backpressure_check(*, tenant_key: str, now: float | None = None) -> None:
     """Per-tenant fixed-window rate limit (429) and the unrated-backlog bound (503). The counters live in
     the cache (Redis in production); when the cache is down the checks fail open: ingest keeps accepting."""
+    if not redis_breaker.allows():
+        return  # Redis timed out moments ago: fail open without waiting for it again
     now = time.time() if now is None else now
     window = settings.USAGE_RATE_LIMIT_WINDOW_SECONDS
     limit = settings.USAGE_RATE_LIMIT_REQUESTS
@@ -63,4 +67,5 @@ def usage_backpressure_check(*, tenant_key: str, now: float | None = None) -> No
                     retry_after=settings.USAGE_BACKLOG_RETRY_AFTER_SECONDS,
                 )
     except (RedisError, OSError) as err:
+        redis_breaker.failed(err)
         logger.warning("usage backpressure check skipped, cache unavailable: %s", err)

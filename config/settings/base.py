@@ -30,7 +30,13 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-key-change-me")
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105  (config.settings.production refuses it)
+SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 
@@ -130,10 +136,27 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "media/"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Every Redis client (cache, Celery broker) gives up quickly: a frozen or unreachable Redis costs a request
+# at most these, and every use of Redis on a request path fails open (ingest's backpressure, the rating
+# nudge, the quote rate limit). Redis answers in well under a millisecond when it is healthy.
+REDIS_CONNECT_TIMEOUT_SECONDS = env_float("REDIS_CONNECT_TIMEOUT_SECONDS", 0.5)
+REDIS_SOCKET_TIMEOUT_SECONDS = env_float("REDIS_SOCKET_TIMEOUT_SECONDS", 0.5)
+REDIS_CLIENT_OPTIONS = {
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_SECONDS,
+    "socket_timeout": REDIS_SOCKET_TIMEOUT_SECONDS,
+}
+# After a Redis timeout on a request path, skip Redis (fail open) for this long (common.breaker).
+REDIS_BREAKER_SECONDS = env_float("REDIS_BREAKER_SECONDS", 5.0)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": dict(REDIS_CLIENT_OPTIONS),  # passed on to redis-py's connection pool
+        }
+    }
 else:
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
@@ -144,7 +167,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker outage must not hang a request: publishing fails fast and the sweeper catches up.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 2, "max_retries": 0}
+CELERY_BROKER_TRANSPORT_OPTIONS = {**REDIS_CLIENT_OPTIONS, "max_retries": 0}
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
@@ -170,7 +193,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # /api/schema/ and /api/docs/: anyone when API_DOCS_PUBLIC, else staff only (config.api_docs).
+    "SERVE_PERMISSIONS": ["config.api_docs.ApiDocsAccess"],
 }
+# Development default; config.settings.production defaults to False (staff login needed).
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", True)
 
 # Ledger base currency: invoices in other currencies are converted with signed ExchangeRate rows.
 LEDGER_BASE_CURRENCY = os.environ.get("LEDGER_BASE_CURRENCY", "EUR")
