@@ -27,11 +27,19 @@ class ApplicationError(Exception):
         self.extra = extra or {}
 
     def as_payload(self) -> dict[str, object]:
-        payload: dict[str, object] = {"error": self.code, "message": self.message}
-        if self.issues:
-            payload["errors"] = [{"field": i.field, "message": i.message} for i in self.issues]
-        payload.update(self.extra)
-        return payload
+        return error_body(self.code, self.message, issues=self.issues, extra=self.extra)
+
+
+def error_body(
+    code: str, message: str, *, issues: list[FieldIssue] | None = None, extra: dict[str, object] | None = None
+) -> dict[str, object]:
+    """The one error shape of the API: `{"error": <code>, "message": ..., "errors": [{"field", "message"}]
+    (when fields are at fault), **extra}` (e.g. `retry_after`, `limit_bytes`)."""
+    payload: dict[str, object] = {"error": code, "message": message}
+    if issues:
+        payload["errors"] = [{"field": i.field, "message": i.message} for i in issues]
+    payload.update(extra or {})
+    return payload
 
 
 class ValidationFailed(ApplicationError):

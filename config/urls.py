@@ -17,3 +17,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
 ]
+
+# Under /api/ Django's own error answers are JSON in the API's error shape; HTML elsewhere.
+handler400 = "common.api.bad_request"
+handler403 = "common.api.permission_denied"
+handler404 = "common.api.page_not_found"
+handler500 = "common.api.server_error"

@@ -12,17 +12,18 @@ from django.conf import settings
 from django.http import HttpResponse, HttpResponseBase
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.api.parsers import UsageBatchParser
+from billing.api.openapi import RETRY_AFTER, ClosedSerializer, error_response
+from billing.api.parsers import UsageBatchParser, unsized_body_read
 from billing.rating.summary import usage_summary
 from billing.usage import metrics
-from billing.usage.backpressure import Backpressure, usage_backpressure_check
+from billing.usage.backpressure import usage_backpressure_check
 from billing.usage.ingest import BatchTooLarge, usage_ingest
 from common.errors import NotFound, ValidationFailed
 from tenants.api.authentication import ApiKeyAuthentication, ApiKeyPrincipal
@@ -30,20 +31,21 @@ from tenants.models import ApiKey, Tenant
 from tenants.selectors import tenant_get
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+PERIOD_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2]|Q[1-4]))?$"  # common.periods.period_by_key's keys
 
 
-class UsageEventIn(serializers.Serializer[Any]):
+class UsageEventIn(ClosedSerializer):  # another key: the event is rejected (unknown_field)
     event_id = serializers.CharField(max_length=128, help_text="the client's idempotency key for this event")
     sku = serializers.CharField(max_length=64, help_text="SKU code (or the code of a meter with one SKU)")
-    timestamp = serializers.CharField(help_text="ISO 8601 with a UTC offset, e.g. 2026-11-02T10:00:00Z")
-    quantity = serializers.CharField(help_text="decimal string (or JSON number, kept exact)")
+    timestamp = serializers.CharField(help_text="RFC 3339 (with its offset), e.g. 2026-11-02T10:00:00Z")
+    quantity = serializers.CharField(help_text="plain ASCII decimal string (or JSON number, kept exact)")
     project = serializers.CharField(max_length=64, required=False)
     tags = serializers.DictField(required=False, help_text="flat object of scalar values")
     tenant = serializers.CharField(max_length=64, required=False, help_text="tenant slug; platform keys only")
 
 
-class UsageBatchIn(serializers.Serializer[Any]):
-    events = UsageEventIn(many=True)
+class UsageBatchIn(ClosedSerializer):  # another key: 400
+    events = serializers.ListField(child=UsageEventIn(), max_length=settings.USAGE_BATCH_MAX_EVENTS)
 
 
 class UsageOutcome(serializers.Serializer[Any]):
@@ -56,11 +58,6 @@ class UsageOutcome(serializers.Serializer[Any]):
 class UsageBatchOut(serializers.Serializer[Any]):
     results = UsageOutcome(many=True, help_text="one per event, in request order")
     counts = serializers.DictField(child=serializers.IntegerField())
-
-
-class ErrorOut(serializers.Serializer[Any]):
-    error = serializers.CharField()
-    message = serializers.CharField()
 
 
 class UsageSummaryLine(serializers.Serializer[Any]):
@@ -98,10 +95,7 @@ class _ApiKeyView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
             metrics.INGEST_AUTH_FAILURES.labels(reason="unauthenticated").inc()
-        response = super().handle_exception(exc)
-        if isinstance(exc, Backpressure):
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return super().handle_exception(exc)
 
 
 class UsageIngestView(_ApiKeyView):
@@ -113,24 +107,33 @@ class UsageIngestView(_ApiKeyView):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                OpenApiTypes.STR,
+                {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH},
                 OpenApiParameter.HEADER,
                 required=False,
                 description="replays the first response (with `Idempotent-Replayed: true`) for 72 h",
-            )
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                {"type": "string", "enum": ["true"]},
+                OpenApiParameter.HEADER,
+                response=[200],
+                description="present when this is the stored answer to an earlier request with the key",
+            ),
+            RETRY_AFTER,
         ],
         responses={
             200: UsageBatchOut,
-            400: OpenApiResponse(ErrorOut, description='malformed JSON or not {"events": [...]}'),
-            401: OpenApiResponse(ErrorOut, description="missing, invalid or revoked API key"),
-            403: OpenApiResponse(ErrorOut, description="a tenant key naming another tenant"),
-            409: OpenApiResponse(
-                ErrorOut, description="Idempotency-Key reused with another body, or in flight"
+            400: error_response(
+                'not UTF-8, malformed JSON, a duplicate key, not {"events": [...]}, a bad Idempotency-Key'
             ),
-            413: OpenApiResponse(ErrorOut, description="more events or bytes than the limits"),
-            415: OpenApiResponse(ErrorOut, description="not application/json"),
-            429: OpenApiResponse(ErrorOut, description="per-tenant rate limit; see Retry-After"),
-            503: OpenApiResponse(ErrorOut, description="rating backlog over its bound; see Retry-After"),
+            401: error_response("missing, invalid or revoked API key"),
+            403: error_response("a tenant key naming another tenant"),
+            409: error_response("Idempotency-Key reused with another body, or in flight"),
+            411: error_response("a chunked body on a server that does not de-chunk it"),
+            413: error_response("more events or bytes than the limits"),
+            415: error_response("not application/json, or a charset other than utf-8"),
+            429: error_response("per-tenant rate limit; see Retry-After"),
+            503: error_response("rating backlog over its bound; see Retry-After"),
         },
         examples=[
             OpenApiExample(
@@ -162,7 +165,10 @@ class UsageIngestView(_ApiKeyView):
         if declared > limit:  # refused before backpressure counts it or the body is read
             raise BatchTooLarge(f"the request body is limited to {limit} bytes", extra={"limit_bytes": limit})
         usage_backpressure_check(tenant_key=f"tenant:{tenant.pk}" if tenant else f"platform:{api_key.prefix}")
+        unsized_body_read(request._request, limit)  # a chunked body: read here, to the limit
         body = request.data  # UsageBatchParser: {"events": [...], "sha256": "..."}
+        if "events" not in body:  # an empty body: DRF calls no parser
+            raise ValidationFailed('the body must be {"events": [ ... ]}')
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH):
             raise ValidationFailed(f"Idempotency-Key needs 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
@@ -186,13 +192,20 @@ class UsageSummaryView(_ApiKeyView):
         operation_id="usage_summary",
         parameters=[
             OpenApiParameter(
-                "period", OpenApiTypes.STR, description="e.g. 2026-11; default: the open period"
+                "period",
+                {"type": "string", "pattern": PERIOD_PATTERN},
+                description="2026-11 (monthly), 2026-Q4 (quarterly) or 2026 (yearly); default: the open period",
             ),
             OpenApiParameter(
                 "tenant", OpenApiTypes.STR, description="tenant slug; required for platform keys"
             ),
         ],
-        responses={200: UsageSummaryOut, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut},
+        responses={
+            200: UsageSummaryOut,
+            400: error_response("a bad period, or a platform key without ?tenant="),
+            401: error_response("missing, invalid or revoked API key"),
+            404: error_response("no such tenant (or another tenant's)"),
+        },
     )
     def get(self, request: Request) -> Response:
         api_key = _api_key(request)

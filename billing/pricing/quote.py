@@ -126,5 +126,11 @@ def _events(reader: Reader, payload: Mapping[str, Any], key: str) -> list[Decima
 
 
 def error_payload(err: PricingError) -> dict[str, Any]:
-    """The JSON body for an invalid quote (exit code 2 / HTTP 400)."""
-    return {"error": "invalid", "errors": [{"field": e.path, "message": e.message} for e in err.errors]}
+    """The JSON body for an invalid quote (exit code 2 / HTTP 400), in the API's error shape: the first
+    error as the message, every error by field."""
+    first, more = err.errors[0], len(err.errors) - 1
+    return {
+        "error": "invalid",
+        "message": f"{first}" + (f" (and {more} more)" if more else ""),
+        "errors": [{"field": e.path, "message": e.message} for e in err.errors],
+    }

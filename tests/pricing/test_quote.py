@@ -170,8 +170,17 @@ def test_error_payload_lists_field_and_message():
 
     assert error_payload(err.value) == {
         "error": "invalid",
+        "message": "currency: 'ZZZ' is not an ISO 4217 currency code",
         "errors": [{"field": "currency", "message": "'ZZZ' is not an ISO 4217 currency code"}],
     }
+
+
+def test_error_payload_says_how_many_more_errors_there_are():
+    with pytest.raises(PricingError) as err:
+        quote({**GRADUATED, "currency": "ZZZ", "quantity": "x"})
+    message = error_payload(err.value)["message"]
+
+    assert message == "currency: 'ZZZ' is not an ISO 4217 currency code (and 1 more)"
 
 
 @pytest.mark.parametrize(

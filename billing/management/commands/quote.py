@@ -1,6 +1,6 @@
 """`manage.py quote`: one JSON object on stdin -> one JSON object on the last line of stdout.
 
-Exit code 0 with the quote, or 2 with `{"error": "invalid", "errors": [{"field", "message"}]}`."""
+Exit code 0 with the quote, or 2 with `{"error": "invalid", "message": ..., "errors": [{"field", "message"}]}`."""
 
 import json
 import sys
@@ -21,7 +21,11 @@ class Command(BaseCommand):
             payload = json.loads(raw, parse_float=Decimal)
         except json.JSONDecodeError as err:
             self._fail(
-                {"error": "invalid", "errors": [{"field": "$", "message": f"invalid JSON: {err.msg}"}]}
+                {
+                    "error": "invalid",
+                    "message": f"$: invalid JSON: {err.msg}",
+                    "errors": [{"field": "$", "message": f"invalid JSON: {err.msg}"}],
+                }
             )
         try:
             result = quote(payload)
