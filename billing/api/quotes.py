@@ -8,7 +8,6 @@ cache, and the limit fails open when the cache is down, as ingest's backpressure
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from redis.exceptions import RedisError
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
@@ -26,9 +25,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from billing.api.openapi import RETRY_AFTER, ClosedSerializer, error_response
+from billing.api.parsers import json_document
 from billing.pricing import PricingError, error_payload, quote
 from billing.usage.backpressure import Backpressure
 from billing.usage.parsing import MAX_QUANTITY
+from common.breaker import redis_breaker
 from common.errors import ApplicationError, FieldIssue, ValidationFailed
 from common.money import InvalidDecimal, parse_decimal
 from tenants.api.authentication import ApiKeyPrincipal
@@ -66,16 +68,11 @@ class DecimalPreservingJSONParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        from rest_framework.exceptions import ParseError
-
         limit = settings.QUOTE_MAX_BODY_BYTES
         body = stream.read(limit + 1) if stream is not None else b""
         if len(body) > limit:
             raise _body_too_large(limit)
-        try:
-            return json.loads(body.decode("utf-8"), parse_float=Decimal)
-        except (ValueError, UnicodeDecodeError, RecursionError) as err:
-            raise ParseError(f"JSON parse error - {err}") from err
+        return json_document(body, media_type, parse_float=Decimal)  # UTF-8 only, no duplicate keys
 
 
 class QuoteRateThrottle(SimpleRateThrottle):
@@ -102,9 +99,12 @@ class QuoteRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
     def allow_request(self, request: Request, view: Any) -> bool:
+        if not redis_breaker.allows():
+            return True  # the cache timed out moments ago: fail open without waiting for it again
         try:
             return super().allow_request(request, view)
         except (RedisError, OSError) as err:
+            redis_breaker.failed(err)
             logger.warning("quote rate limit skipped, cache unavailable: %s", err)
             return True
 
@@ -141,15 +141,17 @@ def _magnitude_at_least(value: Any, bound: Decimal) -> bool:
         return False  # not a number: the engine names the field
 
 
-QuoteRequest = inline_serializer(
-    "QuoteRequest",
-    fields={
-        "price": serializers.DictField(help_text="one entry of a profile's prices, without sku"),
-        "quantity": serializers.CharField(required=False),
-        "events": serializers.ListField(child=serializers.CharField(), required=False),
-        "currency": serializers.CharField(),
-    },
-)
+class QuoteRequest(ClosedSerializer):  # another key: 400 "unknown key" (billing.pricing.quote)
+    price = serializers.DictField(help_text="one entry of a profile's prices, without sku")
+    quantity = serializers.CharField(required=False)
+    events = serializers.ListField(child=serializers.CharField(), required=False)
+    currency = serializers.CharField()
+    carried_quantity = serializers.CharField(
+        required=False, help_text="what earlier segments used (docs/pricing.md)"
+    )
+    carried_events = serializers.ListField(child=serializers.CharField(), required=False)
+
+
 QuoteResponse = inline_serializer(
     "QuoteResponse",
     fields={
@@ -168,13 +170,15 @@ class QuoteView(APIView):
 
     @extend_schema(
         request=QuoteRequest,
+        parameters=[RETRY_AFTER],
         responses={
             200: QuoteResponse,
-            400: OpenApiResponse(description="invalid input; every error names its field"),
-            413: OpenApiResponse(
-                description="body over QUOTE_MAX_BODY_BYTES or more than QUOTE_MAX_EVENTS events"
-            ),
-            429: OpenApiResponse(description="per-caller rate limit (QUOTE_RATE_LIMIT); see Retry-After"),
+            400: error_response("invalid input; every error names its field (or: not UTF-8 JSON)"),
+            401: error_response("missing, invalid or revoked API key, and no session"),
+            403: error_response("a session request without its CSRF token"),
+            413: error_response("body over QUOTE_MAX_BODY_BYTES or more than QUOTE_MAX_EVENTS events"),
+            415: error_response("not application/json, or a charset other than utf-8"),
+            429: error_response("per-caller rate limit (QUOTE_RATE_LIMIT); see Retry-After"),
         },
         examples=[
             OpenApiExample(
