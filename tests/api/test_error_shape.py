@@ -118,6 +118,12 @@ CASES: list[tuple[str, int, str, Case]] = [
         "invalid",
         lambda w: w.post(USAGE, {"events": []}, HTTP_IDEMPOTENCY_KEY="k" * 256),
     ),
+    (
+        "usage-chunked-not-dechunked",  # Django's development server: no wsgi.input_terminated
+        411,
+        "length_required",
+        lambda w: w.post(USAGE, {"events": []}, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked"),
+    ),
     ("usage-other-tenant", 403, "forbidden", lambda w: w.post(USAGE, {"events": [event(tenant="globex")]})),
     ("usage-idempotency-conflict", 409, "idempotency_conflict", idempotency_conflict),
     ("usage-too-many-events", 413, "batch_too_large", too_many_events),
