@@ -66,6 +66,6 @@ def _celery_join_flag() -> None:
     """Eager Celery marks "inside a task" in one process-wide flag (`denied_join_result`) that is not
     thread-local: two eager tasks finishing in different threads (the concurrency tests) can leave it set,
     and a later test's `result.get()` then refuses to run. Each test starts with it clear."""
-    from celery.result import _set_task_join_will_block
+    from celery import _state
 
-    _set_task_join_will_block(False)
+    _state._set_task_join_will_block(False)  # type: ignore[attr-defined]  # not in celery-types' stubs

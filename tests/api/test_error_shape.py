@@ -35,7 +35,7 @@ class World:
     usage: UsageWorld
     platform: str
 
-    def bearer(self, secret: str | None = None) -> dict[str, str]:
+    def bearer(self, secret: str | None = None) -> dict[str, Any]:
         return {"HTTP_AUTHORIZATION": f"Bearer {secret or self.usage.secret}"}
 
     def post(self, path: str, body: Any, *, content_type: str = "application/json", **extra: Any) -> Any:
@@ -234,6 +234,7 @@ def test_serializer_errors_become_field_issues():
     )
 
     response = exception_handler(exc, {})
+    assert response is not None
 
     assert (response.status_code, response.data) == (
         400,
@@ -250,6 +251,7 @@ def test_serializer_errors_become_field_issues():
 
 def test_a_single_serializer_error_is_the_message():
     response = exception_handler(exceptions.ValidationError({"period": ["bad period"]}), {})
+    assert response is not None
 
     assert response.data == {
         "error": "invalid",
@@ -271,6 +273,7 @@ def test_a_single_serializer_error_is_the_message():
 )
 def test_drf_exceptions_map_to_the_shape(exc, status, body):
     response = exception_handler(exc, {})
+    assert response is not None
 
     assert response.status_code == status
     assert set(response.data) <= SHAPE_KEYS

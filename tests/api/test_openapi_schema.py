@@ -2,6 +2,7 @@
 `make schema` whenever an endpoint changes."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -23,8 +24,9 @@ def test_every_public_endpoint_is_documented(path):
     assert path in yaml.safe_load(SCHEMA.read_text())["paths"]
 
 
-def _operation(path: str, method: str) -> dict:
-    return yaml.safe_load(SCHEMA.read_text())["paths"][path][method]
+def _operation(path: str, method: str) -> dict[str, Any]:
+    operation: dict[str, Any] = yaml.safe_load(SCHEMA.read_text())["paths"][path][method]
+    return operation
 
 
 def test_the_idempotency_key_is_documented_with_the_views_bounds():

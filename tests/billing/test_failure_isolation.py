@@ -15,6 +15,7 @@ import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from billing.catalog.models import Sku
 from billing.close.services import close_periods
 from billing.close.tasks import close_tenant_periods
 from billing.rating.models import TenantUsageEstimate, UsageAggregate
@@ -40,7 +41,7 @@ def _two_tenants():
 
 
 def _sku(w):
-    return UsageAggregate._meta.get_field("sku").related_model.objects.get(code="api_calls")
+    return Sku.objects.get(code="api_calls")
 
 
 def test_a_batch_the_database_refuses_is_set_aside_and_the_other_tenant_is_rated():
@@ -229,7 +230,7 @@ def test_the_celery_close_task_closes_the_good_tenant_and_sets_the_bad_one_aside
     usage(bad.tenant, "api_calls", bad.version, NOV_5, str(Decimal(10) ** 20))
 
     with time_machine.travel(after_grace(), tick=False):
-        statuses = close_tenant_periods.apply(args=[[good.tenant.pk, bad.tenant.pk], "2026-11"]).result
+        statuses = close_tenant_periods.apply(args=([good.tenant.pk, bad.tenant.pk], "2026-11")).result
 
     assert statuses == ["finalized", "error"]
     assert list(Invoice.objects.values_list("tenant__slug", "status")) == [("good", "finalized")]
