@@ -30,8 +30,10 @@ DB_NAME = "bench_pdf"
 def setup() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-pdf-"))
     os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("DATABASE_OWNER_URL", None)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.settings.base",
+        DB_ROLE="owner",  # it migrates its database (config.database)
         MEDIA_ROOT=str(tmp / "media"),
         INVOICE_PDF_ON_FINALIZE="0",
         LOG_LEVEL="WARNING",
@@ -46,7 +48,7 @@ def setup() -> None:
 
     with psycopg.connect(embedded_db.start().conninfo("postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}" OWNER {embedded_db.OWNER}')
     settings.DATABASES["default"]["NAME"] = DB_NAME  # before the first connection reads it
     django.setup()
     from django.core.management import call_command

@@ -45,7 +45,9 @@ def _flushable_guarded_tables(request: Any) -> Any:
     """Tests with `transaction=True` end with a flush (a TRUNCATE), which the append-only
     triggers of the ledger and of profile versions refuse. Just before that flush, switch this session
     to `replica` mode so user triggers stay silent; Django closes the connection right after the flush,
-    so the next test starts with every trigger active again."""
+    so the next test starts with every trigger active again. The suite runs as the owner role, which
+    .ci/run and the embedded server allow to set that parameter (docs/operations.md, "Test-only
+    privileges"); the app role may not (tests/test_least_privilege.py)."""
     marker = request.node.get_closest_marker("django_db")
     transactional = marker is not None and (
         marker.kwargs.get("transaction") or (marker.args and marker.args[0])

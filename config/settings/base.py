@@ -1,16 +1,16 @@
 """Settings shared by every environment. Everything that differs between machines comes from the
-environment: DATABASE_URL (PostgreSQL; when unset, the embedded PostgreSQL of config.embedded_db, data in
-var/postgres), REDIS_URL (Celery broker and cache; eager Celery and a local-memory cache when unset),
-SECRET_KEY, DEBUG, ALLOWED_HOSTS."""
+environment: DATABASE_URL (PostgreSQL, as the app role; DATABASE_OWNER_URL for the owner role that
+migrations use, picked with DB_ROLE=owner: config.database; when unset, the embedded PostgreSQL of
+config.embedded_db, data in var/postgres), REDIS_URL (Celery broker and cache; eager Celery and a
+local-memory cache when unset), SECRET_KEY, DEBUG, ALLOWED_HOSTS."""
 
 import os
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
 import django_stubs_ext
 
-from config import embedded_db
+from config import database
 
 # Lets typed generics such as admin.ModelAdmin[Model] work at run time.
 django_stubs_ext.monkeypatch()
@@ -95,13 +95,11 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
-else:
-    # Started on the first connection (or by manage.py), stopped when the last process using it exits.
-    DATABASES = {"default": embedded_db.database_settings(conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
-# Transaction boundaries are explicit in services.
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# The role this process connects as (config.database): `app` unless DB_ROLE=owner (migrate, db_roles).
+DB_ROLE = database.role_from_environment()
+DATABASES = {"default": database.database_settings(role=DB_ROLE, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# Who `manage.py db_roles` grants the app's privileges to.
+DATABASE_APP_ROLE = database.database_settings(role="app", conn_max_age=0).get("USER", "")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -3,12 +3,16 @@ missing value stops the process at import (ImproperlyConfigured naming the varia
 with a development default: SECRET_KEY (50+ characters, not a development key), FX_SIGNING_KEY (32+
 characters, not SECRET_KEY), LEDGER_ANCHOR_KEY (32+ characters, a secret of its own), DATABASE_URL
 (PostgreSQL), REDIS_URL. HTTPS only (HSTS, secure cookies), except the plain-HTTP health check of a load
-balancer at /healthz; the API schema and docs need a staff login unless API_DOCS_PUBLIC is set."""
+balancer at /healthz; the API schema and docs need a staff login unless API_DOCS_PUBLIC is set. A database
+connection as a superuser is refused when it opens (config.database.refuse_superuser; docs/operations.md)."""
 
 import os
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.signals import connection_created
+
+from config.database import refuse_superuser
 
 from .base import *  # noqa: F403
 from .base import DEV_SECRET_KEY, env_bool
@@ -79,6 +83,8 @@ SECRET_KEY = _secret_key()
 FX_SIGNING_KEY = _fx_signing_key(SECRET_KEY)
 LEDGER_ANCHOR_KEY = _ledger_anchor_key(SECRET_KEY, FX_SIGNING_KEY)
 _database_url()  # base.py has parsed it into DATABASES already
+# The app role and the owner are no superusers: checked as each connection opens, at no cost (no query).
+connection_created.connect(refuse_superuser, dispatch_uid="config.database.refuse_superuser")
 _required("REDIS_URL")  # without it Celery would run tasks inside requests and the cache be per process
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
