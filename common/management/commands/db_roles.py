@@ -7,7 +7,7 @@ names another. docs/operations.md, "Database roles", has the roles and the SQL t
 The app role gets CONNECT and TEMPORARY on the database (ingest and rating stage rows in temporary
 tables), USAGE on schema public, SELECT/INSERT/UPDATE/DELETE on the tables, USAGE/SELECT on the sequences
 and EXECUTE on the functions, and nothing else: no TRUNCATE, REFERENCES or TRIGGER, no CREATE anywhere.
-Two narrowings, as defence in depth behind the guard triggers:
+Narrowed, as defence in depth behind the guard triggers:
 - where a trigger refuses every DELETE (`ledger_append_only`, `billing_refuse_delete`), no DELETE;
 - where a trigger refuses every UPDATE (`ledger_append_only`), UPDATE of the primary key only: that is
   the privilege `SELECT ... FOR UPDATE` needs (prepaid credit grants are locked while they are consumed),
@@ -19,10 +19,11 @@ the plain grants at once (the narrowings wait for the next run; the triggers ref
 
 Why a command and not a migration: the role's name belongs to the deployment, not to the schema (a
 migration must hold the same SQL everywhere and import nothing from the app), a GRANT to a role that does
-not exist fails, and the test suite's databases are migrated where no app role may exist. The app role
-must not exist for the command to be wrong: it checks that the role is no superuser, cannot create roles
-or databases, bypasses no row security, is not a member of the owner and owns nothing here, and stops
-otherwise."""
+not exist fails, and the test suite's databases are migrated where no app role may exist.
+
+Before granting anything it checks the app role: no superuser, cannot create roles or databases, does not
+replicate or bypass row security, is not a member of the owner and owns nothing here; it stops otherwise,
+since grants to such a role would limit nothing."""
 
 from __future__ import annotations
 
