@@ -108,8 +108,8 @@ class Invoice(models.Model):
                 condition=~Q(status="void") | (~Q(void_reason="") & Q(voided_at__isnull=False)),
                 name="invoice_void_reason",
             ),
-            # Equalities written as |a - b| < half the smallest stored unit: exact on PostgreSQL (NUMERIC),
-            # and immune to SQLite evaluating decimal columns as binary floating point.
+            # Equalities written as |a - b| < half the smallest stored unit (NUMERIC arithmetic is exact; the
+            # form is kept because the constraints were created so and changing them is a migration).
             models.CheckConstraint(
                 condition=(
                     Q(tax_mode="exclusive")

@@ -18,9 +18,8 @@ _STORED = Decimal(1).scaleb(-AMOUNT_PLACES)
 
 
 def stored_amount(value: Decimal | None) -> Decimal:
-    """A database SUM() of amounts, back at the stored scale. SQLite sums decimal columns as binary
-    floating point (3.55e-15 instead of 0); every amount has at most AMOUNT_PLACES decimals, so
-    quantizing to that scale restores the exact result. A no-op on PostgreSQL."""
+    """A database SUM() of amounts (or None for no rows) at the stored scale, AMOUNT_PLACES decimals:
+    NUMERIC sums are exact, so this only fixes the scale and turns None into 0."""
     return (value or Decimal(0)).quantize(_STORED, rounding=ROUND_HALF_UP)
 
 
