@@ -9,14 +9,10 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 
 
-def is_postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
 def update_rows(objs: Sequence[Model], fields: Sequence[str]) -> None:
     """Write `fields` of each object to its row by primary key, as `QuerySet.bulk_update` does but
     without its per-row CASE expressions (which cost milliseconds per row to compile): one
-    `UPDATE ... FROM (VALUES ...)` on PostgreSQL, one `executemany` of a single-row UPDATE elsewhere.
+    `UPDATE ... FROM (VALUES ...)`.
     Values are converted by each field (`get_db_prep_save`) exactly as the ORM saves them; row
     triggers fire per row as for any UPDATE."""
     if not objs:
@@ -38,32 +34,24 @@ def update_rows(objs: Sequence[Model], fields: Sequence[str]) -> None:
         + [pk.get_db_prep_save(obj.pk, conn)]
         for obj in objs
     ]
+    types = [f.db_type(connection) for f in [*model_fields, pk]]
+    types = ["bigint" if t in ("bigserial", "serial") else t for t in types]
+    row_sql = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+    names = [*columns, connection.ops.quote_name("_pk")]
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
     with connection.cursor() as cursor:
-        if is_postgres():
-            types = [f.db_type(connection) for f in [*model_fields, pk]]
-            types = ["bigint" if t in ("bigserial", "serial") else t for t in types]
-            row_sql = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
-            names = [*columns, connection.ops.quote_name("_pk")]
-            sets = ", ".join(f"{c} = v.{c}" for c in columns)
-            cursor.execute(
-                f"UPDATE {table} AS t SET {sets} FROM (VALUES "  # noqa: S608 (names from the model)
-                + ", ".join([row_sql] * len(rows))
-                + f") AS v({', '.join(names)}) WHERE t.{connection.ops.quote_name(pk.column)} = v._pk",
-                [value for row in rows for value in row],
-            )
-        else:
-            sets = ", ".join(f"{c} = %s" for c in columns)
-            cursor.executemany(
-                f"UPDATE {table} SET {sets} WHERE {connection.ops.quote_name(pk.column)} = %s",  # noqa: S608
-                rows,
-            )
+        cursor.execute(
+            f"UPDATE {table} AS t SET {sets} FROM (VALUES "  # noqa: S608 (names from the model)
+            + ", ".join([row_sql] * len(rows))
+            + f") AS v({', '.join(names)}) WHERE t.{connection.ops.quote_name(pk.column)} = v._pk",
+            [value for row in rows for value in row],
+        )
 
 
 def insert_rows(objs: Sequence[Model]) -> None:
     """Insert new objects of one model with multi-row `INSERT ... VALUES ... RETURNING pk` statements
     and set their primary keys, as `QuerySet.bulk_create` does for plain rows but without its per-value
-    compilation (or, on PostgreSQL, its UNNEST arrays, which psycopg quotes element by element in
-    Python). Values are converted by each field (`pre_save`, then `get_db_prep_save`) exactly as the ORM
+    compilation (or its UNNEST arrays, which psycopg quotes element by element in Python). Values are converted by each field (`pre_save`, then `get_db_prep_save`) exactly as the ORM
     saves them. No signals, no expressions, no conflict handling."""
     if not objs:
         return
@@ -94,13 +82,9 @@ def insert_rows(objs: Sequence[Model]) -> None:
 
 def copy_rows(objs: Sequence[Model]) -> None:
     """Insert new objects of one model whose primary keys the caller does not need: `COPY ... FROM STDIN`
-    on PostgreSQL (rows formatted by psycopg's C dumpers; row and statement triggers, constraints and
-    foreign keys apply as for INSERT), `insert_rows` elsewhere. The objects' primary keys stay unset on
-    PostgreSQL."""
+    (rows formatted by psycopg's C dumpers; row and statement triggers, constraints and foreign keys
+    apply as for INSERT). The objects' primary keys stay unset."""
     if not objs:
-        return
-    if not is_postgres():
-        insert_rows(objs)
         return
     meta = objs[0]._meta
     fields = [f for f in meta.concrete_fields if f is not meta.pk]
