@@ -3,6 +3,7 @@ the tenant's row lock, so customers and finance see the running invoice before t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db import transaction
@@ -11,6 +12,7 @@ from django.utils import timezone
 from billing.close.cache import CloseCache, document_of
 from billing.close.compute import invoice_compute
 from billing.close.periods import CloseResult, period_for, tenant_assignments, version_at
+from billing.profiles.models import ProfileAssignment
 from common.periods import period_containing
 from ledger.models import Invoice
 from ledger.services.invoicing import invoice_for_period, invoice_save_draft
@@ -23,11 +25,14 @@ def invoice_refresh_draft(
     period_key: str | None = None,
     now: datetime | None = None,
     cache: CloseCache | None = None,
+    assignments: Sequence[ProfileAssignment] | None = None,
 ) -> CloseResult:
-    """Recompute and store the draft (preview) of a period that is not finalized yet."""
+    """Recompute and store the draft (preview) of a period that is not finalized yet (`assignments`: the
+    tenant's, when the caller has read them already)."""
     now = now or timezone.now()
     cache = cache or CloseCache()
-    assignments = tenant_assignments([tenant.pk])[tenant.pk]
+    if assignments is None:
+        assignments = tenant_assignments([tenant.pk])[tenant.pk]
     period, version = period_for(
         tenant=tenant, now=now, period_key=period_key, cache=cache, assignments=assignments
     )

@@ -30,7 +30,8 @@ from billing.rating.selectors import period_usage_rows_many
 from billing.usage.selectors import unrated_event_counts
 from common.periods import Period
 from ledger.contract import IssueRequest
-from ledger.models import Invoice
+from ledger.models import Alert, Invoice
+from ledger.services.alerts import alert_raise
 from ledger.services.invoicing import invoice_save_draft_with_lines
 from ledger.services.invoicing_batch import invoices_issue_many
 from tenants.models import Tenant
@@ -69,7 +70,7 @@ def close_locked(*, due: list[DuePeriod], now: datetime, cache: CloseCache) -> d
             )
         else:
             todo.append(item)
-    todo = _without_unrated_usage(todo, results)
+    todo = _without_unrated_usage(todo, results, now=now)
     if not todo:
         return results
     periods = _billing_periods_for_update(todo)
@@ -121,10 +122,12 @@ def close_locked(*, due: list[DuePeriod], now: datetime, cache: CloseCache) -> d
     return results
 
 
-def _without_unrated_usage(items: list[DuePeriod], results: dict[int, CloseResult]) -> list[DuePeriod]:
+def _without_unrated_usage(
+    items: list[DuePeriod], results: dict[int, CloseResult], *, now: datetime
+) -> list[DuePeriod]:
     """Never finalize over usage that is not rated yet: a tenant with pending events in its period is
-    blocked with the reason `usage_pending` (and closed by a later run, once rating has caught up), never
-    invoiced without them. Read under the tenant locks: rating takes KEY SHARE on a tenant, so what it
+    blocked with the reason `usage_pending` and an alert (and closed by a later run, once rating has
+    caught up), never invoiced without them. Read under the tenant locks: rating takes KEY SHARE on a tenant, so what it
     was rating has committed by now."""
     by_range: dict[tuple[datetime, datetime], list[int]] = defaultdict(list)
     for item in items:
@@ -141,6 +144,12 @@ def _without_unrated_usage(items: list[DuePeriod], results: dict[int, CloseResul
                 item.period.key,
                 "blocked",
                 message=f"{USAGE_PENDING}: {pending} events of the period are not rated yet",
+            )
+            alert_raise(
+                kind=Alert.Kind.CLOSE,
+                tenant_id=item.tenant.pk,
+                message=f"period {item.period.key} waits: {USAGE_PENDING}",
+                now=now,
             )
         else:
             kept.append(item)

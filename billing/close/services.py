@@ -12,7 +12,7 @@ unique constraint on (tenant, period_start) for non-void invoices refuses a seco
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import DatabaseError, transaction
@@ -113,26 +113,17 @@ def close_chunk(
             for item in due:
                 results.update(_close_alone(item, now=now, cache=cache))
     for tenant in in_grace:
-        results[tenant.pk] = invoice_refresh_draft(tenant=tenant, period_key=period_key, now=now, cache=cache)
-    _alert_outcomes(results.values(), tenants, now=now)
+        results[tenant.pk] = invoice_refresh_draft(
+            tenant=tenant, period_key=period_key, now=now, cache=cache, assignments=assignments[tenant.pk]
+        )
+    _resolve_alerts(results, now=now)
     return [results[t.pk] for t in tenants]
 
 
-def _alert_outcomes(results: Iterable[CloseResult], tenants: Sequence[Tenant], *, now: datetime) -> None:
-    """A close that waits for unrated usage raises an alert (blocked invoices raise their own, and a
-    failed close raised one in `_close_alone`); a finalized close resolves the tenant's close alerts."""
-    by_slug = {t.slug: t.pk for t in tenants}
-    finalized: list[int] = []
-    for result in results:
-        if result.status == "finalized":
-            finalized.append(by_slug[result.tenant_slug])
-        elif result.status == "blocked" and result.invoice_id is None:
-            alert_raise(
-                kind=Alert.Kind.CLOSE,
-                tenant_id=by_slug[result.tenant_slug],
-                message=f"period {result.period_key} waits: {result.message.split(':')[0]}",
-                now=now,
-            )
+def _resolve_alerts(results: dict[int, CloseResult], *, now: datetime) -> None:
+    """A finalized close resolves its tenant's close alerts (raised by a close that waited for unrated
+    usage or failed)."""
+    finalized = [tenant_id for tenant_id, result in results.items() if result.status == "finalized"]
     if finalized:
         alerts_resolve(kind=Alert.Kind.CLOSE, tenant_ids=finalized, now=now)
 
