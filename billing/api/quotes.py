@@ -214,9 +214,3 @@ class QuoteView(APIView):
         raise Backpressure(
             f"quote rate limit of {settings.QUOTE_RATE_LIMIT} exceeded", status_code=429, retry_after=retry
         )
-
-    def handle_exception(self, exc: Exception) -> Response:
-        response = super().handle_exception(exc)
-        if isinstance(exc, Backpressure):
-            response["Retry-After"] = str(exc.retry_after)
-        return response
