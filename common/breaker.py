@@ -11,11 +11,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from django.conf import settings
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _TIMEOUTS = (RedisTimeoutError, TimeoutError)  # socket.timeout is TimeoutError
 
@@ -39,6 +43,18 @@ class CircuitBreaker:
         with self._lock:
             self._open_until = self._clock() + seconds
         logger.warning("%s timed out; skipped for the next %s s: %s", self.name, seconds, err)
+
+    def fail_open(self, call: Callable[[], T], *, default: T, what: str) -> T:
+        """`call()`, or `default` when the breaker is open or Redis fails (logged; a timeout opens the
+        breaker). Any other exception of `call` propagates."""
+        if not self.allows():
+            return default  # Redis timed out moments ago: do not wait for it again
+        try:
+            return call()
+        except (RedisError, OSError) as err:
+            self.failed(err)
+            logger.warning("%s skipped, cache unavailable: %s", what, err)
+            return default
 
     def reset(self) -> None:
         with self._lock:

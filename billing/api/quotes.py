@@ -8,7 +8,6 @@ cache, and the limit fails open when the cache is down, as ingest's backpressure
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
 from decimal import Decimal
@@ -16,7 +15,6 @@ from typing import Any, NoReturn
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
-from redis.exceptions import RedisError
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import IsAuthenticated
@@ -35,8 +33,6 @@ from common.errors import ApplicationError, FieldIssue, ValidationFailed
 from common.money import InvalidDecimal, parse_decimal
 from tenants.api.authentication import ApiKeyPrincipal
 from tenants.models import ApiKey
-
-logger = logging.getLogger(__name__)
 
 # Per-event quantity lists of a quote; `quantity` and `carried_quantity` are single values.
 _EVENT_LISTS = ("events", "carried_events")
@@ -99,14 +95,8 @@ class QuoteRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        if not redis_breaker.allows():
-            return True  # the cache timed out moments ago: fail open without waiting for it again
-        try:
-            return super().allow_request(request, view)
-        except (RedisError, OSError) as err:
-            redis_breaker.failed(err)
-            logger.warning("quote rate limit skipped, cache unavailable: %s", err)
-            return True
+        allow = super().allow_request
+        return redis_breaker.fail_open(lambda: allow(request, view), default=True, what="quote rate limit")
 
 
 def _quote_limits_check(payload: Any) -> None:

@@ -4,20 +4,16 @@ timeout they are skipped for a moment: common.breaker)."""
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 
 from django.conf import settings
 from django.core.cache import cache
-from redis.exceptions import RedisError
 
 from billing.usage import metrics
 from billing.usage.selectors import pending_backlog
 from common.breaker import redis_breaker
 from common.errors import ApplicationError
-
-logger = logging.getLogger(__name__)
 
 
 class Backpressure(ApplicationError):
@@ -34,38 +30,39 @@ class Backpressure(ApplicationError):
 def usage_backpressure_check(*, tenant_key: str, now: float | None = None) -> None:
     """Per-tenant fixed-window rate limit (429) and the unrated-backlog bound (503). The counters live in
     the cache (Redis in production); when the cache is down the checks fail open: ingest keeps accepting."""
-    if not redis_breaker.allows():
-        return  # Redis timed out moments ago: fail open without waiting for it again
-    now = time.time() if now is None else now
+    redis_breaker.fail_open(
+        lambda: _check(tenant_key=tenant_key, now=time.time() if now is None else now),
+        default=None,
+        what="usage backpressure check",
+    )
+
+
+def _check(*, tenant_key: str, now: float) -> None:
     window = settings.USAGE_RATE_LIMIT_WINDOW_SECONDS
     limit = settings.USAGE_RATE_LIMIT_REQUESTS
-    try:
-        if limit > 0:
-            slot = int(now // window)
-            counter = f"usage:rate:{tenant_key}:{slot}"
-            cache.add(counter, 0, timeout=window * 2)
-            used = cache.incr(counter)
-            if used > limit:
-                metrics.INGEST_RATE_LIMITED.labels(kind="rate").inc()
-                retry = max(1, math.ceil((slot + 1) * window - now))
-                raise Backpressure(
-                    f"rate limit of {limit} requests per {window} s exceeded",
-                    status_code=429,
-                    retry_after=retry,
-                )
-        bound = settings.USAGE_BACKLOG_MAX_PENDING
-        if bound > 0:
-            backlog = cache.get("usage:backlog")
-            if backlog is None:
-                backlog = pending_backlog()
-                cache.set("usage:backlog", backlog, timeout=settings.USAGE_BACKLOG_CACHE_SECONDS)
-            if backlog > bound:
-                metrics.INGEST_RATE_LIMITED.labels(kind="backlog").inc()
-                raise Backpressure(
-                    f"the rating backlog is over {bound} events; retry later",
-                    status_code=503,
-                    retry_after=settings.USAGE_BACKLOG_RETRY_AFTER_SECONDS,
-                )
-    except (RedisError, OSError) as err:
-        redis_breaker.failed(err)
-        logger.warning("usage backpressure check skipped, cache unavailable: %s", err)
+    if limit > 0:
+        slot = int(now // window)
+        counter = f"usage:rate:{tenant_key}:{slot}"
+        cache.add(counter, 0, timeout=window * 2)
+        used = cache.incr(counter)
+        if used > limit:
+            metrics.INGEST_RATE_LIMITED.labels(kind="rate").inc()
+            retry = max(1, math.ceil((slot + 1) * window - now))
+            raise Backpressure(
+                f"rate limit of {limit} requests per {window} s exceeded",
+                status_code=429,
+                retry_after=retry,
+            )
+    bound = settings.USAGE_BACKLOG_MAX_PENDING
+    if bound > 0:
+        backlog = cache.get("usage:backlog")
+        if backlog is None:
+            backlog = pending_backlog()
+            cache.set("usage:backlog", backlog, timeout=settings.USAGE_BACKLOG_CACHE_SECONDS)
+        if backlog > bound:
+            metrics.INGEST_RATE_LIMITED.labels(kind="backlog").inc()
+            raise Backpressure(
+                f"the rating backlog is over {bound} events; retry later",
+                status_code=503,
+                retry_after=settings.USAGE_BACKLOG_RETRY_AFTER_SECONDS,
+            )
