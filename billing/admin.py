@@ -194,8 +194,8 @@ from .models import ExchangeRate, TaxRule  # noqa: E402
 
 @admin.register(TaxRule)
 class TaxRuleAdmin(admin.ModelAdmin[TaxRule]):
-    list_display = ("jurisdiction", "name", "rate", "mode", "effective_from", "effective_to")
-    list_filter = ("jurisdiction", "mode")
+    list_display = ("jurisdiction", "name", "rate", "effective_from", "effective_to")
+    list_filter = ("jurisdiction",)
 
 
 @admin.register(ExchangeRate)

@@ -14,15 +14,15 @@ from django.utils import timezone
 from billing.close.fx import fx_sign
 from billing.close.models import ExchangeRate, TaxRule
 
-# (jurisdiction, name, rate %, mode). US: the platform collects no US sales tax in the demo; the
+# (jurisdiction, name, rate %). US: the platform collects no US sales tax in the demo; the
 # explicit 0 % rule records that decision (a missing rule would block the invoice). KW has no VAT.
 TAX_RULES = [
-    ("DE", "Umsatzsteuer (standard)", "19", TaxRule.Mode.EXCLUSIVE),
-    ("FR", "TVA (taux normal)", "20", TaxRule.Mode.EXCLUSIVE),
-    ("US", "No sales tax collected", "0", TaxRule.Mode.EXCLUSIVE),
-    ("JP", "Consumption tax", "10", TaxRule.Mode.EXCLUSIVE),
-    ("KW", "No VAT", "0", TaxRule.Mode.EXCLUSIVE),
-    ("GB", "VAT (standard)", "20", TaxRule.Mode.EXCLUSIVE),
+    ("DE", "Umsatzsteuer (standard)", "19"),
+    ("FR", "TVA (taux normal)", "20"),
+    ("US", "No sales tax collected", "0"),
+    ("JP", "Consumption tax", "10"),
+    ("KW", "No VAT", "0"),
+    ("GB", "VAT (standard)", "20"),
 ]
 TAX_RULES_FROM = date(2020, 1, 1)
 
@@ -54,11 +54,11 @@ def seed_finance_reference_data(*, today: date | None = None) -> FinanceSeedResu
     base = settings.LEDGER_BASE_CURRENCY
     tax_created = fx_created = 0
     with transaction.atomic():
-        for jurisdiction, name, percent, mode in TAX_RULES:
+        for jurisdiction, name, percent in TAX_RULES:
             _rule, created = TaxRule.objects.get_or_create(
                 jurisdiction=jurisdiction,
                 effective_from=TAX_RULES_FROM,
-                defaults={"name": name, "rate": Decimal(percent), "mode": mode},
+                defaults={"name": name, "rate": Decimal(percent)},
             )
             tax_created += int(created)
         per_base = {code: level / EUR_RATES[base] for code, level in EUR_RATES.items() if code != base}

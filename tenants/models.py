@@ -45,6 +45,25 @@ class Tenant(models.Model):
     tax_jurisdiction = models.CharField(max_length=16, help_text="Tax jurisdiction code, usually the country")
     currency = models.CharField(max_length=3, help_text="ISO 4217 billing currency")
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    vat_id = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="VAT identification number (B2B), with its country prefix",
+    )
+    address = models.TextField(
+        blank=True, default="", db_default="", help_text="postal address as printed on invoices (lines)"
+    )
+    payment_terms_days = models.PositiveSmallIntegerField(
+        default=30, db_default=30, help_text="days from the issue date to the due date (net N)"
+    )
+    locale = models.CharField(
+        max_length=16,
+        default="en",
+        db_default="en",
+        help_text="language and region of the customer's documents (e.g. de_DE)",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -55,6 +74,11 @@ class Tenant(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="tenant_currency_iso"),
             models.CheckConstraint(condition=Q(country__regex=r"^[A-Z]{2}$"), name="tenant_country_iso"),
+            models.CheckConstraint(condition=Q(payment_terms_days__lte=365), name="tenant_payment_terms"),
+            models.CheckConstraint(
+                condition=Q(vat_id="") | Q(vat_id__regex=r"^[A-Z]{2}[0-9A-Za-z+*.]{2,30}$"),
+                name="tenant_vat_id",
+            ),
         ]
         permissions = [("view_tenant_billing", "Can view the tenant's invoices and usage")]
 

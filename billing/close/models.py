@@ -7,14 +7,13 @@ from django.db.models import F, Q
 
 
 class TaxRule(models.Model):
-    class Mode(models.TextChoices):
-        EXCLUSIVE = "exclusive", "Exclusive (added on top)"
-        INCLUSIVE = "inclusive", "Inclusive (contained in prices)"
+    """The tax rate of a jurisdiction (the customer's place of supply, `Tenant.tax_jurisdiction`) over a
+    window of days. Whether prices include the tax is the price list's choice (`tax.mode` of the profile
+    document), not the rule's."""
 
     jurisdiction = models.CharField(max_length=16)
     name = models.CharField(max_length=100)
     rate = models.DecimalField(max_digits=7, decimal_places=4, help_text="percent, e.g. 19.0000")
-    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.EXCLUSIVE)
     effective_from = models.DateField()
     effective_to = models.DateField(null=True, blank=True, help_text="exclusive; empty = open-ended")
 

@@ -117,7 +117,7 @@ class _Semantics(Reader):
                 grace_hours=doc.get("grace_hours", DEFAULT_GRACE_HOURS),
                 backdating_days=doc.get("backdating_days", DEFAULT_BACKDATING_DAYS),
                 required_tags=tuple(doc.get("required_tags", [])),
-                tax=Tax(jurisdiction=tax["jurisdiction"], mode=tax["mode"]),
+                tax=Tax(jurisdiction=tax.get("jurisdiction"), mode=tax["mode"]),
                 prices=prices,
                 commitments=commitments,
                 discounts=discounts,

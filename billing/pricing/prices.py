@@ -135,7 +135,10 @@ MODELS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Tax:
-    jurisdiction: str
+    """`mode`: whether the prices include the tax. `jurisdiction` (optional, legacy): the place of supply is
+    the tenant's; a document that names another one is refused where it meets a tenant (assignment, close)."""
+
+    jurisdiction: str | None
     mode: Literal["exclusive", "inclusive"]
 
 

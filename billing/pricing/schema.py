@@ -99,7 +99,7 @@ PROFILE_SCHEMA: dict[str, Any] = {
         },
         "tax": {
             "type": "object",
-            "required": ["jurisdiction", "mode"],
+            "required": ["mode"],
             "additionalProperties": False,
             "properties": {
                 "jurisdiction": {"type": "string", "pattern": JURISDICTION_PATTERN},

@@ -1,13 +1,15 @@
 from .accounts import Account
-from .credits import CreditConsumption, CreditGrant, CreditRestoration
+from .credits import CreditConsumption, CreditExpiry, CreditGrant, CreditRestoration
 from .invoices import (
     Alert,
     CorrectionMarker,
     CreditNote,
+    CreditNoteDocument,
     CreditNoteLine,
     Invoice,
     InvoiceCounter,
     InvoiceLine,
+    TaxBreakdown,
 )
 from .journal import ChainAnchor, ChainHead, Posting, Transaction
 
@@ -18,13 +20,16 @@ __all__ = [
     "ChainHead",
     "CorrectionMarker",
     "CreditConsumption",
+    "CreditExpiry",
     "CreditGrant",
     "CreditNote",
+    "CreditNoteDocument",
     "CreditNoteLine",
     "CreditRestoration",
     "Invoice",
     "InvoiceCounter",
     "InvoiceLine",
     "Posting",
+    "TaxBreakdown",
     "Transaction",
 ]

@@ -71,3 +71,21 @@ class CreditRestoration(models.Model):
 
     def __str__(self) -> str:
         return f"restore {self.consumption_id}: {self.amount}"
+
+
+class CreditExpiry(models.Model):
+    """The unused part of an expired grant, posted as breakage (Dr prepaid liability, Cr breakage revenue).
+    One per grant: expiring twice is refused by the unique grant, and the row is append-only."""
+
+    grant = models.OneToOneField(CreditGrant, on_delete=models.PROTECT, related_name="expiry")
+    amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    expired_at = models.DateTimeField(help_text="the grant's expires_at")
+    created_at = models.DateTimeField()
+    ledger_transaction = models.ForeignKey("ledger.Transaction", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="creditexpiry_positive")]
+
+    def __str__(self) -> str:
+        return f"expire {self.grant_id}: {self.amount}"

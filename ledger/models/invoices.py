@@ -89,6 +89,29 @@ class Invoice(models.Model):
     pdf_rendered_version = models.PositiveIntegerField(default=0)
     pdf_file = models.CharField(max_length=255, blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
+    # The EN 16931 (Factur-X / ZUGFeRD CII) XML, written with the PDF that embeds it.
+    xml_file = models.CharField(max_length=255, blank=True, default="", db_default="")
+    xml_sha256 = models.CharField(max_length=64, blank=True, default="", db_default="")
+    # What the document prints, fixed when it is computed (drafts) and finalized (issue and due dates).
+    period_first_day = models.DateField(null=True, blank=True, help_text="first local day of the period")
+    period_last_day = models.DateField(null=True, blank=True, help_text="last local day of the period")
+    issue_date = models.DateField(null=True, blank=True, help_text="local date of finalization")
+    due_date = models.DateField(null=True, blank=True)
+    payment_terms_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    seller_vat_id = models.CharField(max_length=32, blank=True, default="", db_default="")
+    buyer_vat_id = models.CharField(max_length=32, blank=True, default="", db_default="")
+    buyer_country = models.CharField(max_length=2, blank=True, default="", db_default="")
+    reverse_charge = models.BooleanField(default=False, db_default=False)
+    tax_note = models.TextField(
+        blank=True, default="", db_default="", help_text="legal note printed with the VAT breakdown"
+    )
+    rounding_amount = models.DecimalField(
+        max_digits=AMOUNT_DIGITS,
+        decimal_places=AMOUNT_PLACES,
+        default=0,
+        db_default=0,
+        help_text="inclusive prices: total - (net + tax), EN 16931 BT-114",
+    )
 
     class Meta:
         ordering = ["tenant_id", "period_start", "id"]
@@ -132,6 +155,11 @@ class Invoice(models.Model):
             models.CheckConstraint(
                 condition=Q(period_end__gt=F("period_start")), name="invoice_period_positive"
             ),
+            models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_nonnegative"),
+            models.CheckConstraint(
+                condition=Q(due_date__isnull=True) | Q(due_date__gte=F("issue_date")),
+                name="invoice_due_after_issue",
+            ),
         ]
         indexes = [models.Index(fields=["status", "period_end"], name="invoice_status_period")]
 
@@ -173,6 +201,20 @@ class InvoiceLine(models.Model):
         Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="corrected_by_lines"
     )
     corrects_period = models.CharField(max_length=16, blank=True)
+    # What the line prices, stable across re-computations of its period (e.g. "usage:api_calls:v12",
+    # "discount:launch20", "minimum"); a correction line names the component of the period it corrects.
+    component = models.CharField(max_length=160, blank=True, default="", db_default="")
+    tax_category = models.CharField(
+        max_length=2, default="S", db_default="S", help_text="UNCL 5305: S, Z, E, AE, O"
+    )
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
+    # Corrections: the component's amount as last invoiced and as re-priced now (amount = repriced - billed).
+    billed_before = models.DecimalField(
+        max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, null=True, blank=True
+    )
+    repriced = models.DecimalField(
+        max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, null=True, blank=True
+    )
 
     class Meta:
         ordering = ["invoice_id", "position"]
@@ -188,6 +230,44 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice_id}#{self.position} {self.description} {self.amount}"
+
+
+class TaxBreakdown(models.Model):
+    """One row of a document's VAT breakdown (EN 16931 BG-23): per category and rate, the taxable amount
+    (sum of the rounded lines, net) and the tax, taxable x rate rounded once (BR-CO-17). Stored for an
+    invoice (rebuilt with its lines while a draft, frozen once issued) or a credit note (append-only)."""
+
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.CASCADE, null=True, blank=True, related_name="tax_breakdown"
+    )
+    credit_note = models.ForeignKey(
+        "ledger.CreditNote", on_delete=models.PROTECT, null=True, blank=True, related_name="tax_breakdown"
+    )
+    category = models.CharField(max_length=2, help_text="UNCL 5305: S, Z, E, AE, O")
+    rate = models.DecimalField(max_digits=7, decimal_places=4)
+    taxable_amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    tax_amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    exemption_reason = models.CharField(max_length=255, blank=True)
+    exemption_code = models.CharField(max_length=32, blank=True, help_text="VATEX code, e.g. VATEX-EU-AE")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(invoice__isnull=False, credit_note__isnull=True)
+                | Q(invoice__isnull=True, credit_note__isnull=False),
+                name="taxbreakdown_one_document",
+            ),
+            models.UniqueConstraint(
+                fields=["invoice", "category", "rate"], name="taxbreakdown_invoice_rate_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["credit_note", "category", "rate"], name="taxbreakdown_creditnote_rate_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category} {self.rate}%: {self.taxable_amount} -> {self.tax_amount}"
 
 
 class InvoiceCounter(models.Model):
@@ -206,6 +286,12 @@ class InvoiceCounter(models.Model):
 
 
 class CreditNote(models.Model):
+    class Kind(models.TextChoices):
+        MANUAL = "manual", "Issued by finance"
+        VOID = "void", "Voiding the invoice"
+        CORRECTION = "correction", "Correction of the period (re-priced lower)"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.MANUAL, db_default=Kind.MANUAL)
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="credit_notes")
     number = models.CharField(max_length=64, unique=True)
@@ -236,12 +322,50 @@ class CreditNoteLine(models.Model):
     description = models.CharField(max_length=255)
     amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     tax_amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
+    # Correction credit notes: the component of the original period they correct (as InvoiceLine).
+    component = models.CharField(max_length=160, blank=True, default="", db_default="")
+    quantity = models.DecimalField(max_digits=EXACT_DIGITS, decimal_places=12, null=True, blank=True)
+    unit_label = models.CharField(max_length=32, blank=True)
+    tax_category = models.CharField(max_length=2, default="S", db_default="S")
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
+    billed_before = models.DecimalField(
+        max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, null=True, blank=True
+    )
+    repriced = models.DecimalField(
+        max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, null=True, blank=True
+    )
 
     class Meta:
         ordering = ["credit_note_id", "id"]
 
     def __str__(self) -> str:
         return f"{self.credit_note_id}: {self.description} {self.amount}"
+
+
+class CreditNoteDocument(models.Model):
+    """The rendered PDF (PDF/A-3 with its Factur-X XML embedded) of a credit note: credit notes are
+    append-only, so each render is a new row (version 1, 2, ...), never an update."""
+
+    credit_note = models.ForeignKey(CreditNote, on_delete=models.PROTECT, related_name="documents")
+    version = models.PositiveIntegerField()
+    pdf_file = models.CharField(max_length=255)
+    pdf_sha256 = models.CharField(max_length=64)
+    xml_file = models.CharField(max_length=255)
+    xml_sha256 = models.CharField(max_length=64)
+    rendered_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["credit_note_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["credit_note", "version"], name="creditnotedocument_version"),
+            models.CheckConstraint(
+                condition=Q(pdf_sha256__regex="^[0-9a-f]{64}$") & Q(xml_sha256__regex="^[0-9a-f]{64}$"),
+                name="creditnotedocument_sha256",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credit_note_id} v{self.version}"
 
 
 class CorrectionMarker(models.Model):

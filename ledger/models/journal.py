@@ -30,6 +30,7 @@ class Transaction(models.Model):
         CREDIT_GRANT = "credit_grant", "Prepaid credit granted"
         CREDIT_CONSUMPTION = "credit_consumption", "Prepaid credit consumed"
         CREDIT_RESTORATION = "credit_restoration", "Prepaid credit restored (invoice voided)"
+        CREDIT_EXPIRY = "credit_expiry", "Prepaid credit expired (breakage)"
         PAYMENT = "payment", "Payment received"
         ADJUSTMENT = "adjustment", "Manual adjustment"
 

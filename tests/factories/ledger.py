@@ -195,15 +195,9 @@ def usage(
         agg.save()
 
 
-def tax_rule(
-    jurisdiction: str = "DE", rate: str = "19", mode: str = "exclusive", start: date = date(2020, 1, 1)
-) -> TaxRule:
+def tax_rule(jurisdiction: str = "DE", rate: str = "19", start: date = date(2020, 1, 1)) -> TaxRule:
     return TaxRule.objects.create(
-        jurisdiction=jurisdiction,
-        name=f"{jurisdiction} VAT",
-        rate=Decimal(rate),
-        mode=mode,
-        effective_from=start,
+        jurisdiction=jurisdiction, name=f"{jurisdiction} VAT", rate=Decimal(rate), effective_from=start
     )
 
 

@@ -251,6 +251,8 @@ def test_the_invoice_guard_leaves_mutable_only_named_columns_of_the_invoice_tabl
         "pdf_rendered_version",
         "pdf_file",
         "pdf_sha256",
+        "xml_file",
+        "xml_sha256",
     ]
     assert set(mutable) <= {f.column for f in Invoice._meta.concrete_fields}
 
