@@ -265,6 +265,11 @@ CELERY_BEAT_SCHEDULE["ledger-pdf-sweep"] = {
     "task": "ledger.pdf_sweep",
     "schedule": env_int("PDF_SWEEP_INTERVAL_SECONDS", 300),
 }
+# Prepaid credit expiry (breakage): idempotent, so hourly costs little and books breakage within the hour.
+CELERY_BEAT_SCHEDULE["ledger-credits-expire"] = {
+    "task": "ledger.credits_expire",
+    "schedule": env_int("CREDITS_EXPIRE_INTERVAL_SECONDS", 3600),
+}
 # Render the PDF after an invoice is finalized (a Celery task after commit; never awaited).
 INVOICE_PDF_ON_FINALIZE = env_bool("INVOICE_PDF_ON_FINALIZE", True)
 INVOICE_ISSUER = {
@@ -272,4 +277,5 @@ INVOICE_ISSUER = {
     "address": os.environ.get("INVOICE_ISSUER_ADDRESS", "Musterstrasse 1, 10115 Berlin, Germany"),
     "vat_id": os.environ.get("INVOICE_ISSUER_VAT_ID", "DE000000000"),
     "email": os.environ.get("INVOICE_ISSUER_EMAIL", "billing@example.test"),
+    "country": os.environ.get("INVOICE_ISSUER_COUNTRY", "DE"),  # ISO 3166-1 alpha-2, printed and in the XML
 }

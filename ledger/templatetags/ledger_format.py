@@ -1,25 +1,95 @@
-"""Template filters for documents: money at its currency's minor unit, quantities without exponents,
-instants in UTC."""
+"""Template filters for documents. Money, unit prices, quantities, rates and dates go through
+`common.money_format` with the document's `DocumentFormat` (currency and locale), e.g.
+`{{ line.amount|money:fmt }}`; `plain` and the UTC filters print machine-style values."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django import template
 
 from common.money import quantize_money
+from common.money_format import (
+    DEFAULT_LOCALE,
+    DocumentFormat,
+    format_date,
+    format_money,
+    format_percent,
+    format_quantity,
+    format_unit_price,
+)
 
 register = template.Library()
 
 
+def _fmt(arg: DocumentFormat | str) -> DocumentFormat:
+    """A `DocumentFormat`, or a bare currency code (English layout)."""
+    return arg if isinstance(arg, DocumentFormat) else DocumentFormat(str(arg), DEFAULT_LOCALE)
+
+
+def _digits(amount: Decimal, currency: str) -> str:
+    return f"{quantize_money(amount, currency, rounding=ROUND_HALF_UP):f}"
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """Decimals as stored, or the strings of a pricing breakdown (`"0.002"`); None/"" stay absent."""
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
 @register.filter
-def money(value: Decimal | None, currency: str) -> str:
-    """`75.5000` EUR -> `75.50`; `17500.0000` JPY -> `17500`; `1.2350` KWD -> `1.235`. Stored amounts
-    are already rounded once per line, so this only sets the number of digits shown."""
-    if value is None:
+def money(value: Decimal | str | None, fmt: DocumentFormat | str) -> str:
+    """With the document's format (`|money:fmt`): `1234.5` EUR en `€1,234.50`, de_DE `1.234,50 €`;
+    JPY ja_JP `￥17,500`. With a bare currency code (`|money:"EUR"`): the digits only, `1234.50`.
+    Rounded half up to the currency's minor unit (stored amounts already are: this lays them out)."""
+    amount = _decimal(value)
+    if amount is None:
         return ""
-    return f"{quantize_money(value, currency):f}"
+    if not isinstance(fmt, DocumentFormat):
+        return _digits(amount, str(fmt))
+    return format_money(amount, fmt.currency, fmt.locale)
+
+
+@register.filter
+def neg_money(value: Decimal | str | None, fmt: DocumentFormat | str) -> str:
+    """The amount with its sign flipped (a deduction printed as such: prepaid credit applied)."""
+    amount = _decimal(value)
+    return "" if amount is None else money(-amount, fmt)
+
+
+@register.filter
+def unit_price(value: Decimal | str | None, fmt: DocumentFormat | str) -> str:
+    """A price per unit with every digit it has (`€0.002`), at least the currency's."""
+    amount = _decimal(value)
+    if amount is None:
+        return ""
+    doc = _fmt(fmt)
+    return format_unit_price(amount, doc.currency, doc.locale)
+
+
+@register.filter
+def qty(value: Decimal | str | None, fmt: DocumentFormat | str) -> str:
+    """A quantity with the locale's grouping, never an exponent (`1,000`, de `1.000,5`)."""
+    amount = _decimal(value)
+    return "" if amount is None else format_quantity(amount, _fmt(fmt).locale)
+
+
+@register.filter
+def percent(value: Decimal | str | None, fmt: DocumentFormat | str) -> str:
+    """A rate stored in percent (`19.0000`) as the locale writes it (`19%`, de `19 %`)."""
+    rate = _decimal(value)
+    return "" if rate is None else format_percent(rate, _fmt(fmt).locale)
+
+
+@register.filter
+def day(value: date | None, fmt: DocumentFormat | str) -> str:
+    """A calendar date in the locale's medium form (en `1 Oct 2026`, de_DE `01.10.2026`)."""
+    if value is None or value == "":
+        return ""
+    return format_date(value, _fmt(fmt).locale)
 
 
 @register.filter

@@ -227,3 +227,109 @@ def close_in_batch(
 
     (result,) = close_periods(tenants=[tenant], period_key=period_key, now=now)
     return result
+
+
+def document_invoice(
+    tenant: Tenant,
+    *,
+    lines: list[dict[str, Any]],
+    breakdown: list[dict[str, Any]] | None = None,
+    period_start: datetime = datetime(2026, 10, 1, tzinfo=UTC),
+    period_end: datetime = datetime(2026, 11, 1, tzinfo=UTC),
+    status: str = Invoice.Status.FINALIZED,
+    number: str | None = None,
+    finalized_at: datetime | None = None,
+    **fields: Any,
+) -> Invoice:
+    """An invoice written directly with the document fields (what the close fills), for rendering tests:
+    `lines` are InvoiceLine fields (position, amount_exact, description defaulted), `breakdown` the VAT
+    rows (TaxBreakdown fields). Totals follow from them: subtotal = sum of lines, tax = sum of the rows,
+    total = subtotal + tax (exclusive; inclusive: total = subtotal); created as a draft and moved to
+    `status` as the close does (the database checks the subtotal against the lines)."""
+    from ledger.models import InvoiceLine, TaxBreakdown
+
+    breakdown = breakdown or []
+    subtotal = sum((Decimal(str(line["amount"])) for line in lines), Decimal(0))
+    tax = sum((Decimal(str(row["tax_amount"])) for row in breakdown), Decimal(0))
+    inclusive = fields.get("tax_mode") == Invoice.TaxMode.INCLUSIVE
+    total = fields.pop("total", subtotal if inclusive else subtotal + tax)
+    credits = Decimal(str(fields.pop("credits_applied", "0")))
+    invoice = Invoice.objects.create(
+        tenant=tenant,
+        period_key=fields.pop("period_key", f"{period_start:%Y-%m}"),
+        period_start=period_start,
+        period_end=period_end,
+        currency=fields.pop("currency", tenant.currency),
+        base_currency=fields.pop("base_currency", "EUR"),
+        subtotal=subtotal,
+        tax_total=tax,
+        total=total,
+        credits_applied=credits,
+        amount_due=total - credits,
+        **fields,
+    )
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            position=i,
+            **{"kind": "usage", "description": f"line {i}", "amount_exact": line["amount"], **line},
+        )
+        for i, line in enumerate(lines, start=1)
+    )
+    TaxBreakdown.objects.bulk_create(TaxBreakdown(invoice=invoice, **row) for row in breakdown)
+    if status != Invoice.Status.DRAFT:
+        at = finalized_at or period_end + timedelta(days=5)
+        Invoice.objects.filter(pk=invoice.pk).update(
+            status=Invoice.Status.FINALIZED, number=number or f"DOC-{invoice.pk:06d}", finalized_at=at
+        )
+    invoice.refresh_from_db()
+    return invoice
+
+
+def document_credit_note(
+    invoice: Invoice,
+    *,
+    lines: list[dict[str, Any]],
+    breakdown: list[dict[str, Any]],
+    kind: str = "manual",
+    number: str | None = None,
+    reason: str = "goodwill",
+    created_at: datetime | None = None,
+) -> Any:
+    """A credit note written directly with its lines and VAT rows (what `credit_note_create` fills), its
+    journal transaction a plain receivable/revenue reversal of its total."""
+    from ledger.models import CreditNote, CreditNoteLine, TaxBreakdown
+    from ledger.services.posting import Leg, receivable, revenue, transaction_post
+
+    subtotal = sum((Decimal(str(line["amount"])) for line in lines), Decimal(0))
+    tax = sum((Decimal(str(row["tax_amount"])) for row in breakdown), Decimal(0))
+    tenant = invoice.tenant
+    tx = transaction_post(
+        kind="credit_note",
+        legs=[
+            Leg(receivable(tenant.pk, tenant.slug), -(subtotal + tax)),
+            Leg(revenue("compute"), subtotal + tax),
+        ],
+        currency=invoice.currency,
+        tenant_id=tenant.pk,
+        reference=number or "CN",
+    )
+    assert tx is not None
+    note = CreditNote.objects.create(
+        kind=kind,
+        invoice=invoice,
+        tenant=tenant,
+        number=number or f"CN-{invoice.pk:06d}",
+        reason=reason,
+        currency=invoice.currency,
+        subtotal=subtotal,
+        tax_total=tax,
+        total=subtotal + tax,
+        created_at=created_at or (invoice.finalized_at or JAN_1) + timedelta(days=10),
+        ledger_transaction=tx,
+    )
+    CreditNoteLine.objects.bulk_create(
+        CreditNoteLine(credit_note=note, **{"tax_amount": Decimal(0), **line}) for line in lines
+    )
+    TaxBreakdown.objects.bulk_create(TaxBreakdown(credit_note=note, **row) for row in breakdown)
+    return note
