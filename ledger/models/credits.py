@@ -74,10 +74,15 @@ class CreditRestoration(models.Model):
 
 
 class CreditExpiry(models.Model):
-    """The unused part of an expired grant, posted as breakage (Dr prepaid liability, Cr breakage revenue).
-    One per grant: expiring twice is refused by the unique grant, and the row is append-only."""
+    """Expired prepaid credit posted as breakage (Dr prepaid liability, Cr breakage revenue), append-only.
+    The expiry run writes at most one row per grant (`restoration` empty: the grant's unused part when it
+    expired). Credit given back to a grant at or after its expiry (its invoice voided) is breakage at
+    once: one more row, for that restoration (`restoration` set, at most one per restoration)."""
 
-    grant = models.OneToOneField(CreditGrant, on_delete=models.PROTECT, related_name="expiry")
+    grant = models.ForeignKey(CreditGrant, on_delete=models.PROTECT, related_name="expiries")
+    restoration = models.OneToOneField(
+        CreditRestoration, on_delete=models.PROTECT, null=True, blank=True, related_name="expiry"
+    )
     amount = models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES)
     expired_at = models.DateTimeField(help_text="the grant's expires_at")
     created_at = models.DateTimeField()
@@ -85,7 +90,12 @@ class CreditExpiry(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="creditexpiry_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="creditexpiry_positive"),
+            models.UniqueConstraint(
+                fields=["grant"], condition=Q(restoration__isnull=True), name="creditexpiry_once_per_grant"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"expire {self.grant_id}: {self.amount}"

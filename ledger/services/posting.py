@@ -51,6 +51,7 @@ def tax_payable(jurisdiction: str) -> AccountSpec:
 DISCOUNTS = AccountSpec(
     "discounts", "Discounts and promotional credits (contra-revenue)", Account.Kind.INCOME
 )
+BREAKAGE = AccountSpec("revenue:breakage", "Breakage revenue (expired prepaid credit)", Account.Kind.INCOME)
 FX_GAIN_LOSS = AccountSpec("fx_gain_loss", "FX gain/loss and conversion rounding", Account.Kind.EXPENSE)
 CASH = AccountSpec("cash", "Cash at bank", Account.Kind.ASSET)
 
