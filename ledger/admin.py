@@ -14,6 +14,7 @@ from ledger.models import (
     Account,
     Alert,
     CreditConsumption,
+    CreditExpiry,
     CreditGrant,
     CreditNote,
     CreditRestoration,
@@ -113,6 +114,12 @@ class CreditConsumptionAdmin(ReadOnlyAdmin):
 @admin.register(CreditRestoration)
 class CreditRestorationAdmin(ReadOnlyAdmin):
     list_display = ("consumption", "amount", "created_at")
+
+
+@admin.register(CreditExpiry)
+class CreditExpiryAdmin(ReadOnlyAdmin):
+    list_display = ("grant", "amount", "expired_at", "restoration", "created_at", "ledger_transaction")
+    list_filter = ("expired_at",)
 
 
 @admin.register(Alert)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from ledger.services import documents
+from ledger.services.expiry import credits_expire as credits_expire_service
 
 
 @shared_task(name=documents.PDF_RENDER_TASK, acks_late=True, max_retries=3, default_retry_delay=30)
@@ -21,3 +22,10 @@ def pdf_sweep() -> int:
     ids = documents.invoices_needing_pdf()
     documents.pdf_enqueue(ids)
     return len(ids)
+
+
+@shared_task(name="ledger.credits_expire")
+def credits_expire() -> dict[str, int]:
+    """Post the breakage of every prepaid credit grant expired by now (idempotent; beat runs it hourly)."""
+    result = credits_expire_service()
+    return {"expired": len(result.expired), "failures": len(result.failures)}
