@@ -19,11 +19,12 @@ from ledger.models import Alert, CreditConsumption, CreditExpiry, CreditGrant, I
 from ledger.selectors import account_balance
 from ledger.services import expiry
 from ledger.services.credits import credit_breakage_post, credit_grant_create, credits_plan
-from ledger.services.expiry import credits_expire
-from ledger.services.invoicing import invoice_void
+from ledger.services.expiry import ExpiryResult, credits_expire
+from ledger.services.invoicing import invoice_finalize, invoice_void
 from ledger.tasks import credits_expire as credits_expire_task
 from tenants.models import Tenant
 from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
+from tests.threads import held_open_in_another_thread, in_thread
 
 pytestmark = pytest.mark.django_db
 
@@ -368,3 +369,32 @@ def test_the_beat_schedule_runs_the_expiry_hourly():
         "task": "ledger.credits_expire",
         "schedule": 3600,
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_expiry_waits_for_a_finalization_consuming_the_same_grant_and_takes_only_the_rest():
+    # given a November draft (73.80) and a 100.00 grant expiring 15 Dec; the invoice is finalized late,
+    # on 16 Dec (its period ended before the expiry, so the grant is still usable for it)
+    w = world()
+    tax_rule("DE", "19")
+    _grant(w.tenant, "100.00")
+    usage(w.tenant, "api_calls", w.version, NOV_5, "620.2")
+    draft = invoice_of(
+        close_period(tenant=w.tenant, period_key="2026-11", now=datetime(2026, 12, 1, 1, tzinfo=UTC))
+    )
+    outcome: list[ExpiryResult] = []
+
+    # when the expiry runs while the finalization holds the grant locked
+    with held_open_in_another_thread(
+        lambda: invoice_finalize(invoice=draft, tenant=w.tenant, now=DEC_16)
+    ) as finalized:
+        expirer = in_thread(lambda: outcome.append(credits_expire(now=DEC_16)))
+        expirer.join(timeout=1.0)
+        waited = expirer.is_alive()
+    expirer.join(timeout=10)
+
+    # then it waited, and took only what the invoice left: 100.00 - 73.80 = 26.20
+    assert waited is True
+    assert finalized.credits_applied == Decimal("73.80")
+    assert outcome[0].totals() == {"EUR": Decimal("26.20")}
+    assert account_balance(code="prepaid:acme") == {"EUR": Decimal("0.00")}
