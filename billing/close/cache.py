@@ -6,6 +6,7 @@ involved are already known."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -15,7 +16,7 @@ from billing.catalog.models import Meter, Sku
 from billing.close import selectors as tax_selectors
 from billing.close.models import ExchangeRate, TaxRule
 from billing.pricing import ProfileDocument, validate_document
-from billing.profiles.models import ProfileVersion
+from billing.profiles.models import ProfileAssignment, ProfileVersion
 from billing.profiles.selectors import price_model, version_effective
 from billing.rating import selectors as usage_selectors
 from billing.rating.selectors import PeriodUsage
@@ -48,6 +49,24 @@ class CloseCache:
     versions: dict[int, ProfileVersion] = field(default_factory=dict)
     profile_versions: dict[int, list[ProfileVersion]] = field(default_factory=dict)
     skus_with_meter: dict[int, Sku] = field(default_factory=dict)
+    assignments: dict[int, list[ProfileAssignment]] = field(default_factory=dict)
+
+    def assignments_of(self, tenant_id: int) -> list[ProfileAssignment]:
+        """The tenant's profile assignments sorted by effective_from (`preload_assignments` reads a
+        chunk's with one query)."""
+        if tenant_id not in self.assignments:
+            self.preload_assignments([tenant_id])
+        return self.assignments[tenant_id]
+
+    def preload_assignments(self, tenant_ids: Iterable[int]) -> None:
+        ids = [pk for pk in set(tenant_ids) if pk not in self.assignments]
+        for pk in ids:
+            self.assignments[pk] = []
+        if ids:
+            for row in ProfileAssignment.objects.filter(tenant_id__in=ids).order_by(
+                "tenant_id", "effective_from"
+            ):
+                self.assignments[row.tenant_id].append(row)
 
     def tax_rule(self, jurisdiction: str, on: date) -> TaxRule | None:
         key = (jurisdiction, on)

@@ -1,331 +1,102 @@
 """Assembling an invoice for one tenant and period, as plain data for the ledger (`InvoiceData`).
 
 Order of operations (docs/invoicing.md):
- 1. usage lines: one per (SKU, profile version segment) from `period_usage`, priced by the pricing
-    engine with the tier position carried across segments (`price_segments`);
- 2. flat fees of the version in force at the period end, once per period;
- 3. discounts of that version, each its own line, before tax;
- 4. the minimum-spend true-up;
- 5. corrections of earlier closed periods that received late usage;
- 6. tax (rule of the tenant's jurisdiction in force on the period's last local day) from the unrounded
-    line amounts; 7. prepaid credits (the ledger applies them after tax); 8. FX to the base currency.
+ 1. the period's own lines (billing/close/lines.py `period_lines`: usage by version and discount-window
+    stretch, prorated flat fees, discounts, the minimum-spend true-up);
+ 2. corrections of earlier closed periods that received late usage (billing/close/corrections.py);
+ 3. tax as EN 16931 computes it (ledger/vat.py, BR-CO-17): every line carries its VAT category and
+    rate (the tenant's jurisdiction's rule in force on the period's last local day; corrections keep the
+    rate their period was invoiced at; reverse charge for EU B2B across a border), tax per rate over
+    the rounded lines;
+ 4. no negative total: corrections that lower the amount more than the invoice can absorb are issued as
+    credit notes against their original invoices (`CorrectionCredit`), most negative first;
+ 5. prepaid credits (the ledger applies them after tax); 6. FX to the base currency.
 Every line is rounded once to the currency's minor unit (ROUND_HALF_UP). Nothing here writes."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Sum
 
 from billing.close import selectors as tax_selectors
 from billing.close.cache import CloseCache, document_of
+from billing.close.corrections import PeriodCorrection, corrections_due
 from billing.close.fx import fx_verify
-from billing.close.tax import tax_rounded
-from billing.pricing import (
-    DocumentError,
-    FlatPrice,
-    PerUnitPrice,
-    PriceResult,
-    PricingError,
-    ProfileDocument,
-    Segment,
-    price_segments,
-)
+from billing.close.lines import PeriodScope, period_lines, with_tax
+from billing.pricing import DocumentError
 from billing.profiles.models import ProfileVersion
-from billing.rating.models import BillingPeriod
-from billing.rating.selectors import PeriodUsage, period_usage
-from billing.usage.models import UsageEvent
-from common.money import WIDE_CONTEXT, quantize_money
+from billing.rating.selectors import PeriodUsage
+from common.money import WIDE_CONTEXT
 from common.periods import Period
-from ledger.contract import FxData, InvoiceData, LineData, TaxData
-from ledger.models import Invoice, InvoiceLine
+from ledger.contract import CorrectionCredit, FxData, InvoiceData, LineData, TaxData
 from ledger.models.journal import stored_amount
+from ledger.vat import REVERSE_CHARGE_NOTE, VatRow, category_for, reverse_charge_applies, vat_breakdown
 from tenants.models import Tenant
 
 # CloseCache and document_of live in billing.close.cache; re-exported for callers of invoice_compute.
-__all__ = [
-    "CloseCache",
-    "correction_lines",
-    "discount_lines",
-    "document_of",
-    "first_local_day",
-    "flat_lines",
-    "fx_for",
-    "invoice_compute",
-    "last_local_day",
-    "minimum_line",
-    "usage_lines",
-]
+__all__ = ["CloseCache", "document_of", "fx_for", "invoice_compute"]
 
 _RATE_PLACES = Decimal("1e-18")
 ZERO = Decimal(0)
 
 
-def last_local_day(period: Period, tz: str) -> date:
-    return (period.end - timedelta(microseconds=1)).astimezone(ZoneInfo(tz)).date()
+def _issuer_country() -> str:
+    return str(getattr(settings, "INVOICE_ISSUER", {}).get("country", "DE"))
 
 
-def first_local_day(period: Period, tz: str) -> date:
-    return period.start.astimezone(ZoneInfo(tz)).date()
-
-
-@dataclass
-class _Draft:
-    """A line while discounts are being applied: `remaining` is what later discounts may still take."""
-
-    line: LineData
-    remaining: Decimal
-    discounted: bool = False
-    locked: bool = False
-
-
-def _line(currency: str, **kwargs: Any) -> LineData:
-    exact: Decimal = kwargs.pop("amount_exact")
-    return LineData(amount_exact=exact, amount=quantize_money(exact, currency), **kwargs)
-
-
-def _version_label(version: ProfileVersion) -> str:
-    return f"v{version.number}"
-
-
-def usage_lines(
-    *, usages: list[PeriodUsage], currency: str, cache: CloseCache
-) -> tuple[list[LineData], dict[tuple[str, int], Decimal], str]:
-    """Priced usage lines (one per SKU and version segment), the exact amount per (sku, version), and a
-    blocked reason ("" when fine)."""
-    by_sku: dict[str, list[PeriodUsage]] = defaultdict(list)
-    for usage in usages:  # already ordered by SKU code, then the version's effective_from
-        by_sku[usage.sku_code].append(usage)
-    skus = cache.sku_map(set(by_sku))
-    lines: list[LineData] = []
-    exact: dict[tuple[str, int], Decimal] = {}
-    for code, segments in by_sku.items():
-        priced: list[tuple[PeriodUsage, ProfileVersion, Segment]] = []
-        for usage in segments:
-            version = cache.version(usage.profile_version_id)
-            doc = document_of(version)
-            if doc.currency != currency:
-                return (
-                    [],
-                    {},
-                    (
-                        f"profile version {version.pk} is in {doc.currency}, the invoice in {currency}: "
-                        "a currency change inside a period needs a manual decision"
-                    ),
-                )
-            entry = doc.prices.get(code)
-            if entry is None:
-                return (
-                    [],
-                    {},
-                    f"profile version {version.pk} has no price for SKU {code!r} that was rated under it",
-                )
-            if isinstance(entry, FlatPrice):
-                continue  # flat fees are charged once per period from the version in force at its end
-            priced.append((usage, version, Segment(entry, usage.quantity, usage.event_quantities)))
-        try:
-            results: tuple[PriceResult, ...] = price_segments([p[2] for p in priced])
-        except PricingError as err:
-            return [], {}, f"pricing SKU {code!r} failed: {err}"
-        sku = skus.get(code)
-        for (usage, version, segment), result in zip(priced, results, strict=True):
-            label = sku.name if sku else code
-            if len(priced) > 1:
-                label = f"{label} ({_version_label(version)}, from {usage.first_event_at:%Y-%m-%d})"
-            lines.append(
-                _line(
-                    currency,
-                    kind=InvoiceLine.Kind.USAGE,
-                    description=label,
-                    amount_exact=result.amount,
-                    sku_code=code,
-                    service_category=sku.service_category if sku else "",
-                    profile_version_id=version.pk,
-                    quantity=usage.quantity,
-                    unit_label=sku.unit_label if sku else "",
-                    unit_price=segment.price.unit_amount if isinstance(segment.price, PerUnitPrice) else None,
-                    segment_start=usage.first_event_at,
-                    segment_end=usage.last_event_at,
-                    breakdown=result.breakdown_dicts(),
-                )
-            )
-            exact[(code, version.pk)] = result.amount
-    return lines, exact, ""
-
-
-def flat_lines(
-    *, doc: ProfileDocument, version: ProfileVersion, currency: str, cache: CloseCache
-) -> list[LineData]:
-    flats = [(code, p) for code, p in doc.prices.items() if isinstance(p, FlatPrice)]
-    skus = cache.sku_map({code for code, _ in flats})
-    return [
-        _line(
-            currency,
-            kind=InvoiceLine.Kind.FLAT,
-            description=skus[code].name if code in skus else code,
-            amount_exact=p.amount,
-            sku_code=code,
-            service_category=skus[code].service_category if code in skus else "",
-            profile_version_id=version.pk,
-            quantity=Decimal(1),
-            unit_price=p.amount,
-        )
-        for code, p in flats
-    ]
-
-
-def discount_lines(
-    *, doc: ProfileDocument, charges: list[LineData], currency: str, first_day: date, last_day: date
-) -> list[LineData]:
-    """Discounts valid on any day of the period, in precedence order: higher `priority` first (ties:
-    document order). Each applies to the charge lines in its scope (`skus`, or every charge) that are
-    not locked; a non-stackable discount also skips lines an earlier discount already reduced, and locks
-    the lines it reduces against later discounts. Percentages apply to what earlier discounts left
-    (sequential); a fixed amount takes at most what is left in its scope, spread pro rata."""
-    drafts = [_Draft(line, line.amount_exact) for line in charges]
-    ordered = sorted(enumerate(doc.discounts), key=lambda item: (-item[1].priority, item[0]))
-    result: list[LineData] = []
-    with localcontext(WIDE_CONTEXT):
-        for _index, discount in ordered:
-            in_window = (discount.valid_from is None or discount.valid_from <= last_day) and (
-                discount.valid_to is None or discount.valid_to >= first_day
-            )
-            if not in_window:
-                continue
-            eligible = [
-                d
-                for d in drafts
-                if not d.locked
-                and d.remaining > 0
-                and (discount.skus is None or d.line.sku_code in discount.skus)
-                and (discount.stackable or not d.discounted)
-            ]
-            base = sum((d.remaining for d in eligible), ZERO)
-            if base <= 0:
-                continue
-            if discount.percent is not None:
-                amount = base * discount.percent / 100
-            else:
-                amount = min(discount.amount or ZERO, base)
-            if amount <= 0:
-                continue
-            for d in eligible:
-                d.remaining -= d.remaining * amount / base
-                d.discounted = True
-                d.locked = d.locked or not discount.stackable
-            scope = ", ".join(discount.skus) if discount.skus else "whole invoice"
-            what = f"{discount.percent.normalize():f}%" if discount.percent is not None else "fixed"
-            result.append(
-                _line(
-                    currency,
-                    kind=InvoiceLine.Kind.DISCOUNT,
-                    description=f"{discount.code} ({what}, {scope})",
-                    amount_exact=-amount,
-                    discount_code=discount.code,
-                )
-            )
-    return result
-
-
-def minimum_line(*, doc: ProfileDocument, lines: list[LineData], currency: str) -> list[LineData]:
-    """True-up to the committed minimum: computed on the rounded lines so the period's total after
-    discounts is exactly the minimum."""
-    minimum = doc.commitments.minimum_spend
-    if minimum is None:
-        return []
-    minimum = quantize_money(minimum, currency)
-    spent = sum((line.amount for line in lines), ZERO)
-    if spent >= minimum:
-        return []
-    return [
-        _line(
-            currency,
-            kind=InvoiceLine.Kind.MINIMUM,
-            description=f"Minimum spend true-up to {minimum} {currency}",
-            amount_exact=minimum - spent,
-        )
-    ]
-
-
-def correction_lines(
-    *, tenant: Tenant, period: Period, currency: str, cache: CloseCache
-) -> tuple[list[LineData], list[tuple[int, str]], str]:
-    """Late usage of earlier closed periods: for each such period, the repriced amount per (SKU, version)
-    less what its invoice and earlier corrections already charged. Stateless and idempotent: a period
-    corrected once yields a zero difference the next time."""
-    late = UsageEvent.objects.filter(
-        tenant_id=tenant.pk,
-        late=True,  # set by rating only
-        status=UsageEvent.Status.ACCEPTED,
-        timestamp__gte=OuterRef("start"),
-        timestamp__lt=OuterRef("end"),
+def _total(lines: list[LineData], *, inclusive: bool, currency: str) -> Decimal:
+    subtotal = sum((line.amount for line in lines), ZERO)
+    if inclusive:
+        return subtotal
+    rows = vat_breakdown(
+        ((line.tax_category, line.tax_rate or ZERO, line.amount) for line in lines),
+        inclusive=False,
+        currency=currency,
     )
-    closed_before = BillingPeriod.objects.filter(
-        tenant_id=tenant.pk, status=BillingPeriod.Status.CLOSED, start__lt=period.start
+    return subtotal + sum((row.tax for row in rows), ZERO)
+
+
+def _absorb(
+    own: list[LineData], corrections: list[PeriodCorrection], *, inclusive: bool, currency: str
+) -> tuple[list[PeriodCorrection], list[PeriodCorrection]]:
+    """(kept on the invoice, issued as credit notes): while the total would be negative, the correction
+    with the largest net decrease leaves the invoice for a credit note."""
+    kept = list(corrections)
+    credited: list[PeriodCorrection] = []
+
+    def lines() -> list[LineData]:
+        return own + [line for c in kept for line in c.lines]
+
+    while kept and _total(lines(), inclusive=inclusive, currency=currency) < 0:
+        worst = min(kept, key=lambda c: sum((line.amount for line in c.lines), ZERO))
+        if sum((line.amount for line in worst.lines), ZERO) >= 0:
+            break
+        kept.remove(worst)
+        credited.append(worst)
+    return kept, credited
+
+
+def _credit(correction: PeriodCorrection, *, inclusive: bool, currency: str) -> tuple[CorrectionCredit, str]:
+    vat = vat_breakdown(
+        ((line.tax_category, line.tax_rate or ZERO, line.amount) for line in correction.lines),
+        inclusive=inclusive,
+        currency=currency,
     )
-    if not closed_before.exists():  # a tenant's first invoice: nothing can be late yet
-        return [], [], ""
-    periods = list(closed_before.filter(Exists(late)).order_by("start"))
-    lines: list[LineData] = []
-    corrected: list[tuple[int, str]] = []
-    for closed in periods:
-        original = (
-            Invoice.objects.filter(tenant_id=tenant.pk, period_start=closed.start)
-            .exclude(status__in=[Invoice.Status.VOID, *Invoice.EDITABLE])
-            .first()
+    credit = CorrectionCredit(
+        invoice_id=correction.original.pk, period_key=correction.period_key, lines=correction.lines, vat=vat
+    )
+    total = credit.subtotal if inclusive else credit.subtotal + credit.tax
+    original = correction.original
+    already = stored_amount(original.credit_notes.aggregate(s=Sum("total"))["s"])
+    if total > original.total - already:
+        return credit, (
+            f"the correction of {correction.period_key} credits {total} {currency}, more than invoice "
+            f"{original.number} has left to credit ({original.total - already}): a manual decision is needed"
         )
-        if original is None:
-            continue
-        if original.currency != currency:
-            return [], [], f"late usage for {closed.key} was invoiced in {original.currency}, not {currency}"
-        usages = period_usage(tenant_id=tenant.pk, start=closed.start, end=closed.end)
-        _lines, repriced, reason = usage_lines(usages=usages, currency=currency, cache=cache)
-        if reason:
-            return [], [], f"re-pricing {closed.key}: {reason}"
-        billed: dict[tuple[str, int | None], Decimal] = defaultdict(Decimal)
-        for row in (
-            InvoiceLine.objects.filter(invoice=original, kind=InvoiceLine.Kind.USAGE)
-            .values("sku_code", "profile_version_id")
-            .annotate(total=Sum("amount"))
-        ):
-            billed[(row["sku_code"], row["profile_version_id"])] += stored_amount(row["total"])
-        for row in (
-            InvoiceLine.objects.filter(corrects_invoice=original, kind=InvoiceLine.Kind.CORRECTION)
-            .exclude(invoice__status__in=[Invoice.Status.VOID, *Invoice.EDITABLE])
-            .values("sku_code", "profile_version_id")
-            .annotate(total=Sum("amount"))
-        ):
-            billed[(row["sku_code"], row["profile_version_id"])] += stored_amount(row["total"])
-        skus = cache.sku_map({code for code, _v in repriced})
-        added = False
-        for (code, version_id), amount in sorted(repriced.items()):
-            delta = quantize_money(amount, currency) - billed.get((code, version_id), ZERO)
-            if delta == 0:
-                continue
-            sku = skus.get(code)
-            lines.append(
-                _line(
-                    currency,
-                    kind=InvoiceLine.Kind.CORRECTION,
-                    description=f"Late usage of {sku.name if sku else code} in {closed.key}",
-                    amount_exact=delta,
-                    sku_code=code,
-                    service_category=sku.service_category if sku else "",
-                    profile_version_id=version_id,
-                    corrects_invoice_id=original.pk,
-                    corrects_period=closed.key,
-                )
-            )
-            added = True
-        if added:
-            corrected.append((original.pk, closed.key))
-    return lines, corrected, ""
+    return credit, ""
 
 
 def fx_for(*, currency: str, on: date, cache: CloseCache) -> tuple[FxData | None, str]:
@@ -367,17 +138,21 @@ def invoice_compute(
     """The whole invoice of `tenant` for `period`, governed by `version` (in force at the period end).
     A batch close that already read, under the tenant's lock, the period's usage passes it as `usages`,
     and `earlier_closed=False` when the tenant has no closed period before this one (then no late usage
-    can need a correction and `correction_lines` is skipped)."""
+    can need a correction)."""
     cache = cache or CloseCache()
+    reason = ""
     try:
         doc = document_of(version)
     except DocumentError as err:
         doc = None
         reason = f"profile version {version.pk} does not validate: {err}"
     currency = doc.currency if doc else tenant.currency
-    blocked: list[str] = [] if doc else [reason]
+    blocked: list[str] = [reason] if reason else []
+    reverse = reverse_charge_applies(
+        buyer_country=tenant.country, buyer_vat_id=tenant.vat_id, seller_country=_issuer_country()
+    )
 
-    def empty(reasons: list[str]) -> InvoiceData:
+    def result(lines: list[LineData], **extra: object) -> InvoiceData:
         return InvoiceData(
             tenant_id=tenant.pk,
             period_key=period.key,
@@ -385,68 +160,86 @@ def invoice_compute(
             period_end=period.end,
             currency=currency,
             profile_version_id=version.pk,
-            lines=[],
-            tax=None,
-            fx=None,
-            blocked_reason="; ".join(reasons),
+            lines=lines,
+            blocked_reason="; ".join(blocked),
+            period_first_day=scope.first_day if scope else None,
+            period_last_day=scope.last_day if scope else None,
+            payment_terms_days=tenant.payment_terms_days,
+            seller_vat_id=str(getattr(settings, "INVOICE_ISSUER", {}).get("vat_id", "")),
+            buyer_vat_id=tenant.vat_id,
+            buyer_country=tenant.country,
+            reverse_charge=reverse,
+            tax_note=REVERSE_CHARGE_NOTE if reverse else "",
+            **extra,  # type: ignore[arg-type]
         )
 
+    scope: PeriodScope | None = None
     if doc is None:
-        return empty(blocked)
-    first_day, last_day = first_local_day(period, tenant.timezone), last_local_day(period, tenant.timezone)
+        return result([], tax=None, fx=None)
+    scope = PeriodScope(
+        tenant_id=tenant.pk, tz=tenant.timezone, period=period, version=version, doc=doc, cache=cache
+    )
+    if doc.tax.jurisdiction is not None and doc.tax.jurisdiction != tenant.tax_jurisdiction:
+        blocked.append(
+            f"profile version {version.pk} names tax jurisdiction {doc.tax.jurisdiction}, the customer's "
+            f"place of supply is {tenant.tax_jurisdiction}: remove it from the price list or fix the tenant"
+        )
+        return result([], tax=None, fx=None)
     if usages is None:
         usages = cache.period_usage(tenant_id=tenant.pk, start=period.start, end=period.end)
-    charges, _exact, reason = usage_lines(usages=usages, currency=currency, cache=cache)
-    if reason:
-        return empty([reason])
-    charges += flat_lines(doc=doc, version=version, currency=currency, cache=cache)
-    lines = charges + discount_lines(
-        doc=doc, charges=charges, currency=currency, first_day=first_day, last_day=last_day
-    )
-    lines += minimum_line(doc=doc, lines=lines, currency=currency)
-    corrections, corrected, reason = (
-        correction_lines(tenant=tenant, period=period, currency=currency, cache=cache)
-        if earlier_closed
-        else ([], [], "")
-    )
+    own, reason = period_lines(scope, usages)
     if reason:
         blocked.append(reason)
-    lines += corrections
-    rule = cache.tax_rule(tenant.tax_jurisdiction, last_day)
-    tax: TaxData | None = None
-    if rule is None:
+        return result([], tax=None, fx=None)
+    rule = None if reverse else cache.tax_rule(tenant.tax_jurisdiction, scope.last_day)
+    if rule is None and not reverse:
         blocked.append(
-            f"no tax rule in force for jurisdiction {tenant.tax_jurisdiction!r} on {last_day}: "
+            f"no tax rule in force for jurisdiction {tenant.tax_jurisdiction!r} on {scope.last_day}: "
             "add one (a 0% rule if the supply is untaxed), then refresh"
         )
-    else:
-        exact, rounded = tax_rounded(
-            amounts=[line.amount_exact for line in lines],
-            rate=rule.rate,
-            mode=doc.tax.mode,
-            currency=currency,
+    rate = ZERO if reverse or rule is None else rule.rate
+    own = with_tax(own, category=category_for(rate=rate, reverse_charge=reverse), rate=rate)
+    inclusive = doc.tax.mode == "inclusive"
+    corrections: list[PeriodCorrection] = []
+    if earlier_closed:
+        corrections, reason = corrections_due(
+            tenant_id=tenant.pk, tz=tenant.timezone, before=period, currency=currency, cache=cache
         )
+        if reason:
+            blocked.append(reason)
+    kept, moved = _absorb(own, corrections, inclusive=inclusive, currency=currency)
+    credits: list[CorrectionCredit] = []
+    for correction in moved:
+        credit, reason = _credit(correction, inclusive=inclusive, currency=currency)
+        if reason:
+            blocked.append(reason)
+        credits.append(credit)
+    lines = own + [line for c in kept for line in c.lines]
+    vat: list[VatRow] = vat_breakdown(
+        ((line.tax_category, line.tax_rate or ZERO, line.amount) for line in lines),
+        inclusive=inclusive,
+        currency=currency,
+    )
+    tax: TaxData | None = None
+    if rule is not None or reverse:
+        with localcontext(WIDE_CONTEXT):
+            exact = sum((row.tax_exact for row in vat), ZERO)
         tax = TaxData(
-            jurisdiction=rule.jurisdiction,
-            rate=rule.rate,
+            jurisdiction=tenant.tax_jurisdiction,
+            rate=rate,
             mode=doc.tax.mode,
-            rule_id=rule.pk,
+            rule_id=rule.pk if rule is not None else None,
             exact=exact,
-            total=rounded,
+            total=sum((row.tax for row in vat), ZERO),
         )
-    fx, reason = fx_for(currency=currency, on=last_day, cache=cache)
+    fx, reason = fx_for(currency=currency, on=scope.last_day, cache=cache)
     if reason:
         blocked.append(reason)
-    return InvoiceData(
-        tenant_id=tenant.pk,
-        period_key=period.key,
-        period_start=period.start,
-        period_end=period.end,
-        currency=currency,
-        profile_version_id=version.pk,
-        lines=lines,
+    return result(
+        lines,
         tax=tax,
         fx=fx,
-        blocked_reason="; ".join(blocked),
-        corrected_invoices=corrected,
+        vat=vat if tax is not None else [],
+        corrected_invoices=[(c.original.pk, c.period_key) for c in kept],
+        correction_credits=credits,
     )

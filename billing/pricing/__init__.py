@@ -38,6 +38,7 @@ from .prices import (
     Tier,
     VolumePrice,
 )
+from .proration import prorate
 from .quote import error_payload, quote
 from .results import BreakdownRow, EventRow, FlatRow, PackageRow, PriceResult, TierRow, UnitRow
 from .schema import PROFILE_SCHEMA
@@ -80,6 +81,7 @@ __all__ = [
     "parse_price",
     "price",
     "price_segments",
+    "prorate",
     "quote",
     "validate_document",
 ]

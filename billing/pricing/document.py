@@ -220,6 +220,7 @@ class _Semantics(Reader):
             valid_to=valid_to,
             priority=entry.get("priority", 0),
             stackable=entry.get("stackable", False),
+            name=entry.get("name") or "",
         )
 
     def _date(self, value: Any, path: str) -> date | None:

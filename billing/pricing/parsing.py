@@ -36,7 +36,7 @@ from .prices import (
 
 __all__ = ["CODE_PATTERN", "PRICE_FIELDS", "RATE_TIER_FIELDS", "TIER_FIELDS", "FieldSpec", "parse_price"]
 
-Kind = Literal["amount", "percent", "count", "up_to", "tiers", "rate_tiers", "code", "model"]
+Kind = Literal["amount", "percent", "count", "up_to", "tiers", "rate_tiers", "code", "model", "proration"]
 
 CODE_PATTERN = "^[-a-zA-Z0-9_]+$"  # Django's SlugField, as used for SKU and profile codes
 CODE_MAX_LENGTH = 64
@@ -69,8 +69,9 @@ _MODEL_FIELDS: dict[str, dict[str, FieldSpec]] = {
         "min_per_event": FieldSpec("amount"),
         "max_per_event": FieldSpec("amount"),
     },
-    "flat": {"amount": FieldSpec("amount", True)},
+    "flat": {"amount": FieldSpec("amount", True), "proration": FieldSpec("proration")},
 }
+PRORATIONS = ("days", "none")
 # The keys each model accepts (`sku` is optional here; a profile document requires it).
 PRICE_FIELDS: dict[str, dict[str, FieldSpec]] = {
     model: {**_COMMON, **fields} for model, fields in _MODEL_FIELDS.items()
@@ -207,6 +208,11 @@ class Reader:
             return self.percent(value, field)
         if kind == "count":
             return self.count(value, field)
+        if kind == "proration":
+            if value not in PRORATIONS:
+                self.error(field, "must be one of: " + ", ".join(PRORATIONS))
+                return None
+            return value
         raise AssertionError(kind)  # pragma: no cover
 
     def _model(self, model: str, entry: Mapping[str, Any], path: str, sku: str | None) -> Price | None:
@@ -238,8 +244,8 @@ class Reader:
             return PackagePrice(package_size=size, package_amount=amount, free_units=free or ZERO, sku=sku)
         if model == "percentage":
             return self._percentage(entry, path, sku, get)
-        amount = get("amount")
-        return None if amount is None else FlatPrice(amount=amount, sku=sku)
+        amount, proration = get("amount"), get("proration")
+        return None if amount is None else FlatPrice(amount=amount, sku=sku, proration=proration or "days")
 
     def _percentage(self, entry: Mapping[str, Any], path: str, sku: str | None, get: Any) -> Price | None:
         rate, fixed = get("rate"), get("fixed_amount")

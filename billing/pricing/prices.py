@@ -107,9 +107,13 @@ class PercentagePrice:
 
 @dataclass(frozen=True)
 class FlatPrice:
+    """`amount` once per period. `proration`: "days" (default) shares it among the versions in force in
+    the period by their days; "none" charges it whole from the version in force at the period's end."""
+
     model: ClassVar[str] = "flat"
     amount: Decimal
     sku: str | None = None
+    proration: Literal["days", "none"] = "days"
 
 
 Price = (
@@ -162,6 +166,7 @@ class Discount:
     valid_to: date | None
     priority: int
     stackable: bool
+    name: str = ""  # printed on invoices; the code when empty
 
     def is_valid_on(self, day: date) -> bool:
         return (self.valid_from is None or self.valid_from <= day) and (

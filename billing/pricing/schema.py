@@ -50,6 +50,8 @@ def _field_schema(spec: FieldSpec) -> dict[str, Any]:
         return _CODE
     if spec.kind == "model":
         return {"enum": list(PRICE_FIELDS)}
+    if spec.kind == "proration":
+        return {"enum": ["days", "none"]}
     tier_fields = RATE_TIER_FIELDS if spec.kind == "rate_tiers" else TIER_FIELDS
     return {"type": "array", "minItems": 1, "items": _object(tier_fields)}
 
@@ -120,6 +122,7 @@ PROFILE_SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
                 "properties": {
                     "code": _CODE,
+                    "name": {"type": "string", "minLength": 1, "maxLength": 100},
                     "percent": _DECIMAL,
                     "amount": _DECIMAL,
                     "skus": {"type": "array", "items": _CODE, "minItems": 1, "uniqueItems": True},

@@ -5,16 +5,19 @@ invoice's fields, its line rows, the subtotal check and the credit amounts. Shar
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
 from common.errors import StateError
 from common.money import quantize_money
 from ledger.contract import InvoiceData, LineData
-from ledger.models import Invoice, InvoiceLine
+from ledger.models import Invoice, InvoiceLine, TaxBreakdown
 from ledger.services import credits as credit_services
+from ledger.vat import VatRow
+from tenants.models import Tenant
 
 
 def apply_fields(invoice: Invoice, data: InvoiceData, now: datetime) -> None:
@@ -41,6 +44,76 @@ def apply_fields(invoice: Invoice, data: InvoiceData, now: datetime) -> None:
         quantize_money(data.total * data.fx.rate, settings.LEDGER_BASE_CURRENCY) if data.fx else None
     )
     invoice.computed_at = now
+    invoice.period_first_day = data.period_first_day
+    invoice.period_last_day = data.period_last_day
+    invoice.payment_terms_days = data.payment_terms_days
+    invoice.seller_vat_id = data.seller_vat_id
+    invoice.buyer_vat_id = data.buyer_vat_id
+    invoice.buyer_country = data.buyer_country
+    invoice.reverse_charge = data.reverse_charge
+    invoice.tax_note = data.tax_note
+    invoice.rounding_amount = data.rounding_amount
+
+
+# The columns `apply_fields` sets (for a batch UPDATE of existing drafts).
+APPLIED_FIELDS = [
+    "status",
+    "blocked_reason",
+    "period_key",
+    "period_end",
+    "currency",
+    "profile_version_id",
+    "subtotal",
+    "tax_jurisdiction",
+    "tax_rate",
+    "tax_mode",
+    "tax_rule_id",
+    "tax_exact",
+    "tax_total",
+    "total",
+    "base_currency",
+    "fx_rate",
+    "fx_rate_id",
+    "fx_rate_date",
+    "fx_source",
+    "base_total",
+    "computed_at",
+    "period_first_day",
+    "period_last_day",
+    "payment_terms_days",
+    "seller_vat_id",
+    "buyer_vat_id",
+    "buyer_country",
+    "reverse_charge",
+    "tax_note",
+    "rounding_amount",
+]
+
+
+def set_issue_dates(invoice: Invoice, tenant: Tenant, now: datetime) -> None:
+    """Issue date: the tenant's local date at finalization; due date: that plus the payment terms."""
+    invoice.issue_date = now.astimezone(ZoneInfo(tenant.timezone)).date()
+    terms = (
+        invoice.payment_terms_days if invoice.payment_terms_days is not None else tenant.payment_terms_days
+    )
+    invoice.payment_terms_days = terms
+    invoice.due_date = invoice.issue_date + timedelta(days=terms)
+
+
+def tax_rows(invoice: Invoice, vat: Sequence[VatRow]) -> list[TaxBreakdown]:
+    return [vat_row(row, invoice=invoice) for row in vat]
+
+
+def vat_row(row: VatRow, **document: object) -> TaxBreakdown:
+    return TaxBreakdown(
+        category=row.category,
+        rate=row.rate,
+        taxable_amount=row.taxable,
+        tax_amount=row.tax,
+        exemption_reason=row.exemption_reason,
+        exemption_code=row.exemption_code,
+        **document,
+    )
 
 
 def line_row(invoice: Invoice, position: int, line: LineData) -> InvoiceLine:
@@ -63,6 +136,11 @@ def line_row(invoice: Invoice, position: int, line: LineData) -> InvoiceLine:
         breakdown=list(line.breakdown),
         corrects_invoice_id=line.corrects_invoice_id,
         corrects_period=line.corrects_period,
+        component=line.component,
+        tax_category=line.tax_category,
+        tax_rate=line.tax_rate,
+        billed_before=line.billed_before,
+        repriced=line.repriced,
     )
 
 

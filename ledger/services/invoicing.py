@@ -14,14 +14,30 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.errors import StateError, ValidationFailed
-from ledger.contract import InvoiceData, invoice_data_check
-from ledger.models import Alert, ChainAnchor, CorrectionMarker, Invoice, InvoiceLine, Transaction
+from ledger.contract import CorrectionCredit, InvoiceData, invoice_data_check
+from ledger.models import (
+    Alert,
+    ChainAnchor,
+    CorrectionMarker,
+    Invoice,
+    InvoiceLine,
+    TaxBreakdown,
+    Transaction,
+)
 from ledger.services import credits as credit_services
 from ledger.services import posting
 from ledger.services.anchors import chain_anchor_record
+from ledger.services.corrections import correction_credit_notes_issue
 from ledger.services.credit_notes import credit_note_create
 from ledger.services.documents import pdf_enqueue
-from ledger.services.invoice_rows import apply_credit_plan, apply_fields, check_subtotal, line_row
+from ledger.services.invoice_rows import (
+    apply_credit_plan,
+    apply_fields,
+    check_subtotal,
+    line_row,
+    set_issue_dates,
+    tax_rows,
+)
 from ledger.services.numbering import invoice_number_next, series_for, year_in
 from ledger.services.revenue import invoice_posting
 from tenants.models import Tenant
@@ -89,9 +105,11 @@ def invoice_save_draft_with_lines(
         invoice.save()
         if not is_new:
             InvoiceLine.objects.filter(invoice=invoice).delete()
+            TaxBreakdown.objects.filter(invoice=invoice).delete()
         rows = InvoiceLine.objects.bulk_create(
             [line_row(invoice, i, line) for i, line in enumerate(data.lines, start=1)]
         )
+        TaxBreakdown.objects.bulk_create(tax_rows(invoice, data.vat))
         if data.blocked_reason:
             open_alert = Alert.objects.filter(
                 invoice=invoice, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
@@ -121,13 +139,15 @@ def invoice_finalize(
     now: datetime | None = None,
     locked: bool = False,
     lines: Sequence[InvoiceLine] | None = None,
+    credits: Sequence[CorrectionCredit] = (),
 ) -> Invoice:
     """draft -> finalized: draw the number, consume prepaid credits (locked), post the invoice to the
     ledger, record corrections, and schedule the PDF after commit. The caller holds the tenant lock;
     `locked=True`: `invoice` is the current row, already locked in the caller's transaction. `lines`
     (only with `locked=True`): the invoice's lines as just inserted in this same transaction (from
     `invoice_save_draft_with_lines`), so they are not read back; the database still checks at the
-    status change that the stored lines sum to the subtotal."""
+    status change that the stored lines sum to the subtotal. `credits`: the correction credit notes the
+    computed document asked for (`InvoiceData.correction_credits`), issued in the same transaction."""
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):
         if not locked:
@@ -141,6 +161,7 @@ def invoice_finalize(
         check_subtotal(invoice, lines)
         invoice.number = invoice_number_next(series=series_for(tenant), year=year_in(tenant.timezone, now))
         invoice.finalized_at = now
+        set_issue_dates(invoice, tenant, now)
         plan = credit_services.credits_plan(
             tenant_id=invoice.tenant_id,
             currency=invoice.currency,
@@ -159,13 +180,13 @@ def invoice_finalize(
         originals = {
             line.corrects_invoice_id: line.corrects_period for line in lines if line.corrects_invoice_id
         }
-        if originals:
-            CorrectionMarker.objects.bulk_create(
-                [
-                    CorrectionMarker(original_id=oid, correcting=invoice, period_key=key, created_at=now)
-                    for oid, key in originals.items()
-                ]
-            )
+        markers = [
+            CorrectionMarker(original_id=oid, correcting=invoice, period_key=key, created_at=now)
+            for oid, key in originals.items()
+        ]
+        markers += correction_credit_notes_issue(invoice=invoice, credits=credits, now=now)
+        if markers:
+            CorrectionMarker.objects.bulk_create(markers)
         pdf_enqueue([invoice.pk], on_issue=True)
     return invoice
 

@@ -18,40 +18,25 @@ from django.db import transaction
 from common.db import copy_rows, insert_rows, update_rows
 from common.errors import StateError
 from ledger.contract import IssueRequest, invoice_data_check
-from ledger.models import Alert, CorrectionMarker, CreditGrant, Invoice, InvoiceLine
+from ledger.models import Alert, CorrectionMarker, CreditGrant, Invoice, InvoiceLine, TaxBreakdown
 from ledger.services import credits as credit_services
 from ledger.services import posting
+from ledger.services.corrections import correction_credit_notes_issue
 from ledger.services.documents import pdf_enqueue
-from ledger.services.invoice_rows import apply_credit_plan, apply_fields, check_subtotal, line_row
+from ledger.services.invoice_rows import (
+    APPLIED_FIELDS,
+    apply_credit_plan,
+    apply_fields,
+    check_subtotal,
+    line_row,
+    set_issue_dates,
+    tax_rows,
+)
 from ledger.services.numbering import invoice_numbers_next, series_for, year_in
 from ledger.services.revenue import invoice_posting
 
 # The columns `apply_fields` sets, plus the amounts a draft without planned credits carries.
-_DRAFT_FIELDS = [
-    "status",
-    "blocked_reason",
-    "period_key",
-    "period_end",
-    "currency",
-    "profile_version_id",
-    "subtotal",
-    "tax_jurisdiction",
-    "tax_rate",
-    "tax_mode",
-    "tax_rule_id",
-    "tax_exact",
-    "tax_total",
-    "total",
-    "base_currency",
-    "fx_rate",
-    "fx_rate_id",
-    "fx_rate_date",
-    "fx_source",
-    "base_total",
-    "computed_at",
-    "credits_applied",
-    "amount_due",
-]
+_DRAFT_FIELDS = [*APPLIED_FIELDS, "credits_applied", "amount_due"]
 _FINAL_FIELDS = [
     "status",
     "number",
@@ -60,6 +45,9 @@ _FINAL_FIELDS = [
     "amount_due",
     "ledger_transaction",
     "pdf_version",
+    "issue_date",
+    "due_date",
+    "payment_terms_days",
 ]
 
 
@@ -84,6 +72,7 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
         if existing:
             update_rows(existing, _DRAFT_FIELDS)
             InvoiceLine.objects.filter(invoice__in=existing).delete()
+            TaxBreakdown.objects.filter(invoice__in=existing).delete()
             Alert.objects.filter(
                 invoice__in=existing, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
             ).update(resolved_at=now)
@@ -94,6 +83,13 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
             for position, line in enumerate(request.data.lines, start=1)
         ]
         copy_rows(lines)
+        breakdown = [
+            row
+            for invoice, request in zip(invoices, requests, strict=True)
+            for row in tax_rows(invoice, request.data.vat)
+        ]
+        if breakdown:
+            copy_rows(breakdown)
         lines_of: dict[int, list[InvoiceLine]] = {inv.pk: [] for inv in invoices}
         for line in lines:
             lines_of[line.invoice_id].append(line)
@@ -111,6 +107,7 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
             own = lines_of[invoice.pk]
             check_subtotal(invoice, own)
             invoice.number, invoice.finalized_at = number, now
+            set_issue_dates(invoice, request.tenant, now)
             plan = (
                 credit_services.credits_plan(
                     tenant_id=invoice.tenant_id,
@@ -145,6 +142,11 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
                 if line.corrects_invoice_id
             }.items()
         ]
+        for invoice, request in zip(invoices, requests, strict=True):
+            if request.data.correction_credits:
+                markers += correction_credit_notes_issue(
+                    invoice=invoice, credits=request.data.correction_credits, now=now
+                )
         if markers:
             CorrectionMarker.objects.bulk_create(markers)
         pdf_enqueue([invoice.pk for invoice in invoices], on_issue=True)

@@ -66,7 +66,7 @@ def invoice_posting(
     per line kind and category and Cr tax, in the invoice's currency at its FX rate."""
     legs = [posting.Leg(posting.receivable(tenant.pk, tenant.slug), invoice.total)]
     legs += revenue_legs(
-        lines=[(line.kind, line.service_category, line.amount) for line in lines],
+        lines=[(_posting_kind(line), line.service_category, line.amount) for line in lines],
         tax=invoice.tax_total,
         jurisdiction=invoice.tax_jurisdiction,
         inclusive=invoice.tax_mode == Invoice.TaxMode.INCLUSIVE,
@@ -82,3 +82,10 @@ def invoice_posting(
         memo=f"invoice {invoice.period_key}",
         booked_at=booked_at,
     )
+
+
+def _posting_kind(line: InvoiceLine) -> str:
+    """A correction of a discount is a discount (contra-revenue), not revenue."""
+    if line.kind == InvoiceLine.Kind.CORRECTION and line.component.startswith("discount:"):
+        return InvoiceLine.Kind.DISCOUNT
+    return line.kind

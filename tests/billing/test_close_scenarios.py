@@ -198,7 +198,7 @@ def test_inclusive_tax_is_carved_out_of_the_lines():
     assert account_balance(code="tax_payable:DE") == {"EUR": Decimal("-1.12")}
 
 
-def test_tax_is_computed_from_the_unrounded_line_amounts():
+def test_tax_is_computed_from_the_rounded_lines_once_per_rate_br_co_17():
     w = world(
         jurisdiction="SE",
         prices=[
@@ -210,11 +210,12 @@ def test_tax_is_computed_from_the_unrounded_line_amounts():
     usage(w.tenant, "api_calls", w.version, NOV_5, "1500")  # 10.005 -> 10.01
     usage(w.tenant, "storage_gb", w.version, NOV_5, "1500")  # 10.005 -> 10.01
     invoice = _close(w.tenant)
-    # exact 20.01 x 25 % = 5.0025 -> 5.00 (the rounded lines 20.02 would give 5.005 -> 5.01)
+    # BR-CO-17: the printed lines 10.01 + 10.01 = 20.02, x 25 % = 5.005 -> 5.01 (the unrounded 20.01
+    # would give 5.0025 -> 5.00, which no one can re-derive from the printed invoice)
     assert (invoice.subtotal, invoice.tax_total, invoice.total) == (
         Decimal("20.02"),
-        Decimal("5.00"),
-        Decimal("25.02"),
+        Decimal("5.01"),
+        Decimal("25.03"),
     )
 
 
@@ -414,7 +415,7 @@ def test_the_last_instant_of_a_month_belongs_to_it():
     assert _close(w.tenant).subtotal == Decimal("7.00")
 
 
-def test_flat_fees_are_charged_once_per_period_even_across_a_version_change():
+def test_flat_fees_are_prorated_by_the_days_each_version_was_in_force():
     prices = [
         {"sku": "api_calls", "model": "per_unit", "unit_amount": "0.10"},
         {"sku": "platform_fee", "model": "flat", "amount": "99.00"},
@@ -426,4 +427,9 @@ def test_flat_fees_are_charged_once_per_period_even_across_a_version_change():
     tax_rule("DE", "19")
     usage(w.tenant, "api_calls", w.version, NOV_5, "10")
     invoice = _close(w.tenant)
-    assert _amounts(invoice) == [("usage", Decimal("1.00")), ("flat", Decimal("99.00"))]
+    # v1 owns 1-15 November, v2 16-30 November: 99.00 x 15 / 30 = 49.50 each
+    assert _amounts(invoice) == [
+        ("usage", Decimal("1.00")),
+        ("flat", Decimal("49.50")),
+        ("flat", Decimal("49.50")),
+    ]

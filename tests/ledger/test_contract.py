@@ -21,9 +21,11 @@ from ledger.contract import (
     TaxMode,
     invoice_data_check,
 )
+from ledger.vat import VatRow, vat_breakdown
 
 
 def _line(exact: str, amount: str, **kwargs: Any) -> LineData:
+    kwargs.setdefault("tax_rate", Decimal(19))
     return LineData(
         kind="usage", description="API calls", amount_exact=Decimal(exact), amount=Decimal(amount), **kwargs
     )
@@ -41,6 +43,12 @@ def _tax(exact: str, total: str, mode: TaxMode = "exclusive") -> TaxData:
 
 
 def _data(*lines: LineData, tax: TaxData | None = None, currency: str = "EUR", **kwargs: Any) -> InvoiceData:
+    if tax is not None and "vat" not in kwargs:
+        kwargs["vat"] = vat_breakdown(
+            ((line.tax_category, line.tax_rate or Decimal(0), line.amount) for line in lines),
+            inclusive=tax.mode == "inclusive",
+            currency=currency,
+        )
     return InvoiceData(
         tenant_id=1,
         period_key="2026-11",
@@ -56,7 +64,8 @@ def _data(*lines: LineData, tax: TaxData | None = None, currency: str = "EUR", *
 
 
 def test_it_accepts_lines_and_tax_rounded_once_half_up():
-    data = _data(_line("10.005", "10.01"), _line("-2.5", "-2.50"), tax=_tax("1.425", "1.43"))
+    # BR-CO-17: 10.01 - 2.50 = 7.51 at 19 % = 1.4269 -> 1.43
+    data = _data(_line("10.005", "10.01"), _line("-2.5", "-2.50"), tax=_tax("1.4269", "1.43"))
 
     invoice_data_check(data)
 
@@ -75,10 +84,21 @@ def test_an_inclusive_total_is_the_sum_of_the_lines():
         (_data(_line("10.005", "10.00")), "line 'API calls' is not rounded once from its exact amount"),
         (_data(_line("10.005", "10.005")), "line 'API calls' is not rounded once from its exact amount"),
         (
-            _data(_line("1", "1.00"), tax=_tax("0.195", "0.19")),
-            "tax is not rounded once from its exact amount",
+            _data(
+                _line("1", "1.00"),
+                tax=_tax("0.19", "0.20"),
+                vat=[VatRow("S", Decimal(19), Decimal("1.00"), Decimal("0.20"), Decimal("1.00"), Decimal(0))],
+            ),
+            r"the VAT breakdown is not EN 16931's \(BR-CO-17\) over the lines",
         ),
-        (_data(_line("1", "1"), currency="JPY", tax=_tax("0.5", "0")), "tax is not rounded once"),
+        (
+            _data(_line("1", "1"), currency="JPY", tax=_tax("0.19", "1")),
+            "tax is not the sum of the VAT breakdown",
+        ),
+        (
+            _data(_line("-5", "-5.00"), tax=_tax("-0.95", "-0.95")),
+            "invoice total -5.95 is negative: a decrease it cannot absorb is a credit note",
+        ),
         (_data(_line("1", "1.00"), currency="XAU"), "'XAU' is not an ISO 4217 currency with a minor unit"),
         (
             _data(_line(str(AMOUNT_LIMIT), f"{AMOUNT_LIMIT}.00")),
