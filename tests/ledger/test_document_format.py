@@ -83,7 +83,7 @@ def test_the_invoice_html_shows_rounded_amounts_and_plain_quantities(django_capt
 
     html = invoice_html(invoice)
 
-    assert "1000 " in html
+    assert '<td class="num">1,000</td>' in html
     assert "1E+3" not in html
-    assert "119.00 EUR" in html
+    assert '<td class="num">€119.00</td>' in html
     assert "119.0000" not in html

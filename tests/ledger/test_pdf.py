@@ -124,7 +124,7 @@ def test_the_html_names_the_invoice_a_correction_line_corrects():
 
     html = invoice_html(november)
 
-    assert f"Correction of 2026-10 (invoice {october.number}): " in html
+    assert f"<h2>Corrections to {october.number} (2026-10" in html
 
 
 def test_the_html_shows_prepaid_credit_with_the_grants_reason():
@@ -143,7 +143,7 @@ def test_the_html_shows_prepaid_credit_with_the_grants_reason():
 
     html = invoice_html(invoice)
 
-    assert 'Prepaid credit applied (launch goodwill)</td><td class="num">-30.00 EUR' in html
+    assert 'Prepaid credit applied (launch goodwill)</td><td class="num">-€30.00</td>' in html
 
 
 def test_the_html_lists_the_credit_notes_against_the_invoice():
@@ -158,7 +158,7 @@ def test_the_html_lists_the_credit_notes_against_the_invoice():
 
     html = invoice_html(invoice)
 
-    assert f"Credit notes: {note.number} (35.70 EUR)" in html
+    assert f"Credit notes: {note.number} (€35.70)" in html
 
 
 def test_the_html_context_takes_four_queries_however_many_corrections(django_assert_num_queries):
