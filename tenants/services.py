@@ -130,6 +130,7 @@ FINANCE_VIEWABLE_MODELS = (
     "ledger.creditgrant",
     "ledger.creditconsumption",
     "ledger.creditrestoration",
+    "ledger.creditexpiry",
     "ledger.alert",
 )
 # Drafts of pricing: profiles and their versions, assignments, tax rules, FX rates (add and change).

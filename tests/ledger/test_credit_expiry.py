@@ -371,6 +371,22 @@ def test_the_beat_schedule_runs_the_expiry_hourly():
     }
 
 
+def test_finance_viewers_may_view_credit_expiries_and_nobody_may_change_them_in_the_admin():
+    from django.contrib.admin import site
+    from django.test import RequestFactory
+
+    from tenants.models import Role
+    from tenants.services import ROLE_PERMISSIONS
+
+    assert "ledger.view_creditexpiry" in ROLE_PERMISSIONS[Role.FINANCE_VIEWER]
+    assert "ledger.change_creditexpiry" not in ROLE_PERMISSIONS[Role.FINANCE_EDITOR]
+    model_admin, request = site._registry[CreditExpiry], RequestFactory().get("/admin/")
+    assert (model_admin.has_add_permission(request), model_admin.has_delete_permission(request)) == (
+        False,
+        False,
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_expiry_waits_for_a_finalization_consuming_the_same_grant_and_takes_only_the_rest():
     # given a November draft (73.80) and a 100.00 grant expiring 15 Dec; the invoice is finalized late,
