@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.errors import ApplicationError
+from ledger.admin_money import money_column
 from ledger.models import (
     Account,
     Alert,
@@ -54,10 +55,13 @@ class InvoiceAdmin(ReadOnlyAdmin):
         "period_key",
         "status",
         "currency",
-        "total",
-        "amount_due",
+        "total_display",
+        "amount_due_display",
         "finalized_at",
     )
+    list_select_related = ("tenant",)
+    total_display = money_column("total", description="Total")
+    amount_due_display = money_column("amount_due", description="Amount due")
     list_filter = ("status", "currency")
     search_fields = ("number", "tenant__slug")
     inlines = [InvoiceLineInline]
@@ -97,18 +101,26 @@ class AccountAdmin(ReadOnlyAdmin):
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
-    list_display = ("number", "invoice", "total", "currency", "created_at")
+    list_display = ("number", "invoice", "kind", "total_display", "currency", "created_at")
+    list_select_related = ("invoice", "tenant")
+    total_display = money_column("total", description="Total")
     search_fields = ("number", "invoice__number")
 
 
 @admin.register(CreditGrant)
 class CreditGrantAdmin(ReadOnlyAdmin):
-    list_display = ("tenant", "amount", "currency", "expires_at", "priority", "reason")
+    list_display = ("tenant", "amount_display", "currency", "expires_at", "priority", "reason")
+    list_select_related = ("tenant",)
+    amount_display = money_column("amount", description="Amount")
 
 
 @admin.register(CreditConsumption)
 class CreditConsumptionAdmin(ReadOnlyAdmin):
-    list_display = ("grant", "invoice", "amount", "created_at")
+    list_display = ("grant", "invoice", "amount_display", "created_at")
+    list_select_related = ("grant__tenant", "invoice")
+    amount_display = money_column(
+        "amount", description="Amount", currency="grant__currency", tenant="grant__tenant"
+    )
 
 
 @admin.register(CreditRestoration)
