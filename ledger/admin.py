@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.errors import ApplicationError
+from ledger.admin_documents import DocumentDownloadsMixin
 from ledger.admin_money import money_column
 from ledger.models import (
     Account,
@@ -48,7 +49,7 @@ class InvoiceLineInline(admin.TabularInline[InvoiceLine, Invoice]):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyAdmin):
+class InvoiceAdmin(DocumentDownloadsMixin, ReadOnlyAdmin):
     list_display = (
         "__str__",
         "tenant",
@@ -100,7 +101,7 @@ class AccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(ReadOnlyAdmin):
+class CreditNoteAdmin(DocumentDownloadsMixin, ReadOnlyAdmin):
     list_display = ("number", "invoice", "kind", "total_display", "currency", "created_at")
     list_select_related = ("invoice", "tenant")
     total_display = money_column("total", description="Total")

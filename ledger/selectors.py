@@ -3,13 +3,15 @@ served by the (account, transaction) index; nothing is summed in Python."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 
-from ledger.models import Account, Invoice, Posting
+from ledger.models import Account, CreditNoteDocument, Invoice, Posting
 from ledger.models.journal import stored_amount
+from tenants.models import Tenant
 
 
 def _postings(*, as_of: datetime | None) -> QuerySet[Posting]:
@@ -64,3 +66,57 @@ def invoice_get(*, tenant_id: int, invoice_id: int) -> Invoice | None:
 
 def accounts(*, tenant_id: int | None = None) -> QuerySet[Account]:
     return Account.objects.filter(Q(tenant_id=tenant_id) if tenant_id is not None else Q())
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A rendered document as stored: its storage name (read it through default_storage), the SHA-256
+    recorded when it was rendered, the name to download it as and its content type."""
+
+    name: str
+    sha256: str
+    filename: str
+    content_type: str
+
+
+DOCUMENT_CONTENT_TYPES = {"pdf": "application/pdf", "xml": "application/xml"}
+
+
+def invoice_document(*, tenant: Tenant, invoice_id: int, kind: str) -> StoredDocument | None:
+    """The tenant's invoice's rendered PDF (`kind="pdf"`, the PDF/A-3 with its XML embedded) or its
+    Factur-X XML (`kind="xml"`); None for another tenant's invoice, a draft or one not rendered yet."""
+    if kind not in DOCUMENT_CONTENT_TYPES:
+        return None
+    row = (
+        Invoice.objects.filter(tenant=tenant, pk=invoice_id, number__isnull=False)
+        .values("number", f"{kind}_file", f"{kind}_sha256")
+        .first()
+    )
+    if row is None or not row[f"{kind}_file"]:
+        return None
+    return StoredDocument(
+        name=row[f"{kind}_file"],
+        sha256=row[f"{kind}_sha256"],
+        filename=f"{row['number']}.{kind}",
+        content_type=DOCUMENT_CONTENT_TYPES[kind],
+    )
+
+
+def credit_note_document(*, tenant: Tenant, credit_note_id: int, kind: str) -> StoredDocument | None:
+    """As `invoice_document`, for a credit note: its latest rendered CreditNoteDocument."""
+    if kind not in DOCUMENT_CONTENT_TYPES:
+        return None
+    row = (
+        CreditNoteDocument.objects.filter(credit_note__tenant=tenant, credit_note_id=credit_note_id)
+        .order_by("-version")
+        .values(f"{kind}_file", f"{kind}_sha256", number=F("credit_note__number"))
+        .first()
+    )
+    if row is None:
+        return None
+    return StoredDocument(
+        name=row[f"{kind}_file"],
+        sha256=row[f"{kind}_sha256"],
+        filename=f"{row['number']}.{kind}",
+        content_type=DOCUMENT_CONTENT_TYPES[kind],
+    )

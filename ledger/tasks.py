@@ -15,13 +15,21 @@ def invoice_render_pdf(invoice_id: int) -> str:
     return invoice.pdf_sha256 if invoice is not None else ""
 
 
+@shared_task(name=documents.CREDIT_NOTE_RENDER_TASK, acks_late=True, max_retries=3, default_retry_delay=30)
+def credit_note_render_pdf(credit_note_id: int) -> str:
+    document = documents.credit_note_render_pdf(credit_note_id=credit_note_id)
+    return document.pdf_sha256 if document is not None else ""
+
+
 @shared_task(name="ledger.pdf_sweep")
 def pdf_sweep() -> int:
-    """Re-enqueue every issued invoice whose PDF lags behind its dirty counter (a lost publish, a failed
-    render, a dirty mark)."""
+    """Re-enqueue every issued invoice whose PDF lags behind its dirty counter and every credit note
+    without a document (a lost publish, a failed render, a dirty mark)."""
     ids = documents.invoices_needing_pdf()
     documents.pdf_enqueue(ids)
-    return len(ids)
+    notes = documents.credit_notes_needing_pdf()
+    documents.credit_note_pdf_enqueue(notes)
+    return len(ids) + len(notes)
 
 
 @shared_task(name="ledger.credits_expire")

@@ -2,7 +2,8 @@
 --
 -- - Invoices (ledger_invoice_guard, replacing the version of 0006): the EN 16931 XML (`xml_file`,
 --   `xml_sha256`) is written with the PDF that embeds it, under the PDF's rule: empty at creation, changed
---   only by the UPDATE that records a newer render, which then names both files and both SHA-256 digests.
+--   only by the UPDATE that records a newer render, which then names both files and both SHA-256 digests
+--   (a render recorded without its XML is refused: every rendered PDF embeds and stores its XML).
 --   Everything else is as in 0006. (A negative invoice total is refused by the CHECK constraint
 --   invoice_total_nonnegative, created by this migration's Django operations.)
 -- - VAT breakdown rows (ledger_taxbreakdown): an invoice's rows change only while the invoice is a draft
@@ -47,7 +48,7 @@ BEGIN
                 OLD.id USING ERRCODE = '23000';
         END IF;
     ELSIF NEW.pdf_file = '' OR NEW.pdf_sha256 !~ '^[0-9a-f]{64}$'
-          OR (NEW.xml_file <> '' AND NEW.xml_sha256 !~ '^[0-9a-f]{64}$') THEN
+          OR NEW.xml_file = '' OR NEW.xml_sha256 !~ '^[0-9a-f]{64}$' THEN
         RAISE EXCEPTION 'invoice %: a recorded render names its PDF and XML files and their SHA-256', OLD.id USING ERRCODE = '23000';
     END IF;
     IF OLD.status IN ('draft', 'blocked') THEN

@@ -78,7 +78,11 @@ def test_a_render_beaten_by_a_concurrent_one_keeps_the_recorded_pdf_and_deletes_
 
     def render_while_another_worker_records_version_1(html: str) -> bytes:
         Invoice.objects.filter(pk=invoice.pk).update(
-            pdf_rendered_version=1, pdf_file="invoices/acme/other.pdf", pdf_sha256="a" * 64
+            pdf_rendered_version=1,
+            pdf_file="invoices/acme/other.pdf",
+            pdf_sha256="a" * 64,
+            xml_file="invoices/acme/other.xml",
+            xml_sha256="b" * 64,
         )
         return html_to_pdf(html)
 
@@ -87,10 +91,11 @@ def test_a_render_beaten_by_a_concurrent_one_keeps_the_recorded_pdf_and_deletes_
     returned = documents.invoice_render_pdf(invoice_id=invoice.pk)
 
     invoice.refresh_from_db()
-    assert (invoice.pdf_rendered_version, invoice.pdf_file, invoice.pdf_sha256) == (
+    assert (invoice.pdf_rendered_version, invoice.pdf_file, invoice.pdf_sha256, invoice.xml_file) == (
         1,
         "invoices/acme/other.pdf",
         "a" * 64,
+        "invoices/acme/other.xml",
     )
     assert returned is not None
     assert returned.pdf_sha256 == "a" * 64

@@ -48,7 +48,10 @@ def test_four_concurrent_renders_of_one_version_leave_one_recorded_file(monkeypa
     assert errors == []
     invoice.refresh_from_db()
     assert invoice.pdf_rendered_version == 1
-    assert _stored_files("invoices/race") - files_before == {invoice.pdf_file.rsplit("/", 1)[1]}
+    assert _stored_files("invoices/race") - files_before == {
+        invoice.pdf_file.rsplit("/", 1)[1],
+        invoice.xml_file.rsplit("/", 1)[1],
+    }
     with default_storage.open(invoice.pdf_file, "rb") as fh:
         assert hashlib.sha256(fh.read()).hexdigest() == invoice.pdf_sha256
     assert returned == [invoice.pdf_sha256] * 4
