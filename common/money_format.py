@@ -33,6 +33,7 @@ __all__ = [
     "format_percent",
     "format_quantity",
     "format_unit_price",
+    "known_locale",
     "resolve_locale",
 ]
 
@@ -42,6 +43,19 @@ _LANGUAGE_DEFAULTS = {"en": "en_001"}
 # Unit prices carry more digits than the minor unit (0.002 EUR per call); this bounds an effective
 # price (amount / quantity) that does not divide evenly.
 UNIT_PRICE_EXTRA_DIGITS = 4
+
+
+@lru_cache(maxsize=256)
+def known_locale(tag: str | None) -> str | None:
+    """`tag` as Babel spells it ("de-de" -> "de_DE") when Babel has data for it, else None (the caller
+    decides what to fall back to; `resolve_locale` falls back to English)."""
+    text = (tag or "").strip().replace("-", "_")
+    if not text or len(text) > 32:
+        return None
+    try:
+        return str(Locale.parse(text))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return None
 
 
 @lru_cache(maxsize=256)

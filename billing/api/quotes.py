@@ -14,7 +14,9 @@ from decimal import Decimal
 from typing import Any, NoReturn
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from django.utils.cache import patch_vary_headers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import IsAuthenticated
@@ -23,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from billing.api.display import ACCEPT_LANGUAGE_HELP, display_locale, money_display
 from billing.api.openapi import RETRY_AFTER, ClosedSerializer, error_response
 from billing.api.parsers import json_document
 from billing.pricing import PricingError, error_payload, quote
@@ -147,10 +150,23 @@ QuoteResponse = inline_serializer(
     fields={
         "amount": serializers.CharField(),
         "amount_rounded": serializers.CharField(),
+        "amount_display": serializers.CharField(
+            help_text="amount_rounded as a person reads it (e.g. €1,234.50, 1.234,50 €); for display only"
+        ),
         "currency": serializers.CharField(),
         "breakdown": serializers.ListField(child=serializers.DictField()),
     },
 )
+
+
+def _with_display_after_rounded(result: dict[str, Any], shown: str) -> dict[str, Any]:
+    """The quote's keys in their documented order, `amount_display` right after `amount_rounded`."""
+    out: dict[str, Any] = {}
+    for key, value in result.items():
+        out[key] = value
+        if key == "amount_rounded":
+            out["amount_display"] = shown
+    return out
 
 
 class QuoteView(APIView):
@@ -160,7 +176,12 @@ class QuoteView(APIView):
 
     @extend_schema(
         request=QuoteRequest,
-        parameters=[RETRY_AFTER],
+        parameters=[
+            RETRY_AFTER,
+            OpenApiParameter(
+                "Accept-Language", OpenApiTypes.STR, OpenApiParameter.HEADER, description=ACCEPT_LANGUAGE_HELP
+            ),
+        ],
         responses={
             200: QuoteResponse,
             400: error_response("invalid input; every error names its field (or: not UTF-8 JSON)"),
@@ -197,7 +218,13 @@ class QuoteView(APIView):
             result = quote(request.data)
         except PricingError as err:
             return Response(error_payload(err), status=status.HTTP_400_BAD_REQUEST)
-        return Response(result)
+        user = request.user
+        tenant = user.api_key.tenant if isinstance(user, ApiKeyPrincipal) else None
+        locale = display_locale(request, tenant)
+        shown = money_display(result["amount_rounded"], result["currency"], locale)
+        response = Response(_with_display_after_rounded(result, shown))
+        patch_vary_headers(response, ["Accept-Language"])
+        return response
 
     def throttled(self, request: Request, wait: float | None) -> NoReturn:
         retry = max(1, math.ceil(wait)) if wait is not None else 1

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBase
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
@@ -19,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.api.display import ACCEPT_LANGUAGE_HELP, display_locale, money_display
 from billing.api.openapi import RETRY_AFTER, ClosedSerializer, error_response
 from billing.api.parsers import UsageBatchParser, unsized_body_read
 from billing.rating.summary import usage_summary
@@ -65,6 +67,9 @@ class UsageSummaryLine(serializers.Serializer[Any]):
     quantity = serializers.DecimalField(max_digits=38, decimal_places=12)
     event_count = serializers.IntegerField()
     estimated_amount = serializers.DecimalField(max_digits=38, decimal_places=12)
+    estimated_amount_display = serializers.CharField(
+        help_text="estimated_amount rounded to the currency and laid out for a person (display only)"
+    )
 
 
 class UsageSummaryOut(serializers.Serializer[Any]):
@@ -75,6 +80,9 @@ class UsageSummaryOut(serializers.Serializer[Any]):
     currency = serializers.CharField()
     lines = UsageSummaryLine(many=True)
     estimated_total = serializers.DecimalField(max_digits=38, decimal_places=12)
+    estimated_total_display = serializers.CharField(
+        help_text="estimated_total rounded to the currency and laid out for a person (display only)"
+    )
     source = serializers.ChoiceField(choices=["running_estimate", "aggregates"])  # type: ignore[assignment]
 
 
@@ -199,6 +207,9 @@ class UsageSummaryView(_ApiKeyView):
             OpenApiParameter(
                 "tenant", OpenApiTypes.STR, description="tenant slug; required for platform keys"
             ),
+            OpenApiParameter(
+                "Accept-Language", OpenApiTypes.STR, OpenApiParameter.HEADER, description=ACCEPT_LANGUAGE_HELP
+            ),
         ],
         responses={
             200: UsageSummaryOut,
@@ -225,6 +236,7 @@ class UsageSummaryView(_ApiKeyView):
         summary = usage_summary(
             tenant=tenant, period_key=request.query_params.get("period"), now=timezone.now()
         )
+        locale = display_locale(request, tenant)
         payload = {
             "tenant": summary.tenant_slug,
             "period": summary.period_key,
@@ -237,10 +249,14 @@ class UsageSummaryView(_ApiKeyView):
                     "quantity": line.quantity,
                     "event_count": line.event_count,
                     "estimated_amount": line.amount,
+                    "estimated_amount_display": money_display(line.amount, summary.currency, locale),
                 }
                 for line in summary.lines
             ],
             "estimated_total": summary.estimated_total,
+            "estimated_total_display": money_display(summary.estimated_total, summary.currency, locale),
             "source": summary.source,
         }
-        return Response(UsageSummaryOut(payload).data)
+        response = Response(UsageSummaryOut(payload).data)
+        patch_vary_headers(response, ["Accept-Language"])
+        return response

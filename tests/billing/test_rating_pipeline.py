@@ -326,9 +326,10 @@ def test_the_summary_shows_the_callers_running_estimate(client):
             "quantity": "12.500000000000",
             "event_count": 1,
             "estimated_amount": "1.250000000000",
+            "estimated_amount_display": "€1.25",
         }
     ]
-    assert body["estimated_total"] == "1.250000000000"
+    assert (body["estimated_total"], body["estimated_total_display"]) == ("1.250000000000", "€1.25")
 
 
 def test_the_summary_of_a_past_period_is_priced_from_aggregates(client):

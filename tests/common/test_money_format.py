@@ -13,6 +13,7 @@ from common.money_format import (
     format_percent,
     format_quantity,
     format_unit_price,
+    known_locale,
     resolve_locale,
 )
 
@@ -107,3 +108,19 @@ def test_rates_are_printed_as_percentages(rate, locale, shown):
 )
 def test_dates_use_the_locales_medium_form(locale, shown):
     assert format_date(date(2026, 10, 1), locale) == shown
+
+
+@pytest.mark.parametrize(
+    ("tag", "known"),
+    [
+        ("de-de", "de_DE"),
+        ("en-US", "en_US"),
+        ("fr", "fr"),
+        ("zz", None),
+        ("*", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_known_locale_names_what_babel_has_data_for(tag, known):
+    assert known_locale(tag) == known
