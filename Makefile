@@ -43,6 +43,7 @@ migrate: install
 demo: migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py demo_usage
+	$(PY) manage.py demo_story
 	$(PY) manage.py close_period || true  # exit 1 only flags blocked invoices, shown in its summary
 	$(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -132,7 +132,7 @@ def seed(n: int) -> float:
             "currency": currency,
             "billing_cycle": "monthly",
             "grace_hours": 72,
-            "tax": {"jurisdiction": "DE", "mode": "exclusive"},
+            "tax": {"mode": "exclusive"},
             "prices": [{"sku": code, **price} for code, price in SKUS],
             "discounts": [{"code": "bench5", "percent": "5", "skus": ["b_api_calls"], "priority": 1}],
             "commitments": {"minimum_spend": "50.00"},

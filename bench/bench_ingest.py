@@ -106,7 +106,7 @@ def seed(*, tenants: int = TENANTS) -> dict[str, Any]:
         "billing_cycle": "monthly",
         "grace_hours": 72,
         "backdating_days": 70,
-        "tax": {"jurisdiction": "DE", "mode": "exclusive"},
+        "tax": {"mode": "exclusive"},
         "prices": [
             {
                 "sku": "api_calls",

@@ -89,7 +89,7 @@ def seed(n: int) -> list[int]:
         "currency": "EUR",
         "billing_cycle": "monthly",
         "grace_hours": 72,
-        "tax": {"jurisdiction": "DE", "mode": "exclusive"},
+        "tax": {"mode": "exclusive"},
         "prices": [{"sku": s.code, "model": "per_unit", "unit_amount": "0.0125"} for s in skus],
         "discounts": [{"code": "welcome", "percent": "10", "priority": 1}],
     }
