@@ -68,13 +68,15 @@ def demo_story(*, now: datetime, send: Any, key: Any) -> list[str]:
         report.append(f"{slug}: close {period.key}: {result.status} {result.number or result.message}")
         outcome = send(secret, late)
         run = usage_rate_pending(time_budget=120)
-        report.append(f"{slug}: {len(late)} late events: {dict(outcome)}; rated {run.claimed}")
+        report.append(
+            f"{slug}: {len(late)} late events: {dict(outcome)} (rated, flagged late: {run.claimed} left pending)"
+        )
     return report
 
 
 def _plan(now: datetime) -> list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
     """(tenant slug, usage of the month before last sent before its close, events sent after it)."""
-    plans = []
+    plans: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = []
     for slug, tz in (("acme", "Europe/Berlin"), ("volta", "Europe/Berlin")):
         last = previous_period(period_containing(now, tz=tz, cycle="monthly"), tz=tz, cycle="monthly")
         before = previous_period(last, tz=tz, cycle="monthly")
