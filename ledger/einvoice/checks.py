@@ -3,7 +3,7 @@ rules a reader re-derives from the printed figures, and the reverse-charge and p
 The official XSD (facturx.xml_check_xsd) checks the structure; these check the numbers. Pure: no ORM.
 
 Rules (EN 16931-1): BR-CO-10, BR-CO-13, BR-CO-14, BR-CO-15, BR-CO-16, BR-CO-17 (to the currency's minor
-unit, half-up, as the close rounds), BR-CO-18, BR-xx-08 per VAT category (S, Z, E, AE, O, ...),
+unit, half-up, as the close rounds), BR-CO-18, BR-16, BR-xx-08 per VAT category (S, Z, E, AE, O, ...),
 BR-AE-02, BR-AE-05, BR-AE-09, BR-AE-10, BR-27, and LINE-CALC (ours: a line's net amount is exactly its
 billed quantity x net price / basis quantity)."""
 
@@ -126,6 +126,9 @@ def _check(root: ET.Element) -> list[Violation]:
         line_sum += net
         per_rate[_key(category, rate)] += net
         categories.add(category)
+
+    if not categories:
+        violations.append(Violation("BR-16", "no invoice line"))
 
     totals = settlement.find("ram:SpecifiedTradeSettlementHeaderMonetarySummation", NS)
     if totals is None:

@@ -67,6 +67,7 @@ UNIT_CODES = {
     "kwh": "KWH",
 }
 REVERSE_CHARGE = "AE"
+NO_CHARGES = "No charges in this period"
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,9 @@ def invoice_cii(invoice: Invoice) -> CiiDocument:
         )
         for line in lines
     ]
+    if not items:  # EN 16931 needs a line (BR-16): a period without charges states one line of 0
+        first = taxes[0]
+        items = [_Item(NO_CHARGES, Decimal(0), None, "", None, first.category, first.rate)]
     issue = invoice.issue_date or _local_date(invoice.finalized_at, tenant.timezone)
     due = invoice.due_date
     terms = invoice.payment_terms_days

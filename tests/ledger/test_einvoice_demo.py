@@ -46,7 +46,7 @@ def test_every_demo_invoice_and_credit_note_is_a_valid_e_invoice():
     notes = list(CreditNote.objects.select_related("tenant").order_by("id"))
     assert len(notes) == 2
     # the close and the credit notes store their VAT breakdown: the XML states it, nothing is derived
-    assert all(invoice.tax_breakdown.exists() for invoice in invoices)
+    assert all(invoice.tax_breakdown.exists() for invoice in invoices if invoice.lines.exists())
     assert all(note.tax_breakdown.exists() for note in notes)
 
     problems = {invoice.number: document_problems(invoice_xml(invoice)) for invoice in invoices}

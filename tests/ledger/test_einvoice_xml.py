@@ -249,6 +249,26 @@ def test_a_credit_notes_issue_date_is_the_tenants_local_day():
     assert _one(xml, "rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString") == "20261221"
 
 
+def test_an_invoice_without_charges_states_one_line_of_zero():
+    xml = invoice_xml(issued_invoice(Spec(lines=[], vat=[])))
+
+    _valid(xml)
+    assert _texts(xml, f"{LINE}/ram:SpecifiedTradeProduct/ram:Name") == ["No charges in this period"]
+    assert _texts(xml, f"{LINE}//ram:LineTotalAmount") == ["0.00"]
+    assert _one(xml, f"{HEADER_TAX}CategoryCode") == "Z"
+    assert _one(xml, f"{TOTALS}DuePayableAmount") == "0.00"
+
+
+def test_the_checker_requires_a_line():
+    xml = invoice_xml(issued_invoice(Spec(lines=[], vat=[])))
+    start = xml.index(b"<ram:IncludedSupplyChainTradeLineItem>")
+    end = xml.index(b"</ram:IncludedSupplyChainTradeLineItem>") + len(
+        b"</ram:IncludedSupplyChainTradeLineItem>"
+    )
+
+    assert [v.rule for v in check_cii(xml[:start] + xml[end:])] == ["BR-16"]
+
+
 def test_the_checker_catches_a_tampered_tax_amount():
     xml = invoice_xml(issued_invoice(THREE_LINES))
     tampered = xml.replace(b"<ram:CalculatedAmount>28.95<", b"<ram:CalculatedAmount>28.96<")
