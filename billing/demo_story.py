@@ -68,9 +68,7 @@ def demo_story(*, now: datetime, send: Any, key: Any) -> list[str]:
         report.append(f"{slug}: close {period.key}: {result.status} {result.number or result.message}")
         outcome = send(secret, late)
         run = usage_rate_pending(time_budget=120)
-        report.append(
-            f"{slug}: {len(late)} late events: {dict(outcome)} (rated, flagged late: {run.claimed} left pending)"
-        )
+        report.append(f"{slug}: {len(late)} late events: {dict(outcome)}, rated ({run.claimed} by this call)")
     return report
 
 
