@@ -58,6 +58,12 @@ def profile_version_create(
     """A new draft version of `profile`. The document's `profile` key must name this profile."""
     _require_role(author, EDITORS, "drafting a profile version")
     canonical = _validated_body(body)
+    conflicts = _jurisdiction_conflicts(profile_id=profile.pk, body=canonical)
+    if conflicts:
+        raise ValidationFailed(
+            "tax jurisdiction conflict: drop tax.jurisdiction from the price list (the tenant's applies)",
+            issues=[FieldIssue("tax.jurisdiction", c) for c in conflicts],
+        )
     if canonical.get("profile") != profile.code:
         raise ValidationFailed(
             "document names another profile",
@@ -175,9 +181,50 @@ def profile_version_reject(*, version: ProfileVersion, approver: User, reason: s
         return locked
 
 
+def _jurisdiction_conflicts(
+    *, profile_id: int, body: dict[str, Any] | None = None, tenant: Tenant | None = None
+) -> list[str]:
+    """The place of supply is the tenant's (`Tenant.tax_jurisdiction`); a price list may still name a
+    `tax.jurisdiction`, and then it must be that of every tenant it prices. Conflicts, as messages."""
+    bodies = (
+        [body]
+        if body is not None
+        else list(
+            ProfileVersion.objects.filter(profile_id=profile_id)
+            .exclude(status=ProfileVersion.Status.REJECTED)
+            .values_list("body", flat=True)
+        )
+    )
+    named = {
+        str(b["tax"]["jurisdiction"])
+        for b in bodies
+        if isinstance(b.get("tax"), dict) and b["tax"].get("jurisdiction")
+    }
+    if not named:
+        return []
+    tenants = (
+        [tenant]
+        if tenant is not None
+        else list(Tenant.objects.filter(profile_assignments__profile_id=profile_id).distinct())
+    )
+    return [
+        f"the price list names tax jurisdiction {name}, tenant {t.slug} is supplied in {t.tax_jurisdiction}"
+        for t in tenants
+        for name in sorted(named)
+        if name != t.tax_jurisdiction
+    ]
+
+
 def profile_assign(*, tenant: Tenant, profile: BillingProfile, effective_from: datetime) -> ProfileAssignment:
     """Put `tenant` on `profile` from `effective_from` on. The assignment in force at that instant is
-    closed there; later assignments are refused (move them first) so windows never overlap."""
+    closed there; later assignments are refused (move them first) so windows never overlap. A price
+    list that names another tax jurisdiction than the tenant's is refused (one source of truth)."""
+    conflicts = _jurisdiction_conflicts(profile_id=profile.pk, tenant=tenant)
+    if conflicts:
+        raise ValidationFailed(
+            "tax jurisdiction conflict: drop tax.jurisdiction from the price list (the tenant's applies)",
+            issues=[FieldIssue("tax.jurisdiction", c) for c in conflicts],
+        )
     with transaction.atomic():
         Tenant.objects.select_for_update().get(pk=tenant.pk)
         assignments = ProfileAssignment.objects.filter(tenant=tenant)

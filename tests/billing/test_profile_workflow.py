@@ -186,3 +186,41 @@ def test_a_submitted_version_can_no_longer_be_edited(pending, author):
         profile_version_update_draft(
             version=pending, body=profile_document("std", unit_amount="1"), effective_from=None, actor=author
         )
+
+
+def test_assigning_a_price_list_that_names_another_jurisdiction_is_refused(sku, author):
+    from billing.profiles.services import profile_assign
+    from tests.factories import TenantFactory
+
+    profile = profile_create(code="std", name="Standard")
+    profile_version_create(
+        profile=profile, body=profile_document("std"), effective_from=FUTURE, author=author
+    )
+    tenant = TenantFactory.create(slug="lyon", country="FR", tax_jurisdiction="FR")  # the document says DE
+    with pytest.raises(ValidationFailed) as err:
+        profile_assign(tenant=tenant, profile=profile, effective_from=FUTURE)
+    assert [(i.field, i.message) for i in err.value.issues] == [
+        ("tax.jurisdiction", "the price list names tax jurisdiction DE, tenant lyon is supplied in FR")
+    ]
+
+
+def test_a_version_naming_another_jurisdiction_than_an_assigned_tenant_is_refused(sku, author):
+    from billing.profiles.services import profile_assign
+    from tests.factories import TenantFactory
+
+    profile = profile_create(code="std", name="Standard")
+    body = profile_document("std")
+    del body["tax"]["jurisdiction"]
+    profile_version_create(profile=profile, body=body, effective_from=FUTURE, author=author)
+    profile_assign(
+        tenant=TenantFactory.create(slug="lyon", country="FR", tax_jurisdiction="FR"),
+        profile=profile,
+        effective_from=FUTURE,
+    )
+    with pytest.raises(ValidationFailed, match="tax jurisdiction conflict"):
+        profile_version_create(
+            profile=profile,
+            body=profile_document("std"),
+            effective_from=FUTURE + timedelta(days=1),
+            author=author,
+        )
