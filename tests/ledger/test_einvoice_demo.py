@@ -1,9 +1,9 @@
 """Every invoice and credit note the demo produces is a valid EN 16931 e-invoice: the demo seeded
 (`seed_demo`), a month and a half of usage at 3 events per tenant per day (`demo_usage --events-per-day
-3`: the smaller configuration the command offers; the default 120 a day takes minutes), October closed
+3`, the smaller configuration the command offers, instead of its default 120), October closed
 (`close_period`), the corrections story (`demo_story`: a correction credit note), one invoice voided and
-one partly credited (the engine's credit notes), then each
-document's XML checked against the official XSD and our rules, and each rendered and recorded."""
+one partly credited (the engine's credit notes); then each document's XML is checked against the
+official XSD and our rules, and each is rendered and recorded."""
 
 from __future__ import annotations
 
