@@ -28,9 +28,9 @@ from django.utils import timezone
 from prometheus_client import Counter
 
 from ledger.einvoice.checks import check_cii
-from ledger.einvoice.cii import credit_note_xml, invoice_xml
 from ledger.einvoice.pdfa import check_xsd, embed_xml
 from ledger.einvoice.pdfa import html_to_pdfa as html_to_pdf
+from ledger.einvoice.xml_writer import credit_note_xml, invoice_xml
 from ledger.models import Alert, CreditNote, CreditNoteDocument, Invoice
 from ledger.pdf import credit_note_html, invoice_html, sha256_hex
 from ledger.services.alerts import alert_raise

@@ -13,7 +13,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from ledger.einvoice.cii import credit_note_xml, invoice_xml
+from ledger.einvoice.xml_writer import credit_note_xml, invoice_xml
 from ledger.models import Alert, CreditNote, CreditNoteDocument, Invoice
 from ledger.services import documents
 from ledger.services.credit_notes import credit_note_create

@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection
 from pypdf import PdfReader
 
-from ledger.einvoice import cii
+from ledger.einvoice import xml_writer
 from ledger.models import Alert, CreditNoteDocument, Invoice
 from ledger.selectors import credit_note_document, invoice_document
 from ledger.services import documents
@@ -69,7 +69,7 @@ def test_the_pdf_is_pdf_a_3_embedding_the_stored_xml_and_both_digests_are_record
 def test_a_document_failing_its_checks_is_alerted_and_not_recorded(monkeypatch):
     invoice = issued_invoice(THREE_LINES)
     invoice_mark_pdf_dirty(invoice=invoice)
-    real = cii.invoice_xml
+    real = xml_writer.invoice_xml
 
     def tampered(inv: Invoice) -> bytes:
         return real(inv).replace(b"<ram:CalculatedAmount>28.95<", b"<ram:CalculatedAmount>28.96<")
@@ -90,7 +90,7 @@ def test_a_document_failing_its_checks_is_alerted_and_not_recorded(monkeypatch):
 def test_a_document_failing_the_xsd_is_alerted_and_not_recorded(monkeypatch):
     invoice = issued_invoice(THREE_LINES)
     invoice_mark_pdf_dirty(invoice=invoice)
-    real = cii.invoice_xml
+    real = xml_writer.invoice_xml
     monkeypatch.setattr(
         documents, "invoice_xml", lambda inv: real(inv).replace(b"<ram:TypeCode>380", b"<ram:Typecode>380")
     )

@@ -10,7 +10,8 @@ import facturx
 import pytest
 
 from ledger.einvoice.checks import check_cii
-from ledger.einvoice.cii import NS, allocate_largest_remainder, credit_note_xml, invoice_xml, unit_code
+from ledger.einvoice.cii import NS, allocate_largest_remainder, unit_code
+from ledger.einvoice.xml_writer import credit_note_xml, invoice_xml
 from tests.factories.documents import Line, Spec, Vat, credit_note, issued_invoice, tenant
 
 pytestmark = pytest.mark.django_db
