@@ -108,7 +108,7 @@ def test_every_row_rederives_from_its_printed_figures(lines, inclusive):
             assert row.taxable + row.tax + row.rounding == gross
             assert abs(row.rounding) <= Decimal("0.01")
         else:
-            assert (row.taxable, row.rounding) == (gross, 0)
+            assert (row.taxable, row.rounding) == (gross, Decimal(0))
 
 
 @pytest.mark.django_db
