@@ -78,7 +78,7 @@ def test_seed_demo_is_idempotent():
     out = StringIO()
     call_command("seed_demo", stdout=out)
 
-    assert counts == (5, 4, 5)
+    assert counts == (6, 5, 6)  # six tenants (volta: the corrections story), five versions
     assert (
         Tenant.objects.count(),
         ProfileVersion.objects.count(),
