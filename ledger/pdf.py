@@ -299,8 +299,14 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
     }
 
 
+# Glyphs the document font (DejaVu Sans, the one font `make install` guarantees) lacks, replaced by the
+# same symbol it has: CLDR's Japanese currency sign is the full-width yen (U+FFE5), which would print as
+# an empty box.
+_FONT_SAFE = str.maketrans({"\uffe5": "\u00a5"})
+
+
 def invoice_html(invoice: Invoice) -> str:
-    return render_to_string("ledger/invoice.html", invoice_context(invoice))
+    return render_to_string("ledger/invoice.html", invoice_context(invoice)).translate(_FONT_SAFE)
 
 
 def _with_difference(line: dict[str, Any]) -> dict[str, Any]:
@@ -367,7 +373,7 @@ def credit_note_context(note: CreditNote) -> dict[str, Any]:
 
 def credit_note_html(note: CreditNote) -> str:
     """The credit note's printable HTML (what html_to_pdf renders and the Factur-X writer embeds)."""
-    return render_to_string("ledger/credit_note.html", credit_note_context(note))
+    return render_to_string("ledger/credit_note.html", credit_note_context(note)).translate(_FONT_SAFE)
 
 
 def html_to_pdf(html: str) -> bytes:
