@@ -148,8 +148,11 @@ def invoice_compute(
         reason = f"profile version {version.pk} does not validate: {err}"
     currency = doc.currency if doc else tenant.currency
     blocked: list[str] = [reason] if reason else []
+    # The place of supply is the tenant's tax jurisdiction (its country part), also for reverse charge.
     reverse = reverse_charge_applies(
-        buyer_country=tenant.country, buyer_vat_id=tenant.vat_id, seller_country=_issuer_country()
+        buyer_country=tenant.tax_jurisdiction[:2],
+        buyer_vat_id=tenant.vat_id,
+        seller_country=_issuer_country(),
     )
 
     def result(lines: list[LineData], **extra: object) -> InvoiceData:
@@ -203,7 +206,12 @@ def invoice_compute(
     corrections: list[PeriodCorrection] = []
     if earlier_closed:
         corrections, reason = corrections_due(
-            tenant_id=tenant.pk, tz=tenant.timezone, before=period, currency=currency, cache=cache
+            tenant_id=tenant.pk,
+            tz=tenant.timezone,
+            before=period,
+            currency=currency,
+            tax_mode=doc.tax.mode,
+            cache=cache,
         )
         if reason:
             blocked.append(reason)

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 
 from billing.close.cache import CloseCache, document_of
 from billing.close.lines import PeriodScope, component_of, period_lines
@@ -55,7 +55,11 @@ class PeriodCorrection:
 
 
 def _baseline(original: Invoice) -> dict[str, _Component]:
-    """What the period was billed for, per component, as last corrected (rounded amounts)."""
+    """What the period was billed for, per component, as last corrected (rounded amounts): the original's
+    lines, correction lines on issued invoices that point at it or at an earlier, voided invoice of the
+    same period (a void credits that invoice, not the corrections billed elsewhere), less correction
+    credit notes against it. Correction lines stored before components existed corrected usage: their
+    component is derived from their SKU and version."""
     base: dict[str, _Component] = defaultdict(_Component)
     for line in InvoiceLine.objects.filter(invoice=original).exclude(kind=InvoiceLine.Kind.CORRECTION):
         key = line.component or component_of(
@@ -66,13 +70,19 @@ def _baseline(original: Invoice) -> dict[str, _Component]:
         item.add_quantity(line.quantity if line.kind == InvoiceLine.Kind.USAGE else None)
         item.tax = item.tax or line_tax(line, original)
         item.template = item.template or line
+    same_period = Invoice.objects.filter(
+        tenant_id=original.tenant_id, period_start=original.period_start, status=Invoice.Status.VOID
+    ).values("pk")
     later = (
-        InvoiceLine.objects.filter(corrects_invoice=original, kind=InvoiceLine.Kind.CORRECTION)
+        InvoiceLine.objects.filter(kind=InvoiceLine.Kind.CORRECTION)
+        .filter(Q(corrects_invoice=original) | Q(corrects_invoice__in=same_period))
         .exclude(invoice__status__in=[Invoice.Status.VOID, *Invoice.EDITABLE])
-        .exclude(component="")
     )
     for line in later:
-        item = base[line.component]
+        key = line.component or component_of(
+            InvoiceLine.Kind.USAGE, sku_code=line.sku_code, version_id=line.profile_version_id
+        )
+        item = base[key]
         item.amount += line.amount
         item.add_quantity(line.quantity)
         item.tax = item.tax or (line.tax_category, line.tax_rate or ZERO)
@@ -86,6 +96,12 @@ def _baseline(original: Invoice) -> dict[str, _Component]:
         if credit.quantity is not None:
             item.add_quantity(-credit.quantity)
     return base
+
+
+def _issued_before_components(original: Invoice) -> bool:
+    return not InvoiceLine.objects.filter(invoice=original).exclude(component="").exists() and (
+        InvoiceLine.objects.filter(invoice=original).exists()
+    )
 
 
 def period_correction(
@@ -116,6 +132,12 @@ def period_correction(
         item.template = item.template or line
         item.label = item.label or line.description
     base = _baseline(original)
+    if _issued_before_components(original):
+        # Invoiced under the earlier rules (flat fees whole, discounts by overlap, corrections of usage
+        # only): re-pricing its other components by today's rules would bill differences no late usage
+        # caused, so only its usage is corrected, as it was then.
+        now = defaultdict(_Component, {k: v for k, v in now.items() if k.startswith("usage:")})
+        base = defaultdict(_Component, {k: v for k, v in base.items() if k.startswith("usage:")})
     main_rate = original.tax_rate or ZERO
     main_tax = (category_for(rate=main_rate, reverse_charge=original.reverse_charge), main_rate)
     for key in sorted(set(now) | set(base)):
@@ -151,7 +173,7 @@ def period_correction(
 
 
 def corrections_due(
-    *, tenant_id: int, tz: str, before: Period, currency: str, cache: CloseCache
+    *, tenant_id: int, tz: str, before: Period, currency: str, tax_mode: str, cache: CloseCache
 ) -> tuple[list[PeriodCorrection], str]:
     """The corrections of every closed period before `before` that received late usage, oldest first."""
     late = UsageEvent.objects.filter(
@@ -175,6 +197,11 @@ def corrections_due(
             continue
         if original.currency != currency:
             return [], f"late usage for {row.key} was invoiced in {original.currency}, not {currency}"
+        if original.tax_mode != tax_mode:
+            return [], (
+                f"late usage for {row.key} was invoiced with {original.tax_mode} prices, this invoice has "
+                f"{tax_mode} prices: a manual decision is needed"
+            )
         correction, reason = period_correction(
             original=original,
             tenant_id=tenant_id,

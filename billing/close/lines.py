@@ -2,12 +2,13 @@
 correction re-computes for an earlier period (the one road for both, `period_lines`).
 
  1. usage lines: one per SKU, profile version segment and discount-window stretch, priced by the pricing
-    engine with the tier position carried across them (`price_segments`): a stretch is cut at the local
-    midnights where a discount in the SKU's scope starts or ends, so a discount applies to exactly the
-    usage whose event time lies inside its window;
+    engine with the tier position carried across them (`price_segments`): a flow (a sum or count meter)
+    is cut at the local midnights where a discount in the SKU's scope starts or ends, so a discount
+    applies to exactly the usage whose event time lies inside its window; a level (max, latest, unique
+    count) is a state of the whole period and is never cut;
  2. flat fees, prorated by the days each version was in force (the version in force at a local day's
-    first instant owns the day), unless the price says `proration: none` (then charged whole by the
-    version in force at the period end); cut at discount windows too;
+    first instant owns the day), unless the governing version's price says `proration: none` (then
+    its fee is charged whole); a discount takes a flat fee only if its window covers the fee's days;
  3. discounts of the governing version (in force at the period end), each its own line, applied to the
     charges whose stretch lies inside its window;
  4. the minimum-spend true-up, on the rounded lines.
@@ -25,6 +26,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from billing.catalog.models import Meter
 from billing.close.cache import CloseCache, document_of
 from billing.close.periods import version_at
 from billing.pricing import (
@@ -49,6 +51,7 @@ from ledger.models import InvoiceLine
 
 ZERO = Decimal(0)
 _TICK = timedelta(microseconds=1)
+_FLOWS = frozenset({Meter.Aggregation.SUM, Meter.Aggregation.COUNT})
 
 
 @dataclass(frozen=True)
@@ -134,8 +137,20 @@ def _stretches(scope: PeriodScope, cuts: list[datetime]) -> list[tuple[datetime,
 
 
 def _version_label(scope: PeriodScope, version: ProfileVersion) -> str:
-    since = version.effective_from.astimezone(ZoneInfo(scope.tz)).date()
-    return f"price list v{version.number}, in force from {since:%Y-%m-%d}"
+    """The price list's own effective dates (local): "price list v2, effective 2026-11-16 to 2026-12-14"
+    (open-ended: "effective from 2026-11-16")."""
+    zone = ZoneInfo(scope.tz)
+    since = version.effective_from.astimezone(zone).date()
+    scope.cache.in_force(version.profile_id, version.effective_from)  # loads the profile's versions
+    later = [
+        v.effective_from
+        for v in scope.cache.profile_versions.get(version.profile_id, [])
+        if v.effective_from > version.effective_from
+    ]
+    if not later:
+        return f"price list v{version.number}, effective from {since:%Y-%m-%d}"
+    until = (min(later) - _TICK).astimezone(zone).date()
+    return f"price list v{version.number}, effective {since:%Y-%m-%d} to {until:%Y-%m-%d}"
 
 
 def _stretch_label(scope: PeriodScope, start: datetime, end: datetime) -> str:
@@ -148,7 +163,13 @@ def usage_charges(scope: PeriodScope, usages: list[PeriodUsage]) -> tuple[list[C
     by_sku: dict[str, list[PeriodUsage]] = defaultdict(list)
     for usage in usages:  # ordered by SKU code, then the version's effective_from
         by_sku[usage.sku_code].append(usage)
-    cut_of = {code: cuts_for(scope, code) for code in by_sku}
+    # Only flows are cut: a level (max, latest, unique count) is a state of the whole period, not of a
+    # stretch, so its charge stays whole and a discount takes it only if its window covers the period.
+    metered = scope.cache.skus_by_id({u.sku_id for u in usages})
+    additive = {
+        u.sku_code for u in usages if u.sku_id in metered and metered[u.sku_id].meter.aggregation in _FLOWS
+    }
+    cut_of = {code: cuts_for(scope, code) if code in additive else [] for code in by_sku}
     split: dict[tuple[datetime, datetime], dict[str, list[PeriodUsage]]] = {}
     if any(cut_of.values()):
         every = sorted({c for cuts in cut_of.values() for c in cuts})
@@ -284,26 +305,19 @@ def flat_charges(scope: PeriodScope) -> list[Charge]:
                 )
             )
             continue
-        cut_days = {c.astimezone(ZoneInfo(scope.tz)).date() for c in cuts_for(scope, code)}
         runs: list[tuple[ProfileVersion, list[date]]] = []
         for day, owner in owners:
             if owner is None:
                 continue
-            version = owner
-            if (
-                runs
-                and runs[-1][0].pk == version.pk
-                and day not in cut_days
-                and runs[-1][1][-1] == day - timedelta(days=1)
-            ):
+            if runs and runs[-1][0].pk == owner.pk and runs[-1][1][-1] == day - timedelta(days=1):
                 runs[-1][1].append(day)
             else:
-                runs.append((version, [day]))
+                runs.append((owner, [day]))
         split = len(runs) > 1 or (bool(runs) and len(runs[0][1]) != period_days)
         for version, days in runs:
             price = document_of(version).prices.get(code)
-            if not isinstance(price, FlatPrice) or price.proration == "none":
-                continue  # `none`: only the version in force at the period end charges it
+            if not isinstance(price, FlatPrice):
+                continue
             start = max(scope.local_midnight(days[0]), scope.period.start)
             end = min(scope.local_midnight(days[-1] + timedelta(days=1)), scope.period.end)
             amount = prorate(price.amount, days=len(days), period_days=period_days)

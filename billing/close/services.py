@@ -81,6 +81,7 @@ def close_chunk(
 ) -> list[CloseResult]:
     """One chunk of `close_periods` (see the module docstring)."""
     assignments = tenant_assignments([t.pk for t in tenants])
+    cache.assignments.update(assignments)  # the period's lines read them again (proration by days)
     results: dict[int, CloseResult] = {}
     due: list[DuePeriod] = []
     in_grace: list[Tenant] = []

@@ -47,6 +47,19 @@ def _credit_row(row: VatRow) -> VatRow:
     )
 
 
+def originals_lock(invoice_ids: set[int]) -> None:
+    """Lock the invoices a correcting invoice corrects (in id order, before the prepaid grants, as a void
+    locks its invoice before the grants it restores) and check they are still issued: one voided since
+    the correction was computed makes the close fail for the tenant (it is computed again)."""
+    if not invoice_ids:
+        return
+    for original in Invoice.objects.select_for_update().filter(pk__in=invoice_ids).order_by("pk"):
+        if original.status not in (Invoice.Status.FINALIZED, Invoice.Status.PAID):
+            raise StateError(
+                f"invoice {original.number} was {original.status} while its correction was computed: close again"
+            )
+
+
 def correction_credit_notes_issue(
     *, invoice: Invoice, credits: Sequence[CorrectionCredit], now: datetime
 ) -> list[CorrectionMarker]:

@@ -68,10 +68,10 @@ def _invoice_vat(invoice: Invoice) -> dict[tuple[str, Decimal], VatRow]:
     if not rows:  # an invoice issued before breakdowns were stored: one rate
         rate = invoice.tax_rate or Decimal(0)
         category = category_for(rate=rate, reverse_charge=invoice.reverse_charge)
+        inclusive = invoice.tax_mode == Invoice.TaxMode.INCLUSIVE
+        taxable = invoice.subtotal - invoice.tax_total if inclusive else invoice.subtotal
         return {
-            (category, rate): VatRow(
-                category, rate, invoice.subtotal, invoice.tax_total, invoice.subtotal, Decimal(0)
-            )
+            (category, rate): VatRow(category, rate, taxable, invoice.tax_total, invoice.subtotal, Decimal(0))
         }
     return {
         (r.category, r.rate): VatRow(

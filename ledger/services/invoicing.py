@@ -27,7 +27,7 @@ from ledger.models import (
 from ledger.services import credits as credit_services
 from ledger.services import posting
 from ledger.services.anchors import chain_anchor_record
-from ledger.services.corrections import correction_credit_notes_issue
+from ledger.services.corrections import correction_credit_notes_issue, originals_lock
 from ledger.services.credit_notes import credit_note_create
 from ledger.services.documents import pdf_enqueue
 from ledger.services.invoice_rows import (
@@ -159,6 +159,10 @@ def invoice_finalize(
         elif any(line.invoice_id != invoice.pk for line in lines):
             raise StateError("lines handed to invoice_finalize belong to another invoice")
         check_subtotal(invoice, lines)
+        originals_lock(
+            {line.corrects_invoice_id for line in lines if line.corrects_invoice_id}
+            | {credit.invoice_id for credit in credits}
+        )
         invoice.number = invoice_number_next(series=series_for(tenant), year=year_in(tenant.timezone, now))
         invoice.finalized_at = now
         set_issue_dates(invoice, tenant, now)

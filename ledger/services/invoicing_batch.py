@@ -21,7 +21,7 @@ from ledger.contract import IssueRequest, invoice_data_check
 from ledger.models import Alert, CorrectionMarker, CreditGrant, Invoice, InvoiceLine, TaxBreakdown
 from ledger.services import credits as credit_services
 from ledger.services import posting
-from ledger.services.corrections import correction_credit_notes_issue
+from ledger.services.corrections import correction_credit_notes_issue, originals_lock
 from ledger.services.documents import pdf_enqueue
 from ledger.services.invoice_rows import (
     APPLIED_FIELDS,
@@ -68,6 +68,10 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
         invoice.amount_due = invoice.total
         invoices.append(invoice)
     with transaction.atomic(savepoint=False):
+        originals_lock(
+            {line.corrects_invoice_id for r in requests for line in r.data.lines if line.corrects_invoice_id}
+            | {credit.invoice_id for r in requests for credit in r.data.correction_credits}
+        )
         existing = [inv for inv, r in zip(invoices, requests, strict=True) if r.existing is not None]
         if existing:
             update_rows(existing, _DRAFT_FIELDS)

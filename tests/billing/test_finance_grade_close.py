@@ -345,3 +345,100 @@ def test_a_price_list_naming_another_jurisdiction_than_the_customers_blocks_the_
     assert (
         "names tax jurisdiction FR, the customer's place of supply is DE" in invoice_of(result).blocked_reason
     )
+
+
+def test_a_level_meter_is_never_cut_so_a_partial_discount_window_leaves_it_whole():
+    from billing.catalog.models import Meter
+
+    w = world(
+        prices=[{"sku": "seats", "model": "per_unit", "unit_amount": "10.00"}],
+        discounts=[{"code": "early", "percent": "10", "valid_to": "2026-11-15"}],
+    )
+    Meter.objects.filter(code="m-seats").update(aggregation=Meter.Aggregation.MAX)
+    tax_rule("DE", "19")
+    usage(w.tenant, "seats", w.version, datetime(2026, 11, 3, tzinfo=UTC), "10")
+    usage(w.tenant, "seats", w.version, datetime(2026, 11, 20, tzinfo=UTC), "10")
+    invoice = _close(w.tenant, "2026-11")
+    # the peak is 10 seats for the month: 100.00, not 10 + 10 seats; the window covers half: no discount
+    assert [(line.kind, line.quantity, line.amount) for line in invoice.lines.order_by("position")] == [
+        ("usage", D("10"), D("100.00"))
+    ]
+
+
+def test_the_governing_versions_proration_decides_for_every_version():
+    prices = [{"sku": "platform_fee", "model": "flat", "amount": "100.00", "proration": "none"}]
+    w = world(prices=prices)
+    approved_version(
+        w.profile,
+        document(w.profile.code, prices=[{"sku": "platform_fee", "model": "flat", "amount": "100.00"}]),
+        datetime(2026, 11, 16, tzinfo=UTC),
+        2,
+    )
+    tax_rule("DE", "19")
+    invoice = _close(w.tenant, "2026-11")
+    # v2 (in force at the end) prorates: v1 100.00 x 15 / 30 = 50.00, v2 the same; nothing is dropped
+    assert [line.amount for line in invoice.lines.order_by("position")] == [D("50.00"), D("50.00")]
+
+
+def test_late_usage_for_a_period_with_other_tax_mode_blocks_for_a_manual_decision():
+    w = world()
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, OCT_5, "1000")
+    _close(w.tenant, "2026-10")
+    v2 = approved_version(
+        w.profile,
+        document(
+            w.profile.code,
+            prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.10"}],
+            tax_mode="inclusive",
+        ),
+        datetime(2026, 11, 1, tzinfo=UTC),
+        2,
+    )
+    usage(w.tenant, "api_calls", w.version, OCT_30, "200", late=True)
+    usage(w.tenant, "api_calls", v2, NOV_5, "10")
+    result = close_period(tenant=w.tenant, period_key="2026-11", now=after_grace("2026-11"))
+    assert result.status == "blocked"
+    assert (
+        "invoiced with exclusive prices, this invoice has inclusive prices"
+        in invoice_of(result).blocked_reason
+    )
+
+
+def test_reverse_charge_follows_the_place_of_supply_not_the_postal_country():
+    w = world(jurisdiction="DE")  # supplied in DE, the issuer's country
+    w.tenant.country = "FR"  # a French postal address
+    w.tenant.vat_id = "DE811907980"
+    w.tenant.save()
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, NOV_5, "1000")
+    invoice = _close(w.tenant, "2026-11")
+    assert (invoice.reverse_charge, invoice.tax_total) == (False, D("19.00"))
+
+
+def test_a_correction_of_a_voided_and_reclosed_period_counts_what_was_corrected_before():
+    from ledger.services.invoicing import invoice_void
+
+    w = world()
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, OCT_5, "1000")  # 100.00
+    october = _close(w.tenant, "2026-10")
+    usage(w.tenant, "api_calls", w.version, OCT_30, "200", late=True)
+    november = _close(w.tenant, "2026-11")
+    assert _corrections(november) == [("usage", D("200"), D("100.00"), D("120.00"), D("20.00"))]
+    invoice_void(invoice=october, reason="wrong address")
+    again = _close(w.tenant, "2026-10")  # re-issued with all usage: 120.00
+    assert again.subtotal == D("120.00")
+    usage(w.tenant, "api_calls", w.version, OCT_30 + timedelta(hours=2), "100", late=True)
+    december = _close(w.tenant, "2026-12")
+    # billed for October: 120.00 (re-issued) + 20.00 (November's correction of the voided invoice) = 140.00;
+    # re-priced 130.00: -10.00, not +10.00; December has nothing else, so it is a credit note
+    assert december.total == D("0.00")
+    note = CreditNote.objects.get(invoice=again, kind="correction")
+    line = note.lines.get()
+    assert (line.billed_before, line.repriced, line.amount, note.total) == (
+        D("140.00"),
+        D("130.00"),
+        D("10.00"),
+        D("11.90"),
+    )
