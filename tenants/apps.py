@@ -23,3 +23,8 @@ class TenantsConfig(AppConfig):
         from tenants.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
 
         post_migrate.connect(_role_groups_after_migrate, sender=self, dispatch_uid="tenants.role_groups")
+        from django.contrib.auth.signals import user_logged_in
+
+        from tenants.sessions import user_session_record
+
+        user_logged_in.connect(user_session_record, dispatch_uid="tenants.user_session_record")

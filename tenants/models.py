@@ -185,3 +185,26 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class UserSession(models.Model):
+    """A signed-in session of a user (recorded at login), so the user or an operator can list and revoke
+    them (`tenants.services.user_sessions_revoke`): revoking deletes the Django session, and the
+    portal's middleware refuses a session whose record is gone or revoked."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portal_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    user_agent = models.CharField(max_length=200, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        indexes = [models.Index(fields=["user", "revoked_at"], name="usersession_user_open")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.session_key[:6]}…"

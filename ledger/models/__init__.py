@@ -1,5 +1,6 @@
 from .accounts import Account
 from .credits import CreditConsumption, CreditExpiry, CreditGrant, CreditRestoration
+from .disputes import Dispute, DisputeEvent, InvoiceShareLink
 from .invoices import (
     Alert,
     CorrectionMarker,
@@ -26,9 +27,12 @@ __all__ = [
     "CreditNoteDocument",
     "CreditNoteLine",
     "CreditRestoration",
+    "Dispute",
+    "DisputeEvent",
     "Invoice",
     "InvoiceCounter",
     "InvoiceLine",
+    "InvoiceShareLink",
     "Posting",
     "TaxBreakdown",
     "Transaction",

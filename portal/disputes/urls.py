@@ -1,0 +1,7 @@
+"""URLs of the portal's disputes pages (included by portal/urls.py)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
