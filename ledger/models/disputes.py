@@ -125,7 +125,8 @@ class InvoiceShareLink(models.Model):
                 condition=Q(expires_at__gt=models.F("created_at")), name="sharelink_window"
             ),
             models.CheckConstraint(
-                condition=Q(token_sha256__regex="^[0-9a-f]{64}$"), name="sharelink_sha256"  # noqa: S106 (a pattern, not a password)
+                condition=Q(token_sha256__regex="^[0-9a-f]{64}$"),
+                name="sharelink_sha256",  # noqa: S106 (a pattern, not a password)
             ),
         ]
 
