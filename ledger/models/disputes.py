@@ -105,6 +105,9 @@ class DisputeEvent(models.Model):
         return f"{self.dispute_id} {self.kind}"
 
 
+SHA256_HEX = "^[0-9a-f]{64}$"
+
+
 class InvoiceShareLink(models.Model):
     """A signed, expiring link to one issued invoice (a hosted invoice page). Only the SHA-256 of the
     token is stored; the token is shown once. Revocable."""
@@ -125,8 +128,8 @@ class InvoiceShareLink(models.Model):
                 condition=Q(expires_at__gt=models.F("created_at")), name="sharelink_window"
             ),
             models.CheckConstraint(
-                condition=Q(token_sha256__regex="^[0-9a-f]{64}$"),
-                name="sharelink_sha256",  # noqa: S106 (a pattern, not a password)
+                condition=Q(token_sha256__regex=SHA256_HEX),
+                name="sharelink_sha256",
             ),
         ]
 
