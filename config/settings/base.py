@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import django_stubs_ext
+from csp.constants import NONE, SELF
 
 from config import database
 
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "simple_history",
     "guardian",
     "axes",
+    "csp",
     "common",
     "tenants",
     "ledger",
@@ -64,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -128,6 +131,24 @@ LOGIN_REDIRECT_URL = "/portal/"
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 60) * 60
 SESSION_SAVE_EVERY_REQUEST = True
 
+# Content-Security-Policy (django-csp) on every response, in every environment: scripts, styles, fonts
+# and frames from this origin only, no 'unsafe-inline' and no 'unsafe-eval' (the portal's and the
+# admin's JavaScript and CSS are static files; images may also be data: URIs, as Swagger UI's icons are).
+# Nothing may frame a page (frame-ancestors, as X-Frame-Options DENY) and forms post to this origin only.
+# The Swagger UI at /api/docs/ runs under the same policy (config.urls: its init script is a file of its
+# own, its inline style block moved to common/static/common/swagger_ui.css). Checked in a real browser by
+# tests/e2e/test_csp.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -137,6 +158,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "media/"
+# A dispute's optional attachment (PDF, PNG, JPEG, plain text, CSV; checked by content), stored privately
+# under private/disputes/<tenant_id>/ and served only through the portal's tenant-scoped view.
+DISPUTE_ATTACHMENT_MAX_BYTES = env_int("DISPUTE_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # Every Redis client (cache, Celery broker) gives up quickly: a frozen or unreachable Redis costs a request

@@ -87,6 +87,10 @@ _database_url()  # base.py has parsed it into DATABASES already
 connection_created.connect(refuse_superuser, dispatch_uid="config.database.refuse_superuser")
 _required("REDIS_URL")  # without it Celery would run tasks inside requests and the cache be per process
 
+# The application runs behind a TLS-terminating proxy (load balancer, ingress) that speaks plain HTTP to
+# gunicorn and sets X-Forwarded-Proto: https on requests that came in over TLS. The proxy must set (or
+# overwrite) that header on every request: a client-supplied value passed through would let plain HTTP
+# pass for HTTPS. Without such a proxy (TLS at gunicorn), drop this line.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = True
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # a load balancer's health check over plain HTTP
@@ -98,4 +102,5 @@ SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True  # the admin and the Swagger UI take the token from the page, not the cookie
+X_FRAME_OPTIONS = "DENY"  # no page is ever framed (the CSP's frame-ancestors 'none' says the same)
 API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)

@@ -139,6 +139,7 @@ PRODUCTION_VALUES = (
     "SESSION_COOKIE_HTTPONLY",
     "CSRF_COOKIE_SECURE",
     "CSRF_COOKIE_HTTPONLY",
+    "X_FRAME_OPTIONS",
     "API_DOCS_PUBLIC",
     "DEBUG",
 )
@@ -170,6 +171,7 @@ def test_production_is_https_only_with_a_year_of_hsts(production):
         "SESSION_COOKIE_HTTPONLY": True,
         "CSRF_COOKIE_SECURE": True,
         "CSRF_COOKIE_HTTPONLY": True,
+        "X_FRAME_OPTIONS": "DENY",
         "API_DOCS_PUBLIC": False,
         "DEBUG": False,
     }
