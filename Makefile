@@ -11,13 +11,17 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Debian libraries WeasyPrint needs (pango/harfbuzz) and a font; installed with apt when missing and root.
-DEB_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+# Debian libraries WeasyPrint needs (pango/harfbuzz) and a font, and the browser the e2e tests drive
+# (Playwright launches /usr/bin/chromium; it never downloads a browser); installed with apt when missing.
+DEB_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core chromium
+# axe-core (accessibility checks the e2e tests inject into each page), from npm into an ignored folder.
+AXE_CORE_VERSION := 4.10.3
+E2E_NODE := var/e2e/node_modules
 PYTEST_ARGS ?= -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install sysdeps migrate demo serve test lint typecheck imports migrations-check pytest bench e2e clean schema
+.PHONY: install sysdeps e2e-deps migrate demo serve test lint typecheck imports migrations-check pytest bench e2e clean schema
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +30,15 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 install: sysdeps $(VENV)/.installed
+
+# The version is pinned in the file name's folder: a changed AXE_CORE_VERSION installs anew.
+$(E2E_NODE)/axe-core/.installed-$(AXE_CORE_VERSION):
+	@command -v npm >/dev/null || { echo "npm is missing (sudo apt-get install npm)"; exit 1; }
+	mkdir -p var/e2e
+	npm install --prefix var/e2e --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_CORE_VERSION)
+	@touch $@
+
+e2e-deps: install $(E2E_NODE)/axe-core/.installed-$(AXE_CORE_VERSION)
 
 sysdeps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -47,7 +60,7 @@ demo: migrate
 	$(PY) manage.py close_period || true  # exit 1 only flags blocked invoices, shown in its summary
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install lint typecheck imports migrations-check pytest
+test: install e2e-deps lint typecheck imports migrations-check pytest
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -70,6 +83,10 @@ schema:
 # pytest exits 5 when it collected no test, which fails this target as it should.
 pytest:
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The browser tests alone (they also run in `make test`): Debian's chromium, axe-core from var/e2e.
+e2e: e2e-deps
+	$(VENV)/bin/pytest -m e2e $(PYTEST_ARGS)
 
 bench: install
 	$(PY) bench/run.py $(BENCH)
