@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, Prefetch, Q, QuerySet, Sum
 
-from ledger.models import Account, CreditNoteDocument, Invoice, Posting
+from ledger.models import Account, CreditNoteDocument, Dispute, DisputeEvent, Invoice, InvoiceLine, Posting
 from ledger.models.journal import stored_amount
 from tenants.models import Tenant
 
@@ -119,4 +119,76 @@ def credit_note_document(*, tenant: Tenant, credit_note_id: int, kind: str) -> S
         sha256=row[f"{kind}_sha256"],
         filename=f"{row['number']}.{kind}",
         content_type=DOCUMENT_CONTENT_TYPES[kind],
+    )
+
+
+# Disputes (ledger/services/disputes.py writes them): every read takes the tenant.
+
+
+def disputes_for_tenant(*, tenant: Tenant) -> QuerySet[Dispute]:
+    """The tenant's disputes, newest first, with what a list shows."""
+    return (
+        Dispute.objects.filter(tenant=tenant)
+        .select_related("invoice", "line", "credit_note")
+        .order_by("-created_at", "-id")
+    )
+
+
+def dispute_get(*, tenant: Tenant, dispute_id: int) -> Dispute | None:
+    """One of the tenant's disputes with its timeline (`dispute.events`, oldest first); None otherwise."""
+    return (
+        disputes_for_tenant(tenant=tenant)
+        .filter(pk=dispute_id)
+        .prefetch_related(
+            Prefetch("events", DisputeEvent.objects.select_related("actor").order_by("created_at", "id"))
+        )
+        .first()
+    )
+
+
+def dispute_target(
+    *, tenant: Tenant, invoice_id: int, line_id: int | None = None
+) -> tuple[Invoice, InvoiceLine | None] | None:
+    """The tenant's issued invoice (and one of its lines) a dispute may be opened on; None otherwise."""
+    invoice = (
+        Invoice.objects.filter(
+            tenant=tenant,
+            pk=invoice_id,
+            number__isnull=False,
+            status__in=[Invoice.Status.FINALIZED, Invoice.Status.PAID],
+        )
+        .select_related("tenant")
+        .first()
+    )
+    if invoice is None:
+        return None
+    if line_id is None:
+        return invoice, None
+    line = InvoiceLine.objects.filter(invoice=invoice, pk=line_id).first()
+    return None if line is None else (invoice, line)
+
+
+@dataclass(frozen=True)
+class DisputeAttachment:
+    """A dispute's stored attachment: storage name (read it through default_storage), download name, and
+    the content type its bytes were recognised as."""
+
+    name: str
+    filename: str
+    content_type: str
+
+
+def dispute_attachment(*, tenant: Tenant, dispute_id: int) -> DisputeAttachment | None:
+    row = (
+        Dispute.objects.filter(tenant=tenant, pk=dispute_id)
+        .exclude(attachment="")
+        .values("attachment", "attachment_name", "attachment_type")
+        .first()
+    )
+    if row is None:
+        return None
+    return DisputeAttachment(
+        name=row["attachment"],
+        filename=row["attachment_name"] or "attachment",
+        content_type=row["attachment_type"],
     )
