@@ -22,6 +22,7 @@ from ledger.models import CreditConsumption, CreditNote, CreditNoteLine, Invoice
 # What the template reads, fetched as plain rows (no model instances; the correction's invoice number
 # joined in the same query rather than one query per correction line).
 _LINE_FIELDS = (
+    "id",  # the portal links each line to its drill-down and its dispute
     "kind",
     "description",
     "quantity",
@@ -208,6 +209,7 @@ def _corrections_by_invoice(lines: list[dict[str, Any]]) -> list[dict[str, Any]]
             key,
             {
                 "invoice_number": line.get("corrects_invoice_number") or "",
+                "invoice_id": line.get("corrects_invoice_id"),
                 "period": line["corrects_period"],
                 "issue_date": line.get("corrects_invoice_issue_date"),
                 "lines": [],
@@ -230,6 +232,7 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         .order_by("position")
         .values(
             *_LINE_FIELDS,
+            "corrects_invoice_id",
             corrects_invoice_number=F("corrects_invoice__number"),
             corrects_invoice_issue_date=F("corrects_invoice__issue_date"),
         )
@@ -253,7 +256,9 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         .values("amount", grant_reason=F("grant__reason"))
     )
     credit_notes = list(
-        CreditNote.objects.filter(invoice_id=invoice.pk).order_by("id").values("number", "total", "currency")
+        CreditNote.objects.filter(invoice_id=invoice.pk)
+        .order_by("id")
+        .values("id", "kind", "number", "total", "currency", "created_at")
     )
     first_day, last_day = _period_days(invoice, tz)
     issue_date = invoice.issue_date

@@ -6,11 +6,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import F, Prefetch, Q, QuerySet, Sum
 
-from ledger.models import Account, CreditNoteDocument, Dispute, DisputeEvent, Invoice, InvoiceLine, Posting
+from ledger.models import (
+    Account,
+    CreditNoteDocument,
+    Dispute,
+    DisputeEvent,
+    Invoice,
+    InvoiceLine,
+    InvoiceShareLink,
+    Posting,
+)
 from ledger.models.journal import stored_amount
+from ledger.pdf import invoice_context
 from tenants.models import Tenant
 
 
@@ -120,6 +131,61 @@ def credit_note_document(*, tenant: Tenant, credit_note_id: int, kind: str) -> S
         filename=f"{row['number']}.{kind}",
         content_type=DOCUMENT_CONTENT_TYPES[kind],
     )
+
+
+# The customer portal's reads: every one takes the tenant and finds nothing of another tenant.
+
+# What a customer filters invoices by (a blocked draft is a draft to the customer: why it is blocked is
+# finance's business).
+INVOICE_STATUS_FILTERS: dict[str, tuple[str, ...]] = {
+    "draft": (Invoice.Status.DRAFT, Invoice.Status.BLOCKED),
+    "finalized": (Invoice.Status.FINALIZED,),
+    "paid": (Invoice.Status.PAID,),
+    "void": (Invoice.Status.VOID,),
+}
+
+
+def tenant_invoices(*, tenant: Tenant, status: str = "", period_key: str = "") -> QuerySet[Invoice]:
+    """The tenant's invoices, issued and drafts, newest period first; `status` one of
+    `INVOICE_STATUS_FILTERS` (a draft includes a blocked one), `period_key` e.g. "2026-10" ("" = all)."""
+    qs = Invoice.objects.filter(tenant=tenant)
+    if status:
+        qs = qs.filter(status__in=INVOICE_STATUS_FILTERS.get(status, ()))
+    if period_key:
+        qs = qs.filter(period_key=period_key)
+    return qs.order_by("-period_start", "-id")
+
+
+def tenant_invoice_periods(*, tenant: Tenant) -> list[str]:
+    """The period keys the tenant has invoices for, newest first (the list's period filter)."""
+    keys = Invoice.objects.filter(tenant=tenant).values_list("period_key", flat=True).distinct()
+    return sorted(set(keys), reverse=True)
+
+
+def tenant_invoice_get(*, tenant: Tenant, invoice_id: int) -> Invoice | None:
+    return Invoice.objects.filter(tenant=tenant, pk=invoice_id).select_related("tenant").first()
+
+
+def tenant_invoice_detail(*, tenant: Tenant, invoice_id: int) -> dict[str, Any] | None:
+    """What the invoice's document shows (`ledger.pdf.invoice_context`: the same figures as the PDF, one
+    road), with the ids the portal links by; None for another tenant's invoice."""
+    invoice = tenant_invoice_get(tenant=tenant, invoice_id=invoice_id)
+    if invoice is None:
+        return None
+    return invoice_context(invoice)
+
+
+def tenant_invoice_line(*, tenant: Tenant, invoice_id: int, line_id: int) -> InvoiceLine | None:
+    return (
+        InvoiceLine.objects.filter(invoice__tenant=tenant, invoice_id=invoice_id, pk=line_id)
+        .select_related("invoice", "invoice__tenant", "corrects_invoice")
+        .first()
+    )
+
+
+def tenant_share_links(*, tenant: Tenant, invoice_id: int) -> QuerySet[InvoiceShareLink]:
+    """The share links of the tenant's invoice, newest first (revoked and expired ones included)."""
+    return InvoiceShareLink.objects.filter(tenant=tenant, invoice__tenant=tenant, invoice_id=invoice_id)
 
 
 # Disputes (ledger/services/disputes.py writes them): every read takes the tenant.
