@@ -207,3 +207,26 @@ def credit_note(
         ]
     )
     return note
+
+
+def invoice_rendered(invoice: Invoice, *, pdf: bytes, xml: bytes = b"<rsm:CrossIndustryInvoice/>") -> Invoice:
+    """`invoice` with stored PDF and XML files, recorded as the render task records them (a dirty mark,
+    then the new version's files; the database allows no other road). Needs a writable MEDIA_ROOT."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    names = {
+        kind: default_storage.save(f"invoices/{invoice.pk}.{kind}", ContentFile(content))
+        for kind, content in (("pdf", pdf), ("xml", xml))
+    }
+    Invoice.objects.filter(pk=invoice.pk).update(pdf_version=1)
+    Invoice.objects.filter(pk=invoice.pk).update(
+        pdf_rendered_version=1,
+        pdf_file=names["pdf"],
+        pdf_sha256=hashlib.sha256(pdf).hexdigest(),
+        xml_file=names["xml"],
+        xml_sha256=hashlib.sha256(xml).hexdigest(),
+    )
+    return Invoice.objects.select_related("tenant").get(pk=invoice.pk)

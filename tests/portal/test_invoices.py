@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.test import Client
 
 from ledger.models import CreditNote, CreditNoteDocument, Invoice
-from tests.factories.documents import Line, Spec, Vat, credit_note, issued_invoice
+from tests.factories.documents import Line, Spec, Vat, credit_note, invoice_rendered, issued_invoice
 from tests.factories.ledger import document_invoice
 from tests.personas import Persona
 
@@ -39,22 +39,6 @@ def media(settings: Any, tmp_path: Path) -> Path:
 def _invoice(persona: Persona, spec: Spec = SPEC) -> Invoice:
     assert persona.tenant is not None
     return issued_invoice(spec, owner=persona.tenant)
-
-
-def _rendered(invoice: Invoice, *, pdf: bytes, xml: bytes = b"<rsm:CrossIndustryInvoice/>") -> None:
-    """The invoice rendered as the render task records it (a dirty mark, then the new version's files)."""
-    names = {
-        kind: default_storage.save(f"invoices/{invoice.pk}.{kind}", ContentFile(content))
-        for kind, content in (("pdf", pdf), ("xml", xml))
-    }
-    Invoice.objects.filter(pk=invoice.pk).update(pdf_version=1)
-    Invoice.objects.filter(pk=invoice.pk).update(
-        pdf_rendered_version=1,
-        pdf_file=names["pdf"],
-        pdf_sha256=hashlib.sha256(pdf).hexdigest(),
-        xml_file=names["xml"],
-        xml_sha256=hashlib.sha256(xml).hexdigest(),
-    )
 
 
 def _note_document(note: CreditNote, pdf: bytes) -> None:
@@ -185,7 +169,7 @@ def test_the_detail_lists_credit_notes_with_download_links(alice: Persona):
 
 def test_it_serves_the_pdf_as_an_attachment(alice: Persona, media: Path):
     invoice = _invoice(alice)
-    _rendered(invoice, pdf=b"%PDF-1.7 test")
+    invoice_rendered(invoice, pdf=b"%PDF-1.7 test")
 
     response = alice.client.get(f"/portal/invoices/{invoice.pk}/document/pdf/")
 
@@ -197,7 +181,7 @@ def test_it_serves_the_pdf_as_an_attachment(alice: Persona, media: Path):
 
 def test_it_serves_the_xml_as_an_attachment(alice: Persona, media: Path):
     invoice = _invoice(alice)
-    _rendered(invoice, pdf=b"%PDF-1.7 test")
+    invoice_rendered(invoice, pdf=b"%PDF-1.7 test")
 
     response = alice.client.get(f"/portal/invoices/{invoice.pk}/document/xml/")
 
@@ -243,7 +227,7 @@ def _tenant_urls(invoice: Invoice, note: CreditNote) -> list[str]:
 
 def test_another_tenants_invoice_line_and_credit_note_are_404(alice: Persona, charlie: Persona, media: Path):
     invoice = _invoice(alice)
-    _rendered(invoice, pdf=b"%PDF-1.7 secret")
+    invoice_rendered(invoice, pdf=b"%PDF-1.7 secret")
     note = credit_note(invoice, [Line("Goodwill", "10.00")], [Vat("S", "19", "10.00", "1.90")])
     _note_document(note, b"%PDF-1.7 note")
 
@@ -265,3 +249,24 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(alice: Persona, media: P
     assert {url: (r.status_code, r["Location"].split("?")[0]) for url, r in answers.items()} == dict.fromkeys(
         answers, (302, "/portal/login/")
     )
+
+
+def test_the_detail_links_to_disputing_the_invoice_and_each_line(alice: Persona):
+    invoice = _invoice(alice)
+    line = invoice.lines.get(position=1)
+
+    body = alice.client.get(f"/portal/invoices/{invoice.pk}/").content.decode()
+
+    assert f'href="/portal/disputes/open/{invoice.pk}/"' in body
+    assert f'href="/portal/disputes/open/{invoice.pk}/{line.pk}/"' in body
+
+
+def test_an_anonymous_visitor_cannot_share_or_revoke(alice: Persona):
+    invoice = _invoice(alice)
+    client = Client()
+
+    shared = client.post(f"/portal/invoices/{invoice.pk}/share/", {"days": "7"})
+    revoked = client.post(f"/portal/invoices/{invoice.pk}/share/1/revoke/")
+
+    assert (shared.status_code, revoked.status_code) == (302, 302)
+    assert shared["Location"].startswith("/portal/login/")
