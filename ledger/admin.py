@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.errors import ApplicationError
+from ledger.admin_disputes import DisputeAdmin
 from ledger.admin_documents import DocumentDownloadsMixin
 from ledger.admin_money import money_column
 from ledger.models import (
@@ -20,6 +21,7 @@ from ledger.models import (
     CreditGrant,
     CreditNote,
     CreditRestoration,
+    Dispute,
     Invoice,
     InvoiceLine,
     Posting,
@@ -139,3 +141,6 @@ class CreditExpiryAdmin(ReadOnlyAdmin):
 class AlertAdmin(ReadOnlyAdmin):
     list_display = ("kind", "tenant", "invoice", "message", "created_at", "resolved_at")
     list_filter = ("kind",)
+
+
+admin.site.register(Dispute, DisputeAdmin)

@@ -292,11 +292,18 @@ def _whole_invoice_lines(invoice: Invoice, amount: Decimal) -> list[tuple[int, D
 
 
 def dispute_resolve(
-    *, dispute: Dispute, amount: Decimal, user: User, note: str, now: datetime | None = None
+    *,
+    dispute: Dispute,
+    amount: Decimal,
+    user: User,
+    note: str,
+    whole_invoice: bool = False,
+    now: datetime | None = None,
 ) -> Dispute:
     """Finance resolves the dispute with a credit note of `amount` (in the invoice's line amounts: before
     tax on an exclusive invoice, tax added at the line's rate) against the disputed line, or against the
-    whole invoice (all of what is left: a full credit note; less: spread over its lines pro rata)."""
+    whole invoice (a dispute on the invoice, or `whole_invoice=True`: all of what is left is a full credit
+    note, less is spread over its lines pro rata)."""
     now = now or timezone.now()
     _require_decider(user)
     text = _message(note, what="a note")
@@ -305,9 +312,10 @@ def dispute_resolve(
         invoice = locked.invoice
         if amount <= 0 or quantize_money(amount, invoice.currency) != amount:
             raise ValidationFailed("the credit is a positive amount in the currency's minor unit")
-        lines = (
-            [(locked.line.pk, amount)] if locked.line is not None else _whole_invoice_lines(invoice, amount)
-        )
+        if locked.line is not None and not whole_invoice:
+            lines: list[tuple[int, Decimal]] | None = [(locked.line.pk, amount)]
+        else:
+            lines = _whole_invoice_lines(invoice, amount)
         note_row = credit_note_create(
             invoice=invoice, reason=f"dispute {locked.pk}: {text}", lines=lines, now=now
         )

@@ -370,6 +370,16 @@ def test_resolving_the_whole_invoice_in_full_credits_everything(scene: Scene):
     assert ledger_verify().message == "OK 2"
 
 
+def test_finance_may_credit_the_whole_invoice_for_a_dispute_on_a_line(scene: Scene):
+    dispute = _open(scene, scene.storage)
+    resolved = dispute_resolve(
+        dispute=dispute, amount=Decimal("130.00"), user=scene.finance, note="all of it", whole_invoice=True
+    )
+    note = resolved.credit_note
+    assert note is not None
+    assert (note.subtotal, note.total, note.lines.count()) == (Decimal("130.00"), Decimal("154.70"), 2)
+
+
 def test_a_credit_beyond_the_line_is_refused_and_the_dispute_stays_open(scene: Scene):
     dispute = _open(scene, scene.storage)
     with pytest.raises(ValidationFailed, match="more than was invoiced"):
