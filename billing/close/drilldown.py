@@ -297,7 +297,9 @@ def _day_quantities(scope: _Scope, line: InvoiceLine, result: LineDrilldown) -> 
             days[scope.day(hour)] += quantity
         for day, quantity in _late_by_day(scope).items():
             days[day] -= quantity
-        return sorted(days.items())
+        # a day whose usage all came late billed nothing here (its correction did): not listed
+        ordered = sorted(days.items())
+        return [(d, q) for d, q in ordered if q != 0] or ordered[:1]
     note = _LEVEL_NOTES.get(Meter.Aggregation(aggregation), "is a level of the whole period")
     result.notes.append(f"{sku.name} {note}.")
     billed = line.quantity or ZERO
