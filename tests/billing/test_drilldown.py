@@ -202,3 +202,28 @@ def test_on_every_demo_invoice_the_days_of_each_usage_line_sum_to_the_line_to_th
         assert drill.days or line.amount == 0, key
 
     assert sums == expected
+
+
+@pytest.mark.django_db
+def test_a_line_cut_at_a_discount_window_drills_into_its_own_stretch_only():
+    w = world(
+        slug="acme",
+        prices=[TIERS],
+        discounts=[{"code": "early", "percent": "10", "skus": ["api_calls"], "valid_to": "2026-11-15"}],
+    )
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 10, tzinfo=UTC), "800")
+    usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 20, tzinfo=UTC), "700")
+    invoice = invoice_of(close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()))
+    first, second = invoice.lines.filter(kind="usage").order_by("position")
+
+    drills = [
+        line_drilldown(tenant=w.tenant, invoice_id=invoice.pk, line_id=line.pk) for line in (first, second)
+    ]
+
+    assert second.description.endswith("(2026-11-16 to 2026-11-30)")
+    assert [[(d.day, d.quantity, d.amount) for d in drill.days] for drill in drills if drill] == [
+        [(date(2026, 11, 10), D("800"), D("1.00"))],
+        [(date(2026, 11, 20), D("700"), D("1.50"))],  # 200 still free, 500 at 0.003: carried from the first
+    ]
+    assert [drill.exact_total for drill in drills if drill] == [first.amount_exact, second.amount_exact]
