@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 
 from billing.close.services import close_period
@@ -32,6 +34,8 @@ from ledger.verify import ledger_verify
 from tenants.models import Role
 from tenants.services import membership_grant
 from tests.factories import UserFactory, finance_user
+from tests.factories.documents import Line, Spec, Vat, issued_invoice
+from tests.factories.documents import tenant as doc_tenant
 from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
 
 pytestmark = pytest.mark.django_db
@@ -583,3 +587,45 @@ def test_an_attachment_of_a_refused_dispute_is_not_kept(scene: Scene, media: Pat
     with pytest.raises(StateError):
         _open(scene, scene.api, attachment=SimpleUploadedFile("again.pdf", PDF))
     assert not (media / "private").exists()
+
+
+# The demo (manage.py demo_disputes)
+
+
+def test_demo_disputes_leaves_acmes_open_and_resolves_umbrellas_once():
+    finance_user(Role.FINANCE_APPROVER, username="finance")
+    invoices = {}
+    for slug, number in (("acme", "ACME-2026-000002"), ("umbrella", "UMBRELLA-2026-000001")):
+        owner = doc_tenant(slug)
+        membership_grant(
+            user=UserFactory.create(username=f"{slug}-admin"), role=Role.CUSTOMER_ADMIN, tenant=owner
+        )
+        spec = Spec(
+            lines=[Line("API requests", "1234.50"), Line("Platform fee", "99.00", kind="flat")],
+            vat=[Vat("S", "19", "1333.50", "253.37")],
+            number=number,
+        )
+        invoices[slug] = issued_invoice(spec, owner=owner)
+
+    out = StringIO()
+    call_command("demo_disputes", stdout=out)
+    call_command("demo_disputes", stdout=out)
+
+    acme, umbrella = (Dispute.objects.get(invoice=invoices[slug]) for slug in ("acme", "umbrella"))
+    assert (acme.status, acme.line.description if acme.line else "", acme.attachment_type) == (
+        "open",
+        "API requests",
+        "text/csv",
+    )
+    assert umbrella.status == "resolved"
+    assert umbrella.credit_note is not None
+    # 25.00 + 19 % = 29.75
+    assert (umbrella.credit_note.subtotal, umbrella.credit_note.total) == (Decimal("25.00"), Decimal("29.75"))
+    assert list(umbrella.events.values_list("kind", "by_finance")) == [
+        ("opened", False),
+        ("under_review", True),
+        ("comment", True),
+        ("resolved", True),
+    ]
+    assert Dispute.objects.count() == 2
+    assert out.getvalue().count("umbrella dispute") == 2
