@@ -37,6 +37,7 @@ from tests.factories import UserFactory, finance_user
 from tests.factories.documents import Line, Spec, Vat, issued_invoice
 from tests.factories.documents import tenant as doc_tenant
 from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -629,3 +630,30 @@ def test_demo_disputes_leaves_acmes_open_and_resolves_umbrellas_once():
     ]
     assert Dispute.objects.count() == 2
     assert out.getvalue().count("umbrella dispute") == 2
+
+
+# Races: the dispute row is locked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_finance_users_resolving_at_once_issue_one_credit_note():
+    s = _scene()
+    dispute = _open(s, s.api)
+    other = finance_user(Role.FINANCE_APPROVER, username="fin2")
+    results, errors = run_together(
+        [
+            lambda: dispute_resolve(dispute=dispute, amount=Decimal("10.00"), user=s.finance, note="one"),
+            lambda: dispute_resolve(dispute=dispute, amount=Decimal("20.00"), user=other, note="two"),
+        ]
+    )
+    assert (len(results), [type(e) for e in errors]) == (1, [StateError])
+    assert s.invoice.credit_notes.count() == 1
+    assert Dispute.objects.get(pk=dispute.pk).credit_note_id == s.invoice.credit_notes.get().pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_openings_of_the_same_line_at_once_open_one_dispute():
+    s = _scene()
+    results, errors = run_together([lambda: _open(s, s.api), lambda: _open(s, s.api)])
+    assert (len(results), [type(e) for e in errors]) == (1, [StateError])
+    assert Dispute.objects.count() == 1
