@@ -518,6 +518,30 @@ def test_positive_control_a_live_share_link_shows_the_invoice(tenant_a):
     assert problems == [], "\n".join(problems)
 
 
+def test_every_url_that_takes_a_post_refuses_one_without_a_csrf_token(tenant_a):
+    """CSRF on every form: A's own signed-in user, posting to A's own objects without the token, is
+    refused (403) by every URL that takes a POST (an API URL that accepts no session: 401), and nothing
+    of A's changes."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(tenant_a.user)
+    before = tenant_a.state()
+    problems = []
+    for route in routes():
+        expect = MATRIX.get(route.key)
+        if expect is None or "POST" not in expect.methods:
+            continue
+        first = {name: values[:1] for name, values in tenant_a.kwargs(tenant_a.tokens["live"]).items()}
+        for url in urls_of(route, first):
+            response = client.post(url, data=tenant_a.form())
+            # 401: an API URL that takes no session cookie at all (API keys only): nothing to forge
+            refused = {401, 403} if expect.access == "api" else {403}
+            if response.status_code not in refused:
+                problems.append(f"{route.key} {url}: {response.status_code}")
+
+    assert problems == [], "\n".join(problems)
+    assert tenant_a.state() == before
+
+
 def test_the_matrix_knows_the_secrets_it_looks_for(tenant_a):
     # the amounts are the ones built above, in de_DE as the tenant reads them
     assert re.search(r"8\.744,80", " ".join(tenant_a.secrets))
