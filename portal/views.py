@@ -3,6 +3,10 @@ sessions. Thin: reads through selectors, writes through services."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -10,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from common.errors import NotFound
+from common.money_format import format_date
 from portal.access import SESSION_TENANT, PortalRequest, portal_tenants, tenant_view
 from tenants.sessions import user_session_revoke, user_sessions, user_sessions_revoke
 
@@ -55,9 +60,39 @@ def sessions(request: PortalRequest) -> HttpResponse:
             except (NotFound, ValueError) as err:
                 raise Http404("no such session") from err
         return redirect("portal:sessions")
-    rows = list(user_sessions(user=request.user))  # type: ignore[arg-type]
+    zone = _zone(request.tenant.timezone)
+    rows = [
+        {
+            "pk": s.pk,
+            "session_key": s.session_key,
+            "created": _local(s.created_at, zone, request.tenant.locale),
+            "last_seen": _local(s.last_seen_at, zone, request.tenant.locale),
+            "user_agent": s.user_agent,
+            "ip_address": s.ip_address,
+        }
+        for s in user_sessions(user=request.user)  # type: ignore[arg-type]
+    ]
     return render(
         request,
         "portal/sessions.html",
-        {"sessions": rows, "current_key": request.session.session_key},
+        {
+            "sessions": rows,
+            "current_key": request.session.session_key,
+            "idle_minutes": settings.SESSION_COOKIE_AGE // 60,
+            "zone": zone.key,
+            "section": "sessions",
+        },
     )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _local(at: datetime, zone: ZoneInfo, locale: str) -> str:
+    """An instant as the customer reads it: its local date (Babel, the tenant's locale) and time."""
+    local = at.astimezone(zone)
+    return f"{format_date(local.date(), locale)} {local:%H:%M}"

@@ -23,8 +23,9 @@ class TenantsConfig(AppConfig):
         from tenants.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
 
         post_migrate.connect(_role_groups_after_migrate, sender=self, dispatch_uid="tenants.role_groups")
-        from django.contrib.auth.signals import user_logged_in
+        from django.contrib.auth.signals import user_logged_in, user_logged_out
 
-        from tenants.sessions import user_session_record
+        from tenants.sessions import user_session_ended, user_session_record
 
         user_logged_in.connect(user_session_record, dispatch_uid="tenants.user_session_record")
+        user_logged_out.connect(user_session_ended, dispatch_uid="tenants.user_session_ended")

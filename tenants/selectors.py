@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from .models import FINANCE_ROLES, Membership, Role, Tenant
+from .models import CUSTOMER_ROLES, FINANCE_ROLES, Membership, Role, Tenant
 
 
 def tenant_get(*, slug: str) -> Tenant | None:
@@ -23,6 +23,17 @@ def user_is_finance(
     *, user: AbstractBaseUser | AnonymousUser, roles: frozenset[Role] = FINANCE_ROLES
 ) -> bool:
     return bool(user_roles(user=user) & {r.value for r in roles})
+
+
+def user_is_customer_of(*, user: AbstractBaseUser | AnonymousUser, tenant_id: int) -> bool:
+    """Whether the user acts for the tenant as its customer (a customer role on that tenant): the moves
+    that speak for the customer (open or withdraw a dispute, share an invoice) are theirs alone, not
+    finance's, who may see every tenant."""
+    if not user.is_authenticated:
+        return False
+    return Membership.objects.filter(
+        user_id=user.pk, tenant_id=tenant_id, role__in=[r.value for r in CUSTOMER_ROLES]
+    ).exists()
 
 
 def tenants_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Tenant]:

@@ -38,7 +38,25 @@ def user_session_record(
 
 
 def user_sessions(*, user: AbstractBaseUser) -> QuerySet[UserSession]:
-    return UserSession.objects.filter(user_id=user.pk, revoked_at__isnull=True)
+    """The user's live sessions: not revoked, not signed out, not expired."""
+    live = Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
+    return UserSession.objects.filter(user_id=user.pk, revoked_at__isnull=True, session_key__in=live)
+
+
+def user_session_ended(
+    *, sender: Any, request: HttpRequest | None, user: AbstractBaseUser | None, **kwargs: Any
+) -> None:
+    """`user_logged_out` receiver: a signed-out session is over (its record kept, marked ended)."""
+    if (
+        request is None
+        or user is None
+        or not getattr(request, "session", None)
+        or not request.session.session_key
+    ):
+        return
+    UserSession.objects.filter(session_key=request.session.session_key, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
 
 
 def user_session_revoke(*, user: AbstractBaseUser, session_id: int) -> UserSession:

@@ -263,7 +263,7 @@ def tenant_a() -> TenantA:
     with time_machine.travel(datetime.now(tz=UTC) - timedelta(days=30)):
         tokens["expired"] = invoice_share_link_create(invoice=invoice, tenant=tenant, user=user, days=1).token
     revoked_link = invoice_share_link_create(invoice=invoice, tenant=tenant, user=user)
-    invoice_share_link_revoke(link=revoked_link.link, tenant=tenant)
+    invoice_share_link_revoke(link=revoked_link.link, tenant=tenant, user=user)
     tokens["revoked"] = revoked_link.token
     # sessions: one live (the positive control's), one that A's user revoked
     client, session = signed_in(user)

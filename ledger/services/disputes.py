@@ -40,7 +40,7 @@ from ledger.models.journal import stored_amount
 from ledger.services.credit_notes import credit_note_create
 from ledger.services.revenue import allocate
 from tenants.models import Role, Tenant
-from tenants.selectors import tenants_visible_to, user_is_finance
+from tenants.selectors import tenants_visible_to, user_is_customer_of, user_is_finance
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -85,6 +85,13 @@ def _require_decider(user: User) -> None:
 def _require_tenant_access(user: User, tenant_id: int) -> None:
     if not tenants_visible_to(user=user).filter(pk=tenant_id).exists():
         raise NotFound("no such dispute")
+
+
+def _require_customer(user: User, tenant_id: int, action: str) -> None:
+    """Moves that speak for the customer: only its own users (finance sees the tenant, but is not it)."""
+    _require_tenant_access(user, tenant_id)
+    if not user_is_customer_of(user=user, tenant_id=tenant_id):
+        raise PermissionDenied(f"only the customer's own users may {action}")
 
 
 def _message(text: str, *, what: str = "a message") -> str:
@@ -160,7 +167,7 @@ def dispute_open(
     """Open a dispute on the tenant's issued invoice, or on one of its lines. One open dispute per line
     (and per whole invoice) at a time: a second is refused while the first is open or under review."""
     now = now or timezone.now()
-    _require_tenant_access(user, tenant.pk)
+    _require_customer(user, tenant.pk, "open a dispute")
     if reason not in Dispute.Reason.values:
         raise ValidationFailed("choose a reason")
     text = _message(message)
@@ -216,6 +223,8 @@ def dispute_comment(
     """Add a message to an open dispute's timeline (the customer or finance)."""
     now = now or timezone.now()
     _require_tenant_access(user, dispute.tenant_id)
+    if not user_is_customer_of(user=user, tenant_id=dispute.tenant_id):
+        _require_decider(user)  # finance comments only as those who decide (not a read-only viewer)
     text = _message(message)
     with transaction.atomic():
         locked = _locked(dispute)
@@ -227,7 +236,7 @@ def dispute_withdraw(
 ) -> Dispute:
     """The customer takes its dispute back (open or under review)."""
     now = now or timezone.now()
-    _require_tenant_access(user, dispute.tenant_id)
+    _require_customer(user, dispute.tenant_id, "withdraw a dispute")
     with transaction.atomic():
         locked = _locked(dispute)
         locked.status = Dispute.Status.WITHDRAWN

@@ -16,9 +16,10 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from common.errors import NotFound, StateError, ValidationFailed
+from common.errors import NotFound, PermissionDenied, StateError, ValidationFailed
 from ledger.models import Invoice, InvoiceShareLink
-from tenants.models import Tenant
+from tenants.models import Role, Tenant
+from tenants.selectors import user_is_customer_of, user_is_finance
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 90
@@ -39,7 +40,10 @@ class CreatedShareLink:
 def invoice_share_link_create(
     *, invoice: Invoice, tenant: Tenant, user: User, days: int = DEFAULT_DAYS
 ) -> CreatedShareLink:
-    """A new link to the tenant's issued invoice, valid `days` days (1 to MAX_DAYS)."""
+    """A new link to the tenant's issued invoice, valid `days` days (1 to MAX_DAYS). Only the customer's
+    own users publish its invoice (finance, who sees every tenant, does not)."""
+    if not user_is_customer_of(user=user, tenant_id=tenant.pk):
+        raise PermissionDenied("only the customer's own users may share its invoices")
     if not 1 <= days <= MAX_DAYS:
         raise ValidationFailed(f"a share link lives 1 to {MAX_DAYS} days, not {days}")
     with transaction.atomic():
@@ -61,8 +65,14 @@ def invoice_share_link_create(
     return CreatedShareLink(link=link, token=token)
 
 
-def invoice_share_link_revoke(*, link: InvoiceShareLink, tenant: Tenant) -> InvoiceShareLink:
-    """Revokes the tenant's link (revoking twice keeps the first instant)."""
+def invoice_share_link_revoke(*, link: InvoiceShareLink, tenant: Tenant, user: User) -> InvoiceShareLink:
+    """Revokes the tenant's link (revoking twice keeps the first instant): its customer's users, or
+    finance editors and approvers (taking a leaked link down is a safety move)."""
+    if not (
+        user_is_customer_of(user=user, tenant_id=tenant.pk)
+        or user_is_finance(user=user, roles=frozenset({Role.FINANCE_EDITOR, Role.FINANCE_APPROVER}))
+    ):
+        raise PermissionDenied("only the customer's users or finance may revoke a share link")
     with transaction.atomic():
         locked = InvoiceShareLink.objects.select_for_update().filter(pk=link.pk, tenant=tenant).first()
         if locked is None:

@@ -13,10 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_datetime
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.files.storage import default_storage
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import content_disposition_header
@@ -123,6 +124,9 @@ def dispute_open_view(request: PortalRequest, invoice_id: int, line_id: int | No
     if target is None:
         raise Http404("no such invoice or line")
     invoice, line = target
+    if request.method == "POST" and _too_large(request):
+        # Refused before Django reads the body, so an oversized upload never reaches the disk.
+        return HttpResponse("The attachment is too large.", status=413, content_type="text/plain")
     form = DisputeOpenForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -135,6 +139,8 @@ def dispute_open_view(request: PortalRequest, invoice_id: int, line_id: int | No
                 attachment=form.cleaned_data["attachment"],
                 user=request.user,
             )
+        except PermissionDenied as err:
+            raise DjangoPermissionDenied(err.message) from err
         except ApplicationError as err:
             form.add_error("attachment" if "attachment" in err.message else None, err.message)
         else:
@@ -148,6 +154,18 @@ def dispute_open_view(request: PortalRequest, invoice_id: int, line_id: int | No
         "fmt": DocumentFormat(invoice.currency, request.tenant.locale),
     }
     return render(request, "portal/disputes/open.html", context, status=400 if form.errors else 200)
+
+
+# The form's own fields (reason, message, CSRF token) take far less than this beside the attachment.
+_FORM_ALLOWANCE = 256 * 1024
+
+
+def _too_large(request: HttpRequest) -> bool:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return True
+    return length > settings.DISPUTE_ATTACHMENT_MAX_BYTES + _FORM_ALLOWANCE
 
 
 def _act(request: PortalRequest, dispute: Dispute, done: str, move: Any) -> HttpResponse:

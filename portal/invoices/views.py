@@ -11,6 +11,7 @@ import io
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from billing.close.drilldown import LineDrilldown, line_drilldown
-from common.errors import ApplicationError
+from common.errors import ApplicationError, PermissionDenied
 from common.money_format import DocumentFormat
 from ledger.models import InvoiceShareLink
 from ledger.selectors import (
@@ -196,6 +197,8 @@ def invoice_share(request: PortalRequest, invoice_id: int) -> HttpResponse:
             user=request.user,  # type: ignore[arg-type]
             days=form.cleaned_data["days"],
         )
+    except PermissionDenied as err:
+        raise DjangoPermissionDenied(err.message) from err
     except ApplicationError as err:
         context = _detail_context(request, invoice_id, share_error=err.message)
         return render(request, "portal/invoices/detail.html", context, status=400)
@@ -213,7 +216,10 @@ def invoice_share_revoke(request: PortalRequest, invoice_id: int, share_id: int)
     link = tenant_share_links(tenant=request.tenant, invoice_id=invoice_id).filter(pk=share_id).first()
     if link is None:
         raise Http404("no such share link")
-    invoice_share_link_revoke(link=link, tenant=request.tenant)
+    try:
+        invoice_share_link_revoke(link=link, tenant=request.tenant, user=request.user)  # type: ignore[arg-type]
+    except PermissionDenied as err:
+        raise DjangoPermissionDenied(err.message) from err
     return redirect("portal:invoice", invoice_id=invoice_id)
 
 

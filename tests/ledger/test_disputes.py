@@ -232,6 +232,33 @@ def test_a_finance_viewer_cannot_decide(scene: Scene, move: str):
         _decide(move, dispute, viewer)
 
 
+@pytest.mark.parametrize("move", ["withdraw", "comment"])
+def test_a_finance_viewer_cannot_speak_in_a_dispute(scene: Scene, move: str):
+    dispute = _open(scene, scene.api)
+    viewer = finance_user(Role.FINANCE_VIEWER, username="viewer")
+    with pytest.raises(PermissionDenied):
+        _decide(move, dispute, viewer)
+    assert (Dispute.objects.get(pk=dispute.pk).status, dispute.events.count()) == ("open", 1)
+
+
+def test_finance_cannot_withdraw_the_customers_dispute(scene: Scene):
+    dispute = _open(scene, scene.api)
+    with pytest.raises(PermissionDenied, match="only the customer's own users may withdraw a dispute"):
+        dispute_withdraw(dispute=dispute, user=scene.finance)
+    assert Dispute.objects.get(pk=dispute.pk).status == "open"
+
+
+def test_finance_cannot_open_a_dispute_for_the_customer(scene: Scene):
+    with pytest.raises(PermissionDenied, match="only the customer's own users may open a dispute"):
+        _open(scene, scene.api, user=scene.finance)
+
+
+def test_a_deciding_finance_user_may_comment(scene: Scene):
+    dispute = _open(scene, scene.api)
+    event = dispute_comment(dispute=dispute, message="We are checking the logs.", user=scene.finance)
+    assert (event.kind, event.by_finance) == ("comment", True)
+
+
 def _decide(move: str, dispute: Dispute, user: User) -> Any:
     if move == "review":
         return dispute_review(dispute=dispute, user=user)

@@ -134,3 +134,48 @@ def test_logins_are_throttled_after_repeated_failures(settings):
     locked = client.post("/portal/login/", {"username": "pat", "password": PASSWORD}, REMOTE_ADDR="10.0.0.1")
 
     assert locked.status_code == 429
+
+
+def test_signing_out_ends_the_session_in_the_list():
+    user = _user()
+    membership_grant(user=user, role=Role.CUSTOMER_VIEWER, tenant=TenantFactory.create(slug="acme"))
+    gone, here = Client(), Client()
+    gone.force_login(user)
+    here.force_login(user)
+
+    gone.post("/portal/logout/")
+
+    page = here.get("/portal/sessions/").content.decode()
+    assert page.count("<tr>") == 2  # the header row and this session only
+    assert UserSession.objects.filter(user=user, revoked_at__isnull=False).count() == 1
+
+
+def test_a_session_idle_past_the_timeout_is_signed_out(settings):
+    import time_machine
+
+    user = _user()
+    membership_grant(user=user, role=Role.CUSTOMER_VIEWER, tenant=TenantFactory.create(slug="acme"))
+    client = Client()
+    with time_machine.travel("2026-12-01T09:00:00+00:00", tick=False) as clock:
+        client.force_login(user)
+        assert client.get("/portal/sessions/").status_code == 200
+        clock.move_to("2026-12-01T09:59:00+00:00")  # 59 idle minutes: still in
+        assert client.get("/portal/sessions/").status_code == 200
+        clock.move_to("2026-12-01T11:00:00+00:00")  # 61 idle minutes after the last request
+        response = client.get("/portal/sessions/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/portal/login/")
+
+
+def test_the_sessions_page_shows_local_times_in_the_tenants_locale():
+    import time_machine
+
+    user = _user()
+    tenant = TenantFactory.create(slug="kaiju", timezone="Asia/Tokyo", locale="ja_JP")
+    membership_grant(user=user, role=Role.CUSTOMER_VIEWER, tenant=tenant)
+    client = Client()
+    with time_machine.travel("2026-12-01T09:00:00+00:00", tick=False):
+        client.force_login(user)
+        page = client.get("/portal/sessions/").content.decode()
+    assert "<td>2026/12/01 18:00</td>" in page  # 09:00 UTC is 18:00 in Tokyo
+    assert "Sessions end after 60 minutes without activity" in page

@@ -129,6 +129,19 @@ def test_an_attachment_over_the_limit_is_refused_on_the_form(alice: Persona, med
     assert "the attachment is larger than" in response.content.decode()
 
 
+def test_a_body_far_over_the_limit_is_refused_before_it_is_read(alice: Persona, media: Path, settings: Any):
+    settings.DISPUTE_ATTACHMENT_MAX_BYTES = 64
+    invoice = _invoice(alice)
+    big = PDF + b"0" * (300 * 1024)  # past the limit and the form's 256 KB allowance
+    response = alice.client.post(
+        _open_url(invoice, _line(invoice)),
+        {"reason": "other", "message": "x", "attachment": SimpleUploadedFile("a.pdf", big)},
+    )
+    assert response.status_code == 413
+    assert Dispute.objects.count() == 0
+    assert not any(media.rglob("*"))
+
+
 def test_a_second_dispute_on_the_same_line_is_refused_with_a_clear_error(alice: Persona):
     invoice = _invoice(alice)
     _dispute(alice, invoice, _line(invoice))

@@ -170,7 +170,33 @@ def test_revoking_through_the_service_needs_the_links_tenant(alice: Persona, cha
     created = invoice_share_link_create(invoice=invoice, tenant=alice.tenant, user=alice.user)
 
     with pytest.raises(NotFound, match="no such share link"):
-        invoice_share_link_revoke(link=created.link, tenant=charlie.tenant)
-    invoice_share_link_revoke(link=created.link, tenant=alice.tenant)
+        invoice_share_link_revoke(link=created.link, tenant=charlie.tenant, user=charlie.user)
+    invoice_share_link_revoke(link=created.link, tenant=alice.tenant, user=alice.user)
 
     assert invoice_share_link_resolve(token=created.token) is None
+
+
+def test_finance_may_not_publish_a_customers_invoice(alice: Persona, finance_editor: Persona):
+    from common.errors import PermissionDenied
+
+    invoice = _invoice(alice)
+    assert alice.tenant is not None
+    with pytest.raises(PermissionDenied, match="only the customer's own users may share its invoices"):
+        invoice_share_link_create(invoice=invoice, tenant=alice.tenant, user=finance_editor.user)
+    assert not InvoiceShareLink.objects.exists()
+
+
+def test_a_finance_viewer_gets_403_on_the_share_form(alice: Persona):
+    from tenants.models import Role
+    from tests.factories import finance_user
+
+    invoice = _invoice(alice)
+    viewer = Client()
+    viewer.force_login(finance_user(Role.FINANCE_VIEWER, username="vera"))
+    assert alice.tenant is not None
+    viewer.post("/portal/switch/", {"tenant": str(alice.tenant.pk)})
+
+    response = viewer.post(f"/portal/invoices/{invoice.pk}/share/", {"days": "14"})
+
+    assert response.status_code == 403
+    assert not InvoiceShareLink.objects.exists()
