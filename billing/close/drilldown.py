@@ -21,6 +21,7 @@ a short explanation instead. Nothing here writes."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -37,11 +38,12 @@ from billing.pricing import DocumentError, PercentagePrice, Price, PricingError,
 from billing.profiles.models import ProfileVersion
 from billing.rating.models import UsageAggregate, UsageAggregateValue
 from billing.usage.models import UsageEvent
-from common.money import WIDE_CONTEXT, currency_exponent
+from common.money import WIDE_CONTEXT, currency_exponent, quantize_money
 from ledger.models import InvoiceLine
 from ledger.selectors import tenant_invoice_line
 from tenants.models import Tenant
 
+logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
 _STRETCH = re.compile(r"(?:\(|; )(\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})\)$")
 _LEVEL_NOTES = {
@@ -238,6 +240,18 @@ def _usage_days(tenant: Tenant, line: InvoiceLine, result: LineDrilldown) -> Non
         exact = _priced_days(entry, _day_quantities(scope, line, result), _carried(line))
     if not exact:
         result.explanation = "No rated usage is recorded for this line."
+        return
+    total = sum((e for _d, _q, e in exact), ZERO)
+    if quantize_money(total, line.invoice.currency) != line.amount:
+        # The days would not add up to the line without spreading a real difference over them: say so
+        # (and alert) rather than print per-day amounts that merely sum.
+        logger.warning(
+            "drill-down of invoice line %s: the days price to %s, the line is %s", line.pk, total, line.amount
+        )
+        result.explanation = (
+            "The usage recorded today does not price to this line's amount to the cent, so it is not "
+            "split per day here; the line stands as invoiced."
+        )
         return
     rounded = split_to_minor_units([e for _d, _q, e in exact], line.amount, line.invoice.currency)
     result.days = [

@@ -15,7 +15,7 @@ from django.db.backends.signals import connection_created
 from config.database import refuse_superuser
 
 from .base import *  # noqa: F403
-from .base import DEV_SECRET_KEY, env_bool
+from .base import DEV_SECRET_KEY, env_bool, env_int
 
 MIN_SECRET_KEY_LENGTH = 50  # Django's own deployment check (security.W009) asks for 50
 MIN_FX_SIGNING_KEY_LENGTH = 32  # an HMAC-SHA256 key of 256 bits
@@ -104,3 +104,9 @@ CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True  # the admin and the Swagger UI take the token from the page, not the cookie
 X_FRAME_OPTIONS = "DENY"  # no page is ever framed (the CSP's frame-ancestors 'none' says the same)
 API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)
+
+# Behind the TLS-terminating proxy (see SECURE_PROXY_SSL_HEADER) every request comes from the proxy's
+# address: django-axes must read the client's from X-Forwarded-For, trusting exactly the proxies in front
+# of the app (TRUSTED_PROXY_COUNT, default 1), or one failed-login lockout would lock everyone out.
+AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1)
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]

@@ -25,7 +25,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"created {finance.tax_rules} tax rules and {finance.exchange_rates} signed exchange rates"
             )
-        self.stdout.write("\nDemo users (log in at http://127.0.0.1:8000/admin/):")
+        self.stdout.write(
+            "\nDemo users (customers log in to the portal at http://127.0.0.1:8000/portal/, finance and "
+            "staff to the admin at http://127.0.0.1:8000/admin/):"
+        )
         for username, password, what in result.credentials:
             self.stdout.write(f"  {username:<16} {password:<16} {what}")
         self.stdout.write("\nQuotes from the pricing engine:")
