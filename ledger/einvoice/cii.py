@@ -134,29 +134,15 @@ def invoice_cii(invoice: Invoice) -> CiiDocument:
     lines = list(InvoiceLine.objects.filter(invoice_id=invoice.pk).order_by("position"))
     rows = list(TaxBreakdown.objects.filter(invoice_id=invoice.pk).order_by("id"))
     inclusive = invoice.tax_mode == Invoice.TaxMode.INCLUSIVE
-    legacy = None
-    if rows:
-        taxes = _stored_taxes(rows, invoice.currency)
-    else:
-        legacy, taxes = _legacy_taxes(
-            subtotal=invoice.subtotal,
-            tax_total=invoice.tax_total,
-            rate=invoice.tax_rate,
-            inclusive=inclusive,
-            currency=invoice.currency,
-        )
-    items = [
-        _Item(
-            line.description,
-            line.amount,
-            line.quantity,
-            line.unit_label,
-            line.unit_price,
-            legacy or line.tax_category,
-            _rate(line.tax_rate, invoice.tax_rate),
-        )
-        for line in lines
-    ]
+    taxes, items = _taxes_and_items(
+        lines,
+        rows,
+        subtotal=invoice.subtotal,
+        tax_total=invoice.tax_total,
+        rate=invoice.tax_rate,
+        inclusive=inclusive,
+        currency=invoice.currency,
+    )
     if not items:  # EN 16931 needs a line (BR-16): a period without charges states one line of 0
         first = taxes[0]
         items = [_Item(NO_CHARGES, Decimal(0), None, "", None, first.category, first.rate)]
@@ -215,29 +201,15 @@ def credit_note_cii(note: CreditNote) -> CiiDocument:
     lines = list(CreditNoteLine.objects.filter(credit_note_id=note.pk).order_by("id"))
     rows = list(TaxBreakdown.objects.filter(credit_note_id=note.pk).order_by("id"))
     inclusive = invoice.tax_mode == Invoice.TaxMode.INCLUSIVE
-    legacy = None
-    if rows:
-        taxes = _stored_taxes(rows, note.currency)
-    else:
-        legacy, taxes = _legacy_taxes(
-            subtotal=note.subtotal,
-            tax_total=note.tax_total,
-            rate=invoice.tax_rate,
-            inclusive=inclusive,
-            currency=note.currency,
-        )
-    items = [
-        _Item(
-            line.description,
-            line.amount,
-            line.quantity,
-            line.unit_label,
-            None,
-            legacy or line.tax_category,
-            _rate(line.tax_rate, invoice.tax_rate),
-        )
-        for line in lines
-    ]
+    taxes, items = _taxes_and_items(
+        lines,
+        rows,
+        subtotal=note.subtotal,
+        tax_total=note.tax_total,
+        rate=invoice.tax_rate,
+        inclusive=inclusive,
+        currency=note.currency,
+    )
     invoice_issued = invoice.issue_date or _local_date(invoice.finalized_at, tenant.timezone)
     period = None
     if invoice.period_first_day is not None and invoice.period_last_day is not None:
@@ -292,6 +264,41 @@ class _Item:
     unit_price: Decimal | None
     category: str
     rate: Decimal | None
+
+
+def _taxes_and_items(
+    lines: Sequence[InvoiceLine] | Sequence[CreditNoteLine],
+    rows: Sequence[TaxBreakdown],
+    *,
+    subtotal: Decimal,
+    tax_total: Decimal,
+    rate: Decimal | None,
+    inclusive: bool,
+    currency: str,
+) -> tuple[list[CiiTax], list[_Item]]:
+    """A document's VAT rows (its stored breakdown, else the one row of a pre-breakdown document, whose
+    category then applies to every line) and its items; `rate` is the document's (invoice's) rate, for
+    lines without one. A credit note line states no unit price."""
+    legacy = None
+    if rows:
+        taxes = _stored_taxes(rows, currency)
+    else:
+        legacy, taxes = _legacy_taxes(
+            subtotal=subtotal, tax_total=tax_total, rate=rate, inclusive=inclusive, currency=currency
+        )
+    items = [
+        _Item(
+            line.description,
+            line.amount,
+            line.quantity,
+            line.unit_label,
+            line.unit_price if isinstance(line, InvoiceLine) else None,
+            legacy or line.tax_category,
+            _rate(line.tax_rate, rate),
+        )
+        for line in lines
+    ]
+    return taxes, items
 
 
 def _rate(line_rate: Decimal | None, document_rate: Decimal | None) -> Decimal | None:
