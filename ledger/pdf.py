@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.template.loader import render_to_string
 
 from common.money_format import DocumentFormat
@@ -194,6 +194,23 @@ def _fallback_breakdown(
     ]
 
 
+def _breakdown(
+    rows: QuerySet[TaxBreakdown], *, subtotal: Decimal, tax_total: Decimal, invoice: Invoice
+) -> list[dict[str, Any]]:
+    """A document's VAT rows as the template reads them (one query): its stored breakdown, else the
+    one row of its stored totals at the rate and tax mode of `invoice` (the document or the invoice a
+    credit note corrects)."""
+    breakdown = list(rows.order_by("category", "-rate").values(*_BREAKDOWN_FIELDS))
+    if not breakdown:
+        breakdown = _fallback_breakdown(
+            subtotal=subtotal,
+            tax_total=tax_total,
+            rate=invoice.tax_rate,
+            inclusive=invoice.tax_mode == Invoice.TaxMode.INCLUSIVE,
+        )
+    return breakdown
+
+
 def _labelled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         row["category_label"] = TAX_CATEGORY_LABELS.get(row["category"], row["category"])
@@ -238,18 +255,12 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         )
     ]
     shown = [line for line in lines if _shown(line)]
-    breakdown = list(
-        TaxBreakdown.objects.filter(invoice_id=invoice.pk)
-        .order_by("category", "-rate")
-        .values(*_BREAKDOWN_FIELDS)
+    breakdown = _breakdown(
+        TaxBreakdown.objects.filter(invoice_id=invoice.pk),
+        subtotal=invoice.subtotal,
+        tax_total=invoice.tax_total,
+        invoice=invoice,
     )
-    if not breakdown:
-        breakdown = _fallback_breakdown(
-            subtotal=invoice.subtotal,
-            tax_total=invoice.tax_total,
-            rate=invoice.tax_rate,
-            inclusive=invoice.tax_mode == Invoice.TaxMode.INCLUSIVE,
-        )
     consumptions = list(
         CreditConsumption.objects.filter(invoice_id=invoice.pk)
         .order_by("id")
@@ -333,18 +344,12 @@ def credit_note_context(note: CreditNote) -> dict[str, Any]:
     lines = list(
         CreditNoteLine.objects.filter(credit_note_id=note.pk).order_by("id").values(*_NOTE_LINE_FIELDS)
     )
-    breakdown = list(
-        TaxBreakdown.objects.filter(credit_note_id=note.pk)
-        .order_by("category", "-rate")
-        .values(*_BREAKDOWN_FIELDS)
+    breakdown = _breakdown(
+        TaxBreakdown.objects.filter(credit_note_id=note.pk),
+        subtotal=note.subtotal,
+        tax_total=note.tax_total,
+        invoice=invoice,
     )
-    if not breakdown:
-        breakdown = _fallback_breakdown(
-            subtotal=note.subtotal,
-            tax_total=note.tax_total,
-            rate=invoice.tax_rate,
-            inclusive=invoice.tax_mode == Invoice.TaxMode.INCLUSIVE,
-        )
     invoice_issue_date = invoice.issue_date
     if invoice_issue_date is None and invoice.finalized_at is not None:
         invoice_issue_date = _local_day(invoice.finalized_at, tz)
