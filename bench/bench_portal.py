@@ -6,7 +6,7 @@ Seeding (timed and printed, on a fresh PostgreSQL database): the demo catalog an
 (graduated, volume, package, per-unit, percentage, graduated-percentage, unique-count and flat prices, a
 discount window, a minimum spend) in three versions (the first in force since the start of the history,
 a cheaper compute tail from the 15th of a month half-way through, and one scheduled for next month), one
-tenant in Europe/Berlin with a customer user and a prepaid credit grant. Its events are COPYed into the
+tenant in Europe/Berlin with a customer user and two prepaid credit grants. Its events are COPYed into the
 usage table as the ingest stores them (one pending RatingBatch per 1,000 events, in time order over the
 history up to now), rated by the real rating engine (`usage_rate_pending`), and every past period is
 closed by `close_periods` (no PDFs). The current period stays open with its running estimate.
@@ -21,9 +21,10 @@ percentile to the goal.
 
 Environment: BENCH_PG (server URL without database, default postgres://root@127.0.0.1:5432),
 BENCH_PORTAL_DB (billing_portal_bench), BENCH_REDIS (redis://127.0.0.1:6379/15), BENCH_PORTAL_EVENTS
-(10,000,000), BENCH_PORTAL_MONTHS (24), BENCH_PORTAL_CLIENTS (4), BENCH_PORTAL_REQUESTS (per page per
-client, 40), BENCH_PORTAL_READS (direct current-usage reads per client, 250), BENCH_PORTAL_REUSE=1 (measure
-an already seeded BENCH_PORTAL_DB again, skipping the seeding)."""
+(10,000,000), BENCH_PORTAL_MONTHS (24), BENCH_PORTAL_COPY_PROCS (processes COPYing the events, 2),
+BENCH_PORTAL_CLIENTS (4), BENCH_PORTAL_REQUESTS (per page per client, 20), BENCH_PORTAL_READS (direct
+current-usage reads per client, 250), BENCH_PORTAL_REUSE=1 (measure an already seeded BENCH_PORTAL_DB
+again, skipping the seeding: the seeding takes about 5 minutes at 10 M events on a 2-core host)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/15")
 EVENTS = int(os.environ.get("BENCH_PORTAL_EVENTS", "10000000"))
 MONTHS = int(os.environ.get("BENCH_PORTAL_MONTHS", "24"))
 CLIENTS = int(os.environ.get("BENCH_PORTAL_CLIENTS", "4"))
-REQUESTS = int(os.environ.get("BENCH_PORTAL_REQUESTS", "40"))
+REQUESTS = int(os.environ.get("BENCH_PORTAL_REQUESTS", "20"))
 READS = int(os.environ.get("BENCH_PORTAL_READS", "250"))
 REUSE = os.environ.get("BENCH_PORTAL_REUSE", "0") == "1"
 
@@ -60,7 +61,8 @@ SLUG = "portal-bench"
 TZ = "Europe/Berlin"
 CUSTOMER = "portal-bench-admin"
 BATCH = 1000  # events per RatingBatch, as one ingest request stores them
-CHUNK = 500_000  # events per COPY transaction
+CHUNK = 250_000  # events per COPY transaction (a multiple of BATCH)
+COPY_PROCS = int(os.environ.get("BENCH_PORTAL_COPY_PROCS", "2"))
 
 ENV = {
     "DATABASE_URL": f"{PG}/{DB_NAME}",
@@ -194,17 +196,18 @@ def seed_catalog_and_tenant(now: datetime) -> Seeded:
         project_create(tenant=tenant, code=code, name=name, cost_center=f"CC-PB-{code}")
     customer = users.objects.create(username=CUSTOMER, email="billing@portal-bench.test")
     membership_grant(user=customer, role=Role.CUSTOMER_ADMIN, tenant=tenant)
-    # Prepaid credit granted four months ago, expiring in eight: consumed by the last invoices, with a
-    # balance and an expiry left for the usage page.
+    # Prepaid credit: one granted four months ago (consumed by an invoice), one granted in the current
+    # period (a balance with an expiry on the usage page).
     granted = month_start(current.start, min(4, MONTHS - 1))
-    credit_grant_create(
-        tenant=tenant,
-        amount=Decimal("2500.00"),
-        currency="EUR",
-        granted_at=granted,
-        expires_at=granted + timedelta(days=365),
-        reason="bench: annual prepaid commitment",
-    )
+    for amount, at, days in (("2500.00", granted, 365), ("1500.00", current.start, 180)):
+        credit_grant_create(
+            tenant=tenant,
+            amount=Decimal(amount),
+            currency="EUR",
+            granted_at=at,
+            expires_at=at + timedelta(days=days),
+            reason="bench: prepaid commitment",
+        )
     past = []
     period = period_containing(history_start, tz=TZ)
     while period.start < current.start:
@@ -226,61 +229,115 @@ def _quantity_pool(rng: random.Random, code: str, size: int = 4096) -> list[str]
     return [f"{rng.randint(1, 4000) / 100:.2f}" for _ in range(size)]
 
 
+@dataclass(frozen=True)
+class CopyPlan:
+    dsn: str
+    tenant_id: int
+    n: int
+    start: float  # epoch seconds of the first event
+    step: float  # seconds between events
+    first_id: int
+    first_batch: int
+    skus: dict[str, int]
+    projects: dict[str, int]
+
+
+_EVENT_COPY = (
+    "COPY billing_usageevent (id, tenant_id, tenant_slug, event_id, sku_id, sku_code, project_id, "
+    'project_code, "timestamp", quantity, tags, payload_sha256, status, quarantine_reason, late, '
+    "received_at, rating_batch_id) FROM STDIN"
+)
+_BATCH_COPY = (
+    "COPY billing_ratingbatch (id, first_event_id, last_event_id, event_count, tenant_ids, tenant_id, "
+    "earliest_event_at, latest_event_at, source, status, created_at, failure_reason) FROM STDIN"
+)
+
+
 def copy_events(seeded: Seeded, n: int) -> None:
     """COPY n accepted, pending events into billing_usageevent in time order over [history start, now), with
-    one pending RatingBatch per 1,000 events, as the ingest stores them (billing.usage.storage)."""
+    one pending RatingBatch per 1,000 events, as the ingest stores them (billing.usage.storage). Chunks of
+    CHUNK events, one transaction each, shared out to BENCH_PORTAL_COPY_PROCS processes; every chunk's
+    rows depend on its index only, so the data is the same whatever the number of processes."""
     import psycopg
     from django.conf import settings
+    from django.db import connection
 
     url = settings.DATABASES["default"]
     dsn = f"host={url['HOST']} port={url['PORT'] or 5432} dbname={url['NAME']} user={url['USER']}"
-    rng = random.Random(13)
     start = seeded.history_start.timestamp()
-    span = seeded.now.timestamp() - 60 - start
-    step = span / n
-    with psycopg.connect(dsn) as conn:
-        skus: dict[str, int] = dict(conn.execute("SELECT code, id FROM billing_sku"))
-        projects: dict[str, int] = dict(
-            conn.execute("SELECT code, id FROM tenants_project WHERE tenant_id = %s", [seeded.tenant_id])
-        )
+    with psycopg.connect(dsn, autocommit=True) as conn:
         (first_id,) = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM billing_usageevent").fetchone() or (
             1,
         )
         (first_batch,) = conn.execute(
             "SELECT coalesce(max(id), 0) + 1 FROM billing_ratingbatch"
         ).fetchone() or (1,)
-        codes = [code for code, _ in EVENT_MIX]
-        weights = [w for _, w in EVENT_MIX]
-        # Per SKU: the constant middle of its line, its quantity pool, its tag pool.
-        heads = {code: f"{skus[code]}\t{code}\t" for code in codes}
-        pools = {code: _quantity_pool(rng, code) for code in codes}
-        tag_pool: dict[str, list[tuple[str, str]]] = {}
-        for code in codes:
-            pool_of_code = []
-            for k in range(5000 if code == "active_users" else 64):
-                project = PROJECTS[k % 3]
-                body: dict[str, str] = {"project": project, "region": REGIONS[(k // 3) % 3]}
-                if code == "active_users":
-                    body["user_id"] = f"u-{k + 1}"
-                pool_of_code.append((f"{projects[project]}\t{project}", json.dumps(body)))
-            tag_pool[code] = pool_of_code
-        tid = seeded.tenant_id
-        batch_id = first_batch
-        copy_sql = (
-            "COPY billing_usageevent (id, tenant_id, tenant_slug, event_id, sku_id, sku_code, project_id, "
-            'project_code, "timestamp", quantity, tags, payload_sha256, status, quarantine_reason, late, '
-            "received_at, rating_batch_id) FROM STDIN"
+        plan = CopyPlan(
+            dsn=dsn,
+            tenant_id=seeded.tenant_id,
+            n=n,
+            start=start,
+            step=(seeded.now.timestamp() - 60 - start) / n,
+            first_id=first_id,
+            first_batch=first_batch,
+            skus=dict(conn.execute("SELECT code, id FROM billing_sku")),
+            projects=dict(
+                conn.execute("SELECT code, id FROM tenants_project WHERE tenant_id = %s", [seeded.tenant_id])
+            ),
         )
-        for chunk_start in range(0, n, CHUNK):
-            chunk_end = min(n, chunk_start + CHUNK)
-            picks = rng.choices(codes, weights, k=chunk_end - chunk_start)
-            randoms = [rng.getrandbits(24) for _ in range(chunk_end - chunk_start)]
+    connection.close()  # never share a connection with child processes
+    spawn = mp.get_context("spawn")
+    procs = [spawn.Process(target=copy_chunks, args=(plan, k)) for k in range(COPY_PROCS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    if any(p.exitcode for p in procs):
+        raise SystemExit("portal: a COPY process failed")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT setval(pg_get_serial_sequence('billing_usageevent', 'id'), %s)", [first_id + n])
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('billing_ratingbatch', 'id'), %s)",
+            [first_batch + -(-n // BATCH)],
+        )
+        conn.execute("ANALYZE billing_usageevent")
+        conn.execute("ANALYZE billing_ratingbatch")
+
+
+def copy_chunks(plan: CopyPlan, worker: int) -> None:
+    """The chunks `worker` COPYs (every COPY_PROCS-th): events written batch by batch while the server
+    stores the previous ones, then the chunk's RatingBatch rows, in one transaction."""
+    import psycopg
+
+    rng = random.Random(13)
+    codes = [code for code, _ in EVENT_MIX]
+    weights = [w for _, w in EVENT_MIX]
+    # Per SKU: the constant middle of its line, its quantity pool, its tag pool (project and tags).
+    heads = {code: f"{plan.skus[code]}\t{code}\t" for code in codes}
+    pools = {code: _quantity_pool(rng, code) for code in codes}
+    tag_pool: dict[str, list[tuple[str, str]]] = {}
+    for code in codes:
+        pool_of_code = []
+        for k in range(5000 if code == "active_users" else 64):
+            project = PROJECTS[k % 3]
+            body: dict[str, str] = {"project": project, "region": REGIONS[(k // 3) % 3]}
+            if code == "active_users":
+                body["user_id"] = f"u-{k + 1}"
+            pool_of_code.append((f"{plan.projects[project]}\t{project}", json.dumps(body)))
+        tag_pool[code] = pool_of_code
+    tid, first_id, start, step = plan.tenant_id, plan.first_id, plan.start, plan.step
+    with psycopg.connect(plan.dsn) as conn:
+        for chunk_start in range(worker * CHUNK, plan.n, COPY_PROCS * CHUNK):
+            chunk_end = min(plan.n, chunk_start + CHUNK)
+            chunk_rng = random.Random(chunk_start)
+            picks = chunk_rng.choices(codes, weights, k=chunk_end - chunk_start)
+            randoms = [chunk_rng.getrandbits(24) for _ in range(chunk_end - chunk_start)]
             batches: list[str] = []
             with conn.transaction(), conn.cursor() as cur:
-                # Written batch by batch while the server stores the previous ones (two cores busy).
-                with cur.copy(copy_sql) as copy:
+                with cur.copy(_EVENT_COPY) as copy:
                     for lo in range(chunk_start, chunk_end, BATCH):
                         hi = min(chunk_end, lo + BATCH)
+                        batch_id = plan.first_batch + lo // BATCH
                         lines: list[str] = []
                         first_ts = last_ts = ""
                         for i in range(lo, hi):
@@ -291,7 +348,8 @@ def copy_events(seeded: Seeded, n: int) -> None:
                             project, tags_json = pool[r % len(pool)]
                             lines.append(
                                 f"{first_id + i}\t{tid}\t\tev-{i:09d}\t{heads[code]}{project}\t{last_ts}\t"
-                                f"{pools[code][r & 4095]}\t{tags_json}\t{i:064x}\taccepted\t\tf\t{last_ts}\t{batch_id}\n"
+                                f"{pools[code][r & 4095]}\t{tags_json}\t{i:064x}\taccepted\t\tf\t{last_ts}\t"
+                                f"{batch_id}\n"
                             )
                             first_ts = first_ts or last_ts
                         copy.write("".join(lines))
@@ -299,19 +357,8 @@ def copy_events(seeded: Seeded, n: int) -> None:
                             f"{batch_id}\t{first_id + lo}\t{first_id + hi - 1}\t{hi - lo}\t[{tid}]\t{tid}\t"
                             f"{first_ts}\t{last_ts}\tingest\tpending\t{last_ts}\t\n"
                         )
-                        batch_id += 1
-                with cur.copy(
-                    "COPY billing_ratingbatch (id, first_event_id, last_event_id, event_count, tenant_ids, "
-                    "tenant_id, earliest_event_at, latest_event_at, source, status, created_at, failure_reason) "
-                    "FROM STDIN"
-                ) as copy:
+                with cur.copy(_BATCH_COPY) as copy:
                     copy.write("".join(batches))
-        conn.execute("SELECT setval(pg_get_serial_sequence('billing_usageevent', 'id'), %s)", [first_id + n])
-        conn.execute("SELECT setval(pg_get_serial_sequence('billing_ratingbatch', 'id'), %s)", [batch_id])
-        conn.commit()
-        conn.execute("ANALYZE billing_usageevent")
-        conn.execute("ANALYZE billing_ratingbatch")
-        conn.commit()
 
 
 def rate_all() -> int:
