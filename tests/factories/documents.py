@@ -3,16 +3,19 @@ the e-invoice and document tests: the figures of a test are the figures it write
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from common.money import quantize_money
 from ledger.models import Account, CreditNote, CreditNoteLine, Invoice, InvoiceLine, TaxBreakdown, Transaction
 from ledger.services import posting
 from tenants.models import Tenant
 from tests.factories.tenants import TenantFactory
+
+if TYPE_CHECKING:
+    from tests.personas import Persona
 
 D = Decimal
 
@@ -53,6 +56,17 @@ class Spec:
     buyer_country: str = "DE"
     tax_note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+# The invoice the portal tests open, dispute and download: a usage line and a flat fee at 19 %.
+PORTAL_SPEC = Spec(
+    lines=[
+        Line("API requests", "1234.50", quantity="617250", unit_label="request"),
+        Line("Platform fee", "99.00", quantity="1", unit_label="month", unit_price="99", kind="flat"),
+    ],
+    vat=[Vat("S", "19", "1333.50", "253.37")],
+    number="ACME-2026-000007",
+)
 
 
 def tenant(slug: str = "acme", **fields: Any) -> Tenant:
@@ -207,6 +221,14 @@ def credit_note(
         ]
     )
     return note
+
+
+def persona_invoice(persona: Persona, spec: Spec = PORTAL_SPEC, *, number: str | None = None) -> Invoice:
+    """`spec` issued to the persona's tenant (under `number` when given)."""
+    assert persona.tenant is not None
+    if number is not None:
+        spec = replace(spec, number=number)
+    return issued_invoice(spec, owner=persona.tenant)
 
 
 def invoice_rendered(invoice: Invoice, *, pdf: bytes, xml: bytes = b"<rsm:CrossIndustryInvoice/>") -> Invoice:

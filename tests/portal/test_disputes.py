@@ -17,32 +17,13 @@ from ledger.models import Dispute, Invoice, InvoiceLine
 from ledger.services.disputes import dispute_open, dispute_reject, dispute_resolve
 from tenants.models import Role
 from tests.factories import finance_user
-from tests.factories.documents import Line, Spec, Vat, issued_invoice
+from tests.factories.documents import persona_invoice
 from tests.personas import AnonymousPersona, Persona
 
 pytestmark = pytest.mark.django_db
 
 PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 40
-SPEC = Spec(
-    lines=[
-        Line("API requests", "1234.50", quantity="617250", unit_label="request"),
-        Line("Platform fee", "99.00", quantity="1", unit_label="month", unit_price="99", kind="flat"),
-    ],
-    vat=[Vat("S", "19", "1333.50", "253.37")],
-    number="ACME-2026-000007",
-)
-
-
-@pytest.fixture
-def media(settings: Any, tmp_path: Path) -> Path:
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
-
-
-def _invoice(persona: Persona, number: str = "ACME-2026-000007") -> Invoice:
-    assert persona.tenant is not None
-    return issued_invoice(Spec(lines=SPEC.lines, vat=SPEC.vat, number=number), owner=persona.tenant)
 
 
 def _line(invoice: Invoice, position: int = 1) -> InvoiceLine:
@@ -66,7 +47,7 @@ def _open_url(invoice: Invoice, line: InvoiceLine | None = None) -> str:
 
 
 def test_the_open_form_shows_the_disputed_line_formatted(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     response = alice.client.get(_open_url(invoice, _line(invoice)))
     body = response.content.decode()
     assert response.status_code == 200
@@ -77,7 +58,7 @@ def test_the_open_form_shows_the_disputed_line_formatted(alice: Persona):
 
 
 def test_a_customer_opens_a_dispute_on_a_line_with_an_attachment(alice: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     line = _line(invoice)
     response = alice.client.post(
         _open_url(invoice, line),
@@ -100,14 +81,14 @@ def test_a_customer_opens_a_dispute_on_a_line_with_an_attachment(alice: Persona,
 
 
 def test_a_customer_opens_a_dispute_on_the_whole_invoice(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     alice.client.post(_open_url(invoice), {"reason": "duplicate", "message": "Charged twice."})
     dispute = Dispute.objects.get()
     assert (dispute.invoice_id, dispute.line_id, dispute.reason) == (invoice.pk, None, "duplicate")
 
 
 def test_a_renamed_executable_is_refused_on_the_form(alice: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     response = alice.client.post(
         _open_url(invoice, _line(invoice)),
         {"reason": "other", "message": "See attached.", "attachment": SimpleUploadedFile("logs.pdf", EXE)},
@@ -120,7 +101,7 @@ def test_a_renamed_executable_is_refused_on_the_form(alice: Persona, media: Path
 
 def test_an_attachment_over_the_limit_is_refused_on_the_form(alice: Persona, media: Path, settings: Any):
     settings.DISPUTE_ATTACHMENT_MAX_BYTES = 64
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     response = alice.client.post(
         _open_url(invoice, _line(invoice)),
         {"reason": "other", "message": "x", "attachment": SimpleUploadedFile("a.pdf", PDF + b"0" * 64)},
@@ -131,7 +112,7 @@ def test_an_attachment_over_the_limit_is_refused_on_the_form(alice: Persona, med
 
 def test_a_body_far_over_the_limit_is_refused_before_it_is_read(alice: Persona, media: Path, settings: Any):
     settings.DISPUTE_ATTACHMENT_MAX_BYTES = 64
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     big = PDF + b"0" * (300 * 1024)  # past the limit and the form's 256 KB allowance
     response = alice.client.post(
         _open_url(invoice, _line(invoice)),
@@ -143,7 +124,7 @@ def test_a_body_far_over_the_limit_is_refused_before_it_is_read(alice: Persona, 
 
 
 def test_a_second_dispute_on_the_same_line_is_refused_with_a_clear_error(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     _dispute(alice, invoice, _line(invoice))
     response = alice.client.post(_open_url(invoice, _line(invoice)), {"reason": "other", "message": "again"})
     assert response.status_code == 400
@@ -152,7 +133,7 @@ def test_a_second_dispute_on_the_same_line_is_refused_with_a_clear_error(alice: 
 
 
 def test_a_dispute_needs_a_reason_and_a_message(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     response = alice.client.post(_open_url(invoice), {"reason": "", "message": ""})
     assert response.status_code == 400
     assert Dispute.objects.count() == 0
@@ -172,8 +153,8 @@ def test_a_draft_invoice_cannot_be_disputed(alice: Persona):
 
 
 def test_a_line_of_another_invoice_is_404(alice: Persona, charlie: Persona):
-    invoice = _invoice(alice)
-    other = _invoice(charlie, "OTHER-2026-000001")
+    invoice = persona_invoice(alice)
+    other = persona_invoice(charlie, number="OTHER-2026-000001")
     url = reverse("portal:dispute-open-line", kwargs={"invoice_id": invoice.pk, "line_id": _line(other).pk})
     assert alice.client.get(url).status_code == 404
 
@@ -182,9 +163,9 @@ def test_a_line_of_another_invoice_is_404(alice: Persona, charlie: Persona):
 
 
 def test_the_list_shows_the_tenants_disputes(alice: Persona, charlie: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     dispute = _dispute(alice, invoice, _line(invoice))
-    _dispute(charlie, _invoice(charlie, "OTHER-2026-000001"), message="charlie's own complaint")
+    _dispute(charlie, persona_invoice(charlie, number="OTHER-2026-000001"), message="charlie's own complaint")
 
     body = alice.client.get("/portal/disputes/").content.decode()
 
@@ -197,7 +178,7 @@ def test_the_list_shows_the_tenants_disputes(alice: Persona, charlie: Persona):
 
 
 def test_the_detail_shows_the_timeline_and_the_attachment_link(alice: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     dispute = _dispute(
         alice, invoice, _line(invoice), attachment=SimpleUploadedFile("logs.csv", b"day,n\n1,2\n")
     )
@@ -216,7 +197,7 @@ def test_the_detail_shows_the_timeline_and_the_attachment_link(alice: Persona, m
 
 
 def test_the_attachment_downloads_as_an_attachment_with_nosniff(alice: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     dispute = _dispute(alice, invoice, attachment=SimpleUploadedFile("logs.pdf", PDF))
 
     response = alice.client.get(f"/portal/disputes/{dispute.pk}/attachment/")
@@ -228,13 +209,13 @@ def test_the_attachment_downloads_as_an_attachment_with_nosniff(alice: Persona, 
 
 
 def test_a_dispute_without_attachment_has_no_download(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     dispute = _dispute(alice, invoice)
     assert alice.client.get(f"/portal/disputes/{dispute.pk}/attachment/").status_code == 404
 
 
 def test_a_rejected_dispute_shows_the_reason(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     dispute = _dispute(alice, invoice, _line(invoice))
     dispute_reject(
         dispute=dispute,
@@ -251,7 +232,7 @@ def test_a_rejected_dispute_shows_the_reason(alice: Persona):
 
 
 def test_a_resolved_dispute_links_its_credit_note(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     dispute = _dispute(alice, invoice, _line(invoice))
     resolved = dispute_resolve(
         dispute=dispute,
@@ -276,7 +257,7 @@ def test_a_resolved_dispute_links_its_credit_note(alice: Persona):
 
 
 def test_a_customer_comments_on_an_open_dispute(alice: Persona):
-    dispute = _dispute(alice, _invoice(alice))
+    dispute = _dispute(alice, persona_invoice(alice))
     response = alice.client.post(
         f"/portal/disputes/{dispute.pk}/comment/", {"message": "Logs attached later."}
     )
@@ -288,7 +269,7 @@ def test_a_customer_comments_on_an_open_dispute(alice: Persona):
 
 
 def test_a_customer_withdraws_an_open_dispute(alice: Persona):
-    dispute = _dispute(alice, _invoice(alice))
+    dispute = _dispute(alice, persona_invoice(alice))
     alice.client.post(f"/portal/disputes/{dispute.pk}/withdraw/", {"message": "Our mistake."})
     dispute.refresh_from_db()
     assert dispute.status == "withdrawn"
@@ -298,7 +279,7 @@ def test_a_customer_withdraws_an_open_dispute(alice: Persona):
 
 
 def test_a_comment_on_a_closed_dispute_is_refused_with_a_message(alice: Persona):
-    dispute = _dispute(alice, _invoice(alice))
+    dispute = _dispute(alice, persona_invoice(alice))
     alice.client.post(f"/portal/disputes/{dispute.pk}/withdraw/", {})
     response = alice.client.post(f"/portal/disputes/{dispute.pk}/comment/", {"message": "wait"}, follow=True)
     assert "the dispute is withdrawn: it is closed" in response.content.decode()
@@ -306,7 +287,7 @@ def test_a_comment_on_a_closed_dispute_is_refused_with_a_message(alice: Persona)
 
 
 def test_comment_and_withdraw_are_post_only(alice: Persona):
-    dispute = _dispute(alice, _invoice(alice))
+    dispute = _dispute(alice, persona_invoice(alice))
     assert alice.client.get(f"/portal/disputes/{dispute.pk}/comment/").status_code == 405
     assert alice.client.get(f"/portal/disputes/{dispute.pk}/withdraw/").status_code == 405
 
@@ -323,7 +304,7 @@ def test_comment_and_withdraw_are_post_only(alice: Persona):
     ],
 )
 def test_a_customer_cannot_decide(alice: Persona, data: dict[str, str]):
-    dispute = _dispute(alice, _invoice(alice), None)
+    dispute = _dispute(alice, persona_invoice(alice), None)
     response = alice.client.post(f"/portal/disputes/{dispute.pk}/decide/", data)
     dispute.refresh_from_db()
     assert (response.status_code, dispute.status, dispute.credit_note_id) == (403, "open", None)
@@ -353,7 +334,7 @@ POST_DATA = {"reason": "other", "message": "mine now", "action": "resolve", "amo
 
 
 def test_another_tenant_gets_404_on_every_dispute_url(alice: Persona, charlie: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     dispute = _dispute(alice, invoice, _line(invoice), attachment=SimpleUploadedFile("a.pdf", PDF))
     for method, url in _urls(dispute):
         response = getattr(charlie.client, method)(url, POST_DATA)
@@ -366,7 +347,7 @@ def test_another_tenant_gets_404_on_every_dispute_url(alice: Persona, charlie: P
 def test_finance_of_another_current_tenant_gets_404_too(
     alice: Persona, charlie: Persona, finance_approver: Persona
 ):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     dispute = _dispute(alice, invoice, _line(invoice))
     assert charlie.tenant is not None
     finance_approver.client.post("/portal/switch/", {"tenant": charlie.tenant.pk})
@@ -378,7 +359,7 @@ def test_finance_of_another_current_tenant_gets_404_too(
 def test_an_anonymous_visitor_is_sent_to_the_login_page_on_every_dispute_url(
     alice: Persona, anonymous: AnonymousPersona
 ):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     dispute = _dispute(alice, invoice, _line(invoice))
     for method, url in [*_urls(dispute), ("get", reverse("portal:disputes"))]:
         response = getattr(anonymous.client, method)(url, POST_DATA)

@@ -16,39 +16,19 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
-from ledger.models import CreditNote, CreditNoteDocument, Dispute, Invoice
+from ledger.models import CreditNote, CreditNoteDocument, Dispute
 from ledger.services.disputes import dispute_open
 from tenants.models import Role
 from tests.factories import finance_user
-from tests.factories.documents import Line, Spec, Vat, issued_invoice
+from tests.factories.documents import persona_invoice
 from tests.personas import Persona
 
 pytestmark = pytest.mark.django_db
 
-SPEC = Spec(
-    lines=[
-        Line("API requests", "1234.50", quantity="617250", unit_label="request"),
-        Line("Platform fee", "99.00", quantity="1", unit_label="month", unit_price="99", kind="flat"),
-    ],
-    vat=[Vat("S", "19", "1333.50", "253.37")],
-    number="ACME-2026-000007",
-)
-
-
-@pytest.fixture
-def media(settings: Any, tmp_path: Path) -> Path:
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
-
-
-def _invoice(persona: Persona) -> Invoice:
-    assert persona.tenant is not None
-    return issued_invoice(SPEC, owner=persona.tenant)
-
 
 def _dispute(persona: Persona, *, on_line: bool = True) -> Dispute:
     assert persona.tenant is not None
-    invoice = _invoice(persona)
+    invoice = persona_invoice(persona)
     return dispute_open(
         tenant=persona.tenant,
         invoice=invoice,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
@@ -14,31 +13,11 @@ from django.core.files.storage import default_storage
 from django.test import Client
 
 from ledger.models import CreditNote, CreditNoteDocument, Invoice
-from tests.factories.documents import Line, Spec, Vat, credit_note, invoice_rendered, issued_invoice
+from tests.factories.documents import Line, Vat, credit_note, invoice_rendered, persona_invoice
 from tests.factories.ledger import document_invoice
 from tests.personas import Persona
 
 pytestmark = pytest.mark.django_db
-
-SPEC = Spec(
-    lines=[
-        Line("API requests", "1234.50", quantity="617250", unit_label="request"),
-        Line("Platform fee", "99.00", quantity="1", unit_label="month", unit_price="99", kind="flat"),
-    ],
-    vat=[Vat("S", "19", "1333.50", "253.37")],
-    number="ACME-2026-000007",
-)
-
-
-@pytest.fixture
-def media(settings: Any, tmp_path: Path) -> Path:
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
-
-
-def _invoice(persona: Persona, spec: Spec = SPEC) -> Invoice:
-    assert persona.tenant is not None
-    return issued_invoice(spec, owner=persona.tenant)
 
 
 def _note_document(note: CreditNote, pdf: bytes) -> None:
@@ -56,8 +35,8 @@ def _note_document(note: CreditNote, pdf: bytes) -> None:
 
 
 def test_it_lists_the_tenants_invoices_with_formatted_totals(alice: Persona, charlie: Persona):
-    _invoice(alice)
-    _invoice(charlie, Spec(lines=SPEC.lines, vat=SPEC.vat, number="OTHER-2026-000001"))
+    persona_invoice(alice)
+    persona_invoice(charlie, number="OTHER-2026-000001")
 
     body = alice.client.get("/portal/invoices/").content.decode()
 
@@ -68,7 +47,7 @@ def test_it_lists_the_tenants_invoices_with_formatted_totals(alice: Persona, cha
 
 
 def test_it_filters_the_list_by_status(alice: Persona):
-    _invoice(alice)
+    persona_invoice(alice)
     assert alice.tenant is not None
     document_invoice(alice.tenant, lines=[{"amount": "5.00"}], status=Invoice.Status.DRAFT)
 
@@ -80,7 +59,7 @@ def test_it_filters_the_list_by_status(alice: Persona):
 
 
 def test_it_filters_the_list_by_period(alice: Persona):
-    _invoice(alice)
+    persona_invoice(alice)
     assert alice.tenant is not None
     document_invoice(alice.tenant, lines=[{"amount": "5.00"}], number="ACME-2026-000003")
 
@@ -90,7 +69,7 @@ def test_it_filters_the_list_by_period(alice: Persona):
 
 
 def test_the_detail_shows_lines_vat_totals_and_dates_formatted(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
 
     body = alice.client.get(f"/portal/invoices/{invoice.pk}/").content.decode()
 
@@ -157,7 +136,7 @@ def test_the_detail_shows_corrections_billed_before_repriced_and_difference(alic
 
 
 def test_the_detail_lists_credit_notes_with_download_links(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     note = credit_note(invoice, [Line("Goodwill", "10.00")], [Vat("S", "19", "10.00", "1.90")])
 
     body = alice.client.get(f"/portal/invoices/{invoice.pk}/").content.decode()
@@ -168,7 +147,7 @@ def test_the_detail_lists_credit_notes_with_download_links(alice: Persona):
 
 
 def test_it_serves_the_pdf_as_an_attachment(alice: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     invoice_rendered(invoice, pdf=b"%PDF-1.7 test")
 
     response = alice.client.get(f"/portal/invoices/{invoice.pk}/document/pdf/")
@@ -180,7 +159,7 @@ def test_it_serves_the_pdf_as_an_attachment(alice: Persona, media: Path):
 
 
 def test_it_serves_the_xml_as_an_attachment(alice: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     invoice_rendered(invoice, pdf=b"%PDF-1.7 test")
 
     response = alice.client.get(f"/portal/invoices/{invoice.pk}/document/xml/")
@@ -193,13 +172,13 @@ def test_it_serves_the_xml_as_an_attachment(alice: Persona, media: Path):
 
 
 def test_a_document_not_rendered_yet_is_404(alice: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     assert alice.client.get(f"/portal/invoices/{invoice.pk}/document/pdf/").status_code == 404
     assert alice.client.get(f"/portal/invoices/{invoice.pk}/document/exe/").status_code == 404
 
 
 def test_it_serves_a_credit_notes_pdf(alice: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     note = credit_note(invoice, [Line("Goodwill", "10.00")], [Vat("S", "19", "10.00", "1.90")])
     _note_document(note, b"%PDF-1.7 note")
 
@@ -226,7 +205,7 @@ def _tenant_urls(invoice: Invoice, note: CreditNote) -> list[str]:
 
 
 def test_another_tenants_invoice_line_and_credit_note_are_404(alice: Persona, charlie: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     invoice_rendered(invoice, pdf=b"%PDF-1.7 secret")
     note = credit_note(invoice, [Line("Goodwill", "10.00")], [Vat("S", "19", "10.00", "1.90")])
     _note_document(note, b"%PDF-1.7 note")
@@ -240,7 +219,7 @@ def test_another_tenants_invoice_line_and_credit_note_are_404(alice: Persona, ch
 
 
 def test_an_anonymous_visitor_is_sent_to_the_login_page(alice: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     note = credit_note(invoice, [Line("Goodwill", "10.00")], [Vat("S", "19", "10.00", "1.90")])
     client = Client()
 
@@ -252,7 +231,7 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(alice: Persona, media: P
 
 
 def test_the_detail_links_to_disputing_the_invoice_and_each_line(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     line = invoice.lines.get(position=1)
 
     body = alice.client.get(f"/portal/invoices/{invoice.pk}/").content.decode()
@@ -262,7 +241,7 @@ def test_the_detail_links_to_disputing_the_invoice_and_each_line(alice: Persona)
 
 
 def test_an_anonymous_visitor_cannot_share_or_revoke(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice)
     client = Client()
 
     shared = client.post(f"/portal/invoices/{invoice.pk}/share/", {"days": "7"})

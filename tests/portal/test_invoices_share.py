@@ -7,7 +7,6 @@ import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import time_machine
@@ -20,7 +19,7 @@ from ledger.services.share_links import (
     invoice_share_link_resolve,
     invoice_share_link_revoke,
 )
-from tests.factories.documents import Line, Spec, Vat, invoice_rendered, issued_invoice
+from tests.factories.documents import Line, Spec, Vat, invoice_rendered, persona_invoice
 from tests.factories.ledger import document_invoice
 from tests.personas import Persona
 
@@ -30,17 +29,6 @@ SPEC = Spec(lines=[Line("API requests", "100.00", quantity="1000")], vat=[Vat("S
 NOW = datetime(2026, 12, 10, 12, tzinfo=UTC)
 
 
-@pytest.fixture
-def media(settings: Any, tmp_path: Path) -> Path:
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
-
-
-def _invoice(persona: Persona) -> Invoice:
-    assert persona.tenant is not None
-    return issued_invoice(SPEC, owner=persona.tenant)
-
-
 def _token_from(body: str) -> str:
     match = re.search(r'value="http://testserver/portal/invoices/shared/([^/"]+)/"', body)
     assert match, body
@@ -48,7 +36,7 @@ def _token_from(body: str) -> str:
 
 
 def test_it_shows_the_new_link_once_and_stores_only_its_hash(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice, SPEC)
 
     response = alice.client.post(f"/portal/invoices/{invoice.pk}/share/", {"days": "7"})
 
@@ -61,7 +49,7 @@ def test_it_shows_the_new_link_once_and_stores_only_its_hash(alice: Persona):
 
 
 def test_anyone_with_the_link_reads_the_invoice_without_signing_in(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice, SPEC)
     token = _token_from(
         alice.client.post(f"/portal/invoices/{invoice.pk}/share/", {"days": "7"}).content.decode()
     )
@@ -77,7 +65,7 @@ def test_anyone_with_the_link_reads_the_invoice_without_signing_in(alice: Person
 
 
 def test_the_shared_page_downloads_the_pdf(alice: Persona, media: Path):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice, SPEC)
     invoice_rendered(invoice, pdf=b"%PDF-1.7 shared")
     assert alice.tenant is not None
     token = invoice_share_link_create(invoice=invoice, tenant=alice.tenant, user=alice.user).token
@@ -93,7 +81,7 @@ def test_the_shared_page_downloads_the_pdf(alice: Persona, media: Path):
 
 
 def test_a_revoked_link_is_404(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice, SPEC)
     token = _token_from(
         alice.client.post(f"/portal/invoices/{invoice.pk}/share/", {"days": "7"}).content.decode()
     )
@@ -107,7 +95,7 @@ def test_a_revoked_link_is_404(alice: Persona):
 
 
 def test_an_expired_link_and_an_unknown_one_are_the_same_404(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice, SPEC)
     assert alice.tenant is not None
     with time_machine.travel(NOW, tick=False):
         token = invoice_share_link_create(invoice=invoice, tenant=alice.tenant, user=alice.user, days=1).token
@@ -121,7 +109,7 @@ def test_an_expired_link_and_an_unknown_one_are_the_same_404(alice: Persona):
 
 
 def test_it_resolves_a_live_token_until_it_expires(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice, SPEC)
     assert alice.tenant is not None
     with time_machine.travel(NOW, tick=False):
         token = invoice_share_link_create(
@@ -136,7 +124,7 @@ def test_it_resolves_a_live_token_until_it_expires(alice: Persona):
 
 
 def test_a_link_lives_at_most_90_days(alice: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice, SPEC)
     assert alice.tenant is not None
     with pytest.raises(ValidationFailed):
         invoice_share_link_create(invoice=invoice, tenant=alice.tenant, user=alice.user, days=91)
@@ -152,7 +140,7 @@ def test_a_draft_cannot_be_shared(alice: Persona):
 
 
 def test_another_tenant_can_neither_share_nor_revoke(alice: Persona, charlie: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice, SPEC)
     assert alice.tenant is not None
     created = invoice_share_link_create(invoice=invoice, tenant=alice.tenant, user=alice.user)
 
@@ -164,7 +152,7 @@ def test_another_tenant_can_neither_share_nor_revoke(alice: Persona, charlie: Pe
 
 
 def test_revoking_through_the_service_needs_the_links_tenant(alice: Persona, charlie: Persona):
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice, SPEC)
     assert alice.tenant is not None
     assert charlie.tenant is not None
     created = invoice_share_link_create(invoice=invoice, tenant=alice.tenant, user=alice.user)
@@ -179,7 +167,7 @@ def test_revoking_through_the_service_needs_the_links_tenant(alice: Persona, cha
 def test_finance_may_not_publish_a_customers_invoice(alice: Persona, finance_editor: Persona):
     from common.errors import PermissionDenied
 
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice, SPEC)
     assert alice.tenant is not None
     with pytest.raises(PermissionDenied, match="only the customer's own users may share its invoices"):
         invoice_share_link_create(invoice=invoice, tenant=alice.tenant, user=finance_editor.user)
@@ -190,7 +178,7 @@ def test_a_finance_viewer_gets_403_on_the_share_form(alice: Persona):
     from tenants.models import Role
     from tests.factories import finance_user
 
-    invoice = _invoice(alice)
+    invoice = persona_invoice(alice, SPEC)
     viewer = Client()
     viewer.force_login(finance_user(Role.FINANCE_VIEWER, username="vera"))
     assert alice.tenant is not None
