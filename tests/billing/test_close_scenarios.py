@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -15,7 +14,7 @@ from ledger.services.credits import credit_grant_create
 from tests.factories.ledger import (
     after_grace,
     approved_version,
-    close_in_batch,
+    both_close_paths_fixture,
     document,
     fx_rate,
     invoice_of,
@@ -27,11 +26,7 @@ from tests.factories.ledger import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True, params=["one_tenant", "batch"])
-def both_close_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test runs against `close_period` and against the batch close (`close_periods`)."""
-    if request.param == "batch":
-        monkeypatch.setattr(sys.modules[__name__], "close_period", close_in_batch)
+both_close_paths = both_close_paths_fixture(__name__)
 
 
 NOV_5 = datetime(2026, 11, 5, 10, tzinfo=UTC)

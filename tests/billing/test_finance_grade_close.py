@@ -5,7 +5,6 @@ charge, proration of flat fees. `ledger_verify` passes after each."""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -18,7 +17,7 @@ from ledger.vat import REVERSE_CHARGE_NOTE
 from tests.factories.ledger import (
     after_grace,
     approved_version,
-    close_in_batch,
+    both_close_paths_fixture,
     document,
     fx_rate,
     invoice_of,
@@ -31,10 +30,7 @@ pytestmark = pytest.mark.django_db
 D = Decimal
 
 
-@pytest.fixture(autouse=True, params=["one_tenant", "batch"])
-def both_close_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if request.param == "batch":
-        monkeypatch.setattr(sys.modules[__name__], "close_period", close_in_batch)
+both_close_paths = both_close_paths_fixture(__name__)
 
 
 @pytest.fixture(autouse=True)

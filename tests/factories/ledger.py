@@ -4,10 +4,13 @@ aggregates and events (no ingest API), tax rules and signed exchange rates."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
+
+import pytest
 
 from billing.catalog.models import Sku
 from billing.close.fx import exchange_rate_create
@@ -227,6 +230,20 @@ def close_in_batch(
 
     (result,) = close_periods(tenants=[tenant], period_key=period_key, now=now)
     return result
+
+
+def both_close_paths_fixture(module_name: str) -> Any:
+    """The autouse fixture `both_close_paths` for the test module `module_name`, parametrized `one_tenant` /
+    `batch`: every test runs against `close_period` and against the batch close (`close_periods`), the
+    module's `close_period` being `close_in_batch` under `batch`. A module takes it with
+    `both_close_paths = both_close_paths_fixture(__name__)`."""
+
+    @pytest.fixture(autouse=True, params=["one_tenant", "batch"], name="both_close_paths")
+    def both_close_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+        if request.param == "batch":
+            monkeypatch.setattr(sys.modules[module_name], "close_period", close_in_batch)
+
+    return both_close_paths
 
 
 def document_invoice(
