@@ -370,22 +370,9 @@ def rate_all() -> int:
     return run.claimed
 
 
-# The close's late-usage check (billing.close.corrections.corrections_due) asks, for every closed period of
-# the tenant, whether a late event exists in it; no index serves `late`, so each closed period costs a
-# sequential scan of the whole usage table: closing the 23rd month of a 10 M-event history scans it 22
-# times (measured: 80 s for 23 closes at 1 M events; ~10x that at 10 M). The seeding builds this partial
-# index for its closes only and drops it before anything is measured: the close's results do not depend
-# on it, and the pages are measured on the schema as migrated.
-LATE_INDEX = (
-    'CREATE INDEX bench_portal_late_events ON billing_usageevent (tenant_id, "timestamp") '
-    "WHERE late AND status = 'accepted'"
-)
-
-
 def close_history(seeded: Seeded) -> dict[str, int]:
     """Close every past period in order with `close_periods` (the one road for closing periods). A last
     period still inside its grace window (the first days of a month) is closed at the end of that window."""
-    from django.db import connection
 
     from billing.close.services import close_periods
     from common.periods import period_by_key
@@ -394,19 +381,15 @@ def close_history(seeded: Seeded) -> dict[str, int]:
     tenant = Tenant.objects.get(pk=seeded.tenant_id)
     statuses: dict[str, int] = {}
     grace = timedelta(hours=72, minutes=1)
-    with connection.cursor() as cursor:
-        cursor.execute(LATE_INDEX)
-    try:
-        for key in seeded.past_periods:
-            period = period_by_key(key, tz=TZ)
-            at = max(seeded.now, period.end + grace)
-            (result,) = close_periods(tenants=[tenant], period_key=key, now=at)
-            statuses[result.status] = statuses.get(result.status, 0) + 1
-            if result.status != "finalized":
-                print(f"portal: close of {key}: {result.status} {result.message}", flush=True)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("DROP INDEX bench_portal_late_events")
+    # The close's look for late usage in closed periods is served by the migrated partial index
+    # usage_event_late (billing 0017), which this bench's seeding once had to build for itself.
+    for key in seeded.past_periods:
+        period = period_by_key(key, tz=TZ)
+        at = max(seeded.now, period.end + grace)
+        (result,) = close_periods(tenants=[tenant], period_key=key, now=at)
+        statuses[result.status] = statuses.get(result.status, 0) + 1
+        if result.status != "finalized":
+            print(f"portal: close of {key}: {result.status} {result.message}", flush=True)
     return statuses
 
 
