@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.db.models import F, QuerySet
+from django.db.models import F, Func, JSONField, QuerySet, Value
 from django.template.loader import render_to_string
 
 from common.money_format import DocumentFormat
@@ -35,7 +35,14 @@ _LINE_FIELDS = (
     "tax_rate",
     "billed_before",
     "repriced",
-    "breakdown",
+)
+# Only the rows the document prints (tiers, packages), filtered in the database: a percentage line's
+# breakdown holds one row per event (thousands), which would otherwise be read and decoded per view.
+_PRINTED_BREAKDOWN = Func(
+    F("breakdown"),
+    Value('$[*] ? (@.kind == "tier" || @.kind == "carried" || @.kind == "packages")'),
+    function="jsonb_path_query_array",
+    output_field=JSONField(),
 )
 _NOTE_LINE_FIELDS = (
     "description",
@@ -123,7 +130,7 @@ def _with_unit_price(line: dict[str, Any]) -> dict[str, Any]:
     """`shown_unit_price`: the line's unit price, or for a line priced by tiers, packages or a percentage
     (no single unit price) the effective one, amount / quantity (`unit_price_is_average`); with no
     quantity to divide by, `see_tiers` when the breakdown has tier rows."""
-    line["sub_rows"] = _sub_rows(line.pop("breakdown", None))
+    line["sub_rows"] = _sub_rows(line.pop("printed_breakdown", line.pop("breakdown", None)))
     line["shown_unit_price"] = line["unit_price"]
     line["unit_price_is_average"] = False
     line["see_tiers"] = False
@@ -250,6 +257,7 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
         .values(
             *_LINE_FIELDS,
             "corrects_invoice_id",
+            printed_breakdown=_PRINTED_BREAKDOWN,
             corrects_invoice_number=F("corrects_invoice__number"),
             corrects_invoice_issue_date=F("corrects_invoice__issue_date"),
         )
