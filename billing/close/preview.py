@@ -1,6 +1,7 @@
 """What changes next: when an approved price-list version is scheduled for a tenant (a new version of its
 profile, or an assignment to another profile, with `effective_from` in the future), what the tenant's last
-closed period would have cost under it, next to what it was billed. Pure read: nothing is written.
+closed period would have cost under it, next to what it was billed. Pure read: nothing is written (but the
+cache entry of `next_change_preview_cached`, what the portal's usage page calls).
 
 The period is re-priced with the close's own road (`period_lines`: usage, flat fees, discounts, minimum;
 before tax) over the period's usage as it stands now, as if the scheduled version had been in force for
@@ -18,13 +19,18 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.core.cache import cache as django_cache
+from django.db.models import Count, Max
+
 from billing.catalog.models import Meter
 from billing.close.cache import CloseCache, document_of
 from billing.close.lines import PeriodScope, period_lines
 from billing.close.periods import tenant_assignments, version_at
 from billing.pricing import DocumentError
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+from billing.rating.models import UsageAggregate
 from billing.rating.selectors import PeriodUsage
+from common.breaker import redis_breaker
 from common.periods import Period
 from ledger.models import Invoice, InvoiceLine
 from tenants.models import Tenant
@@ -32,6 +38,7 @@ from tenants.models import Tenant
 ZERO = Decimal(0)
 _FLOWS = frozenset({Meter.Aggregation.SUM, Meter.Aggregation.COUNT})
 _CLOSED = (Invoice.Status.FINALIZED, Invoice.Status.PAID)
+PREVIEW_CACHE_SECONDS = 3600  # a safety net: the key changes with everything the preview depends on
 
 
 @dataclass(frozen=True)
@@ -131,9 +138,10 @@ def _key(kind: str, sku_code: str, discount_code: str) -> tuple[str, str]:
     return kind, discount_code if kind == InvoiceLine.Kind.DISCOUNT else sku_code
 
 
-def next_change_preview(*, tenant: Tenant, now: datetime) -> NextChange | None:
-    """The next scheduled version for the tenant and the last closed period priced under it; None when no
-    version is scheduled."""
+def _scheduled(
+    *, tenant: Tenant, now: datetime
+) -> tuple[NextChange, ProfileVersion, Invoice | None, CloseCache] | None:
+    """The cheap part: the scheduled version (None when none is) and the tenant's last closed invoice."""
     cache = CloseCache()
     assignments = tenant_assignments([tenant.pk])[tenant.pk]
     found = scheduled_version(tenant=tenant, now=now, assignments=assignments, cache=cache)
@@ -143,13 +151,61 @@ def next_change_preview(*, tenant: Tenant, now: datetime) -> NextChange | None:
     profile = BillingProfile.objects.get(pk=version.profile_id)
     change = NextChange(effective_from=at, profile_name=profile.name, version_number=version.number)
     invoice = (
-        Invoice.objects.filter(tenant=tenant, status__in=_CLOSED)
-        .order_by("-period_start", "-id")
-        .prefetch_related("lines")
-        .first()
+        Invoice.objects.filter(tenant=tenant, status__in=_CLOSED).order_by("-period_start", "-id").first()
     )
+    return change, version, invoice, cache
+
+
+def next_change_preview(*, tenant: Tenant, now: datetime) -> NextChange | None:
+    """The next scheduled version for the tenant and the last closed period priced under it; None when no
+    version is scheduled."""
+    found = _scheduled(tenant=tenant, now=now)
+    if found is None:
+        return None
+    change, version, invoice, cache = found
     if invoice is None:
         return change
+    return _priced(change, tenant=tenant, version=version, invoice=invoice, cache=cache)
+
+
+def next_change_preview_cached(*, tenant: Tenant, now: datetime) -> NextChange | None:
+    """`next_change_preview`, the priced comparison kept in the cache (Redis in production) under a key
+    made of what it depends on: the tenant, its last closed invoice, the scheduled version and when it
+    comes into force, and the closed period's aggregates (their count and latest `updated_at`: late
+    usage rated into the period moves them). Those are read with one indexed query (the aggregates'
+    (tenant, hour) index over the period) besides the few of finding the version; the entry expires
+    after PREVIEW_CACHE_SECONDS as a safety net. When the cache is down it is computed (fail open)."""
+    found = _scheduled(tenant=tenant, now=now)
+    if found is None:
+        return None
+    change, version, invoice, cache = found
+    if invoice is None:
+        return change
+    usage = UsageAggregate.objects.filter(
+        tenant_id=tenant.pk, hour__gte=invoice.period_start, hour__lt=invoice.period_end
+    ).aggregate(rows=Count("id"), updated=Max("updated_at"))
+    updated = usage["updated"].isoformat() if usage["updated"] is not None else "-"
+    key = (
+        f"billing:next-change:v1:{tenant.pk}:{invoice.pk}:{version.pk}:{change.effective_from.isoformat()}"
+        f":{usage['rows']}:{updated}"
+    )
+    cached = redis_breaker.fail_open(lambda: django_cache.get(key), default=None, what="next change preview")
+    if isinstance(cached, NextChange):
+        # The profile's name is read fresh (a rename is not part of the key).
+        return replace(cached, profile_name=change.profile_name)
+    priced = _priced(change, tenant=tenant, version=version, invoice=invoice, cache=cache)
+    redis_breaker.fail_open(
+        lambda: django_cache.set(key, priced, timeout=PREVIEW_CACHE_SECONDS),
+        default=None,
+        what="next change preview",
+    )
+    return priced
+
+
+def _priced(
+    change: NextChange, *, tenant: Tenant, version: ProfileVersion, invoice: Invoice, cache: CloseCache
+) -> NextChange:
+    """The expensive part: the invoice's period re-priced under `version`, compared with what it billed."""
     billed_lines = [line for line in invoice.lines.all() if line.kind != InvoiceLine.Kind.CORRECTION]
     change = replace(
         change,

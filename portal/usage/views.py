@@ -19,7 +19,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from billing.close.preview import next_change_preview
+from billing.close.preview import next_change_preview_cached
 from billing.rating.current import current_usage
 from billing.rating.history import usage_history
 from common.money_format import DocumentFormat, format_date, format_money, format_quantity, resolve_locale
@@ -42,7 +42,7 @@ def usage(request: PortalRequest) -> HttpResponse:
     current = current_usage(tenant=tenant, now=now)
     fmt = DocumentFormat(current.currency, tenant.locale)
     credits = tenant_credit_balance(tenant=tenant, now=now)
-    change = next_change_preview(tenant=tenant, now=now)
+    change = next_change_preview_cached(tenant=tenant, now=now)
     updated = (
         babel_datetime(current.updated_at, "medium", tzinfo=zone, locale=resolve_locale(tenant.locale))
         if current.updated_at

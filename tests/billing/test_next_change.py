@@ -131,3 +131,43 @@ def test_it_writes_nothing():
 
     writes = [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith("SELECT")]
     assert writes == []
+
+
+def test_the_cached_preview_is_computed_once_until_late_usage_or_a_new_version(monkeypatch):
+    from billing.close import preview
+
+    w = _closed_november()
+    approved_version(w.profile, _per_call(w.profile.code, "0.08"), JAN_1_2027, 2)
+    uncached = next_change_preview(tenant=w.tenant, now=DEC_10)
+    calls: list[int] = []
+    priced = preview._priced
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return priced(*args, **kwargs)
+
+    monkeypatch.setattr(preview, "_priced", counted)
+
+    first = preview.next_change_preview_cached(tenant=w.tenant, now=DEC_10)
+    second = preview.next_change_preview_cached(tenant=w.tenant, now=DEC_10)
+
+    assert len(calls) == 1
+    assert first == second == uncached
+    assert second is not None
+    assert second.scheduled_total == Decimal("80.00")
+
+    # late usage rated into the closed period: the period's aggregates change, so does the key
+    usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 20, 9, tzinfo=UTC), "500", late=True)
+    late = preview.next_change_preview_cached(tenant=w.tenant, now=DEC_10)
+    assert len(calls) == 2
+    assert late is not None
+    assert late.scheduled_total == Decimal("120.00")  # 1,500 calls at 0.08
+
+    # another version scheduled earlier: the scheduled version changes, so does the key
+    approved_version(w.profile, _per_call(w.profile.code, "0.05"), datetime(2026, 12, 20, tzinfo=UTC), 3)
+    newer = preview.next_change_preview_cached(tenant=w.tenant, now=DEC_10)
+    assert len(calls) == 3
+    assert newer is not None
+    assert (newer.version_number, newer.scheduled_total) == (3, Decimal("75.00"))
+    preview.next_change_preview_cached(tenant=w.tenant, now=DEC_10)
+    assert len(calls) == 3
