@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Max, Sum
 from django.db.models.functions import TruncDate
 
@@ -115,26 +116,66 @@ def _latest_rows(
     return {(sku_id, day): quantity for sku_id, day, quantity in rows}
 
 
-def _unique_values(
-    *, tenant: Tenant, sku_ids: set[int], start: datetime, end: datetime, zone: ZoneInfo
-) -> dict[int, dict[date, set[str]]]:
-    """For unique_count meters: the distinct values of each (SKU, local day)."""
-    result: dict[int, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
+@dataclass(frozen=True)
+class _UniqueDay:
+    """A unique_count meter's day: its distinct values, and how many of them were not seen earlier in
+    the day's billing period (so the period's distinct count through a day is the running sum of `new`)."""
+
+    distinct: int
+    new: int
+
+
+_UNIQUE_DAYS_SQL = """
+WITH day_values AS (
+    SELECT a.sku_id, (a.hour AT TIME ZONE %(tz)s)::date AS day, v.value
+    FROM {values} v JOIN {aggregates} a ON a.id = v.aggregate_id
+    WHERE a.tenant_id = %(tenant)s AND a.sku_id = ANY(%(skus)s) AND a.hour >= %(start)s AND a.hour < %(end)s
+    GROUP BY 1, 2, 3
+), first_days AS (
+    SELECT sku_id, min(day) AS day
+    FROM day_values
+    GROUP BY sku_id, width_bucket(day, %(period_days)s::date[]), value
+), distinct_per_day AS (
+    SELECT sku_id, day, count(*) AS distinct_values FROM day_values GROUP BY 1, 2
+), new_per_day AS (
+    SELECT sku_id, day, count(*) AS new_values FROM first_days GROUP BY 1, 2
+)
+SELECT d.sku_id, d.day, d.distinct_values, coalesce(n.new_values, 0)
+FROM distinct_per_day d LEFT JOIN new_per_day n USING (sku_id, day)
+"""
+
+
+def _unique_days(
+    *,
+    tenant: Tenant,
+    sku_ids: set[int],
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    periods: list[Period],
+) -> dict[int, dict[date, _UniqueDay]]:
+    """For unique_count meters, per (SKU, local day): the day's distinct values and those new in the
+    day's billing period, counted in PostgreSQL (one row per SKU and day comes back, never the values).
+    A day belongs to the period its local date falls in (`periods` in order)."""
+    result: dict[int, dict[date, _UniqueDay]] = defaultdict(dict)
     if not sku_ids:
         return result
-    rows = (
-        UsageAggregateValue.objects.filter(
-            aggregate__tenant=tenant,
-            aggregate__sku_id__in=sku_ids,
-            aggregate__hour__gte=start,
-            aggregate__hour__lt=end,
-        )
-        .annotate(day=TruncDate("aggregate__hour", tzinfo=zone))
-        .values_list("aggregate__sku_id", "day", "value")
-        .distinct()
+    sql = _UNIQUE_DAYS_SQL.format(
+        values=connection.ops.quote_name(UsageAggregateValue._meta.db_table),
+        aggregates=connection.ops.quote_name(UsageAggregate._meta.db_table),
     )
-    for sku_id, day, value in rows:
-        result[sku_id][day].add(value)
+    params: dict[str, Any] = {
+        "tz": zone.key,
+        "tenant": tenant.pk,
+        "skus": sorted(sku_ids),
+        "start": start,
+        "end": end,
+        "period_days": [p.start.astimezone(zone).date() for p in periods],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for sku_id, day, distinct, new in cursor.fetchall():
+            result[sku_id][day] = _UniqueDay(distinct=distinct, new=new)
     return result
 
 
@@ -202,8 +243,13 @@ def usage_history(*, tenant: Tenant, first_day: date, last_day: date) -> UsageHi
     latest = _latest_rows(
         tenant=tenant, sku_ids=of_kind[Meter.Aggregation.LATEST], start=start, end=end, zone=zone
     )
-    uniques = _unique_values(
-        tenant=tenant, sku_ids=of_kind[Meter.Aggregation.UNIQUE_COUNT], start=start, end=end, zone=zone
+    uniques = _unique_days(
+        tenant=tenant,
+        sku_ids=of_kind[Meter.Aggregation.UNIQUE_COUNT],
+        start=start,
+        end=end,
+        zone=zone,
+        periods=periods,
     )
 
     # (sku, day) -> parts per version, ordered by the version's effective_from
@@ -224,7 +270,8 @@ def usage_history(*, tenant: Tenant, first_day: date, last_day: date) -> UsageHi
             return max((p["biggest"] for p in day_parts), default=ZERO)
         if aggregation == Meter.Aggregation.LATEST:
             return latest.get((sku_id, day), ZERO)
-        return Decimal(len(uniques[sku_id].get(day, ())))
+        found = uniques[sku_id].get(day)
+        return Decimal(found.distinct if found is not None else 0)
 
     for sku_id, by_day in parts.items():
         sku = skus[sku_id]
@@ -277,7 +324,7 @@ def _period_cost(
     prices: _Prices,
     currency: str,
     level: Callable[[date], Decimal],
-    uniques: dict[date, set[str]],
+    uniques: dict[date, _UniqueDay],
     approximate: set[str],
     left_out: set[str],
 ) -> dict[date, Decimal]:
@@ -287,9 +334,11 @@ def _period_cost(
     segments: list[tuple[int, Segment]] = []  # (version id, segment), consecutive versions merged
     before = ZERO
     running = ZERO
-    seen: set[str] = set()
+    seen = 0  # distinct values since the period began
     day = first
     while day <= last:
+        found = uniques.get(day)
+        seen += found.new if found is not None else 0
         day_parts = by_day.get(day)
         if not day_parts:
             day += timedelta(days=1)
@@ -324,8 +373,7 @@ def _period_cost(
             elif aggregation == Meter.Aggregation.LATEST:
                 running = level(day)
             else:
-                seen |= uniques.get(day, set())
-                running = Decimal(len(seen))
+                running = Decimal(seen)
             version_id, segment = segments[-1]
             segments = [(version_id, Segment(segment.price, running))]
         try:

@@ -9,6 +9,7 @@ import pytest
 
 from billing.catalog.models import Meter
 from billing.rating.history import usage_history
+from billing.rating.models import UsageAggregate, UsageAggregateValue
 from tests.factories.ledger import usage, world
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +147,39 @@ def test_it_is_empty_without_usage():
 
     assert history.meters == []
     assert history.cost == [(date(2026, 11, 1), Decimal("0")), (date(2026, 11, 2), Decimal("0"))]
+
+
+def test_it_counts_a_unique_meter_distinct_per_day_and_since_the_period_began():
+    w = world(slug="uniq", prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "1"}])
+    Meter.objects.filter(code="m-api_calls").update(
+        aggregation=Meter.Aggregation.UNIQUE_COUNT, unique_tag="user"
+    )
+    hours = {
+        _at(2026, 11, 2, 9): ["a", "b"],
+        _at(2026, 11, 2, 14): ["b", "c"],  # same local day, another hour: b counts once
+        _at(2026, 11, 3, 9): ["a", "d"],  # a seen on the 2nd: only d is new in the period
+        _at(2026, 12, 1, 9): ["a"],  # a new period: a counts again
+    }
+    for at, values in hours.items():
+        usage(w.tenant, "api_calls", w.version, at, str(len(values)))
+        aggregate = UsageAggregate.objects.get(tenant=w.tenant, hour=at)
+        UsageAggregateValue.objects.bulk_create(
+            UsageAggregateValue(aggregate=aggregate, value=v) for v in values
+        )
+
+    history = usage_history(tenant=w.tenant, first_day=date(2026, 11, 2), last_day=date(2026, 12, 1))
+
+    (meter,) = history.meters
+    days = dict(meter.days)
+    assert (days[date(2026, 11, 2)], days[date(2026, 11, 3)], days[date(2026, 12, 1)]) == (
+        Decimal(3),
+        Decimal(2),
+        Decimal(1),
+    )
+    cost = dict(history.cost)
+    # distinct users so far in the period at 1 each: 3 (a, b, c), then 4 (d); December starts again at 1
+    assert (cost[date(2026, 11, 2)], cost[date(2026, 11, 3)], cost[date(2026, 12, 1)]) == (
+        Decimal(3),
+        Decimal(1),
+        Decimal(1),
+    )
