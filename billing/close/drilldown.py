@@ -30,13 +30,14 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Max, Min, Sum
+from django.db import connection
+from django.db.models import Max, Sum
 
 from billing.catalog.models import Meter, Sku
 from billing.close.cache import document_of
 from billing.pricing import DocumentError, PercentagePrice, Price, PricingError, price
 from billing.profiles.models import ProfileVersion
-from billing.rating.models import UsageAggregate, UsageAggregateValue
+from billing.rating.models import UsageAggregate
 from billing.usage.models import UsageEvent
 from common.money import WIDE_CONTEXT, currency_exponent, quantize_money
 from ledger.models import InvoiceLine
@@ -300,6 +301,29 @@ def _late_by_day(scope: _Scope) -> dict[date, Decimal]:
     return result
 
 
+_FIRST_SEEN_PER_DAY = """
+SELECT (f.first AT TIME ZONE %s)::date AS day, count(*) AS new
+FROM (
+    SELECT v.value, min(a.hour) AS first
+    FROM billing_usageaggregatevalue v JOIN billing_usageaggregate a ON a.id = v.aggregate_id
+    WHERE a.tenant_id = %s AND a.sku_id = %s AND a.profile_version_id = %s AND a.hour >= %s AND a.hour < %s
+    GROUP BY v.value
+) f
+GROUP BY 1
+"""
+
+
+def _first_seen_per_day(scope: _Scope) -> dict[date, Decimal]:
+    """Per local day, how many distinct values were seen for the first time in the stretch: counted in
+    the database (one row per day), not value by value in Python."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FIRST_SEEN_PER_DAY,
+            (str(scope.zone.key), scope.tenant_id, scope.sku.pk, scope.version_id, scope.start, scope.end),
+        )
+        return {day: Decimal(count) for day, count in cursor.fetchall()}
+
+
 def _day_quantities(scope: _Scope, line: InvoiceLine, result: LineDrilldown) -> list[tuple[date, Decimal]]:
     """Per local day (in order) the quantity the day added to the line's priced quantity."""
     sku = scope.sku
@@ -319,20 +343,7 @@ def _day_quantities(scope: _Scope, line: InvoiceLine, result: LineDrilldown) -> 
     billed = line.quantity or ZERO
     levels: list[tuple[date, Decimal]] = []
     if aggregation == Meter.Aggregation.UNIQUE_COUNT:
-        firsts = (
-            UsageAggregateValue.objects.filter(
-                aggregate__tenant_id=scope.tenant_id,
-                aggregate__sku_id=sku.pk,
-                aggregate__profile_version_id=scope.version_id,
-                aggregate__hour__gte=scope.start,
-                aggregate__hour__lt=scope.end,
-            )
-            .values("value")
-            .annotate(first=Min("aggregate__hour"))
-        )
-        new: dict[date, Decimal] = defaultdict(lambda: ZERO)
-        for row in firsts:
-            new[scope.day(row["first"])] += 1
+        new = _first_seen_per_day(scope)
         running = ZERO
         for day in sorted(new):
             running += new[day]
