@@ -133,9 +133,13 @@ def test_it_writes_nothing():
     assert writes == []
 
 
-def test_the_cached_preview_is_computed_once_until_late_usage_or_a_new_version(monkeypatch):
+def test_the_cached_preview_is_computed_once_until_late_usage_or_a_new_version(monkeypatch, settings):
     from billing.close import preview
 
+    # a cache of this test's own: the test database's ids repeat from one run to the next, Redis's keys stay
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "next-change"}
+    }
     w = _closed_november()
     approved_version(w.profile, _per_call(w.profile.code, "0.08"), JAN_1_2027, 2)
     uncached = next_change_preview(tenant=w.tenant, now=DEC_10)
