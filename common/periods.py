@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CYCLE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
 
@@ -79,3 +79,12 @@ def period_by_key(key: str, *, tz: str, cycle: str = "monthly") -> Period:
 
 def previous_period(period: Period, *, tz: str, cycle: str = "monthly") -> Period:
     return period_containing(period.start - timedelta(seconds=1), tz=tz, cycle=cycle)
+
+
+def zone_or_utc(name: str) -> ZoneInfo:
+    """The tenant's time zone for showing dates, UTC when the name is empty or unknown (a page or a
+    document never fails on it; `Tenant.timezone` is validated when saved)."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")

@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import F, Func, JSONField, QuerySet, Value
 from django.template.loader import render_to_string
 
 from common.money_format import DocumentFormat
+from common.periods import zone_or_utc
 from ledger.models import CreditConsumption, CreditNote, CreditNoteLine, Invoice, InvoiceLine, TaxBreakdown
 
 # What the template reads, fetched as plain rows (no model instances; the correction's invoice number
@@ -148,13 +149,6 @@ def _local_day(instant: datetime, tz: ZoneInfo) -> date:
     return instant.astimezone(tz).date()
 
 
-def _tz(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def _period_days(invoice: Invoice, tz: ZoneInfo) -> tuple[date, date]:
     """The period as the tenant's local calendar days, both inclusive: stored when the invoice was
     computed, else derived from the instants (the end is exclusive: its previous instant's day)."""
@@ -249,7 +243,7 @@ def invoice_context(invoice: Invoice) -> dict[str, Any]:
     """Four queries (lines, VAT breakdown, credit uses, credit notes) besides the invoice and its
     tenant. Every figure the template prints is a stored one or a sum of printed ones."""
     tenant = invoice.tenant
-    tz = _tz(tenant.timezone)
+    tz = zone_or_utc(tenant.timezone)
     lines = [
         _with_unit_price(line)
         for line in InvoiceLine.objects.filter(invoice_id=invoice.pk)
@@ -348,7 +342,7 @@ def credit_note_context(note: CreditNote) -> dict[str, Any]:
     the caller fetched them with select_related)."""
     invoice = note.invoice
     tenant = note.tenant
-    tz = _tz(tenant.timezone)
+    tz = zone_or_utc(tenant.timezone)
     lines = list(
         CreditNoteLine.objects.filter(credit_note_id=note.pk).order_by("id").values(*_NOTE_LINE_FIELDS)
     )

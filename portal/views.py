@@ -4,7 +4,7 @@ sessions. Thin: reads through selectors, writes through services."""
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from common.errors import NotFound
 from common.money_format import format_date
+from common.periods import zone_or_utc
 from portal.access import SESSION_TENANT, PortalRequest, portal_tenants, tenant_view
 from tenants.sessions import user_session_revoke, user_sessions, user_sessions_revoke
 
@@ -60,7 +61,7 @@ def sessions(request: PortalRequest) -> HttpResponse:
             except (NotFound, ValueError) as err:
                 raise Http404("no such session") from err
         return redirect("portal:sessions")
-    zone = _zone(request.tenant.timezone)
+    zone = zone_or_utc(request.tenant.timezone)
     rows = [
         {
             "pk": s.pk,
@@ -83,13 +84,6 @@ def sessions(request: PortalRequest) -> HttpResponse:
             "section": "sessions",
         },
     )
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def _local(at: datetime, zone: ZoneInfo, locale: str) -> str:

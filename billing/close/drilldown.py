@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import Max, Sum
@@ -40,6 +40,7 @@ from billing.profiles.models import ProfileVersion
 from billing.rating.models import UsageAggregate
 from billing.usage.models import UsageEvent
 from common.money import WIDE_CONTEXT, currency_exponent, quantize_money
+from common.periods import zone_or_utc
 from ledger.models import InvoiceLine
 from ledger.selectors import tenant_invoice_line
 from tenants.models import Tenant
@@ -179,13 +180,6 @@ def _explanation(line: InvoiceLine) -> str:
     return ""
 
 
-def _tz(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def _stretch(line: InvoiceLine, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """[start, end) of the line: the period, or the discount-window stretch its description names."""
     invoice = line.invoice
@@ -213,7 +207,7 @@ def _carried(line: InvoiceLine) -> Decimal | None:
 
 
 def _usage_days(tenant: Tenant, line: InvoiceLine, result: LineDrilldown) -> None:
-    zone = _tz(tenant.timezone)
+    zone = zone_or_utc(tenant.timezone)
     start, end = _stretch(line, zone)
     result.first_day = start.astimezone(zone).date()
     result.last_day = (end - timedelta(microseconds=1)).astimezone(zone).date()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_datetime
 from django.conf import settings
@@ -25,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from common.errors import ApplicationError, NotFound, PermissionDenied
 from common.money_format import DocumentFormat, resolve_locale
+from common.periods import zone_or_utc
 from ledger.models import Dispute
 from ledger.selectors import dispute_attachment, dispute_get, dispute_target, disputes_for_tenant
 from ledger.services.disputes import (
@@ -40,20 +40,13 @@ from portal.access import PortalRequest, tenant_view
 from portal.disputes.forms import CommentForm, DecideForm, DisputeOpenForm, WithdrawForm
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def _when(value: datetime | None, request: PortalRequest) -> str:
     """An instant as the tenant reads it: its time zone, its locale's medium date and time."""
     if value is None:
         return ""
     tenant = request.tenant
     return format_datetime(
-        value, "medium", tzinfo=_zone(tenant.timezone), locale=resolve_locale(tenant.locale)
+        value, "medium", tzinfo=zone_or_utc(tenant.timezone), locale=resolve_locale(tenant.locale)
     )
 
 

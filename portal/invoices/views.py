@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.files.storage import default_storage
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from billing.close.drilldown import LineDrilldown, line_drilldown
 from common.errors import ApplicationError, PermissionDenied
 from common.money_format import DocumentFormat
+from common.periods import zone_or_utc
 from ledger.models import InvoiceShareLink
 from ledger.selectors import (
     StoredDocument,
@@ -77,7 +78,7 @@ def _detail_context(request: PortalRequest, invoice_id: int, **extra: Any) -> di
     if context is None:
         raise Http404("no such invoice")
     invoice = context["invoice"]
-    zone = _zone(request.tenant.timezone)
+    zone = zone_or_utc(request.tenant.timezone)
     for note in context["credit_notes"]:
         note["day"] = note["created_at"].astimezone(zone).date()
     context.update(
@@ -93,13 +94,6 @@ def _detail_context(request: PortalRequest, invoice_id: int, **extra: Any) -> di
         **extra,
     )
     return context
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def _share_row(link: InvoiceShareLink, zone: ZoneInfo) -> dict[str, Any]:
