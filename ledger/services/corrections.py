@@ -12,17 +12,17 @@ from decimal import Decimal
 
 from common.errors import StateError
 from ledger.contract import CorrectionCredit, LineData
-from ledger.models import CorrectionMarker, CreditNote, Invoice, InvoiceLine
+from ledger.models import CorrectionMarker, CreditNote, Invoice
 from ledger.services.credit_notes import CreditLine, credit_note_issue
+from ledger.services.revenue import posting_kind
 from ledger.vat import VatRow
 
 
 def _credit_line(line: LineData) -> CreditLine:
-    kind = InvoiceLine.Kind.DISCOUNT if line.component.startswith("discount:") else line.kind
     return CreditLine(
         description=line.description,
         amount=-line.amount,
-        kind=kind,
+        kind=posting_kind(line.kind, line.component),
         service_category=line.service_category,
         tax_category=line.tax_category,
         tax_rate=line.tax_rate or Decimal(0),

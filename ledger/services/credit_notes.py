@@ -22,7 +22,7 @@ from ledger.services import posting
 from ledger.services.documents import credit_note_pdf_enqueue
 from ledger.services.invoice_rows import vat_row
 from ledger.services.numbering import invoice_number_next, series_for, year_in
-from ledger.services.revenue import allocate, revenue_legs
+from ledger.services.revenue import allocate, posting_kind, revenue_legs
 from ledger.vat import VatRow, category_for, vat_breakdown
 
 
@@ -187,7 +187,7 @@ def _credit_line(line: InvoiceLine, invoice: Invoice, amount: Decimal) -> Credit
     return CreditLine(
         description=line.description,
         amount=amount,
-        kind=InvoiceLine.Kind.DISCOUNT if line.component.startswith("discount:") else line.kind,
+        kind=posting_kind(line.kind, line.component),
         service_category=line.service_category,
         tax_category=category,
         tax_rate=rate,

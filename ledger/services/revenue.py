@@ -66,7 +66,9 @@ def invoice_posting(
     per line kind and category and Cr tax, in the invoice's currency at its FX rate."""
     legs = [posting.Leg(posting.receivable(tenant.pk, tenant.slug), invoice.total)]
     legs += revenue_legs(
-        lines=[(_posting_kind(line), line.service_category, line.amount) for line in lines],
+        lines=[
+            (posting_kind(line.kind, line.component), line.service_category, line.amount) for line in lines
+        ],
         tax=invoice.tax_total,
         jurisdiction=invoice.tax_jurisdiction,
         inclusive=invoice.tax_mode == Invoice.TaxMode.INCLUSIVE,
@@ -84,8 +86,9 @@ def invoice_posting(
     )
 
 
-def _posting_kind(line: InvoiceLine) -> str:
-    """A correction of a discount is a discount (contra-revenue), not revenue."""
-    if line.kind == InvoiceLine.Kind.CORRECTION and line.component.startswith("discount:"):
+def posting_kind(kind: str, component: str) -> str:
+    """The line kind a line posts as: a line of a discount component (a discount, its correction, its
+    credit) goes to the discounts contra-revenue account, every other line by its own kind."""
+    if component.startswith("discount:"):
         return InvoiceLine.Kind.DISCOUNT
-    return line.kind
+    return kind
