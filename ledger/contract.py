@@ -51,6 +51,7 @@ __all__ = [
     "TaxData",
     "TaxMode",
     "invoice_data_check",
+    "lines_vat",
 ]
 
 TaxMode = Literal["exclusive", "inclusive"]
@@ -215,13 +216,18 @@ def invoice_data_check(data: InvoiceData) -> None:
         raise ValidationFailed(f"FX rate {data.fx.rate} is not a positive number")
 
 
-def _check_vat(vat: Sequence[VatRow], lines: Sequence[LineData], currency: str, *, inclusive: bool) -> None:
-    """Each row is BR-CO-17 over the lines at its category and rate, and every line is in one row."""
-    expected = vat_breakdown(
+def lines_vat(lines: Sequence[LineData], *, inclusive: bool, currency: str) -> list[VatRow]:
+    """The VAT breakdown (ledger/vat.py, BR-CO-17) of document lines, by their category and rate."""
+    return vat_breakdown(
         ((line.tax_category, line.tax_rate or Decimal(0), line.amount) for line in lines),
         inclusive=inclusive,
         currency=currency,
     )
+
+
+def _check_vat(vat: Sequence[VatRow], lines: Sequence[LineData], currency: str, *, inclusive: bool) -> None:
+    """Each row is BR-CO-17 over the lines at its category and rate, and every line is in one row."""
+    expected = lines_vat(lines, inclusive=inclusive, currency=currency)
     if sorted(expected, key=_row_key) != sorted(vat, key=_row_key):
         raise ValidationFailed("the VAT breakdown is not EN 16931's (BR-CO-17) over the lines")
 

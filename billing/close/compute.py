@@ -31,9 +31,9 @@ from billing.profiles.models import ProfileVersion
 from billing.rating.selectors import PeriodUsage
 from common.money import WIDE_CONTEXT
 from common.periods import Period
-from ledger.contract import CorrectionCredit, FxData, InvoiceData, LineData, TaxData
+from ledger.contract import CorrectionCredit, FxData, InvoiceData, LineData, TaxData, lines_vat
 from ledger.models.journal import stored_amount
-from ledger.vat import REVERSE_CHARGE_NOTE, VatRow, category_for, reverse_charge_applies, vat_breakdown
+from ledger.vat import REVERSE_CHARGE_NOTE, VatRow, category_for, reverse_charge_applies
 from tenants.models import Tenant
 
 # CloseCache and document_of live in billing.close.cache; re-exported for callers of invoice_compute.
@@ -51,11 +51,7 @@ def _total(lines: list[LineData], *, inclusive: bool, currency: str) -> Decimal:
     subtotal = sum((line.amount for line in lines), ZERO)
     if inclusive:
         return subtotal
-    rows = vat_breakdown(
-        ((line.tax_category, line.tax_rate or ZERO, line.amount) for line in lines),
-        inclusive=False,
-        currency=currency,
-    )
+    rows = lines_vat(lines, inclusive=False, currency=currency)
     return subtotal + sum((row.tax for row in rows), ZERO)
 
 
@@ -80,11 +76,7 @@ def _absorb(
 
 
 def _credit(correction: PeriodCorrection, *, inclusive: bool, currency: str) -> tuple[CorrectionCredit, str]:
-    vat = vat_breakdown(
-        ((line.tax_category, line.tax_rate or ZERO, line.amount) for line in correction.lines),
-        inclusive=inclusive,
-        currency=currency,
-    )
+    vat = lines_vat(correction.lines, inclusive=inclusive, currency=currency)
     credit = CorrectionCredit(
         invoice_id=correction.original.pk, period_key=correction.period_key, lines=correction.lines, vat=vat
     )
@@ -223,11 +215,7 @@ def invoice_compute(
             blocked.append(reason)
         credits.append(credit)
     lines = own + [line for c in kept for line in c.lines]
-    vat: list[VatRow] = vat_breakdown(
-        ((line.tax_category, line.tax_rate or ZERO, line.amount) for line in lines),
-        inclusive=inclusive,
-        currency=currency,
-    )
+    vat: list[VatRow] = lines_vat(lines, inclusive=inclusive, currency=currency)
     tax: TaxData | None = None
     if rule is not None or reverse:
         with localcontext(WIDE_CONTEXT):
