@@ -17,4 +17,5 @@ urlpatterns = [
     path("invoices/", include("portal.invoices.urls")),
     path("usage/", include("portal.usage.urls")),
     path("disputes/", include("portal.disputes.urls")),
+    path("finance/", include("portal.finance.urls")),
 ]

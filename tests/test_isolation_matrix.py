@@ -54,7 +54,7 @@ pytestmark = pytest.mark.django_db
 
 LOGIN = "/portal/login/"
 
-Access = Literal["tenant", "public", "share", "staff", "api"]
+Access = Literal["tenant", "public", "share", "staff", "api", "finance"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ MATRIX: dict[str, Expect] = {
     "portal:dispute-withdraw": Expect("tenant", ("POST",)),
     "portal:dispute-decide": Expect("tenant", ("POST",), "finance's action; a customer gets 403/404"),
     "portal:dispute-attachment": Expect("tenant"),
+    "portal:finance:home": Expect("finance"),
     "": Expect("public", why="the root redirects to the API docs"),
 }
 
@@ -109,7 +110,10 @@ MATRIX: dict[str, Expect] = {
 OBJECT_KWARGS = frozenset(
     {"invoice_id", "line_id", "credit_note_id", "dispute_id", "session_id", "share_id", "token"}
 )
-KNOWN_KWARGS = OBJECT_KWARGS | {"kind"}
+# URL kwargs of finance's workspace (platform-wide objects: price lists, versions, approval requests,
+# rollouts, audit records, quarantined groups). Only finance reaches them; the matrix fills each with 1.
+FINANCE_KWARGS = frozenset({"profile_id", "version_id", "request_id", "rollout_id", "record_id", "reason"})
+KNOWN_KWARGS = OBJECT_KWARGS | FINANCE_KWARGS | {"kind"}
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,7 @@ class TenantA:
             "share_id": self.share_ids,
             "kind": ["pdf", "xml"],
             "token": [token],
-        }
+        } | {name: [1] for name in FINANCE_KWARGS}
 
     def form(self) -> dict[str, Any]:
         """A's ids under the form field names a POST might read them from."""
@@ -392,6 +396,8 @@ ALLOWED: dict[tuple[Access, bool], set[int]] = {
     ("staff", False): {401, 403},
     ("api", False): {200, 201, 202, 400, 401, 403, 404, 415},  # B's own data only, checked below
     ("public", False): {200, 302, 400, 403, 404},
+    ("finance", False): {403, 404},
+    ("finance", True): {403, 404},
 }
 
 
@@ -419,7 +425,7 @@ def problems_of(route: Route, expect: Expect, actor: Actor, a: TenantA, b: Tenan
                 ok = status in {404, 410}
             elif actor == "other_tenant":
                 ok = status in ALLOWED[(expect.access, names_object)] or to_login
-            elif expect.access == "tenant":
+            elif expect.access in {"tenant", "finance"}:
                 ok = to_login
             elif expect.access in {"staff", "api"}:
                 ok = status in {401, 403}

@@ -1,0 +1,33 @@
+"""The finance workspace's navigation, for its templates (a context processor): one entry per area,
+shown once the area's URL exists. Finance users also get a link to the workspace in the portal header."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+from tenants.selectors import user_is_finance
+
+AREAS: tuple[tuple[str, str, str], ...] = (
+    ("Price lists", "portal:finance:profiles", "finance-profiles"),
+    ("Approvals", "portal:finance:approvals", "finance-approvals"),
+    ("Rollouts", "portal:finance:rollouts", "finance-rollouts"),
+    ("Disputes", "portal:finance:disputes", "finance-disputes"),
+    ("Quarantine", "portal:finance:quarantine", "finance-quarantine"),
+    ("Audit trail", "portal:finance:audit", "finance-audit"),
+)
+
+
+def finance_nav(request: HttpRequest) -> dict[str, object]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not request.path.startswith("/portal/"):
+        return {}
+    if not user_is_finance(user=user):
+        return {}
+    items = []
+    for label, name, section in AREAS:
+        try:
+            items.append({"label": label, "url": reverse(name), "section": section})
+        except NoReverseMatch:
+            continue
+    return {"finance_nav": items, "is_finance_user": True}

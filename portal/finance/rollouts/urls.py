@@ -1,0 +1,7 @@
+"""Finance workspace: rollouts pages (see portal/finance/__init__.py)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
