@@ -46,7 +46,8 @@ class CreditLine:
     repriced: Decimal | None = None
 
 
-def _credited_by_line(invoice: Invoice) -> dict[int, Decimal]:
+def credited_by_line(invoice: Invoice) -> dict[int, Decimal]:
+    """Per invoice line id, what the invoice's credit notes already credited on it (before tax)."""
     rows = (
         CreditNoteLine.objects.filter(credit_note__invoice=invoice, invoice_line__isnull=False)
         .values("invoice_line_id")
@@ -129,7 +130,7 @@ def credit_note_create(
         earlier = invoice.credit_notes.aggregate(s=Sum("subtotal"), t=Sum("tax_total"), g=Sum("total"))
         earlier_sub, earlier_tax = stored_amount(earlier["s"]), stored_amount(earlier["t"])
         earlier_total = stored_amount(earlier["g"])
-        credited = _credited_by_line(invoice)
+        credited = credited_by_line(invoice)
         inv_lines = {line.pk: line for line in invoice.lines.all()}
         inclusive = invoice.tax_mode == Invoice.TaxMode.INCLUSIVE
         picked: list[CreditLine] = []

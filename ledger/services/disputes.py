@@ -3,7 +3,7 @@ decides it, rejected with a reason or resolved with a credit note. The moves (le
 
     open --dispute_review--> under_review
     open | under_review --dispute_reject(reason)--> rejected
-    open | under_review --dispute_resolve(amount)--> resolved (credit note issued and linked)
+    open | under_review --dispute_resolve(in full | amount | lines)--> resolved (credit note issued and linked)
     open | under_review --dispute_withdraw--> withdrawn
     open | under_review --dispute_comment--> unchanged (a timeline entry)
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -35,9 +36,9 @@ from django.utils import timezone
 
 from common.errors import NotFound, PermissionDenied, StateError, ValidationFailed
 from common.money import quantize_money
-from ledger.models import CreditNote, CreditNoteLine, Dispute, DisputeEvent, Invoice, InvoiceLine
+from ledger.models import CreditNote, Dispute, DisputeEvent, Invoice, InvoiceLine
 from ledger.models.journal import stored_amount
-from ledger.services.credit_notes import credit_note_create
+from ledger.services.credit_notes import credit_note_create, credited_by_line
 from ledger.services.revenue import allocate
 from tenants.models import Role, Tenant
 from tenants.selectors import tenants_visible_to, user_is_customer_of, user_is_finance
@@ -277,56 +278,120 @@ def dispute_reject(*, dispute: Dispute, reason: str, user: User, now: datetime |
     return locked
 
 
-def _whole_invoice_lines(invoice: Invoice, amount: Decimal) -> list[tuple[int, Decimal]] | None:
+@dataclass(frozen=True, slots=True)
+class CreditableLine:
+    """One charged line of an invoice and what is left to credit on it (before tax on an exclusive
+    invoice): its amount less what earlier credit notes credited on it."""
+
+    line: InvoiceLine
+    left: Decimal
+
+
+def dispute_credit_left(*, invoice: Invoice) -> list[CreditableLine]:
+    """The invoice's charged lines in their order, each with what is left to credit."""
+    credited = credited_by_line(invoice)
+    return [
+        CreditableLine(line=line, left=line.amount - credited.get(line.pk, Decimal(0)))
+        for line in invoice.lines.filter(amount__gt=0).order_by("position", "pk")
+    ]
+
+
+def _too_much(amount: Decimal, left: Decimal, where: str, currency: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"{amount} {currency} is more than was invoiced less earlier credit notes: "
+        f"{left} {currency} is left to credit on {where}"
+    )
+
+
+def _whole_invoice_lines(invoice: Invoice, amount: Decimal | None) -> list[tuple[int, Decimal]] | None:
     """A whole-invoice credit of `amount` (the invoice's line amounts, before tax for exclusive tax): None
-    (a full credit note) when it is all that is left, else spread over the charged lines pro rata to what
-    is left of each."""
+    (a full credit note) when it is all that is left (or `amount` is None: in full), else spread over the
+    charged lines pro rata to what is left of each."""
     credited_sub = stored_amount(invoice.credit_notes.aggregate(s=Sum("subtotal"))["s"])
     left_total = invoice.subtotal - credited_sub
-    if amount > left_total:
-        raise ValidationFailed("more than was invoiced less earlier credit notes")
-    if amount == left_total:
+    if amount is None or amount == left_total:
         return None
-    lines = list(invoice.lines.filter(amount__gt=0).order_by("position", "pk"))
-    credited = {
-        row["invoice_line_id"]: stored_amount(row["total"])
-        for row in CreditNoteLine.objects.filter(credit_note__invoice=invoice, invoice_line__isnull=False)
-        .values("invoice_line_id")
-        .annotate(total=Sum("amount"))
-    }
-    left = [(line.pk, line.amount - credited.get(line.pk, Decimal(0))) for line in lines]
-    left = [(pk, rest) for pk, rest in left if rest > 0]
+    if amount > left_total:
+        raise _too_much(amount, left_total, "this invoice", invoice.currency)
+    left = [(c.line.pk, c.left) for c in dispute_credit_left(invoice=invoice) if c.left > 0]
     shares = allocate(amount, [rest for _, rest in left], invoice.currency)
     return [(pk, share) for (pk, _), share in zip(left, shares, strict=True) if share > 0]
+
+
+def _chosen_lines(invoice: Invoice, chosen: Sequence[tuple[int, Decimal]]) -> list[tuple[int, Decimal]]:
+    """Finance's chosen lines with amounts, each checked against what is left on it (one message naming
+    the line, before the credit note service refuses it less clearly)."""
+    left = {c.line.pk: c for c in dispute_credit_left(invoice=invoice)}
+    seen: set[int] = set()
+    picked: list[tuple[int, Decimal]] = []
+    for line_id, amount in chosen:
+        found = left.get(line_id)
+        if found is None:
+            raise ValidationFailed(f"line {line_id} is not a charged line of invoice {invoice.number}")
+        if line_id in seen:
+            raise ValidationFailed(f"line {found.line.position} is chosen twice")
+        seen.add(line_id)
+        _check_amount(amount, invoice.currency)
+        if amount > found.left:
+            raise _too_much(amount, found.left, f"line {found.line.position}", invoice.currency)
+        picked.append((line_id, amount))
+    if not picked:
+        raise ValidationFailed("choose at least one line to credit")
+    return picked
+
+
+def _check_amount(amount: Decimal, currency: str) -> None:
+    if amount <= 0 or quantize_money(amount, currency) != amount:
+        raise ValidationFailed("the credit is a positive amount in the currency's minor unit")
 
 
 def dispute_resolve(
     *,
     dispute: Dispute,
-    amount: Decimal,
     user: User,
     note: str,
+    amount: Decimal | None = None,
+    lines: Sequence[tuple[int, Decimal]] | None = None,
     whole_invoice: bool = False,
     now: datetime | None = None,
 ) -> Dispute:
-    """Finance resolves the dispute with a credit note of `amount` (in the invoice's line amounts: before
-    tax on an exclusive invoice, tax added at the line's rate) against the disputed line, or against the
-    whole invoice (a dispute on the invoice, or `whole_invoice=True`: all of what is left is a full credit
-    note, less is spread over its lines pro rata)."""
+    """Finance accepts the dispute, in full or in part, with a credit note (ledger.services.credit_notes:
+    posted to the ledger, VAT per rate over the credited amounts, BR-CO-17). Amounts are the invoice's line
+    amounts (before tax on an exclusive invoice, tax added at the line's rate):
+
+    - `amount`: that much against the disputed line, or against the whole invoice (a dispute on the
+      invoice, or `whole_invoice=True`: all of what is left is a full credit note, less is spread over its
+      lines pro rata);
+    - `lines`: (invoice line id, amount) pairs finance chose, on any charged lines of the invoice;
+    - neither: in full, all that is left to credit on the disputed line (or on the whole invoice).
+
+    More than is left to credit is refused with a message saying how much is left."""
     now = now or timezone.now()
     _require_decider(user)
     text = _message(note, what="a note")
+    if amount is not None and lines is not None:
+        raise ValidationFailed("give an amount or chosen lines, not both")
     with transaction.atomic():
         locked = _locked(dispute)
         invoice = locked.invoice
-        if amount <= 0 or quantize_money(amount, invoice.currency) != amount:
-            raise ValidationFailed("the credit is a positive amount in the currency's minor unit")
-        if locked.line is not None and not whole_invoice:
-            lines: list[tuple[int, Decimal]] | None = [(locked.line.pk, amount)]
+        if amount is not None:
+            _check_amount(amount, invoice.currency)
+        picked: list[tuple[int, Decimal]] | None
+        if lines is not None:
+            picked = _chosen_lines(invoice, lines)
+        elif locked.line is not None and not whole_invoice:
+            left = next(
+                (c.left for c in dispute_credit_left(invoice=invoice) if c.line.pk == locked.line.pk), None
+            )
+            left = Decimal(0) if left is None else left
+            wanted = left if amount is None else amount
+            if wanted > left or left <= 0:
+                raise _too_much(wanted, left, f"line {locked.line.position}", invoice.currency)
+            picked = [(locked.line.pk, wanted)]
         else:
-            lines = _whole_invoice_lines(invoice, amount)
+            picked = _whole_invoice_lines(invoice, amount)
         note_row = credit_note_create(
-            invoice=invoice, reason=f"dispute {locked.pk}: {text}", lines=lines, now=now
+            invoice=invoice, reason=f"dispute {locked.pk}: {text}", lines=picked, now=now
         )
         assert isinstance(note_row, CreditNote)
         locked.status = Dispute.Status.RESOLVED
