@@ -97,6 +97,14 @@ def _fraction_digits(value: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
+# The formatters below are pure functions of the value's number (each normalizes or quantizes first, so
+# equal Decimals such as 1.0 and 1.00 print alike), so their results are memoized per process: a page
+# shown again (an invoice, a usage chart of 13 months: ~3,000 figures) formats from memory, Babel's
+# pattern.apply (~0.1 ms a figure) runs once per distinct figure.
+_MEMO = 65536
+
+
+@lru_cache(maxsize=_MEMO)
 def format_money(amount: Decimal, currency: str, locale: str | None) -> str:
     """`Decimal("1234.5")`, EUR: en `€1,234.50`, de_DE `1.234,50 €` (no-break space); JPY ja_JP
     `￥17,500`; KWD `KWD1.235`. Rounded half up to the currency's minor unit first."""
@@ -106,6 +114,7 @@ def format_money(amount: Decimal, currency: str, locale: str | None) -> str:
     return str(pattern.apply(rounded, resolve_locale(locale), currency=currency, currency_digits=False))
 
 
+@lru_cache(maxsize=_MEMO)
 def format_unit_price(amount: Decimal, currency: str, locale: str | None) -> str:
     """A price per unit: at least the currency's digits, more when the price has them (`€0.002`,
     `€0.10`); a value with more than `exponent + UNIT_PRICE_EXTRA_DIGITS` fraction digits (an effective
@@ -122,6 +131,7 @@ def format_unit_price(amount: Decimal, currency: str, locale: str | None) -> str
     return str(pattern.apply(value, resolve_locale(locale), currency=currency, currency_digits=False))
 
 
+@lru_cache(maxsize=_MEMO)
 def format_quantity(value: Decimal, locale: str | None) -> str:
     """A quantity with the locale's grouping and every significant digit: `1,000`, `1.000,5` (de)."""
     normalized = Decimal(0) if value.is_zero() else value.normalize()
@@ -129,6 +139,7 @@ def format_quantity(value: Decimal, locale: str | None) -> str:
     return str(_decimal_pattern(loc, _fraction_digits(normalized)).apply(normalized, loc))
 
 
+@lru_cache(maxsize=_MEMO)
 def format_percent(rate: Decimal, locale: str | None) -> str:
     """A rate given in percent (`19.0000` -> `19%`, `7.5` de_DE -> `7,5 %`), as the locale writes it."""
     normalized = Decimal(0) if rate.is_zero() else rate.normalize()

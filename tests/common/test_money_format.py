@@ -124,3 +124,20 @@ def test_dates_use_the_locales_medium_form(locale, shown):
 )
 def test_known_locale_names_what_babel_has_data_for(tag, known):
     assert known_locale(tag) == known
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("1.50", "1.5"), ("1000", "1E+3"), ("-0", "0"), ("0.10", "0.1000")]
+)
+def test_memoized_figures_print_equal_numbers_alike_whichever_came_first(first, second):
+    # the formatters are memoized by value, and equal Decimals share a cache slot: the output must
+    # not depend on which spelling was formatted first
+    for a, b in ((first, second), (second, first)):
+        format_quantity.cache_clear()
+        format_money.cache_clear()
+        shown = (format_quantity(Decimal(a), "de_DE"), format_money(Decimal(a), "EUR", "de_DE"))
+        format_quantity.cache_clear()
+        format_money.cache_clear()
+        again = (format_quantity(Decimal(b), "de_DE"), format_money(Decimal(b), "EUR", "de_DE"))
+
+        assert shown == again
