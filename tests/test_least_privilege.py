@@ -368,6 +368,7 @@ def test_production_refuses_superuser_connections():
         "SECRET_KEY": "s" * 30 + "0123456789abcdefghijklmnopqrstuvwxyz",
         "FX_SIGNING_KEY": "f" * 16 + "0123456789abcdefghijk",
         "LEDGER_ANCHOR_KEY": "l" * 16 + "klmnopqrstuvwxyz01234",
+        "PROFILE_SIGNING_KEY": "p" * 16 + "qrstuvwxyz0123456789a",
         "DATABASE_URL": "postgres://billing_app@db.internal:5432/billing",
         "REDIS_URL": "redis://redis.internal:6379/0",
     }

@@ -309,3 +309,32 @@ INVOICE_ISSUER = {
     "email": os.environ.get("INVOICE_ISSUER_EMAIL", "billing@example.test"),
     "country": os.environ.get("INVOICE_ISSUER_COUNTRY", "DE"),  # ISO 3166-1 alpha-2, printed and in the XML
 }
+
+# --- Profile approvals: maker-checker, policy, signatures (issue 14; docs/approvals.md) ----------------
+# HMAC key of approval signatures (billing.profiles.signatures). Development and tests derive one from
+# SECRET_KEY; config.settings.production requires a secret of its own.
+PROFILE_SIGNING_KEY = os.environ.get("PROFILE_SIGNING_KEY") or f"{SECRET_KEY}:billing.profiles.signatures"
+# An open approval request expires this long after it was made.
+APPROVAL_REQUEST_TTL = timedelta(days=env_int("APPROVAL_REQUEST_TTL_DAYS", 7))
+# How many approvers a change needs (billing.profiles.policy): a JSON or YAML file named by
+# APPROVAL_POLICY_FILE replaces this default when set.
+APPROVAL_POLICY_FILE = os.environ.get("APPROVAL_POLICY_FILE", "")
+APPROVAL_POLICY: dict[str, object] = {
+    "default_approvals": 1,
+    "rules": [
+        {
+            "name": "big-or-decrease",
+            "approvals": 2,
+            "when": {
+                "any": [
+                    {"metric": "revenue_delta_pct_abs", "op": ">", "value": "5"},
+                    {"metric": "any_price_decrease", "op": "==", "value": True},
+                ]
+            },
+        }
+    ],
+}
+CELERY_BEAT_SCHEDULE["billing-approval-requests-expire"] = {
+    "task": "billing.approval_requests_expire",
+    "schedule": env_int("APPROVAL_EXPIRE_INTERVAL_SECONDS", 3600),
+}

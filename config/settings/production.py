@@ -1,7 +1,8 @@
 """Production: everything secret or machine-specific must come from the environment, and a weak or
 missing value stops the process at import (ImproperlyConfigured naming the variable) instead of running
 with a development default: SECRET_KEY (50+ characters, not a development key), FX_SIGNING_KEY (32+
-characters, not SECRET_KEY), LEDGER_ANCHOR_KEY (32+ characters, a secret of its own), DATABASE_URL
+characters, not SECRET_KEY), LEDGER_ANCHOR_KEY and PROFILE_SIGNING_KEY (32+ characters, secrets of their
+own), DATABASE_URL
 (PostgreSQL), REDIS_URL. HTTPS only (HSTS, secure cookies), except the plain-HTTP health check of a load
 balancer at /healthz; the API schema and docs need a staff login unless API_DOCS_PUBLIC is set. A database
 connection as a superuser is refused when it opens (config.database.refuse_superuser; docs/operations.md)."""
@@ -67,6 +68,21 @@ def _ledger_anchor_key(*others: str) -> str:
     return key
 
 
+def _profile_signing_key(*others: str) -> str:
+    """The HMAC key of profile approval signatures (billing.profiles.signatures): 32+ characters, a secret
+    of its own."""
+    key = _required("PROFILE_SIGNING_KEY")
+    if len(key) < MIN_FX_SIGNING_KEY_LENGTH:
+        raise ImproperlyConfigured(
+            f"PROFILE_SIGNING_KEY is too short: use at least {MIN_FX_SIGNING_KEY_LENGTH} characters"
+        )
+    if key in others:
+        raise ImproperlyConfigured(
+            "PROFILE_SIGNING_KEY must be a secret of its own, not SECRET_KEY, FX_SIGNING_KEY or LEDGER_ANCHOR_KEY"
+        )
+    return key
+
+
 def _database_url() -> str:
     url = _required("DATABASE_URL")
     try:
@@ -82,6 +98,7 @@ DEBUG = False
 SECRET_KEY = _secret_key()
 FX_SIGNING_KEY = _fx_signing_key(SECRET_KEY)
 LEDGER_ANCHOR_KEY = _ledger_anchor_key(SECRET_KEY, FX_SIGNING_KEY)
+PROFILE_SIGNING_KEY = _profile_signing_key(SECRET_KEY, FX_SIGNING_KEY, LEDGER_ANCHOR_KEY)
 _database_url()  # base.py has parsed it into DATABASES already
 # The app role and the owner are no superusers: checked as each connection opens, at no cost (no query).
 connection_created.connect(refuse_superuser, dispatch_uid="config.database.refuse_superuser")
