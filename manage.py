@@ -15,7 +15,11 @@ def main() -> None:
         from config import embedded_db
 
         embedded_db.start()
-    execute_from_command_line(sys.argv)
+    from common.request_id import request_id_bound
+
+    # What a command changes is audited with this label as its request ID (ledger.audit).
+    with request_id_bound(f"cli:{sys.argv[1] if len(sys.argv) > 1 else 'help'}"):
+        execute_from_command_line(sys.argv)
 
 
 if __name__ == "__main__":

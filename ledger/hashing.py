@@ -28,6 +28,17 @@ GENESIS = "0" * 64
 _PLACES = Decimal("0.0001")
 
 
+def canonical_json(content: object) -> bytes:
+    """`content` (JSON-able: dicts, lists, str, int, bool, None) as canonical JSON: sorted keys, no
+    whitespace, ASCII only. The one canonical form of every hash chain here (journal and audit trail)."""
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def canonical_sha256(content: object) -> str:
+    """SHA-256 (hex) of `canonical_json(content)`."""
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
 def amount_text(amount: Decimal) -> str:
     return f"{Decimal(amount).quantize(_PLACES):f}"
 
@@ -56,8 +67,7 @@ def transaction_hash(
             for code, amount, currency, original, original_currency in postings
         ],
     }
-    blob = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(blob.encode("ascii")).hexdigest()
+    return canonical_sha256(content)
 
 
 class ChainedRow(Protocol):

@@ -1,3 +1,5 @@
+from ledger.audit.models import AuditHead, AuditRecord
+
 from .accounts import Account
 from .credits import CreditConsumption, CreditExpiry, CreditGrant, CreditRestoration
 from .disputes import Dispute, DisputeEvent, InvoiceShareLink
@@ -17,6 +19,8 @@ from .journal import ChainAnchor, ChainHead, Posting, Transaction
 __all__ = [
     "Account",
     "Alert",
+    "AuditHead",
+    "AuditRecord",
     "ChainAnchor",
     "ChainHead",
     "CorrectionMarker",
