@@ -6,8 +6,13 @@ original event still gets `duplicate`."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -82,19 +87,58 @@ def usage_event_reattribute(
     return locked
 
 
-def _issues(event: UsageEvent) -> list[FieldIssue]:
+class _Lookups:
+    """What checking an event's attribution reads (SKUs with meters, projects' tenants, the version
+    timeline of the tenants), read once for many events: the single-event road and the bulk road use the
+    same check (`_issues`), the bulk one with one set of lookups for all its events."""
+
+    def __init__(self, tenant_ids: set[int] | None = None) -> None:
+        self._tenant_ids = tenant_ids
+        self._timeline: VersionTimeline | None = None
+        self._skus: dict[int, Sku] = {}
+        self._projects: dict[int, int] = {}
+
+    def sku(self, sku_id: int) -> Sku:
+        if sku_id not in self._skus:
+            self._skus[sku_id] = Sku.objects.select_related("meter").get(pk=sku_id)
+        return self._skus[sku_id]
+
+    def skus(self, ids: set[int]) -> None:
+        for sku in Sku.objects.select_related("meter").filter(pk__in=ids - set(self._skus)):
+            self._skus[sku.pk] = sku
+
+    def project_tenant(self, project_id: int) -> int:
+        if project_id not in self._projects:
+            self._projects[project_id] = Project.objects.values_list("tenant_id", flat=True).get(
+                pk=project_id
+            )
+        return self._projects[project_id]
+
+    def projects(self, ids: set[int]) -> None:
+        self._projects.update(Project.objects.filter(pk__in=ids).values_list("pk", "tenant_id"))
+
+    def timeline(self, tenant_id: int) -> VersionTimeline:
+        if self._timeline is None or (self._tenant_ids is not None and tenant_id not in self._tenant_ids):
+            self._tenant_ids = {tenant_id} if self._tenant_ids is None else self._tenant_ids | {tenant_id}
+            self._timeline = VersionTimeline(self._tenant_ids)
+        return self._timeline
+
+
+def _issues(event: UsageEvent, lookups: _Lookups | None = None) -> list[FieldIssue]:
+    """Why `event`, as attributed now, would still be quarantined (empty: it may be rated)."""
+    lookups = lookups or _Lookups()
     if event.tenant_id is None:
         return [FieldIssue("tenant", Quarantine.UNKNOWN_TENANT)]
     if event.sku_id is None:
         return [FieldIssue("sku", Quarantine.UNKNOWN_SKU)]
-    sku = Sku.objects.select_related("meter").get(pk=event.sku_id)
+    sku = lookups.sku(event.sku_id)
     if event.project_id is None and event.project_code:
         return [FieldIssue("project", Quarantine.UNKNOWN_PROJECT)]
-    if event.project is not None and event.project.tenant_id != event.tenant_id:
+    if event.project_id is not None and lookups.project_tenant(event.project_id) != event.tenant_id:
         return [FieldIssue("project", "the project belongs to another tenant")]
     if not sku.meter.allow_negative and event.quantity < 0:
         return [FieldIssue("quantity", "negative quantity for a meter that does not allow it")]
-    timeline = VersionTimeline([event.tenant_id])
+    timeline = lookups.timeline(event.tenant_id)
     version = timeline.version_at(event.tenant_id, event.timestamp)
     if version is None:
         return [FieldIssue("tenant", Quarantine.NO_PROFILE_VERSION)]
@@ -124,3 +168,154 @@ def usage_event_reattribute_from_codes(*, event: UsageEvent, actor: AbstractBase
     if event.project_id is None and event.project_code and tenant_id is not None:
         project = Project.objects.filter(tenant_id=tenant_id, code=event.project_code).first()
     return usage_event_reattribute(event=event, actor=actor, tenant=tenant, sku=sku, project=project)
+
+
+# --- Bulk re-attribution (finance's quarantine triage) -------------------------------------------------
+
+# One rating batch holds at most this many re-attributed events, and ids at most this far apart: rating
+# reads a batch's events by id range (RatingBatch), so a batch over scattered ids would scan the events
+# of other batches in between.
+BULK_BATCH_EVENTS = 10_000
+BULK_BATCH_SPAN = 100_000
+
+
+@dataclass(frozen=True)
+class BulkReattribution:
+    """What one bulk re-attribution did: events re-attributed (sent to rating in `batches` rating
+    batches), those left quarantined by why (the would-be reason, or a duplicate event id), and how many
+    more of the reason group wait beyond the per-request cap."""
+
+    reattributed: int
+    left: dict[str, int]
+    batches: int
+    remaining: int
+
+
+def usage_events_reattribute_max() -> int:
+    return int(getattr(settings, "QUARANTINE_REATTRIBUTE_MAX", 50_000))
+
+
+def usage_events_reattribute(
+    *,
+    tenant: Tenant,
+    actor: AbstractBaseUser,
+    events: Sequence[int] | None = None,
+    reason: str | None = None,
+    sku_code: str | None = None,
+    tenant_slug: str | None = None,
+    project: Project | None = None,
+    now: datetime | None = None,
+) -> BulkReattribution:
+    """Re-attribute quarantined events to `tenant` (and `project`, one of its projects) in bulk: the
+    chosen `events` (ids), or a reason group (`reason`, optionally narrowed to the SKU code and tenant slug
+    the client sent). The same rules as `usage_event_reattribute`, event by event (`_issues`), with one
+    set of lookups; events that would stay quarantined, or whose event id the tenant already has, are
+    left as they are and counted by why. At most `QUARANTINE_REATTRIBUTE_MAX` (50,000) events per call:
+    chosen events beyond it are refused; a reason group is taken oldest first up to it and `remaining`
+    says how many wait (call again). Rows are locked (FOR UPDATE, in id order) for the transaction."""
+    cap = usage_events_reattribute_max()
+    if (events is None) == (reason is None):
+        raise ValidationFailed("choose quarantined events or one reason group")
+    if events is not None and len(set(events)) > cap:
+        raise ValidationFailed(
+            f"at most {cap:,} events per request: {len(set(events)):,} are selected; choose fewer"
+        )
+    if project is not None and project.tenant_id != tenant.pk:
+        raise ValidationFailed(
+            "the project belongs to another tenant", issues=[FieldIssue("project", "not one of the tenant's")]
+        )
+    now = now or timezone.now()
+    group = UsageEvent.objects.filter(status=UsageEvent.Status.QUARANTINED)
+    if events is not None:
+        group = group.filter(pk__in=list(set(events)))
+    else:
+        group = group.filter(quarantine_reason=reason)
+        if sku_code is not None:
+            group = group.filter(sku_code=sku_code)
+        if tenant_slug is not None:
+            group = group.filter(tenant_slug=tenant_slug)
+    with transaction.atomic():
+        rows = list(group.select_for_update().order_by("pk")[: cap + 1])
+        remaining = 0
+        if len(rows) > cap:
+            remaining = group.count() - cap
+            rows = rows[:cap]
+        result = _bulk_apply(rows, tenant=tenant, project=project, actor=actor, now=now)
+        if result.reattributed:
+            transaction.on_commit(announce_usage_stored)
+    logger.info(
+        "%s quarantined events re-attributed to tenant %s by %s (%s left)",
+        result.reattributed,
+        tenant.pk,
+        actor.pk,
+        sum(result.left.values()),
+    )
+    return BulkReattribution(result.reattributed, result.left, result.batches, remaining)
+
+
+def _bulk_apply(
+    rows: list[UsageEvent], *, tenant: Tenant, project: Project | None, actor: AbstractBaseUser, now: datetime
+) -> BulkReattribution:
+    lookups = _Lookups({tenant.pk})
+    lookups.skus({e.sku_id for e in rows if e.sku_id is not None})
+    lookups.projects({e.project_id for e in rows if e.project_id is not None})
+    taken = set(
+        UsageEvent.objects.filter(tenant=tenant, event_id__in=[e.event_id for e in rows])
+        .exclude(pk__in=[e.pk for e in rows])
+        .values_list("event_id", flat=True)
+    )
+    left: Counter[str] = Counter()
+    ok: list[UsageEvent] = []
+    for event in rows:
+        event.tenant, event.tenant_slug = tenant, tenant.slug
+        if project is not None:
+            event.project, event.project_code = project, project.code
+        issues = _issues(event, lookups)
+        if issues:
+            left[issues[0].message] += 1
+        elif event.event_id in taken:
+            left["the tenant already has an event with this id"] += 1
+        else:
+            taken.add(event.event_id)
+            ok.append(event)
+    batches = 0
+    for chunk in _chunks(ok):
+        batch = RatingBatch.objects.create(
+            first_event_id=chunk[0].pk,
+            last_event_id=chunk[-1].pk,
+            event_count=len(chunk),
+            tenant_ids=[tenant.pk],
+            tenant_id=tenant.pk,
+            earliest_event_at=min(e.timestamp for e in chunk),
+            latest_event_at=max(e.timestamp for e in chunk),
+            source=RatingBatch.Source.REATTRIBUTION,
+            created_at=now,
+        )
+        batches += 1
+        fields: dict[str, Any] = {
+            "tenant_id": tenant.pk,
+            "tenant_slug": tenant.slug,
+            "status": UsageEvent.Status.ACCEPTED,
+            "quarantine_reason": "",
+            "late": False,
+            "profile_version_id": None,
+            "reattributed_by_id": actor.pk,
+            "reattributed_at": now,
+            "rating_batch_id": batch.pk,
+        }
+        if project is not None:
+            fields |= {"project_id": project.pk, "project_code": project.code}
+        # One statement per batch (the usage table's guard checks the statement's rows as a whole).
+        UsageEvent.objects.filter(pk__in=[e.pk for e in chunk]).update(**fields)
+    return BulkReattribution(len(ok), dict(left), batches, 0)
+
+
+def _chunks(events: list[UsageEvent]) -> Iterator[list[UsageEvent]]:
+    chunk: list[UsageEvent] = []
+    for event in events:  # in id order
+        if chunk and (len(chunk) >= BULK_BATCH_EVENTS or event.pk - chunk[0].pk > BULK_BATCH_SPAN):
+            yield chunk
+            chunk = []
+        chunk.append(event)
+    if chunk:
+        yield chunk

@@ -4,10 +4,11 @@ oldest pending batch the rating sweeper watches, and quarantined events waiting 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 
 from billing.usage.models import RatingBatch, UsageEvent
 
@@ -63,3 +64,53 @@ def quarantined_events(*, tenant_id: int | None = None) -> Any:
     if tenant_id is not None:
         qs = qs.filter(tenant_id=tenant_id)
     return qs.order_by("-received_at")
+
+
+@dataclass(frozen=True)
+class QuarantineGroup:
+    """Quarantined events sharing a reason (and, in a breakdown, the tenant and SKU code the client sent
+    or that were resolved), with their count and received-at span."""
+
+    reason: str
+    events: int
+    oldest: datetime
+    newest: datetime
+    tenant_id: int | None = None
+    tenant_slug: str = ""
+    sku_code: str = ""
+
+
+def quarantine_groups() -> list[QuarantineGroup]:
+    """Quarantined events by reason, the largest group first (one GROUP BY over the quarantined rows,
+    which the partial index `usage_event_quarantined` finds)."""
+    rows = (
+        UsageEvent.objects.filter(status=UsageEvent.Status.QUARANTINED)
+        .values("quarantine_reason")
+        .annotate(n=Count("id"), oldest=Min("received_at"), newest=Max("received_at"))
+        .order_by("-n", "quarantine_reason")
+    )
+    return [QuarantineGroup(r["quarantine_reason"], r["n"], r["oldest"], r["newest"]) for r in rows]
+
+
+def quarantine_breakdown(*, reason: str | None = None, limit: int = 200) -> list[QuarantineGroup]:
+    """Quarantined events by reason, tenant (resolved, or the slug sent) and SKU code sent, largest first."""
+    qs = UsageEvent.objects.filter(status=UsageEvent.Status.QUARANTINED)
+    if reason is not None:
+        qs = qs.filter(quarantine_reason=reason)
+    rows = (
+        qs.values("quarantine_reason", "tenant_id", "tenant_slug", "sku_code")
+        .annotate(n=Count("id"), oldest=Min("received_at"), newest=Max("received_at"))
+        .order_by("-n", "quarantine_reason", "tenant_slug", "sku_code")[:limit]
+    )
+    return [
+        QuarantineGroup(
+            r["quarantine_reason"],
+            r["n"],
+            r["oldest"],
+            r["newest"],
+            r["tenant_id"],
+            r["tenant_slug"],
+            r["sku_code"],
+        )
+        for r in rows
+    ]
