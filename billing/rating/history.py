@@ -45,6 +45,7 @@ from billing.pricing import (
 )
 from billing.profiles.models import ProfileVersion
 from billing.profiles.selectors import VersionTimeline
+from billing.rating import history_cache
 from billing.rating.estimates import tenant_period_at
 from billing.rating.models import UsageAggregate, UsageAggregateValue
 from common.periods import Period
@@ -216,22 +217,77 @@ def _periods(
 
 
 def usage_history(*, tenant: Tenant, first_day: date, last_day: date) -> UsageHistory:
-    """Usage per meter and cost per local day of [first_day, last_day] (see the module docstring)."""
+    """Usage per meter and cost per local day of [first_day, last_day] (see the module docstring).
+
+    Computed one billing period at a time (a day's cost depends on the usage of its period before it, never
+    on another period's), and a closed period's part is kept in the cache (`history_cache`): its aggregates
+    change only when late usage is rated into it, which changes the part's key."""
     if last_day < first_day:
         raise ValueError("last_day is before first_day")
     zone = ZoneInfo(tenant.timezone)
     timeline = VersionTimeline([tenant.pk])
     periods = _periods(tenant=tenant, first_day=first_day, last_day=last_day, zone=zone, timeline=timeline)
-    # Read from the start of the first period: the cost of a day depends on the usage before it.
-    start = min(periods[0].start, _midnight(first_day, zone))
     end = _midnight(last_day + timedelta(days=1), zone)
-    rows = _day_rows(tenant=tenant, start=start, end=end, zone=zone)
     at_end = timeline.version_at(tenant.pk, end - timedelta(microseconds=1))
     currency = str(at_end.body.get("currency", tenant.currency)) if at_end else tenant.currency
     days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
-    if not rows:
-        return UsageHistory(first_day, last_day, currency, [], [(d, ZERO) for d in days])
+    compute = partial(period_part, tenant=tenant, zone=zone, currency=currency)
+    parts = history_cache.period_parts(tenant=tenant, periods=periods, currency=currency, compute=compute)
 
+    quantities: dict[int, dict[date, Decimal]] = defaultdict(dict)
+    meta: dict[int, tuple[str, str, str, str]] = {}
+    cost: dict[date, Decimal] = defaultdict(lambda: ZERO)
+    approximate: set[str] = set()
+    left_out: set[str] = set()
+    for part in parts:
+        for sku_id, (info, by_day) in part.meters.items():
+            meta.setdefault(sku_id, info)
+            quantities[sku_id].update(by_day)
+        for day, amount in part.cost.items():
+            if first_day <= day <= last_day:
+                cost[day] += amount
+        approximate |= part.approximate
+        left_out |= part.left_out
+    meters = [
+        MeterDays(
+            sku_code=code,
+            name=name,
+            unit=unit,
+            aggregation=aggregation,
+            days=[(d, quantities[sku_id].get(d, ZERO)) for d in days],
+        )
+        for sku_id, (code, name, unit, aggregation) in meta.items()
+    ]
+    meters.sort(key=lambda m: m.sku_code)
+    return UsageHistory(
+        first_day,
+        last_day,
+        currency,
+        meters,
+        [(d, cost[d]) for d in days],
+        sorted(approximate),
+        sorted(left_out),
+    )
+
+
+@dataclass(frozen=True)
+class PeriodPart:
+    """One billing period's share of a history: per SKU id its (code, name, unit, aggregation) and usage
+    per local day of the period; the marginal cost per day; the SKUs priced approximately or left out."""
+
+    meters: dict[int, tuple[tuple[str, str, str, str], dict[date, Decimal]]]
+    cost: dict[date, Decimal]
+    approximate: frozenset[str]
+    left_out: frozenset[str]
+
+
+def period_part(period: Period, *, tenant: Tenant, zone: ZoneInfo, currency: str) -> PeriodPart:
+    """The usage per meter and day and the cost per day of one billing period (all its days), read from
+    the period's hourly aggregates with one grouped query (two more for latest and unique_count meters)."""
+    start, end = period.start, period.end
+    rows = _day_rows(tenant=tenant, start=start, end=end, zone=zone)
+    if not rows:
+        return PeriodPart({}, {}, frozenset(), frozenset())
     skus = {s.pk: s for s in Sku.objects.select_related("meter").filter(pk__in={r["sku_id"] for r in rows})}
     versions = {
         v.pk: v for v in ProfileVersion.objects.filter(pk__in={r["profile_version_id"] for r in rows})
@@ -249,18 +305,12 @@ def usage_history(*, tenant: Tenant, first_day: date, last_day: date) -> UsageHi
         start=start,
         end=end,
         zone=zone,
-        periods=periods,
+        periods=[period],
     )
-
     # (sku, day) -> parts per version, ordered by the version's effective_from
     parts: dict[int, dict[date, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for row in sorted(rows, key=lambda r: versions[r["profile_version_id"]].effective_from):
         parts[row["sku_id"]][row["day"]].append(row)
-
-    meters: list[MeterDays] = []
-    cost: dict[date, Decimal] = defaultdict(lambda: ZERO)
-    approximate: set[str] = set()
-    left_out: set[str] = set()
 
     def day_quantity(sku_id: int, day: date, *, aggregation: str) -> Decimal:
         day_parts = parts[sku_id].get(day, [])
@@ -273,46 +323,32 @@ def usage_history(*, tenant: Tenant, first_day: date, last_day: date) -> UsageHi
         found = uniques[sku_id].get(day)
         return Decimal(found.distinct if found is not None else 0)
 
+    first = start.astimezone(zone).date()
+    last = (end - timedelta(microseconds=1)).astimezone(zone).date()
+    meters: dict[int, tuple[tuple[str, str, str, str], dict[date, Decimal]]] = {}
+    cost: dict[date, Decimal] = defaultdict(lambda: ZERO)
+    approximate: set[str] = set()
+    left_out: set[str] = set()
     for sku_id, by_day in parts.items():
         sku = skus[sku_id]
         aggregation = sku.meter.aggregation
-        meters.append(
-            MeterDays(
-                sku_code=sku.code,
-                name=sku.name,
-                unit=sku.unit_label or sku.meter.unit,
-                aggregation=aggregation,
-                days=[(d, day_quantity(sku_id, d, aggregation=aggregation)) for d in days],
-            )
+        info = (sku.code, sku.name, sku.unit_label or sku.meter.unit, aggregation)
+        meters[sku_id] = (info, {d: day_quantity(sku_id, d, aggregation=aggregation) for d in by_day})
+        marginal = _period_cost(
+            sku=sku,
+            by_day=by_day,
+            first=first,
+            last=last,
+            prices=prices,
+            currency=currency,
+            level=partial(day_quantity, sku_id, aggregation=aggregation),
+            uniques=uniques.get(sku_id, {}),
+            approximate=approximate,
+            left_out=left_out,
         )
-        for period in periods:
-            first = max(period.start, start).astimezone(zone).date()
-            last = (period.end - timedelta(microseconds=1)).astimezone(zone).date()
-            marginal = _period_cost(
-                sku=sku,
-                by_day=by_day,
-                first=first,
-                last=min(last, last_day),
-                prices=prices,
-                currency=currency,
-                level=partial(day_quantity, sku_id, aggregation=aggregation),
-                uniques=uniques.get(sku_id, {}),
-                approximate=approximate,
-                left_out=left_out,
-            )
-            for day, amount in marginal.items():
-                if first_day <= day <= last_day:
-                    cost[day] += amount
-    meters.sort(key=lambda m: m.sku_code)
-    return UsageHistory(
-        first_day,
-        last_day,
-        currency,
-        meters,
-        [(d, cost[d]) for d in days],
-        sorted(approximate),
-        sorted(left_out),
-    )
+        for day, amount in marginal.items():
+            cost[day] += amount
+    return PeriodPart(meters, dict(cost), frozenset(approximate), frozenset(left_out))
 
 
 def _period_cost(
