@@ -9,11 +9,13 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from functools import cached_property
 
 from django.db.models import QuerySet
 
 from billing.catalog.models import Sku
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+from billing.profiles.signatures import verification_failures
 from tenants.models import Tenant
 
 
@@ -78,6 +80,13 @@ class VersionTimeline:
             for rows in by_profile.values()
             for v in rows
         }
+
+    @cached_property
+    def unverified(self) -> dict[int, str]:
+        """The loaded versions whose approval signatures do not verify (billing.profiles.signatures), by id,
+        with the reason: computed once per timeline, on first use. Their windows stay theirs (an older
+        version never takes over): callers make such usage wait, block the close, refuse the quote."""
+        return verification_failures(v for _starts, rows in self._versions.values() for v in rows)
 
     def version_at(self, tenant_id: int, at: datetime) -> ProfileVersion | None:
         """The version of the profile assigned to the tenant at `at` with the latest effective_from <= at."""
