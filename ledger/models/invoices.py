@@ -392,6 +392,7 @@ class Alert(models.Model):
         PDF = "pdf", "PDF rendering"
         RATING = "rating", "Rating set a batch aside"
         CLOSE = "close", "Period close could not finish for a tenant"
+        SIGNATURE = "signature", "A profile version's approval signature does not verify"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     tenant = models.ForeignKey(
