@@ -26,12 +26,13 @@ from billing.catalog.models import Meter
 from billing.close.cache import CloseCache, document_of
 from billing.close.lines import PeriodScope, period_lines
 from billing.close.periods import tenant_assignments, version_at
-from billing.pricing import DocumentError
+from billing.pricing import DocumentError, ProfileDocument
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
 from billing.rating.models import UsageAggregate
 from billing.rating.selectors import PeriodUsage
 from common.breaker import redis_breaker
 from common.periods import Period
+from ledger.contract import LineData
 from ledger.models import Invoice, InvoiceLine
 from tenants.models import Tenant
 
@@ -134,6 +135,33 @@ def _as_one_version(
     return merged
 
 
+def lines_as_if_in_force(
+    *,
+    tenant_id: int,
+    tz: str,
+    period: Period,
+    version: ProfileVersion,
+    doc: ProfileDocument,
+    cache: CloseCache,
+    usages: list[PeriodUsage],
+) -> tuple[list[LineData], str]:
+    """The period's own lines (usage, flat fees, discounts, minimum; before tax) and a blocked reason, as
+    if `version` (whose typed document is `doc`) had been in force for the tenant all period: `usages`
+    (the period's usage as `period_usage` gives it) is attributed to it (`_as_one_version`). The one road
+    for "what would this period cost under that version" (the portal's next change, the backtest of a
+    draft); `version` may be unsaved. `cache` is told that the tenant holds only that version (in
+    memory): use a cache of its own for such runs, never the one of a close."""
+    shadow = copy.copy(version)
+    shadow.effective_from = period.start
+    cache.assignments[tenant_id] = [
+        ProfileAssignment(tenant_id=tenant_id, profile_id=version.profile_id, effective_from=period.start)
+    ]
+    cache.profile_versions[version.profile_id] = [shadow]
+    cache.versions[version.pk] = shadow
+    scope = PeriodScope(tenant_id=tenant_id, tz=tz, period=period, version=shadow, doc=doc, cache=cache)
+    return period_lines(scope, _as_one_version(usages, shadow, cache))
+
+
 def _key(kind: str, sku_code: str, discount_code: str) -> tuple[str, str]:
     return kind, discount_code if kind == InvoiceLine.Kind.DISCOUNT else sku_code
 
@@ -227,21 +255,15 @@ def _priced(
             blocked=f"the scheduled price list is in {doc.currency}, the invoice in {invoice.currency}",
         )
     period = Period(key=invoice.period_key, start=invoice.period_start, end=invoice.period_end)
-    # As if the scheduled version had been in force all period: a cache that knows only it (in memory).
-    shadow = copy.copy(version)
-    shadow.effective_from = period.start
-    cache.assignments[tenant.pk] = [
-        ProfileAssignment(tenant_id=tenant.pk, profile_id=version.profile_id, effective_from=period.start)
-    ]
-    cache.profile_versions[version.profile_id] = [shadow]
-    cache.versions[version.pk] = shadow
-    usages = _as_one_version(
-        cache.period_usage(tenant_id=tenant.pk, start=period.start, end=period.end), shadow, cache
+    lines, reason = lines_as_if_in_force(
+        tenant_id=tenant.pk,
+        tz=tenant.timezone,
+        period=period,
+        version=version,
+        doc=doc,
+        cache=cache,
+        usages=cache.period_usage(tenant_id=tenant.pk, start=period.start, end=period.end),
     )
-    scope = PeriodScope(
-        tenant_id=tenant.pk, tz=tenant.timezone, period=period, version=shadow, doc=doc, cache=cache
-    )
-    lines, reason = period_lines(scope, usages)
     if reason:
         return replace(change, blocked=reason)
     billed: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
