@@ -115,6 +115,8 @@ FINANCE_VIEWABLE_MODELS = (
     "billing.billingprofile",
     "billing.profileversion",
     "billing.profileassignment",
+    "billing.approvalrequest",  # with its backtest, required approvals and matched rules
+    "billing.approval",  # signed, append-only
     "billing.taxrule",
     "billing.exchangerate",
     "billing.usageevent",  # quarantined events included
@@ -148,14 +150,18 @@ def _codenames(actions: tuple[str, ...], labels: tuple[str, ...]) -> set[str]:
     return {f"{label.split('.')[0]}.{action}_{label.split('.')[1]}" for action in actions for label in labels}
 
 
+# What only an approver changes: approval requests (deciding on one). The decision itself is a service
+# (billing.profiles.approvals: four eyes, signatures) that checks the role again, not this permission.
+FINANCE_APPROVER_MODELS = ("billing.approvalrequest",)
+
 _VIEWER = _codenames(("view",), FINANCE_VIEWABLE_MODELS)
 _EDITOR = _VIEWER | _codenames(("add", "change"), FINANCE_EDITABLE_MODELS)
-# The profile services let an approver draft as an editor does; approving itself is a service
-# (`manage.py profiles approve`) that checks the role, not a model permission.
+# The profile services let an approver draft as an editor does.
+_APPROVER = _EDITOR | _codenames(("change",), FINANCE_APPROVER_MODELS)
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.FINANCE_VIEWER: frozenset(_VIEWER),
     Role.FINANCE_EDITOR: frozenset(_EDITOR),
-    Role.FINANCE_APPROVER: frozenset(_EDITOR),
+    Role.FINANCE_APPROVER: frozenset(_APPROVER),
 }
 
 

@@ -71,7 +71,8 @@ def test_the_viewer_only_views_and_the_editor_drafts_pricing():
         for action in ("add", "change")
         for model in ("billingprofile", "profileversion", "profileassignment", "taxrule", "exchangerate")
     }
-    assert ROLE_PERMISSIONS[Role.FINANCE_APPROVER] == editor
+    assert ROLE_PERMISSIONS[Role.FINANCE_APPROVER] == editor | {"billing.change_approvalrequest"}
+    assert {"billing.view_approvalrequest", "billing.view_approval"} <= viewer
     assert not any(p.startswith("auth.") or "membership" in p or "apikey" in p for p in editor)
 
 
