@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from billing.catalog.models import Sku
 from billing.pricing import DocumentError, canonical_json, document_sha256, validate_document
-from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+from billing.profiles.models import ApprovalRequest, BillingProfile, ProfileAssignment, ProfileVersion
 from common.errors import Conflict, FieldIssue, PermissionDenied, StateError, ValidationFailed
 from tenants.models import Role, Tenant
 from tenants.selectors import user_is_finance
@@ -103,82 +103,52 @@ def profile_version_update_draft(
         return locked
 
 
-def profile_version_submit(*, version: ProfileVersion, actor: User) -> ProfileVersion:
-    _require_role(actor, EDITORS, "submitting a profile version")
-    with transaction.atomic():
-        locked = ProfileVersion.objects.select_for_update().get(pk=version.pk)
-        if locked.status != ProfileVersion.Status.DRAFT:
-            raise StateError(f"version {locked.number} is {locked.status}; only drafts can be submitted")
-        locked.status = ProfileVersion.Status.PENDING_APPROVAL
-        locked.submitted_at = timezone.now()
-        locked.save(update_fields=["status", "submitted_at"])
-        return locked
+def profile_version_submit(*, version: ProfileVersion, actor: User, periods: int = 1) -> ProfileVersion:
+    """Submit a draft: an approval request with its backtest (billing.profiles.approvals)."""
+    from billing.profiles.approvals import approval_request_create  # it imports this module
+
+    request = approval_request_create(version=version, actor=actor, periods=periods)
+    return ProfileVersion.objects.get(pk=request.version_id)
+
+
+def _open_request(version: ProfileVersion) -> ApprovalRequest:
+    request = ApprovalRequest.objects.filter(
+        version_id=version.pk, status=ApprovalRequest.Status.OPEN
+    ).first()
+    if request is None:
+        current = ProfileVersion.objects.get(pk=version.pk)
+        raise StateError(
+            f"version {current.number} is {current.status} without an open approval request; "
+            "only pending versions can be decided"
+        )
+    return request
 
 
 def profile_version_approve(
     *, version: ProfileVersion, approver: User, note: str = "", allow_backdated: bool = False
 ) -> ProfileVersion:
-    """Four eyes: the approver holds finance_approver and is not the author (also a DB CHECK).
+    """One approval of the version's open request (billing.profiles.approvals.approval_grant): four eyes
+    (the approver holds finance_approver and is not the author; the database checks it too). The version
+    is approved once its request holds the approvals the policy asks for; until then it stays pending.
 
     A version may not take effect in the past unless `allow_backdated` (operators seeding history):
     usage already rated keeps the version it was rated with (invariant 5)."""
+    from billing.profiles.approvals import approval_grant
+
     _require_role(approver, APPROVERS, "approving a profile version")
-    with transaction.atomic():
-        locked = ProfileVersion.objects.select_for_update().select_related("profile").get(pk=version.pk)
-        if locked.status != ProfileVersion.Status.PENDING_APPROVAL:
-            raise StateError(
-                f"version {locked.number} is {locked.status}; only pending versions can be approved"
-            )
-        if locked.author_id == approver.pk:
-            raise PermissionDenied("the author of a version cannot approve it")
-        now = timezone.now()
-        if locked.effective_from < now and not allow_backdated:
-            raise ValidationFailed(
-                "a version cannot take effect in the past",
-                issues=[FieldIssue("effective_from", f"{locked.effective_from.isoformat()} is before now")],
-            )
-        if ProfileVersion.objects.filter(
-            profile_id=locked.profile_id,
-            effective_from=locked.effective_from,
-            status__in=ProfileVersion.IN_FORCE_STATUSES,
-        ).exists():
-            raise Conflict("another approved version already takes effect at that instant")
-        for older in ProfileVersion.objects.select_for_update().filter(
-            profile_id=locked.profile_id,
-            status=ProfileVersion.Status.APPROVED,
-            effective_from__lt=locked.effective_from,
-        ):
-            older.status = ProfileVersion.Status.SUPERSEDED
-            older.save(update_fields=["status"])
-        locked.status = ProfileVersion.Status.APPROVED
-        locked.decided_by = approver
-        locked.decided_at = now
-        locked.decision_note = note
-        try:
-            locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
-        except IntegrityError as err:
-            raise Conflict(f"approval refused by the database: {err}") from err
-        return locked
+    request = _open_request(version)
+    approval_grant(request=request, approver=approver, note=note, allow_backdated=allow_backdated)
+    return ProfileVersion.objects.get(pk=version.pk)
 
 
 def profile_version_reject(*, version: ProfileVersion, approver: User, reason: str) -> ProfileVersion:
+    from billing.profiles.approvals import approval_reject
+
     _require_role(approver, APPROVERS, "rejecting a profile version")
     if not reason.strip():
         raise ValidationFailed("a rejection needs a reason", issues=[FieldIssue("reason", "required")])
-    with transaction.atomic():
-        locked = ProfileVersion.objects.select_for_update().get(pk=version.pk)
-        if locked.status != ProfileVersion.Status.PENDING_APPROVAL:
-            raise StateError(
-                f"version {locked.number} is {locked.status}; only pending versions can be rejected"
-            )
-        if locked.author_id == approver.pk:
-            raise PermissionDenied("the author of a version cannot reject it")
-        locked.status = ProfileVersion.Status.REJECTED
-        locked.decided_by = approver
-        locked.decided_at = timezone.now()
-        locked.decision_note = reason
-        locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
-        return locked
+    approval_reject(request=_open_request(version), approver=approver, reason=reason)
+    return ProfileVersion.objects.get(pk=version.pk)
 
 
 def _jurisdiction_conflicts(

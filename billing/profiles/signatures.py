@@ -72,10 +72,11 @@ def verification_failures(versions: Iterable[ProfileVersion]) -> dict[int, str]:
     for pk, v in rows.items():
         if pk in failures:
             continue
-        request = requests.get(pk)
-        if request is None:
+        found = requests.get(pk)
+        if found is None:
             failures[pk] = f"{_name(v)}: no approved approval request"
             continue
+        request = found
         signed = approvals[request.pk]
         valid = {
             a.approver_id

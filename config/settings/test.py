@@ -26,3 +26,6 @@ CELERY_TASK_ALWAYS_EAGER = True
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405
 DEBUG = False
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+# The suite's fixtures approve a version once (profile_version_approve); the approval policy's own tests
+# (tests/billing/test_approval_policy.py, test_approvals.py) set the policy they check.
+APPROVAL_POLICY = {"default_approvals": 1, "rules": []}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import factory
@@ -10,7 +10,14 @@ from factory.django import DjangoModelFactory
 
 from billing.catalog.models import Meter, Sku
 from billing.pricing import document_sha256
-from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+from billing.profiles.models import (
+    Approval,
+    ApprovalRequest,
+    BillingProfile,
+    ProfileAssignment,
+    ProfileVersion,
+)
+from billing.profiles.signatures import approval_signature
 from tests.factories.tenants import TenantFactory, UserFactory, finance_user
 
 
@@ -66,7 +73,9 @@ class ProfileVersionFactory(DjangoModelFactory[ProfileVersion]):
     """Inserts a draft (the only status the database takes on insert), then walks the workflow's moves to
     the `status` asked for: submit (pending_approval), approve or reject by `decided_by` (who must hold
     the finance_approver role), supersede. Each move is an UPDATE the guard checks, without the services'
-    other rules (validation against the catalogue, no backdating, superseding older versions)."""
+    other rules (validation against the catalogue, no backdating, superseding older versions). Submitting
+    opens an approval request (empty backtest, one approver); approving signs its Approval, so the version
+    verifies (billing.profiles.signatures)."""
 
     class Meta:
         model = ProfileVersion
@@ -91,6 +100,14 @@ class ProfileVersionFactory(DjangoModelFactory[ProfileVersion]):
             return version
         version.status, version.submitted_at = ProfileVersion.Status.PENDING_APPROVAL, submitted_at
         version.save(update_fields=["status", "submitted_at"])
+        request = ApprovalRequest.objects.create(
+            version=version,
+            requested_by=version.author,
+            created_at=submitted_at,
+            expires_at=submitted_at + REQUEST_TTL,
+            backtest={},
+            backtest_hash=EMPTY_BACKTEST_HASH,
+        )
         if status == ProfileVersion.Status.PENDING_APPROVAL:
             return version
         decided = (
@@ -102,6 +119,25 @@ class ProfileVersionFactory(DjangoModelFactory[ProfileVersion]):
         version.decided_by = decided_by or finance_user()
         version.decided_at, version.decision_note = decided_at, decision_note
         version.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+        if decided == ProfileVersion.Status.APPROVED:
+            Approval.objects.create(
+                request=request,
+                approver=version.decided_by,
+                approved_at=decided_at,
+                signature=approval_signature(
+                    body_sha256=version.body_sha256,
+                    approver_id=version.decided_by.pk,
+                    approved_at=decided_at,
+                    backtest_hash=request.backtest_hash,
+                ),
+            )
+        request.status = (
+            ApprovalRequest.Status.APPROVED
+            if decided == ProfileVersion.Status.APPROVED
+            else ApprovalRequest.Status.REJECTED
+        )
+        request.decided_at, request.decision_note = decided_at, decision_note
+        request.save(update_fields=["status", "decided_at", "decision_note"])
         if status == ProfileVersion.Status.SUPERSEDED:
             version.status = ProfileVersion.Status.SUPERSEDED
             version.save(update_fields=["status"])
@@ -109,6 +145,8 @@ class ProfileVersionFactory(DjangoModelFactory[ProfileVersion]):
 
 
 SUBMITTED_AT = datetime(2025, 12, 15, tzinfo=UTC)
+REQUEST_TTL = timedelta(days=7)
+EMPTY_BACKTEST_HASH = document_sha256({})
 DECIDED_AT = datetime(2025, 12, 20, tzinfo=UTC)
 
 
