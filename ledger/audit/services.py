@@ -29,6 +29,7 @@ SYSTEM = "system"
 _UTC_MICROS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 Snapshot = dict[str, Any]
+Actor = AbstractBaseUser | AnonymousUser | None  # None or anonymous: the system (a task, a command)
 
 
 def audit_plain(value: Any) -> Any:
@@ -139,7 +140,7 @@ def audit_head_for_update() -> AuditHead:
 
 def audit_record(
     *,
-    actor: AbstractBaseUser | AnonymousUser | None,
+    actor: Actor,
     action: str,
     obj: models.Model | None,
     object_type: str | None = None,

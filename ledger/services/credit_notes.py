@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from common.errors import StateError, ValidationFailed
 from common.money import quantize_money
+from ledger.audit.services import Actor, audit_record, audit_snapshot
 from ledger.models import CreditNote, CreditNoteLine, Invoice, InvoiceLine, TaxBreakdown, Transaction
 from ledger.models.journal import stored_amount
 from ledger.services import posting
@@ -117,6 +118,7 @@ def credit_note_create(
     lines: Sequence[tuple[int, Decimal]] | None,
     now: datetime | None = None,
     allow_empty: bool = False,
+    actor: Actor = None,
 ) -> CreditNote | None:
     """`lines=None`: a full credit note for everything not yet credited. Otherwise (invoice line id,
     amount before tax) pairs; tax is added (exclusive) or carved out (inclusive) at the invoice's rate."""
@@ -179,6 +181,7 @@ def credit_note_create(
             tax=tax,
             earlier_total=earlier_total,
             now=now,
+            actor=actor,
         )
     return note
 
@@ -210,10 +213,12 @@ def credit_note_issue(
     tax: Decimal,
     earlier_total: Decimal | None = None,
     now: datetime,
+    actor: Actor = None,
 ) -> CreditNote:
     """Number, post and store one credit note against `invoice` (locked by the caller, finalized or paid):
     Cr the tenant's receivable for the total, Dr revenue / discounts / tax as the lines say. Its VAT rows
-    are `vat` (positive credits); each line's tax share is spread from its row."""
+    are `vat` (positive credits); each line's tax share is spread from its row. Audited
+    (`credit_note.issue`, with its lines) as `actor`'s (None: the system, e.g. a close's correction)."""
     inclusive = invoice.tax_mode == Invoice.TaxMode.INCLUSIVE
     total = subtotal if inclusive else subtotal + tax
     if earlier_total is None:
@@ -291,5 +296,11 @@ def credit_note_issue(
         ]
     )
     TaxBreakdown.objects.bulk_create([vat_row(row, credit_note=note) for row in vat])
+    after = audit_snapshot(note, exclude=["pdf_file", "pdf_sha256", "pdf_version", "pdf_rendered_version"])
+    after["lines"] = [
+        [line.invoice_line.pk if line.invoice_line else None, line.description, line.amount, shares.get(i)]
+        for i, line in enumerate(lines)
+    ]
+    audit_record(actor=actor, action="credit_note.issue", obj=note, before=None, after=after, reason=reason)
     credit_note_pdf_enqueue([note.pk])
     return note

@@ -18,6 +18,7 @@ from django.db.models import F, Sum
 
 from common.errors import ValidationFailed
 from common.money import quantize_money
+from ledger.audit.services import Actor, audit_record, audit_snapshot
 from ledger.models import (
     CreditConsumption,
     CreditExpiry,
@@ -42,9 +43,11 @@ def credit_grant_create(
     priority: int = 0,
     reason: str,
     fx_rate: Decimal | None = None,
+    actor: Actor = None,
 ) -> CreditGrant:
     """A promotional prepaid credit: Dr discounts (contra-revenue), Cr prepaid-credit liability. Booked in
-    the base currency with `fx_rate` (1 `currency` = fx_rate base; required for a foreign currency)."""
+    the base currency with `fx_rate` (1 `currency` = fx_rate base; required for a foreign currency).
+    Audited (`credit_grant.create`) as `actor`'s."""
     if amount <= 0 or quantize_money(amount, currency) != amount:
         raise ValidationFailed(f"a grant is a positive amount in {currency}'s minor unit")
     if currency != settings.LEDGER_BASE_CURRENCY and fx_rate is None:
@@ -64,7 +67,7 @@ def credit_grant_create(
             booked_at=granted_at,
         )
         assert tx is not None
-        return CreditGrant.objects.create(
+        grant = CreditGrant.objects.create(
             tenant=tenant,
             amount=amount,
             currency=currency,
@@ -74,6 +77,15 @@ def credit_grant_create(
             reason=reason,
             ledger_transaction=tx,
         )
+        audit_record(
+            actor=actor,
+            action="credit_grant.create",
+            obj=grant,
+            before=None,
+            after=audit_snapshot(grant),
+            reason=reason,
+        )
+        return grant
 
 
 @dataclass(frozen=True)
@@ -268,7 +280,7 @@ def credit_breakage_post(
         booked_at=at,
     )
     assert tx is not None  # amount > 0
-    return CreditExpiry.objects.create(
+    expiry = CreditExpiry.objects.create(
         grant=grant,
         restoration=restoration,
         amount=amount,
@@ -276,3 +288,13 @@ def credit_breakage_post(
         created_at=at,
         ledger_transaction=tx,
     )
+    audit_record(
+        actor=None,
+        action="credit_grant.expire",
+        obj=grant,
+        before=None,
+        after=audit_snapshot(expiry, exclude=["grant", "created_at"]),
+        reason="expired" if restoration is None else "expired: credit given back after the grant's expiry",
+        at=at,
+    )
+    return expiry
