@@ -4,9 +4,11 @@ A period whose invoice is finalized (or paid) no longer changes, except when lat
 rating flags such events `late` and adds them to the period's aggregates in the same transaction. A closed
 period's part is therefore keyed by the tenant, the period, the display currency, the time zone, and the
 count and highest id of the period's late events (read through the partial index `usage_event_late`, one
-query for every period of the range). The open period, and any period not closed yet, is computed on every
-request. When the cache is down every part is computed (fail open); entries expire after
-HISTORY_CACHE_SECONDS as a safety net."""
+query for every period of the range). A period not closed yet (the open one) is keyed by what its
+aggregates hold: their count, their events (`sum(event_count)`, which every rated event raises) and their
+latest `updated_at` (one indexed query over that period's aggregates), so it is computed again as soon as
+rating adds usage to it, and once per change, not per request. When the cache is down every part is
+computed (fail open); entries expire after HISTORY_CACHE_SECONDS as a safety net."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import TypeVar
 from django.core.cache import cache as django_cache
 from django.db import connection
 
+from billing.rating.models import UsageAggregate
 from billing.usage.models import UsageEvent
 from common.breaker import redis_breaker
 from common.periods import Period
@@ -34,6 +37,46 @@ WHERE tenant_id = %(tenant)s AND late AND status = 'accepted'
   AND "timestamp" >= %(start)s AND "timestamp" < %(end)s
 GROUP BY 1
 """
+
+
+_OPEN_SQL = """
+SELECT width_bucket(hour, %(bounds)s::timestamptz[]) AS bucket, count(*), sum(event_count), max(updated_at)
+FROM {aggregates}
+WHERE tenant_id = %(tenant)s AND hour >= %(start)s AND hour < %(end)s
+GROUP BY 1
+"""
+
+
+def _prefix(tenant: Tenant, currency: str, period: Period) -> str:
+    return (
+        f"billing:history:{_VERSION}:{tenant.pk}:{tenant.timezone}:{currency}:"
+        f"{period.start.isoformat()}:{period.end.isoformat()}"
+    )
+
+
+def open_period_keys(
+    *, tenant: Tenant, periods: Sequence[Period], currency: str, closed: set[int]
+) -> dict[int, str]:
+    """The cache key of each period of `periods` not in `closed` (by index), from its aggregates."""
+    wanted = [i for i in range(len(periods)) if i not in closed]
+    if not wanted:
+        return {}
+    first = periods[wanted[0]]
+    found: dict[int, str] = dict.fromkeys(wanted, "0:0:-")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _OPEN_SQL.format(aggregates=connection.ops.quote_name(UsageAggregate._meta.db_table)),
+            {
+                "bounds": [p.start for p in periods] + [periods[-1].end],
+                "tenant": tenant.pk,
+                "start": first.start,
+                "end": periods[-1].end,
+            },
+        )
+        for bucket, rows, events, updated in cursor.fetchall():
+            if bucket - 1 in found:
+                found[bucket - 1] = f"{rows}:{events}:{updated.isoformat()}"
+    return {i: f"{_prefix(tenant, currency, periods[i])}:open:{found[i]}" for i in wanted}
 
 
 def closed_period_keys(*, tenant: Tenant, periods: Sequence[Period], currency: str) -> dict[int, str]:
@@ -64,10 +107,7 @@ def closed_period_keys(*, tenant: Tenant, periods: Sequence[Period], currency: s
         for bucket, count, highest in cursor.fetchall():
             late[bucket - 1] = (count, highest)
     return {
-        i: (
-            f"billing:history:{_VERSION}:{tenant.pk}:{tenant.timezone}:{currency}:"
-            f"{p.start.isoformat()}:{p.end.isoformat()}:{late.get(i, (0, 0))[0]}:{late.get(i, (0, 0))[1]}"
-        )
+        i: f"{_prefix(tenant, currency, p)}:closed:{late.get(i, (0, 0))[0]}:{late.get(i, (0, 0))[1]}"
         for i, p in wanted.items()
     }
 
@@ -75,26 +115,22 @@ def closed_period_keys(*, tenant: Tenant, periods: Sequence[Period], currency: s
 def period_parts(
     *, tenant: Tenant, periods: Sequence[Period], currency: str, compute: Callable[[Period], Part]
 ) -> list[Part]:
-    """`compute(period)` for each period, closed periods' answers taken from (and stored in) the cache."""
+    """`compute(period)` for each period, taken from (and stored in) the cache under the keys above."""
     keys = closed_period_keys(tenant=tenant, periods=periods, currency=currency)
-    found: dict[str, Part] = (
-        redis_breaker.fail_open(
-            lambda: django_cache.get_many(list(keys.values())), default={}, what="history"
-        )
-        if keys
-        else {}
+    keys |= open_period_keys(tenant=tenant, periods=periods, currency=currency, closed=set(keys))
+    found: dict[str, Part] = redis_breaker.fail_open(
+        lambda: django_cache.get_many(list(keys.values())), default={}, what="history"
     )
     parts: list[Part] = []
     fresh: dict[str, Part] = {}
     for i, period in enumerate(periods):
-        key = keys.get(i)
-        if key is not None and key in found:
+        key = keys[i]
+        if key in found:
             parts.append(found[key])
             continue
         part = compute(period)
         parts.append(part)
-        if key is not None:
-            fresh[key] = part
+        fresh[key] = part
     if fresh:
         redis_breaker.fail_open(
             lambda: django_cache.set_many(fresh, timeout=HISTORY_CACHE_SECONDS), default=None, what="history"

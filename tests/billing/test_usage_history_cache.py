@@ -53,17 +53,29 @@ def _computed(monkeypatch: Any) -> list[date]:
     return seen
 
 
-def test_it_computes_a_closed_period_once_and_the_open_one_every_time(closed_october, monkeypatch):
+def test_it_computes_each_period_once_until_its_usage_changes(closed_october, monkeypatch):
     computed = _computed(monkeypatch)
     w = closed_october
 
     first = usage_history(tenant=w.tenant, first_day=date(2026, 10, 1), last_day=date(2026, 11, 30))
     again = usage_history(tenant=w.tenant, first_day=date(2026, 10, 1), last_day=date(2026, 11, 30))
 
-    assert computed == [date(2026, 10, 1), date(2026, 11, 1), date(2026, 11, 1)]
+    assert computed == [date(2026, 10, 1), date(2026, 11, 1)]
     assert again == first
     assert dict(first.cost)[date(2026, 10, 5)] == Decimal("4.00")
     assert dict(first.cost)[date(2026, 11, 3)] == Decimal("0.50")
+
+
+def test_usage_rated_into_the_open_period_shows_at_once(closed_october, monkeypatch):
+    w = closed_october
+    usage_history(tenant=w.tenant, first_day=date(2026, 10, 1), last_day=date(2026, 11, 30))
+    computed = _computed(monkeypatch)
+
+    usage(w.tenant, "api_calls", w.version, NOV_3, "7")  # the same hour's aggregate grows
+    after = usage_history(tenant=w.tenant, first_day=date(2026, 10, 1), last_day=date(2026, 11, 30))
+
+    assert computed == [date(2026, 11, 1)]
+    assert dict(after.cost)[date(2026, 11, 3)] == Decimal("1.20")
 
 
 def test_late_usage_rated_into_a_closed_period_shows_at_once(closed_october, monkeypatch):
