@@ -4,6 +4,7 @@ packages that own them. Code inside `billing` imports each model from its domain
 from billing.catalog.models import Meter, Sku
 from billing.close.models import ExchangeRate, TaxRule
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+from billing.profiles.rollout_models import Rollout, RolloutTenant
 from billing.rating.models import BillingPeriod, TenantUsageEstimate, UsageAggregate, UsageAggregateValue
 from billing.usage.models import IngestRequest, RatingBatch, UsageEvent
 
@@ -16,6 +17,8 @@ __all__ = [
     "ProfileAssignment",
     "ProfileVersion",
     "RatingBatch",
+    "Rollout",
+    "RolloutTenant",
     "Sku",
     "TaxRule",
     "TenantUsageEstimate",

@@ -2,6 +2,7 @@
 load by id, call one service."""
 
 from billing.close import tasks as close
+from billing.profiles import rollout_tasks as rollouts
 from billing.rating import tasks as rating
 
-__all__ = ["close", "rating"]
+__all__ = ["close", "rating", "rollouts"]

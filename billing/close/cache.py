@@ -17,7 +17,13 @@ from billing.close import selectors as tax_selectors
 from billing.close.models import ExchangeRate, TaxRule
 from billing.pricing import ProfileDocument, validate_document
 from billing.profiles.models import ProfileAssignment, ProfileVersion
-from billing.profiles.selectors import price_model, version_effective
+from billing.profiles.selectors import (
+    CohortRule,
+    cohort_rules,
+    price_model,
+    tenant_version_list,
+    version_effective,
+)
 from billing.rating import selectors as usage_selectors
 from billing.rating.selectors import PeriodUsage
 
@@ -50,6 +56,8 @@ class CloseCache:
     profile_versions: dict[int, list[ProfileVersion]] = field(default_factory=dict)
     skus_with_meter: dict[int, Sku] = field(default_factory=dict)
     assignments: dict[int, list[ProfileAssignment]] = field(default_factory=dict)
+    # Per profile: the version list the rollouts were read for, and the rollouts of its versions by version.
+    rules: dict[int, tuple[list[ProfileVersion], dict[int, CohortRule]]] = field(default_factory=dict)
 
     def assignments_of(self, tenant_id: int) -> list[ProfileAssignment]:
         """The tenant's profile assignments sorted by effective_from (`preload_assignments` reads a
@@ -87,18 +95,32 @@ class CloseCache:
                 self.skus[sku.code] = sku
         return {c: self.skus[c] for c in codes if c in self.skus}
 
-    def in_force(self, profile_id: int, at: datetime) -> ProfileVersion | None:
-        """The profile's version in force at `at` (`version_effective`), its versions loaded once."""
+    def in_force(self, profile_id: int, at: datetime, tenant_id: int | None = None) -> ProfileVersion | None:
+        """The profile's version in force for the tenant at `at` (`version_effective` over
+        `versions_for`; `tenant_id` None: a tenant in no rollout's cohort), its versions loaded once."""
+        return version_effective(*self.versions_for(profile_id, tenant_id), at)
+
+    def versions_for(
+        self, profile_id: int, tenant_id: int | None
+    ) -> tuple[list[datetime], list[ProfileVersion]]:
+        """The profile's in-force versions as they start for the tenant (`tenant_version_list`: the cohort
+        rule of rollouts), and their starts. A version list put in `profile_versions` by a caller (a
+        version priced as if in force all period) is taken as it is, without rollouts."""
         if profile_id not in self.profile_versions:
-            self.profile_versions[profile_id] = list(
+            loaded = list(
                 ProfileVersion.objects.filter(
                     profile_id=profile_id, status__in=ProfileVersion.IN_FORCE_STATUSES
                 ).order_by("effective_from")
             )
-            for v in self.profile_versions[profile_id]:
+            self.profile_versions[profile_id] = loaded
+            self.rules[profile_id] = (loaded, cohort_rules(v.pk for v in loaded))
+            for v in loaded:
                 self.versions.setdefault(v.pk, v)
         versions = self.profile_versions[profile_id]
-        return version_effective([v.effective_from for v in versions], versions, at)
+        read = self.rules.get(profile_id)
+        if read is None or read[0] is not versions or not read[1]:
+            return [v.effective_from for v in versions], versions
+        return tenant_version_list(versions, tenant_id, read[1])
 
     def version(self, version_id: int) -> ProfileVersion:
         if version_id not in self.versions:

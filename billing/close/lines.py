@@ -140,13 +140,12 @@ def _version_label(scope: PeriodScope, version: ProfileVersion) -> str:
     """The price list's own effective dates (local): "price list v2, effective 2026-11-16 to 2026-12-14"
     (open-ended: "effective from 2026-11-16")."""
     zone = ZoneInfo(scope.tz)
-    since = version.effective_from.astimezone(zone).date()
-    scope.cache.in_force(version.profile_id, version.effective_from)  # loads the profile's versions
-    later = [
-        v.effective_from
-        for v in scope.cache.profile_versions.get(version.profile_id, [])
-        if v.effective_from > version.effective_from
-    ]
+    starts, versions = scope.cache.versions_for(version.profile_id, scope.tenant_id)
+    began = next(
+        (s for s, v in zip(starts, versions, strict=True) if v.pk == version.pk), version.effective_from
+    )
+    since = began.astimezone(zone).date()
+    later = [s for s in starts if s > began]
     if not later:
         return f"price list v{version.number}, effective from {since:%Y-%m-%d}"
     until = (min(later) - _TICK).astimezone(zone).date()
@@ -273,8 +272,8 @@ def _one_version_all_period(scope: PeriodScope, assignments: list[ProfileAssignm
         return False
     if version_at(assignments, start, scope.cache) != scope.version:
         return False
-    versions = scope.cache.profile_versions.get(held.profile_id, [])
-    return not any(start < v.effective_from < end for v in versions)
+    starts, _versions = scope.cache.versions_for(held.profile_id, scope.tenant_id)
+    return not any(start < s < end for s in starts)
 
 
 def flat_charges(scope: PeriodScope) -> list[Charge]:

@@ -43,7 +43,7 @@ def version_at(
 ) -> ProfileVersion | None:
     """The version in force at `at` for the tenant holding `assignments` (sorted by effective_from)."""
     held = assignment_holding([a.effective_from for a in assignments], assignments, at)
-    return cache.in_force(held.profile_id, at) if held is not None else None
+    return cache.in_force(held.profile_id, at, held.tenant_id) if held is not None else None
 
 
 def period_for(

@@ -340,3 +340,10 @@ CELERY_BEAT_SCHEDULE["billing-approval-requests-expire"] = {
     "task": "billing.approval_requests_expire",
     "schedule": env_int("APPROVAL_EXPIRE_INTERVAL_SECONDS", 3600),
 }
+
+# --- Canary rollouts (issue 14; docs/rollouts.md) -------------------------------------------------------
+# Every canary in force is checked against its guardrails this often; a breach halts it with an alert.
+CELERY_BEAT_SCHEDULE["billing-rollout-guardrails"] = {
+    "task": "billing.rollout_guardrails_check",
+    "schedule": env_int("ROLLOUT_GUARDRAILS_INTERVAL_SECONDS", 300),
+}

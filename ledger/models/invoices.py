@@ -393,6 +393,7 @@ class Alert(models.Model):
         RATING = "rating", "Rating set a batch aside"
         CLOSE = "close", "Period close could not finish for a tenant"
         SIGNATURE = "signature", "A profile version's approval signature does not verify"
+        ROLLOUT = "rollout", "A canary rollout breached a guardrail and was halted"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     tenant = models.ForeignKey(
