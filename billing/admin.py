@@ -8,6 +8,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from ledger.audit.admin import AuditedAdmin
+
 from .models import BillingProfile, Meter, ProfileAssignment, ProfileVersion, Sku
 
 
@@ -37,16 +39,19 @@ class ProfileVersionInline(admin.TabularInline[ProfileVersion, BillingProfile]):
 
 
 @admin.register(BillingProfile)
-class BillingProfileAdmin(SimpleHistoryAdmin):
+class BillingProfileAdmin(AuditedAdmin, SimpleHistoryAdmin):
+    audit_name = "profile"
     list_display = ("code", "name", "created_at")
     search_fields = ("code", "name")
     inlines = [ProfileVersionInline]
 
 
 @admin.register(ProfileVersion)
-class ProfileVersionAdmin(admin.ModelAdmin[ProfileVersion]):
+class ProfileVersionAdmin(AuditedAdmin, admin.ModelAdmin[ProfileVersion]):
     """Versions are created and moved through their workflow by the profile services (`manage.py profiles`);
     here they are read-only once out of draft, and never deletable once out of draft."""
+
+    audit_name = "profile_version"
 
     list_display = ("profile", "number", "status", "effective_from", "author", "decided_by", "decided_at")
     list_filter = ("status", "profile")
@@ -73,7 +78,8 @@ class ProfileVersionAdmin(admin.ModelAdmin[ProfileVersion]):
 
 
 @admin.register(ProfileAssignment)
-class ProfileAssignmentAdmin(SimpleHistoryAdmin):
+class ProfileAssignmentAdmin(AuditedAdmin, SimpleHistoryAdmin):
+    audit_name = "profile_assignment"
     list_display = ("tenant", "profile", "effective_from", "effective_to")
     list_filter = ("profile",)
     search_fields = ("tenant__slug",)
@@ -193,7 +199,10 @@ from .models import ExchangeRate, TaxRule  # noqa: E402
 
 
 @admin.register(TaxRule)
-class TaxRuleAdmin(admin.ModelAdmin[TaxRule]):
+class TaxRuleAdmin(AuditedAdmin, admin.ModelAdmin[TaxRule]):
+    """Tax rules are written here only: each save and delete is audited (ledger.audit.admin)."""
+
+    audit_name = "tax_rule"
     list_display = ("jurisdiction", "name", "rate", "effective_from", "effective_to")
     list_filter = ("jurisdiction",)
 

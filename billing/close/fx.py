@@ -15,6 +15,7 @@ from django.db import transaction
 
 from billing.close.models import ExchangeRate
 from common.errors import ValidationFailed
+from ledger.audit.services import Actor, audit_record, audit_snapshot
 
 
 def _rate_text(rate: Decimal) -> str:
@@ -39,8 +40,11 @@ def fx_verify(row: ExchangeRate) -> bool:
     return hmac.compare_digest(expected, row.signature)
 
 
-def exchange_rate_create(*, day: date, base: str, quote: str, rate: Decimal, source: str) -> ExchangeRate:
-    """Store a signed rate (1 `base` = `rate` `quote`); replaces nothing (one row per day and pair)."""
+def exchange_rate_create(
+    *, day: date, base: str, quote: str, rate: Decimal, source: str, actor: Actor = None, reason: str = ""
+) -> ExchangeRate:
+    """Store a signed rate (1 `base` = `rate` `quote`); replaces nothing (one row per day and pair).
+    Audited (`exchange_rate.create`) as `actor`'s."""
     if rate <= 0:
         raise ValidationFailed("an exchange rate is positive")
     with transaction.atomic():
@@ -52,4 +56,12 @@ def exchange_rate_create(*, day: date, base: str, quote: str, rate: Decimal, sou
         row.rate = Decimal(rate).quantize(Decimal("1e-12"))
         row.signature = fx_sign(day=day, base=base, quote=quote, rate=row.rate, source=source)
         row.save()
+        audit_record(
+            actor=actor,
+            action="exchange_rate.create",
+            obj=row,
+            before=None,
+            after=audit_snapshot(row, exclude=["created_at"]),
+            reason=reason or f"rate from {source}",
+        )
     return row

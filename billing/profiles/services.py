@@ -18,6 +18,7 @@ from billing.catalog.models import Sku
 from billing.pricing import DocumentError, canonical_json, document_sha256, validate_document
 from billing.profiles.models import ApprovalRequest, BillingProfile, ProfileAssignment, ProfileVersion
 from common.errors import Conflict, FieldIssue, PermissionDenied, StateError, ValidationFailed
+from ledger.audit.services import Snapshot, audit_record, audit_snapshot
 from tenants.models import Role, Tenant
 from tenants.selectors import user_is_finance
 
@@ -41,21 +42,41 @@ def _require_role(user: User, roles: frozenset[Role], action: str) -> None:
         raise PermissionDenied(f"{action} needs one of the roles: {names}")
 
 
+def _version_snapshot(version: ProfileVersion) -> Snapshot:
+    """What the audit trail keeps of a version: its number, status, start and whole body."""
+    return audit_snapshot(
+        version, fields=["profile", "number", "status", "effective_from", "body", "body_sha256", "author"]
+    )
+
+
 EDITORS = frozenset({Role.FINANCE_EDITOR, Role.FINANCE_APPROVER})
 APPROVERS = frozenset({Role.FINANCE_APPROVER})
 
 
-def profile_create(*, code: str, name: str, description: str = "") -> BillingProfile:
+def profile_create(
+    *, code: str, name: str, description: str = "", actor: User | None = None, reason: str = ""
+) -> BillingProfile:
+    """A new profile (audited as `actor`'s; None: the system)."""
     with transaction.atomic():
         if BillingProfile.objects.filter(code=code).exists():
             raise Conflict(f"profile {code!r} already exists")
-        return BillingProfile.objects.create(code=code, name=name, description=description)
+        profile = BillingProfile.objects.create(code=code, name=name, description=description)
+        audit_record(
+            actor=actor,
+            action="profile.create",
+            obj=profile,
+            before=None,
+            after=audit_snapshot(profile),
+            reason=reason,
+        )
+        return profile
 
 
 def profile_version_create(
-    *, profile: BillingProfile, body: Any, effective_from: datetime, author: User
+    *, profile: BillingProfile, body: Any, effective_from: datetime, author: User, reason: str = ""
 ) -> ProfileVersion:
-    """A new draft version of `profile`. The document's `profile` key must name this profile."""
+    """A new draft version of `profile`. The document's `profile` key must name this profile. Audited
+    (`profile_version.create`, the whole body) as the author's."""
     _require_role(author, EDITORS, "drafting a profile version")
     canonical = _validated_body(body)
     conflicts = _jurisdiction_conflicts(profile_id=profile.pk, body=canonical)
@@ -76,7 +97,7 @@ def profile_version_create(
     with transaction.atomic():
         BillingProfile.objects.select_for_update().get(pk=profile.pk)  # serialises numbering
         number = (profile.versions.aggregate(m=Max("number"))["m"] or 0) + 1
-        return ProfileVersion.objects.create(
+        version = ProfileVersion.objects.create(
             profile=profile,
             number=number,
             body=canonical,
@@ -84,22 +105,42 @@ def profile_version_create(
             effective_from=effective_from,
             author=author,
         )
+        audit_record(
+            actor=author,
+            action="profile_version.create",
+            obj=version,
+            before=None,
+            after=_version_snapshot(version),
+            reason=reason,
+        )
+        return version
 
 
 def profile_version_update_draft(
-    *, version: ProfileVersion, body: Any, effective_from: datetime | None, actor: User
+    *, version: ProfileVersion, body: Any, effective_from: datetime | None, actor: User, reason: str = ""
 ) -> ProfileVersion:
+    """Change a draft's body and start. Audited (`profile_version.update`: the body and start before and
+    after) as `actor`'s."""
     _require_role(actor, EDITORS, "editing a profile version")
     canonical = _validated_body(body)
     with transaction.atomic():
         locked = ProfileVersion.objects.select_for_update().get(pk=version.pk)
         if locked.status != ProfileVersion.Status.DRAFT:
             raise StateError(f"version {locked.number} is {locked.status}; only drafts can be edited")
+        before = _version_snapshot(locked)
         locked.body = canonical
         locked.body_sha256 = document_sha256(canonical)
         if effective_from is not None:
             locked.effective_from = effective_from
         locked.save(update_fields=["body", "body_sha256", "effective_from"])
+        audit_record(
+            actor=actor,
+            action="profile_version.update",
+            obj=locked,
+            before=before,
+            after=_version_snapshot(locked),
+            reason=reason,
+        )
         return locked
 
 
@@ -185,10 +226,18 @@ def _jurisdiction_conflicts(
     ]
 
 
-def profile_assign(*, tenant: Tenant, profile: BillingProfile, effective_from: datetime) -> ProfileAssignment:
+def profile_assign(
+    *,
+    tenant: Tenant,
+    profile: BillingProfile,
+    effective_from: datetime,
+    actor: User | None = None,
+    reason: str = "",
+) -> ProfileAssignment:
     """Put `tenant` on `profile` from `effective_from` on. The assignment in force at that instant is
     closed there; later assignments are refused (move them first) so windows never overlap. A price
-    list that names another tax jurisdiction than the tenant's is refused (one source of truth)."""
+    list that names another tax jurisdiction than the tenant's is refused (one source of truth).
+    Audited as `actor`'s (None: the system): `profile_assignment.end` for the one closed, `.create`."""
     conflicts = _jurisdiction_conflicts(profile_id=profile.pk, tenant=tenant)
     if conflicts:
         raise ValidationFailed(
@@ -204,6 +253,26 @@ def profile_assign(*, tenant: Tenant, profile: BillingProfile, effective_from: d
         if current is not None and (current.effective_to is None or current.effective_to > effective_from):
             if current.profile_id == profile.pk:
                 return current
+            before = audit_snapshot(current)
             current.effective_to = effective_from
             current.save(update_fields=["effective_to"])
-        return ProfileAssignment.objects.create(tenant=tenant, profile=profile, effective_from=effective_from)
+            audit_record(
+                actor=actor,
+                action="profile_assignment.end",
+                obj=current,
+                before=before,
+                after=audit_snapshot(current),
+                reason=reason or f"replaced by profile {profile.code}",
+            )
+        assignment = ProfileAssignment.objects.create(
+            tenant=tenant, profile=profile, effective_from=effective_from
+        )
+        audit_record(
+            actor=actor,
+            action="profile_assignment.create",
+            obj=assignment,
+            before=None,
+            after=audit_snapshot(assignment),
+            reason=reason,
+        )
+        return assignment
