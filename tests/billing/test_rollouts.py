@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 
 from billing.profiles.models import ProfileVersion
 from billing.profiles.rollout_models import Rollout, RolloutTenant, in_percentage_cohort
+from billing.profiles.rollout_tasks import rollout_guardrails_check_task
 from billing.profiles.rollout_watch import cohort_tenants, rollout_watch
 from billing.profiles.rollouts import (
     rollout_guardrails_check,
@@ -25,6 +26,7 @@ from billing.profiles.rollouts import (
     rollout_schedule,
 )
 from billing.profiles.selectors import resolve_version
+from billing.profiles.signatures import version_verifies
 from billing.rating.models import UsageAggregate
 from billing.rating.services import usage_rate_pending
 from billing.usage.ingest import usage_ingest
@@ -198,6 +200,15 @@ def test_a_bill_change_beyond_the_guardrail_halts_the_canary_with_an_alert(plan)
     assert AuditRecord.objects.filter(action="rollout.halt", object_id=str(rollout.pk)).count() == 1
 
 
+def test_the_beat_task_halts_what_breaches(plan):
+    alpha = plan["tenants"][0]
+    rollout = _schedule(plan, max_bill_change_pct="50")
+    _usage(alpha, datetime(2031, 3, 12, 9, tzinfo=UTC), "1000")
+
+    with time_machine.travel(DURING, tick=False):
+        assert rollout_guardrails_check_task() == [rollout.pk]
+
+
 def test_within_the_guardrails_nothing_halts(plan):
     alpha = plan["tenants"][0]
     rollout = _schedule(plan, max_bill_change_pct="100")
@@ -299,6 +310,7 @@ def test_rollback_restores_the_previous_body_from_now_and_keeps_past_ratings(pla
     assert (restored.number, restored.status, restored.effective_from) == (3, "approved", rolled_back_at)
     assert (restored.body, restored.body_sha256) == (plan["old"].body, plan["old"].body_sha256)
     assert restored.author_id == plan["old"].author_id
+    assert version_verifies(restored) is True  # the restored version's approvals, copied
     # ratings made before the rollback are what they were; usage after it is priced by the restored body
     assert (
         list(
