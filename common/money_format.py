@@ -147,6 +147,7 @@ def format_percent(rate: Decimal, locale: str | None) -> str:
     return str(_percent_pattern(loc, _fraction_digits(normalized)).apply(normalized.scaleb(-2), loc))
 
 
+@lru_cache(maxsize=_MEMO)
 def format_date(value: date | None, locale: str | None) -> str:
     """The locale's medium date: en `1 Oct 2026`, en_US `Oct 1, 2026`, de_DE `01.10.2026`,
     ja_JP `2026/10/01`."""

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from html import escape  # what django.utils.html.escape calls, without its lazy-text wrapper per call
 
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH = 800
