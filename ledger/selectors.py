@@ -3,12 +3,13 @@ served by the (account, transaction) index; nothing is summed in Python."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Prefetch, Q, QuerySet, Sum
+from django.db.models import F, Max, Prefetch, Q, QuerySet, Sum
 
 from ledger.models import (
     Account,
@@ -257,4 +258,32 @@ def dispute_attachment(*, tenant: Tenant, dispute_id: int) -> DisputeAttachment 
         name=row["attachment"],
         filename=row["attachment_name"] or "attachment",
         content_type=row["attachment_type"],
+    )
+
+
+# Finance's disputes queue: every tenant's disputes (finance is platform-wide; portal.finance.access).
+
+
+def disputes_queue(*, statuses: Sequence[str] | None = None) -> QuerySet[Dispute]:
+    """Disputes of every tenant for finance, the oldest first, each with `last_customer_at`: when the
+    customer last wrote (its opening or a comment, the newest of its events not by finance)."""
+    qs = Dispute.objects.all()
+    if statuses:
+        qs = qs.filter(status__in=list(statuses))
+    return (
+        qs.select_related("tenant", "invoice", "line", "credit_note")
+        .annotate(last_customer_at=Max("events__created_at", filter=Q(events__by_finance=False)))
+        .order_by("created_at", "id")
+    )
+
+
+def dispute_for_finance(*, dispute_id: int) -> Dispute | None:
+    """One dispute of any tenant with its timeline, for finance's decision page; None when there is none."""
+    return (
+        disputes_queue()
+        .filter(pk=dispute_id)
+        .prefetch_related(
+            Prefetch("events", DisputeEvent.objects.select_related("actor").order_by("created_at", "id"))
+        )
+        .first()
     )

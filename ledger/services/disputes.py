@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from common.errors import NotFound, PermissionDenied, StateError, ValidationFailed
 from common.money import quantize_money
+from ledger.audit.services import audit_record, audit_snapshot
 from ledger.models import CreditNote, Dispute, DisputeEvent, Invoice, InvoiceLine
 from ledger.models.journal import stored_amount
 from ledger.services.credit_notes import credit_note_create, credited_by_line
@@ -154,6 +155,28 @@ def _event(dispute: Dispute, kind: str, user: User, message: str, now: datetime)
     )
 
 
+_AUDITED = ("status", "outcome", "credit_note", "decided_by", "decided_at")
+
+
+def _snapshot(dispute: Dispute) -> dict[str, object]:
+    return audit_snapshot(dispute, fields=_AUDITED)
+
+
+def _audit(dispute: Dispute, action: str, user: User, before: dict[str, object] | None, reason: str) -> None:
+    """The dispute's move in the audit trail (ledger.audit), last in the move's transaction."""
+    after = _snapshot(dispute)
+    note = dispute.credit_note
+    if note is not None:
+        after |= {
+            "credit_note_number": note.number,
+            "credit_subtotal": note.subtotal,
+            "credit_total": note.total,
+        }
+    audit_record(
+        actor=user, action=f"dispute.{action}", obj=dispute, before=before, after=after, reason=reason
+    )
+
+
 def dispute_open(
     *,
     tenant: Tenant,
@@ -202,6 +225,7 @@ def dispute_open(
                 created_at=now,
             )
             _event(dispute, DisputeEvent.Kind.OPENED, user, text, now)
+            _audit(dispute, "open", user, None, text)
     except Exception:
         if stored is not None:
             default_storage.delete(stored.name)
@@ -240,9 +264,11 @@ def dispute_withdraw(
     _require_customer(user, dispute.tenant_id, "withdraw a dispute")
     with transaction.atomic():
         locked = _locked(dispute)
+        before = _snapshot(locked)
         locked.status = Dispute.Status.WITHDRAWN
         locked.save(update_fields=["status"])
         _event(locked, DisputeEvent.Kind.WITHDRAWN, user, (message or "").strip(), now)
+        _audit(locked, "withdraw", user, before, (message or "").strip())
     return locked
 
 
@@ -256,9 +282,11 @@ def dispute_review(
         locked = _locked(dispute)
         if locked.status != Dispute.Status.OPEN:
             raise StateError("the dispute is already under review")
+        before = _snapshot(locked)
         locked.status = Dispute.Status.UNDER_REVIEW
         locked.save(update_fields=["status"])
         _event(locked, DisputeEvent.Kind.UNDER_REVIEW, user, (message or "").strip(), now)
+        _audit(locked, "review", user, before, (message or "").strip())
     return locked
 
 
@@ -269,12 +297,14 @@ def dispute_reject(*, dispute: Dispute, reason: str, user: User, now: datetime |
     text = _message(reason, what="a reason")
     with transaction.atomic():
         locked = _locked(dispute)
+        before = _snapshot(locked)
         locked.status = Dispute.Status.REJECTED
         locked.outcome = text
         locked.decided_by_id = _user_id(user)
         locked.decided_at = now
         locked.save(update_fields=["status", "outcome", "decided_by", "decided_at"])
         _event(locked, DisputeEvent.Kind.REJECTED, user, text, now)
+        _audit(locked, "reject", user, before, text)
     return locked
 
 
@@ -291,7 +321,9 @@ def dispute_credit_left(*, invoice: Invoice) -> list[CreditableLine]:
     """The invoice's charged lines in their order, each with what is left to credit."""
     credited = credited_by_line(invoice)
     return [
-        CreditableLine(line=line, left=line.amount - credited.get(line.pk, Decimal(0)))
+        CreditableLine(
+            line=line, left=quantize_money(line.amount - credited.get(line.pk, Decimal(0)), invoice.currency)
+        )
         for line in invoice.lines.filter(amount__gt=0).order_by("position", "pk")
     ]
 
@@ -308,7 +340,7 @@ def _whole_invoice_lines(invoice: Invoice, amount: Decimal | None) -> list[tuple
     (a full credit note) when it is all that is left (or `amount` is None: in full), else spread over the
     charged lines pro rata to what is left of each."""
     credited_sub = stored_amount(invoice.credit_notes.aggregate(s=Sum("subtotal"))["s"])
-    left_total = invoice.subtotal - credited_sub
+    left_total = quantize_money(invoice.subtotal - credited_sub, invoice.currency)
     if amount is None or amount == left_total:
         return None
     if amount > left_total:
@@ -373,6 +405,7 @@ def dispute_resolve(
         raise ValidationFailed("give an amount or chosen lines, not both")
     with transaction.atomic():
         locked = _locked(dispute)
+        before = _snapshot(locked)
         invoice = locked.invoice
         if amount is not None:
             _check_amount(amount, invoice.currency)
@@ -391,7 +424,7 @@ def dispute_resolve(
         else:
             picked = _whole_invoice_lines(invoice, amount)
         note_row = credit_note_create(
-            invoice=invoice, reason=f"dispute {locked.pk}: {text}", lines=picked, now=now
+            invoice=invoice, reason=f"dispute {locked.pk}: {text}", lines=picked, now=now, actor=user
         )
         assert isinstance(note_row, CreditNote)
         locked.status = Dispute.Status.RESOLVED
@@ -401,4 +434,5 @@ def dispute_resolve(
         locked.decided_at = now
         locked.save(update_fields=["status", "credit_note", "outcome", "decided_by", "decided_at"])
         _event(locked, DisputeEvent.Kind.RESOLVED, user, f"{text} (credit note {note_row.number})", now)
+        _audit(locked, "resolve", user, before, text)
     return locked
