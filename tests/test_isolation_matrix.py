@@ -103,6 +103,8 @@ MATRIX: dict[str, Expect] = {
     "portal:dispute-decide": Expect("tenant", ("POST",), "finance's action; a customer gets 403/404"),
     "portal:dispute-attachment": Expect("tenant"),
     "portal:finance:home": Expect("finance"),
+    "portal:finance:audit": Expect("finance"),
+    "portal:finance:audit-csv": Expect("finance"),
     "": Expect("public", why="the root redirects to the API docs"),
 }
 
