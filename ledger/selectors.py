@@ -176,12 +176,15 @@ def tenant_invoice_detail(*, tenant: Tenant, invoice_id: int) -> dict[str, Any] 
     return invoice_context(invoice)
 
 
-def tenant_invoice_line(*, tenant: Tenant, invoice_id: int, line_id: int) -> InvoiceLine | None:
-    return (
-        InvoiceLine.objects.filter(invoice__tenant=tenant, invoice_id=invoice_id, pk=line_id)
-        .select_related("invoice", "invoice__tenant", "corrects_invoice")
-        .first()
-    )
+def tenant_invoice_line(
+    *, tenant: Tenant, invoice_id: int, line_id: int, with_breakdown: bool = True
+) -> InvoiceLine | None:
+    """The tenant's invoice line; `with_breakdown=False` leaves its stored breakdown unread (a percentage
+    line's holds a row per event: megabytes for a busy month)."""
+    lines = InvoiceLine.objects.filter(invoice__tenant=tenant, invoice_id=invoice_id, pk=line_id)
+    if not with_breakdown:
+        lines = lines.defer("breakdown")
+    return lines.select_related("invoice", "invoice__tenant", "corrects_invoice").first()
 
 
 def tenant_share_links(*, tenant: Tenant, invoice_id: int) -> QuerySet[InvoiceShareLink]:

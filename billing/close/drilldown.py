@@ -124,7 +124,7 @@ class LineDrilldown:
 
 def line_drilldown(*, tenant: Tenant, invoice_id: int, line_id: int) -> LineDrilldown | None:
     """The drill-down of the tenant's invoice line; None for another tenant's line."""
-    line = tenant_invoice_line(tenant=tenant, invoice_id=invoice_id, line_id=line_id)
+    line = tenant_invoice_line(tenant=tenant, invoice_id=invoice_id, line_id=line_id, with_breakdown=False)
     if line is None:
         return None
     result = LineDrilldown(line=line, currency=line.invoice.currency)
@@ -378,31 +378,49 @@ def _priced_days(
     return days
 
 
+_PER_EVENT_DAYS_SQL = """
+WITH priced AS (
+    SELECT (row->>'index')::bigint AS idx, (row->>'amount')::numeric AS amount
+    FROM {lines} l, jsonb_array_elements(l.breakdown) AS row
+    WHERE l.id = %(line)s AND jsonb_typeof(row) = 'object' AND row->>'kind' = 'event'
+), events AS (
+    SELECT row_number() OVER (ORDER BY "timestamp", id) - 1 AS idx, "timestamp", quantity
+    FROM {events}
+    WHERE tenant_id = %(tenant)s AND sku_id = %(sku)s AND profile_version_id = %(version)s
+      AND "timestamp" >= %(start)s AND "timestamp" < %(end)s AND status = 'accepted' AND NOT late
+)
+SELECT ("timestamp" AT TIME ZONE %(tz)s)::date AS day, sum(quantity), sum(amount), count(*),
+       (SELECT count(*) FROM priced), (SELECT count(*) FROM events)
+FROM priced JOIN events USING (idx)
+GROUP BY 1
+ORDER BY 1
+"""
+
+
 def _per_event_days(line: InvoiceLine, scope: _Scope) -> list[tuple[date, Decimal, Decimal]]:
     """Percentage prices: the breakdown's per-event prices (row `index` = the event's position in time
-    order among the events the invoice priced), summed per local day."""
-    rows = [r for r in line.breakdown if isinstance(r, dict) and r.get("kind") == "event"]
-    events = list(
-        UsageEvent.objects.filter(
-            tenant_id=scope.tenant_id,
-            sku_id=scope.sku.pk,
-            profile_version_id=scope.version_id,
-            timestamp__gte=scope.start,
-            timestamp__lt=scope.end,
-            status=UsageEvent.Status.ACCEPTED,
-            late=False,
-        )
-        .order_by("timestamp", "id")
-        .values_list("timestamp", "quantity")
+    order among the events the invoice priced), summed per local day, in PostgreSQL (a month can hold
+    tens of thousands of events: neither the breakdown nor the events come back, only a row per day).
+    Nothing when the breakdown and the events do not pair up one to one."""
+    sql = _PER_EVENT_DAYS_SQL.format(
+        lines=connection.ops.quote_name(InvoiceLine._meta.db_table),
+        events=connection.ops.quote_name(UsageEvent._meta.db_table),
     )
-    if len(rows) != len(events):
+    params: dict[str, Any] = {
+        "line": line.pk,
+        "tenant": scope.tenant_id,
+        "sku": scope.sku.pk,
+        "version": scope.version_id,
+        "start": scope.start,
+        "end": scope.end,
+        "tz": scope.zone.key,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if not rows:
         return []
-    quantity: dict[date, Decimal] = defaultdict(lambda: ZERO)
-    amount: dict[date, Decimal] = defaultdict(lambda: ZERO)
-    with localcontext(WIDE_CONTEXT):
-        for row in rows:
-            ts, q = events[int(row["index"])]
-            day = scope.day(ts)
-            quantity[day] += q
-            amount[day] += Decimal(str(row["amount"]))
-    return [(day, quantity[day], amount[day]) for day in sorted(amount)]
+    _day, _q, _a, _n, priced, events = rows[0]
+    if not priced == events == sum(n for _d, _q, _a, n, _p, _e in rows):
+        return []
+    return [(day, quantity, amount) for day, quantity, amount, _n, _p, _e in rows]
