@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from django.conf import settings
 from django.utils.cache import patch_vary_headers
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -29,6 +30,7 @@ from billing.api.display import ACCEPT_LANGUAGE_HELP, display_locale, money_disp
 from billing.api.openapi import RETRY_AFTER, ClosedSerializer, error_response
 from billing.api.parsers import json_document
 from billing.pricing import PricingError, error_payload, quote
+from billing.profiles.quoting import stored_price
 from billing.usage.backpressure import Backpressure
 from billing.usage.parsing import MAX_QUANTITY
 from common.breaker import redis_breaker
@@ -135,7 +137,16 @@ def _magnitude_at_least(value: Any, bound: Decimal) -> bool:
 
 
 class QuoteRequest(ClosedSerializer):  # another key: 400 "unknown key" (billing.pricing.quote)
-    price = serializers.DictField(help_text="one entry of a profile's prices, without sku")
+    price = serializers.DictField(
+        required=False, help_text="one entry of a profile's prices, without sku (or: profile and sku)"
+    )
+    profile = serializers.CharField(
+        required=False,
+        help_text="instead of price: the price of `sku` in this profile's version in force at `at` (now); "
+        "refused (409, reason signature) when that version's approval signatures do not verify",
+    )
+    sku = serializers.CharField(required=False)
+    at = serializers.DateTimeField(required=False)
     quantity = serializers.CharField(required=False)
     events = serializers.ListField(child=serializers.CharField(), required=False)
     currency = serializers.CharField()
@@ -157,6 +168,23 @@ QuoteResponse = inline_serializer(
         "breakdown": serializers.ListField(child=serializers.DictField()),
     },
 )
+
+
+def _with_stored_price(data: Any) -> Any:
+    """`data` with `profile`, `sku` (and `at`) replaced by the stored version's price (and its currency
+    when none is given): billing.profiles.quoting.stored_price, which refuses an unverified version."""
+    if not isinstance(data, dict) or "profile" not in data:
+        return data
+    issues = [FieldIssue(key, "is required with profile") for key in ("sku",) if not data.get(key)]
+    issues += [FieldIssue("price", "give price or profile, not both")] if "price" in data else []
+    at = parse_datetime(str(data["at"])) if data.get("at") else None
+    if data.get("at") and (at is None or at.tzinfo is None):
+        issues.append(FieldIssue("at", "an ISO 8601 instant with a time zone"))
+    if issues:
+        raise ValidationFailed("invalid quote", issues=issues)
+    stored = stored_price(profile=str(data["profile"]), sku=str(data["sku"]), at=at)
+    rest = {key: value for key, value in data.items() if key not in ("profile", "sku", "at")}
+    return {"currency": stored.currency, **rest, "price": stored.price}
 
 
 def _with_display_after_rounded(result: dict[str, Any], shown: str) -> dict[str, Any]:
@@ -187,6 +215,8 @@ class QuoteView(APIView):
             400: error_response("invalid input; every error names its field (or: not UTF-8 JSON)"),
             401: error_response("missing, invalid or revoked API key, and no session"),
             403: error_response("a session request without its CSRF token"),
+            404: error_response("with profile: no such profile, or no version of it in force then"),
+            409: error_response("with profile: the version in force does not verify (reason signature)"),
             413: error_response("body over QUOTE_MAX_BODY_BYTES or more than QUOTE_MAX_EVENTS events"),
             415: error_response("not application/json, or a charset other than utf-8"),
             429: error_response("per-caller rate limit (QUOTE_RATE_LIMIT); see Retry-After"),
@@ -214,8 +244,9 @@ class QuoteView(APIView):
         if _declared_length(request) > limit:  # refused before the body is read
             raise _body_too_large(limit)
         _quote_limits_check(request.data)
+        payload = _with_stored_price(request.data)
         try:
-            result = quote(request.data)
+            result = quote(payload)
         except PricingError as err:
             return Response(error_payload(err), status=status.HTTP_400_BAD_REQUEST)
         user = request.user

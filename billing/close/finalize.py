@@ -4,7 +4,8 @@
    other closer takes them: no deadlock), then the periods' invoices and BillingPeriod rows (created if
    missing), each with one statement;
 2. a tenant with events of its period that rating has not rated yet is set aside, blocked with the
-   reason `usage_pending`: a close never turns on-time usage into late usage;
+   reason `usage_pending`: a close never turns on-time usage into late usage; so is a tenant whose period
+   a version priced whose approval signature does not verify (reason `signature`, naming the version);
 3. the usage of every tenant is read with one grouped query per distinct period range. This is only
    consistent because the tenant locks are held: rating cannot add usage for these tenants until the
    transaction that marks their periods closed commits (the rating-vs-close guard);
@@ -25,6 +26,7 @@ from billing.close.cache import CloseCache
 from billing.close.compute import invoice_compute
 from billing.close.periods import CloseResult
 from billing.profiles.models import ProfileVersion
+from billing.profiles.selectors import VersionTimeline
 from billing.rating.models import BillingPeriod
 from billing.rating.selectors import period_usage_rows_many
 from billing.usage.selectors import unrated_event_counts
@@ -37,6 +39,7 @@ from ledger.services.invoicing_batch import invoices_issue_many
 from tenants.models import Tenant
 
 USAGE_PENDING = "usage_pending"
+SIGNATURE = "signature"
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ def close_locked(*, due: list[DuePeriod], now: datetime, cache: CloseCache) -> d
         else:
             todo.append(item)
     todo = _without_unrated_usage(todo, results, now=now)
+    todo = _without_unverified_versions(todo, results, now=now)
     if not todo:
         return results
     periods = _billing_periods_for_update(todo)
@@ -153,6 +157,45 @@ def _without_unrated_usage(
             )
         else:
             kept.append(item)
+    return kept
+
+
+def _without_unverified_versions(
+    items: list[DuePeriod], results: dict[int, CloseResult], *, now: datetime
+) -> list[DuePeriod]:
+    """Never invoice with a version whose approval signature does not verify (billing.profiles.signatures):
+    a tenant whose period any such version priced is blocked with the reason `signature`, naming the
+    version, and a `signature` alert (closed by a later run once the version verifies again)."""
+    if not items:
+        return items
+    timeline = VersionTimeline(item.tenant.pk for item in items)
+    if not timeline.unverified:
+        return items
+    span = {item.tenant.pk: (item.period.start, item.period.end) for item in items}
+    bad: dict[int, set[int]] = defaultdict(set)
+    for tenant_id, lo, hi, version in timeline.windows():
+        start, end = span[tenant_id]
+        if version.pk in timeline.unverified and lo < end and (hi is None or hi > start):
+            bad[tenant_id].add(version.pk)
+    for item in items:
+        if item.version.pk in timeline.unverified:
+            bad[item.tenant.pk].add(item.version.pk)
+    kept: list[DuePeriod] = []
+    for item in items:
+        versions = sorted(bad.get(item.tenant.pk, ()))
+        if not versions:
+            kept.append(item)
+            continue
+        reasons = "; ".join(timeline.unverified[pk] for pk in versions)
+        results[item.tenant.pk] = CloseResult(
+            item.tenant.slug, item.period.key, "blocked", message=f"{SIGNATURE}: {reasons}"
+        )
+        alert_raise(
+            kind=Alert.Kind.SIGNATURE,
+            tenant_id=item.tenant.pk,
+            message=f"period {item.period.key} blocked: {reasons}",
+            now=now,
+        )
     return kept
 
 

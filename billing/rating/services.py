@@ -223,6 +223,10 @@ class Rater:
         try:
             with transaction.atomic():
                 return self._rate(batches, now=now), {}
+        except rating_sql.VersionUnverified as err:  # those batches wait; the others are rated
+            rest = [b for b in batches if b.pk not in err.waiting]
+            total, failed = self._rate_isolated(rest, now=now) if rest else (rating_sql.SqlBatch(), {})
+            return total, {**failed, **err.waiting}
         except REFUSED_DATA as err:
             if len(batches) == 1:
                 return rating_sql.SqlBatch(), {batches[0].pk: reason_of(err)}
@@ -232,6 +236,8 @@ class Rater:
             try:
                 with transaction.atomic():
                     total.add(self._rate([batch], now=now))
+            except rating_sql.VersionUnverified as err:
+                failed.update(err.waiting)
             except REFUSED_DATA as err:
                 failed[batch.pk] = reason_of(err)
         return total, failed
@@ -257,7 +263,15 @@ class Rater:
 # Data the database refuses (a numeric overflow, a missing parent): set the batch aside. Rating's SQL runs
 # on psycopg's own cursor, so its errors arrive unwrapped; deadlocks and lost connections are not here and
 # roll the whole transaction back (the batches are claimed again).
-REFUSED_DATA = (DataError, IntegrityError, psycopg.errors.DataError, psycopg.errors.IntegrityError)
+# A batch holding usage of a version whose approval signature does not verify waits the same way (set aside
+# with an alert of kind `signature`).
+REFUSED_DATA = (
+    DataError,
+    IntegrityError,
+    psycopg.errors.DataError,
+    psycopg.errors.IntegrityError,
+    rating_sql.VersionUnverified,
+)
 
 
 def _nothing() -> None:
@@ -265,12 +279,15 @@ def _nothing() -> None:
 
 
 def reason_of(err: Exception) -> str:
+    if isinstance(err, rating_sql.VersionUnverified):
+        return "; ".join(err.waiting.values())
     return f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
 
 
 def _set_aside(batches: list[RatingBatch], failed: dict[int, str], *, now: datetime) -> None:
     """Mark the failed batches `failed` with their reasons and raise an alert per tenant: their events
-    wait (a close of their period is blocked with `usage_pending`), the other batches are rated."""
+    wait (a close of their period is blocked with `usage_pending`), the other batches are rated. A batch
+    waiting for a version whose signature does not verify raises a `signature` alert."""
     for batch in batches:
         reason = failed.get(batch.pk)
         if reason is None:
@@ -278,9 +295,10 @@ def _set_aside(batches: list[RatingBatch], failed: dict[int, str], *, now: datet
         batch.status, batch.failed_at, batch.failure_reason = RatingBatch.Status.FAILED, now, reason
         batch.save(update_fields=["status", "failed_at", "failure_reason"])
         metrics.RATING_FAILURES.labels(stage="batch").inc()
+        kind = Alert.Kind.SIGNATURE if reason.startswith(rating_sql.UNVERIFIED) else Alert.Kind.RATING
         for tenant_id in sorted({int(t) for t in batch.tenant_ids}):
             alert_raise(
-                kind=Alert.Kind.RATING,
+                kind=kind,
                 tenant_id=tenant_id,
                 message=f"rating batch {batch.pk} ({batch.event_count} events) set aside: {reason}",
                 now=now,

@@ -26,6 +26,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 
@@ -196,13 +197,13 @@ class SqlBatch:
 TimelineRow = tuple[int, int, datetime, datetime | None, int, bool, str, str | None]
 
 
-def timeline_rows(tenant_ids: set[int]) -> list[TimelineRow]:
+def timeline_rows(tenant_ids: set[int], *, timeline: VersionTimeline | None = None) -> list[TimelineRow]:
     """(tenant, sku, valid_from, valid_to or None, version, priced per event, the SKU meter's aggregation,
     its unique_count tag or None) windows: disjoint per (tenant, sku), the same answer as
     `VersionTimeline(tenant_ids).version_at(tenant, at)` followed by `prices(version, sku.code)`, because
     they are `VersionTimeline.windows()` split by priced SKU. Carrying the meter here spares the per-event
     join to the SKU and meter tables (an event without a window is quarantined, its meter never read)."""
-    timeline = VersionTimeline(tenant_ids)
+    timeline = timeline or VersionTimeline(tenant_ids)
     windows = list(timeline.windows())
     codes = {code for *_window, version in windows for code in timeline.priced_codes(version)}
     skus = {
@@ -219,6 +220,54 @@ def timeline_rows(tenant_ids: set[int]) -> list[TimelineRow]:
                 sku_id, aggregation, tag = skus[code]
                 rows.append((tenant_id, sku_id, lo, hi, version.pk, per_event, aggregation, tag))
     return rows
+
+
+UNVERIFIED = "profile version signature does not verify"
+
+
+class VersionUnverified(Exception):
+    """Some claimed batches hold usage that a version whose approval signature does not verify would price
+    (billing.profiles.signatures): `waiting` maps each such batch to the reason. Raised before any write;
+    the rater sets those batches aside (their usage waits, an alert is raised) and rates the others."""
+
+    def __init__(self, waiting: dict[int, str]):
+        super().__init__("; ".join(f"batch {pk}: {reason}" for pk, reason in sorted(waiting.items())))
+        self.waiting = waiting
+
+
+# The claimed batches' accepted events that fall in the window of a version that does not verify.
+_WAITING = (
+    "SELECT DISTINCT e.rating_batch_id, w.version_id FROM billing_usageevent e "
+    "JOIN unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::bigint[]) "
+    "AS w(tenant_id, sku_id, lo, hi, version_id) ON e.tenant_id = w.tenant_id AND e.sku_id = w.sku_id "
+    'AND e."timestamp" >= w.lo AND (w.hi IS NULL OR e."timestamp" < w.hi) '
+    "WHERE e.rating_batch_id = ANY(%s) AND e.id BETWEEN %s AND %s AND e.status = 'accepted'"
+)
+
+
+def _waiting_batches(
+    cursor: Any, batches: Sequence[RatingBatch], rows: list[TimelineRow], unverified: dict[int, str]
+) -> dict[int, str]:
+    bad = [row for row in rows if row[4] in unverified]
+    if not bad:
+        return {}
+    cursor.execute(
+        _WAITING,
+        [
+            [r[0] for r in bad],
+            [r[1] for r in bad],
+            [r[2] for r in bad],
+            [r[3] for r in bad],
+            [r[4] for r in bad],
+            [b.pk for b in batches],
+            min(b.first_event_id for b in batches),
+            max(b.last_event_id for b in batches),
+        ],
+    )
+    waiting: dict[int, list[str]] = {}
+    for batch_id, version_id in cursor.fetchall():
+        waiting.setdefault(batch_id, []).append(unverified[version_id])
+    return {pk: f"{UNVERIFIED}: " + "; ".join(sorted(reasons)) for pk, reasons in waiting.items()}
 
 
 _QUANTITY_ON_CONFLICT: dict[str, str] = {
@@ -275,7 +324,12 @@ def rate_batches(
         cursor.execute(
             "SELECT id FROM tenants_tenant WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [tenant_ids]
         )
-        timeline = timeline_rows(set(tenant_ids))  # ORM reads: before the COPY
+        versions = VersionTimeline(set(tenant_ids))
+        timeline = timeline_rows(set(tenant_ids), timeline=versions)  # ORM reads: before the COPY
+        if versions.unverified:  # usage a version that does not verify would price waits: nothing written
+            waiting = _waiting_batches(cursor, batches, timeline, versions.unverified)
+            if waiting:
+                raise VersionUnverified(waiting)
         with cursor.copy(
             "COPY rating_timeline (tenant_id, sku_id, valid_from, valid_to, version_id, per_event, aggregation, "
             "unique_tag) FROM STDIN (FORMAT BINARY)"
