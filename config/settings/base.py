@@ -347,3 +347,8 @@ CELERY_BEAT_SCHEDULE["billing-rollout-guardrails"] = {
     "task": "billing.rollout_guardrails_check",
     "schedule": env_int("ROLLOUT_GUARDRAILS_INTERVAL_SECONDS", 300),
 }
+
+# --- Backtest of a draft (issue 14; docs/backtest.md) --------------------------------------------------
+# Processes sharing a large backtest's tenants (billing.close.backtest: from 2,000 periods on, outside a
+# transaction, never in a daemonic Celery pool child); 1 prices everything in the calling process.
+BACKTEST_WORKERS = env_int("BACKTEST_WORKERS", 2)
