@@ -1,0 +1,133 @@
+"""Reads for finance's workspace: the price lists with the tenants on each, and a profile's version
+timeline as finance reads it. "In force" is derived, never stored: of the profile's versions that price
+(approved, superseded, rolled back), the one with the latest `effective_from <= now` (the same bisection
+as rating's `version_effective`); an approved version that starts later is "scheduled"."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+
+from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+from billing.profiles.selectors import version_effective
+from tenants.models import Tenant
+
+# How finance reads a version's state (the stored status, with "in force" and "scheduled" derived).
+STATE_LABELS: dict[str, str] = {
+    "draft": "Draft",
+    "pending_approval": "Pending approval",
+    "scheduled": "Approved, scheduled",
+    "in_force": "In force",
+    "approved": "Approved",
+    "superseded": "Superseded",
+    "rolled_back": "Rolled back",
+    "rejected": "Rejected",
+}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    version: ProfileVersion
+    state: str  # a key of STATE_LABELS
+
+    @property
+    def label(self) -> str:
+        return STATE_LABELS.get(self.state, self.state)
+
+
+@dataclass(frozen=True)
+class TenantOnProfile:
+    tenant: Tenant
+    since: datetime
+    until: datetime | None
+    upcoming: bool  # the assignment starts after now
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    profile: BillingProfile
+    in_force: ProfileVersion | None
+    pending: int
+    drafts: int
+    tenants: list[TenantOnProfile]
+
+
+def _in_force_versions(versions: list[ProfileVersion]) -> list[ProfileVersion]:
+    pricing = {str(s) for s in ProfileVersion.IN_FORCE_STATUSES} | {"rolled_back"}
+    return sorted((v for v in versions if v.status in pricing), key=lambda v: (v.effective_from, v.number))
+
+
+def version_in_force(versions: list[ProfileVersion], *, now: datetime) -> ProfileVersion | None:
+    """Of one profile's versions, the one pricing at `now` (None before the first approved one starts)."""
+    rows = _in_force_versions(versions)
+    return version_effective([v.effective_from for v in rows], rows, now)
+
+
+def version_state(version: ProfileVersion, *, in_force: ProfileVersion | None, now: datetime) -> str:
+    if in_force is not None and version.pk == in_force.pk:
+        return "in_force"
+    if version.status == ProfileVersion.Status.APPROVED and version.effective_from > now:
+        return "scheduled"
+    return str(version.status)
+
+
+def profile_timeline(*, profile: BillingProfile, now: datetime) -> list[TimelineEntry]:
+    """Every version of the profile, newest number first, each with its state at `now`."""
+    versions = list(profile.versions.select_related("author", "decided_by").order_by("-number"))
+    in_force = version_in_force(versions, now=now)
+    return [TimelineEntry(v, version_state(v, in_force=in_force, now=now)) for v in versions]
+
+
+def _tenants_by_profile(
+    *, now: datetime, profile_ids: list[int] | None = None
+) -> dict[int, list[TenantOnProfile]]:
+    """Per profile, the tenants assigned to it now or from a later instant (assignments not yet ended)."""
+    assignments = ProfileAssignment.objects.filter(Q(effective_to__isnull=True) | Q(effective_to__gt=now))
+    if profile_ids is not None:
+        assignments = assignments.filter(profile_id__in=profile_ids)
+    by_profile: dict[int, list[TenantOnProfile]] = defaultdict(list)
+    for a in assignments.select_related("tenant").order_by("tenant__slug", "effective_from"):
+        by_profile[a.profile_id].append(
+            TenantOnProfile(a.tenant, a.effective_from, a.effective_to, upcoming=a.effective_from > now)
+        )
+    return by_profile
+
+
+def tenants_on_profile(*, profile: BillingProfile, now: datetime) -> list[TenantOnProfile]:
+    return _tenants_by_profile(now=now, profile_ids=[profile.pk]).get(profile.pk, [])
+
+
+def profiles_overview(*, now: datetime) -> list[ProfileRow]:
+    """Every price list: the version in force, how many versions wait (pending, drafts), its tenants."""
+    profiles = list(BillingProfile.objects.order_by("code"))
+    versions: dict[int, list[ProfileVersion]] = defaultdict(list)
+    for version in ProfileVersion.objects.filter(profile__in=profiles).order_by("profile_id", "number"):
+        versions[version.profile_id].append(version)
+    tenants = _tenants_by_profile(now=now)
+    return [
+        ProfileRow(
+            profile=p,
+            in_force=version_in_force(versions[p.pk], now=now),
+            pending=sum(v.status == ProfileVersion.Status.PENDING_APPROVAL for v in versions[p.pk]),
+            drafts=sum(v.status == ProfileVersion.Status.DRAFT for v in versions[p.pk]),
+            tenants=tenants.get(p.pk, []),
+        )
+        for p in profiles
+    ]
+
+
+def version_compared(*, version: ProfileVersion, now: datetime) -> ProfileVersion | None:
+    """What a version is read against: the version in force now; for the version in force itself, or one
+    that priced before, the version that priced just before it started."""
+    versions = list(ProfileVersion.objects.filter(profile_id=version.profile_id))
+    in_force = version_in_force(versions, now=now)
+    earlier = version.status in ("superseded", "rolled_back")
+    if in_force is not None and in_force.pk != version.pk and not earlier:
+        return in_force
+    rows = [v for v in _in_force_versions(versions) if v.pk != version.pk]
+    return version_effective(
+        [v.effective_from for v in rows], rows, version.effective_from - timedelta(microseconds=1)
+    )
