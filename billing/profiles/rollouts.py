@@ -83,11 +83,13 @@ def rollout_schedule(
     percent: Decimal | str | None = None,
     max_bill_change_pct: Decimal | str,
     max_disputes: int,
+    salt: str | None = None,
     now: datetime | None = None,
 ) -> Rollout:
     """Roll `version` (approved, not yet in force) out to a cohort first: `tenants` (on its profile) or
     `percent` of the profile's tenants, never both. Guardrails: the largest change of a cohort tenant's
-    estimated bill in percent, and the number of disputes the cohort may open, before the canary halts."""
+    estimated bill in percent, and the number of disputes the cohort may open, before the canary halts.
+    A percentage cohort's draw uses `salt` (random when not given: a seeded demo picks one)."""
     _require_role(actor, APPROVERS, "scheduling a rollout")
     now = now or timezone.now()
     if (tenants is None) == (percent is None):
@@ -146,7 +148,7 @@ def rollout_schedule(
             version=locked,
             cohort_kind=Rollout.CohortKind.EXPLICIT if tenants is not None else Rollout.CohortKind.PERCENTAGE,
             percent=share,
-            salt=secrets.token_hex(8),
+            salt=salt or secrets.token_hex(8),
             max_bill_change_pct=limit,
             max_disputes=max_disputes,
             created_by=actor,
