@@ -2,12 +2,17 @@
 (the version workflow, re-attribution, signed FX rates) go through the services, so the rows they guard
 are read-only here."""
 
-from typing import Any
+from typing import Any, cast
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
+from billing.profiles.approvals import approval_grant
+from billing.profiles.models import Approval, ApprovalRequest
+from common.errors import ApplicationError
 from ledger.audit.admin import AuditedAdmin
 
 from .models import BillingProfile, Meter, ProfileAssignment, ProfileVersion, Sku
@@ -77,6 +82,73 @@ class ProfileVersionAdmin(AuditedAdmin, admin.ModelAdmin[ProfileVersion]):
         return obj is not None and not obj.is_frozen and super().has_delete_permission(request, obj)
 
 
+class ApprovalInline(admin.TabularInline[Approval, ApprovalRequest]):
+    """Signed approvals: append-only (the database refuses any change)."""
+
+    model = Approval
+    extra = 0
+    fields = ("approver", "approved_at", "signature", "note")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(admin.ModelAdmin[ApprovalRequest]):
+    """Read-only: the decision is the `approve` action, which goes through the service
+    (billing.profiles.approvals.approval_grant: role, four eyes, signature), one request at a time; the
+    author of a version gets the service's refusal as an error message."""
+
+    list_display = (
+        "id",
+        "version",
+        "status",
+        "requested_by",
+        "created_at",
+        "expires_at",
+        "required_approvals",
+    )
+    list_filter = ("status",)
+    readonly_fields = (
+        "version",
+        "requested_by",
+        "created_at",
+        "expires_at",
+        "periods",
+        "backtest",
+        "backtest_hash",
+        "required_approvals",
+        "matched_rules",
+        "status",
+        "decided_at",
+        "decision_note",
+    )
+    inlines = [ApprovalInline]
+    actions = ["approve"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApprovalRequest | None = None) -> bool:
+        return False
+
+    @admin.action(description="Approve (sign) the selected requests", permissions=["change"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[ApprovalRequest]) -> None:
+        for item in queryset.order_by("pk"):
+            try:
+                approval_grant(request=item, approver=cast(User, request.user))
+            except ApplicationError as err:
+                self.message_user(request, f"request {item.pk}: {err.message}", level=messages.ERROR)
+            else:
+                item.refresh_from_db()
+                self.message_user(request, f"request {item.pk}: approved by you ({item.status})")
+
+
 @admin.register(ProfileAssignment)
 class ProfileAssignmentAdmin(AuditedAdmin, SimpleHistoryAdmin):
     audit_name = "profile_assignment"
@@ -86,11 +158,9 @@ class ProfileAssignmentAdmin(AuditedAdmin, SimpleHistoryAdmin):
 
 
 # --- Usage: quarantined events are visible here; re-attribution goes through the service. ------------
-from django.contrib import messages  # noqa: E402
 from django.db.models import QuerySet  # noqa: E402
 
 from billing.usage.quarantine import usage_event_reattribute_from_codes  # noqa: E402
-from common.errors import ApplicationError  # noqa: E402
 
 from .models import RatingBatch, UsageAggregate, UsageEvent  # noqa: E402
 

@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing.profiles.models import Approval, ApprovalRequest, ProfileVersion
@@ -312,6 +313,14 @@ def approval_requests_expire(*, now: datetime | None = None) -> int:
             )
             expired += 1
     return expired
+
+
+def approval_requests_list(*, status: str | None = None) -> QuerySet[ApprovalRequest]:
+    """Approval requests, newest first, with their version, profile, requester and approvals."""
+    rows = ApprovalRequest.objects.select_related("version__profile", "requested_by").prefetch_related(
+        "approvals__approver"
+    )
+    return rows.filter(status=status) if status else rows
 
 
 def open_request_of(version: ProfileVersion) -> ApprovalRequest | None:
