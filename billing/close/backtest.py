@@ -4,17 +4,21 @@ close's own road for "this period under that version" (`preview.lines_as_if_in_f
 fees, discounts, minimum; before tax) next to what its invoice billed for the period itself (its lines
 but corrections of earlier periods, before tax). Set-based: a handful of queries per distinct period
 range, none per tenant (but where the draft needs what the aggregates cannot give: a discount window
-that cuts the period, a meter counting distinct values or taking the latest value). Pure read: nothing
-is written."""
+that cuts the period, a meter counting distinct values or taking the latest value). A large run may be
+shared among forked processes, each pricing its share of the tenants (`workers`). Pure read: nothing is
+written."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection, connections
 from django.db.models import F, Max, Sum, Window
 from django.db.models.functions import RowNumber
 
@@ -32,6 +36,8 @@ from tenants.models import Tenant
 
 ZERO = Decimal(0)
 CLOSED = (Invoice.Status.FINALIZED, Invoice.Status.PAID)
+# From this many periods on, `workers` > 1 forks: below, starting processes costs more than it saves.
+PARALLEL_FROM = 2000
 
 
 @dataclass(frozen=True)
@@ -141,14 +147,61 @@ def _with_events(
 
 
 def closed_periods_repriced(
-    *, version: ProfileVersion, doc: ProfileDocument, periods: int, now: datetime
+    *, version: ProfileVersion, doc: ProfileDocument, periods: int, now: datetime, workers: int = 1
 ) -> list[RepricedPeriod]:
     """Every tenant's last `periods` closed periods of the version's profile, re-priced as if `version`
     (`doc` its typed body; it may be an unsaved draft) had been in force all period (see the module
-    docstring), ordered by tenant slug then period."""
+    docstring), ordered by tenant slug then period. With `workers` > 1 and at least PARALLEL_FROM periods,
+    the tenants are shared among that many forked processes (`_fan_out`)."""
     invoices = closed_invoices(profile_id=version.profile_id, periods=periods, now=now)
     if not invoices:
         return []
+    if workers > 1 and len(invoices) >= PARALLEL_FROM and _can_fork():
+        result = _fan_out(version, doc, invoices, workers)
+    else:
+        result = _repriced(version, doc, invoices)
+    result.sort(key=lambda r: (r.tenant_slug, r.period_start))
+    return result
+
+
+def _can_fork() -> bool:
+    """Forking is safe here: no open transaction (its connection is closed before the fork), not a
+    daemonic process (a Celery pool child may not have children), and the platform forks."""
+    return (
+        not connection.in_atomic_block
+        and not mp.current_process().daemon
+        and "fork" in mp.get_all_start_methods()
+    )
+
+
+def _fan_out(
+    version: ProfileVersion, doc: ProfileDocument, invoices: list[dict[str, Any]], workers: int
+) -> list[RepricedPeriod]:
+    """`_repriced` in `workers` forked processes, each its share of the tenants (the same computation:
+    every tenant's periods are priced alone). The connections are closed first: each process opens its
+    own, and this one reopens on its next query."""
+    shares: list[list[dict[str, Any]]] = [[] for _ in range(workers)]
+    for row in invoices:
+        shares[row["tenant_id"] % workers].append(row)
+    connections.close_all()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+        parts = list(pool.map(_repriced_in_child, [(version, doc, share) for share in shares if share]))
+    return [item for part in parts for item in part]
+
+
+def _repriced_in_child(
+    args: tuple[ProfileVersion, ProfileDocument, list[dict[str, Any]]],
+) -> list[RepricedPeriod]:
+    try:
+        return _repriced(*args)
+    finally:
+        connections.close_all()
+
+
+def _repriced(
+    version: ProfileVersion, doc: ProfileDocument, invoices: list[dict[str, Any]]
+) -> list[RepricedPeriod]:
+    """The invoices' periods re-priced (see `closed_periods_repriced`), in no particular order."""
     billed = _billed([row["pk"] for row in invoices])
     tenant_ids = sorted({row["tenant_id"] for row in invoices})
     tenants = {t.pk: t for t in Tenant.objects.filter(pk__in=tenant_ids).only("pk", "slug", "timezone")}
@@ -206,5 +259,4 @@ def closed_periods_repriced(
             else:
                 new_total = quantize_money(sum((line.amount for line in lines), ZERO), doc.currency)
                 result.append(replace(item, new_total=new_total))
-    result.sort(key=lambda r: (r.tenant_slug, r.period_start))
     return result

@@ -113,6 +113,9 @@ def _as_one_version(
     for code in sorted(by_sku):
         parts = by_sku[code]
         first = parts[0]
+        if len(parts) == 1:  # the common case: one version rated the SKU all period
+            merged.append(replace(first, profile_version_id=version.pk))
+            continue
         aggregation = skus[first.sku_id].meter.aggregation if first.sku_id in skus else Meter.Aggregation.SUM
         if aggregation in _FLOWS:
             quantity = sum((p.quantity for p in parts), ZERO)

@@ -30,6 +30,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from billing.close.backtest import RepricedPeriod, closed_periods_repriced
@@ -172,7 +173,9 @@ def _summary(
     tenants: list[dict[str, Any]] = []
     for tenant_rows in per_tenant.values():
         old = quantize_money(sum((r.old_total for r in tenant_rows), ZERO), doc.currency)
-        new = quantize_money(sum((r.new_total for r in tenant_rows if r.new_total is not None), ZERO), doc.currency)
+        new = quantize_money(
+            sum((r.new_total for r in tenant_rows if r.new_total is not None), ZERO), doc.currency
+        )
         tenants.append(
             {
                 "tenant_id": tenant_rows[0].tenant_id,
@@ -224,10 +227,13 @@ def _summary(
     }
 
 
-def backtest_run(*, version: ProfileVersion, periods: int = 1, now: datetime | None = None) -> Backtest:
+def backtest_run(
+    *, version: ProfileVersion, periods: int = 1, now: datetime | None = None, workers: int | None = None
+) -> Backtest:
     """The backtest of `version` (saved or not) over the last `periods` closed periods before `now` of
     every tenant on its profile (see the module docstring). Raises ValidationFailed for `periods` outside
-    1..12 or a body that does not validate. Writes nothing."""
+    1..12 or a body that does not validate. Writes nothing. `workers` (default settings.BACKTEST_WORKERS):
+    processes sharing a large run's tenants, outside a transaction (billing.close.backtest)."""
     if isinstance(periods, bool) or not isinstance(periods, int) or not 1 <= periods <= MAX_PERIODS:
         raise ValidationFailed(
             "the backtest covers 1 to 12 closed periods",
@@ -245,7 +251,13 @@ def backtest_run(*, version: ProfileVersion, periods: int = 1, now: datetime | N
     body_sha256 = version.body_sha256 or document_sha256(version.body)
     rows = [
         BacktestRow.of(item)
-        for item in closed_periods_repriced(version=version, doc=doc, periods=periods, now=now)
+        for item in closed_periods_repriced(
+            version=version,
+            doc=doc,
+            periods=periods,
+            now=now,
+            workers=workers if workers is not None else int(getattr(settings, "BACKTEST_WORKERS", 1)),
+        )
     ]
     current = _in_force_body(version, now)
     moves = (False, False)

@@ -137,6 +137,9 @@ def body_yaml(body: dict[str, Any]) -> str:
     for name, order in (("prices", _PRICE_ORDER), ("discounts", ("code", "name"))):
         if isinstance(ordered.get(name), list):
             ordered[name] = [_keyed(entry, order) for entry in ordered[name]]
+    for price in ordered.get("prices") or []:
+        if isinstance(price, dict) and isinstance(price.get("tiers"), list):
+            price["tiers"] = [_keyed(tier, ("up_to",)) for tier in price["tiers"]]
     return yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 

@@ -11,6 +11,7 @@ import pytest
 from django.apps import apps
 from django.db import connection
 
+from billing.close import backtest as close_backtest
 from billing.close.services import close_period
 from billing.pricing import document_sha256
 from billing.profiles.backtest import backtest_run, percent_change
@@ -301,3 +302,24 @@ def test_percent_change_rounds_half_up_and_is_undefined_from_zero():
     assert percent_change(Decimal("8.00"), Decimal("8.01")) == Decimal("0.13")  # 0.125 -> 0.13
     assert percent_change(Decimal("0"), Decimal("0")) == Decimal("0.00")
     assert percent_change(Decimal("0"), Decimal("5")) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_forked_workers_give_the_same_result_as_one_process(monkeypatch):
+    # committed data (the workers' own connections see it), and a fan-out from the first period on
+    monkeypatch.setattr("billing.close.backtest.PARALLEL_FROM", 1)
+    fanned: list[int] = []
+    real = close_backtest._fan_out
+    monkeypatch.setattr(close_backtest, "_fan_out", lambda *a: fanned.append(a[3]) or real(*a))
+    w = _closed_november()
+    for i, calls in enumerate(["300", "5", "12345"]):
+        _tenant_on(w, f"t{i}", calls)
+    draft = _draft(w, _per_call(w.profile.code, "0.08"))
+
+    alone = backtest_run(version=draft, now=DEC_10, workers=1)
+    forked = backtest_run(version=draft, now=DEC_10, workers=2)
+
+    assert fanned == [2]
+    assert [r.tenant_slug for r in forked.rows] == ["acme", "t0", "t1", "t2"]
+    assert forked.rows == alone.rows
+    assert forked.result_hash == alone.result_hash
