@@ -3,8 +3,8 @@ tenant, its estimated bill for the current period under the canary next to under
 replaces, and the disputes the cohort opened since the canary started; the guardrails' breaches.
 
 The estimated bill is the close's own road for "this period under that version"
-(`billing.close.preview.lines_as_if_in_force`: usage so far, flat fees, discounts, minimum; before tax),
-applied to the same usage twice: once as if the replaced version, once as if the canary had been in force
+(`billing.close.estimated.estimated_bill_under`: usage so far, flat fees, discounts, minimum; before
+tax), applied to the same usage twice: once as if the replaced version, once as if the canary had been in force
 for the whole period, so the difference is the price change alone, not when it started."""
 
 from __future__ import annotations
@@ -13,16 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from billing.close.cache import CloseCache, document_of
-from billing.close.preview import lines_as_if_in_force
-from billing.pricing import DocumentError
+from billing.close.estimated import estimated_bill_under, open_period
 from billing.profiles.backtest import percent_change
 from billing.profiles.models import ProfileAssignment, ProfileVersion
 from billing.profiles.rollout_models import Rollout, in_percentage_cohort
 from billing.profiles.selectors import replaced_version
-from billing.rating.estimates import tenant_period_at
-from billing.rating.selectors import period_usage
-from common.periods import Period
 from ledger.models import Dispute
 from tenants.models import Tenant
 
@@ -85,31 +80,6 @@ def cohort_tenants(*, rollout: Rollout, at: datetime) -> list[Tenant]:
     ]
 
 
-def _estimated(
-    tenant: Tenant, version: ProfileVersion, *, period_start: datetime, period_end: datetime, key: str
-) -> tuple[Decimal | None, str, str]:
-    """The tenant's bill for the period so far as if `version` had been in force all period: (total
-    before tax or None, currency, blocked reason)."""
-    try:
-        doc = document_of(version)
-    except DocumentError as err:
-        return None, "", f"v{version.number} does not validate: {err}"
-    period = Period(key=key, start=period_start, end=period_end)
-    usages = period_usage(tenant_id=tenant.pk, start=period.start, end=period.end)
-    lines, reason = lines_as_if_in_force(
-        tenant_id=tenant.pk,
-        tz=tenant.timezone,
-        period=period,
-        version=version,
-        doc=doc,
-        cache=CloseCache(),
-        usages=usages,
-    )
-    if reason:
-        return None, doc.currency, reason
-    return sum((line.amount for line in lines), ZERO), doc.currency, ""
-
-
 def cohort_tenant_watch(
     *,
     tenant: Tenant,
@@ -118,21 +88,18 @@ def cohort_tenant_watch(
     since: datetime,
     now: datetime,
 ) -> CohortTenantWatch:
-    period = tenant_period_at(tenant=tenant, at=now)
+    period = open_period(tenant=tenant, at=now)
     disputes = Dispute.objects.filter(tenant=tenant, created_at__gte=since, created_at__lte=now).count()
-    canary, currency, blocked = _estimated(
-        tenant, version, period_start=period.start, period_end=period.end, key=period.key
-    )
+    canary_bill = estimated_bill_under(tenant=tenant, version=version, period=period)
+    canary, currency, blocked = canary_bill.total, canary_bill.currency, canary_bill.blocked
+    old: Decimal | None = None
     if replaced is None:
-        old: Decimal | None = None
         blocked = blocked or "no version in force before the canary to compare with"
     else:
-        old, old_currency, old_blocked = _estimated(
-            tenant, replaced, period_start=period.start, period_end=period.end, key=period.key
-        )
-        blocked = blocked or old_blocked
-        if not blocked and old_currency != currency:
-            blocked = f"the canary prices in {currency}, the version it replaces in {old_currency}"
+        old_bill = estimated_bill_under(tenant=tenant, version=replaced, period=period)
+        old, blocked = old_bill.total, blocked or old_bill.blocked
+        if not blocked and old_bill.currency != currency:
+            blocked = f"the canary prices in {currency}, the version it replaces in {old_bill.currency}"
     change = percent_change(old, canary) if old is not None and canary is not None and not blocked else None
     return CohortTenantWatch(
         tenant=tenant,
