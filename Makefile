@@ -59,6 +59,7 @@ demo: migrate
 	$(PY) manage.py demo_story
 	$(PY) manage.py close_period || true  # exit 1 only flags blocked invoices, shown in its summary
 	$(PY) manage.py demo_disputes
+	$(PY) manage.py demo_governance  # a pending approval with its backtest, a canary in progress (docs/finance-portal.md)
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install e2e-deps lint typecheck imports migrations-check pytest
