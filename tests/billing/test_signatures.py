@@ -8,6 +8,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -36,7 +37,7 @@ AT = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 NOV_5 = datetime(2026, 11, 5, 10, tzinfo=UTC)
 
 
-def _tamper(sql: str, params: list[object]) -> None:
+def _tamper(sql: str, params: list[Any]) -> None:
     """Write past the guards (what someone with database rights could do): replica mode silences them."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
@@ -61,13 +62,17 @@ def test_the_signature_is_an_hmac_of_the_four_fields_with_the_profile_signing_ke
 
 
 def test_each_signed_field_changes_the_signature():
-    base = {"body_sha256": "a" * 64, "approver_id": 7, "approved_at": AT, "backtest_hash": "b" * 64}
+    def sign(body: str = "a" * 64, approver: int = 7, at: datetime = AT, backtest: str = "b" * 64) -> str:
+        return approval_signature(
+            body_sha256=body, approver_id=approver, approved_at=at, backtest_hash=backtest
+        )
+
     signatures = {
-        approval_signature(**base),
-        approval_signature(**{**base, "body_sha256": "c" * 64}),
-        approval_signature(**{**base, "approver_id": 8}),
-        approval_signature(**{**base, "approved_at": AT.replace(microsecond=1)}),
-        approval_signature(**{**base, "backtest_hash": "d" * 64}),
+        sign(),
+        sign(body="c" * 64),
+        sign(approver=8),
+        sign(at=AT.replace(microsecond=1)),
+        sign(backtest="d" * 64),
     }
 
     assert len(signatures) == 5

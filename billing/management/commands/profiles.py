@@ -5,6 +5,11 @@ profiles draft FILE --author U [--effective-from ISO] [--submit]
                                   create a draft version (the profile is created if new)
 profiles submit CODE N --actor U  send version N for approval
 profiles approve CODE N --approver U [--allow-backdated]
+profiles approve --request ID --as U [--note TEXT]
+                                  sign one approval of an approval request (the version is approved once
+                                  the request holds the approvals its policy asks for)
+profiles request --version CODE:N --as U [--periods N]
+                                  an approval request for a draft (submits it, with its backtest)
 profiles reject CODE N --approver U --reason TEXT
 profiles export CODE [--version N]  print a version as YAML
 profiles list                     one line per version
@@ -30,7 +35,8 @@ from django.utils import timezone
 
 from billing.catalog.models import Sku
 from billing.pricing import DocumentError, validate_document
-from billing.profiles.models import BillingProfile, ProfileVersion
+from billing.profiles.approvals import approval_grant, approval_request_create
+from billing.profiles.models import ApprovalRequest, BillingProfile, ProfileVersion
 from billing.profiles.services import (
     profile_create,
     profile_version_approve,
@@ -87,18 +93,26 @@ class Command(BaseCommand):
         p.add_argument("--password-stdin", action="store_true", help="read the author's password from stdin")
         for name in ("submit", "approve", "reject"):
             p = sub.add_parser(name)
-            p.add_argument("code")
-            p.add_argument("number", type=int)
-            p.add_argument("--actor" if name == "submit" else "--approver", required=True)
+            p.add_argument("code", nargs="?" if name == "approve" else None)
+            p.add_argument("number", type=int, nargs="?" if name == "approve" else None)
+            p.add_argument("--actor" if name == "submit" else "--approver", required=name != "approve")
             p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
             if name == "approve":
                 p.add_argument("--allow-backdated", action="store_true")
+                p.add_argument("--request", type=int, default=None, help="an approval request's id")
+                p.add_argument("--as", dest="as_user", default=None, help="the approver (with --request)")
+                p.add_argument("--note", default="")
             if name == "reject":
                 p.add_argument("--reason", required=True)
         p = sub.add_parser("export")
         p.add_argument("code")
         p.add_argument("--version", type=int, default=None)
         sub.add_parser("list")
+        p = sub.add_parser("request")
+        p.add_argument("--version", required=True, help="CODE:N (profile code and version number)")
+        p.add_argument("--as", dest="as_user", required=True, help="the editor asking for approval")
+        p.add_argument("--periods", type=int, default=1, help="closed periods to backtest (1 to 12)")
+        p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -153,6 +167,11 @@ class Command(BaseCommand):
         self.stdout.write(f"{options['code']} v{v.number} {v.status}")
 
     def _approve(self, options: dict[str, Any]) -> None:
+        if options["request"] is not None:
+            self._approve_request(options)
+            return
+        if options["code"] is None or options["number"] is None or not options["approver"]:
+            raise CommandError("approve CODE N --approver U, or approve --request ID --as U")
         v = profile_version_approve(
             version=self._version(options["code"], options["number"]),
             approver=_user(options["approver"], password_stdin=options["password_stdin"]),
@@ -167,6 +186,37 @@ class Command(BaseCommand):
             reason=options["reason"],
         )
         self.stdout.write(f"{options['code']} v{v.number} {v.status}")
+
+    def _approve_request(self, options: dict[str, Any]) -> None:
+        if not options["as_user"]:
+            raise CommandError("approve --request ID needs --as U (the approver)")
+        found = ApprovalRequest.objects.filter(pk=options["request"]).first()
+        if found is None:
+            raise CommandError(f"no approval request {options['request']}")
+        request = approval_grant(
+            request=found,
+            approver=_user(options["as_user"], password_stdin=options["password_stdin"]),
+            note=options["note"],
+            allow_backdated=options["allow_backdated"],
+        )
+        v = ProfileVersion.objects.select_related("profile").get(pk=request.version_id)
+        self.stdout.write(
+            f"request {request.pk} {request.status} ({request.approvals.count()}/{request.required_approvals} "
+            f"approvals): {v.profile.code} v{v.number} {v.status}"
+        )
+
+    def _request(self, options: dict[str, Any]) -> None:
+        code, _, number = options["version"].rpartition(":")
+        if not code or not number.isdigit():
+            raise CommandError("--version takes CODE:N, e.g. cloud-standard-eur:3")
+        version = self._version(code, int(number))
+        actor = _user(options["as_user"], password_stdin=options["password_stdin"])
+        request = approval_request_create(version=version, actor=actor, periods=options["periods"])
+        self.stdout.write(
+            f"request {request.pk} for {code} v{version.number}: {request.status}, "
+            f"{request.required_approvals} approval(s) needed, backtest {request.backtest_hash[:12]}, "
+            f"expires {request.expires_at.isoformat()}"
+        )
 
     def _export(self, options: dict[str, Any]) -> None:
         qs = ProfileVersion.objects.filter(profile__code=options["code"])
