@@ -1,6 +1,7 @@
 """`manage.py profiles ...`: profiles as code (YAML on disk).
 
-profiles validate FILE            check a document; prints OK or every field error (exit 2)
+profiles validate FILE|DIR        check a document, or a folder of profile files; prints OK or every
+                                  field error, addressed to its file and field (exit 2)
 profiles draft FILE --author U [--effective-from ISO] [--submit]
                                   create a draft version (the profile is created if new)
 profiles submit CODE N --actor U  send version N for approval
@@ -12,7 +13,14 @@ profiles request --version CODE:N --as U [--periods N]
                                   an approval request for a draft (submits it, with its backtest)
 profiles reject CODE N --approver U --reason TEXT
 profiles export CODE [--version N]  print a version as YAML
+profiles export DIR               one YAML file per profile (its body in force, metadata code and name)
+profiles plan DIR [--periods N]   per file: the diff against the version in force and the backtest of the
+                                  would-be draft (writes nothing)
+profiles apply DIR --as U [--effective-from ISO] [--periods N]
+                                  a draft and an approval request per changed profile; never activates
 profiles list                     one line per version
+
+Folders of profile files: billing/profiles/policy_files.py, docs/policy-as-code.md.
 
 Every action done in someone's name (draft, submit, approve, reject) proves who that is: the user's own
 password, asked at the terminal, or read as one line from standard input with --password-stdin (for
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,9 +41,11 @@ from django.contrib.auth import authenticate
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.http import HttpRequest
 from django.utils import timezone
+from tqdm import tqdm
 
 from billing.catalog.models import Sku
 from billing.pricing import DocumentError, validate_document
+from billing.profiles import policy_files
 from billing.profiles.approvals import approval_grant, approval_request_create
 from billing.profiles.models import ApprovalRequest, BillingProfile, ProfileVersion
 from billing.profiles.services import (
@@ -83,7 +94,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         p = sub.add_parser("validate")
-        p.add_argument("file")
+        p.add_argument("file", help="a profile document, or a folder of profile files")
         p = sub.add_parser("draft")
         p.add_argument("file")
         p.add_argument("--author", required=True)
@@ -105,8 +116,17 @@ class Command(BaseCommand):
             if name == "reject":
                 p.add_argument("--reason", required=True)
         p = sub.add_parser("export")
-        p.add_argument("code")
+        p.add_argument("code", help="a profile code (printed), or a folder (a path with '/', or existing)")
         p.add_argument("--version", type=int, default=None)
+        p = sub.add_parser("plan")
+        p.add_argument("dir")
+        p.add_argument("--periods", type=int, default=1, help="closed periods to backtest (1 to 12)")
+        p = sub.add_parser("apply")
+        p.add_argument("dir")
+        p.add_argument("--as", dest="as_user", required=True, help="the editor the drafts are written by")
+        p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+        p.add_argument("--effective-from", default=None, help="ISO 8601 with offset, for files without one")
+        p.add_argument("--periods", type=int, default=1, help="closed periods to backtest (1 to 12)")
         sub.add_parser("list")
         p = sub.add_parser("request")
         p.add_argument("--version", required=True, help="CODE:N (profile code and version number)")
@@ -128,7 +148,23 @@ class Command(BaseCommand):
             raise CommandError(f"no version {number} of profile {code!r}")
         return version
 
+    def _progress(self, items: Iterable[Any], what: str) -> Iterator[Any]:
+        """Items with a progress bar on stderr (at a terminal)."""
+        yield from tqdm(list(items), desc=what, unit="profile", file=sys.stderr, disable=None, leave=False)
+
+    def _folder(self, directory: str) -> list[policy_files.ProfileFile]:
+        files, issues = policy_files.folder_read(Path(directory))
+        for issue in issues:
+            self.stderr.write(str(issue))
+        if issues:
+            raise SystemExit(2)
+        return files
+
     def _validate(self, options: dict[str, Any]) -> None:
+        if Path(options["file"]).is_dir():
+            files = self._folder(options["file"])
+            self.stdout.write(f"OK: {len(files)} profiles")
+            return
         doc = _load(options["file"])
         try:
             validate_document(doc, known_skus=set(Sku.objects.values_list("code", flat=True)))
@@ -219,6 +255,14 @@ class Command(BaseCommand):
         )
 
     def _export(self, options: dict[str, Any]) -> None:
+        target = options["code"]
+        if options["version"] is None and ("/" in target or Path(target).is_dir()):
+            written, skipped = policy_files.folder_export(Path(target))
+            for path in written:
+                self.stdout.write(str(path))
+            for code in skipped:
+                self.stderr.write(f"{code}: skipped (no version in force)")
+            return
         qs = ProfileVersion.objects.filter(profile__code=options["code"])
         version = (
             qs.filter(number=options["version"]).first()
@@ -234,3 +278,37 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{v.profile.code}\tv{v.number}\t{v.status}\t{v.effective_from.isoformat()}\t{v.body_sha256[:12]}"
             )
+
+    def _plan(self, options: dict[str, Any]) -> None:
+        files = self._folder(options["dir"])
+        now = timezone.now()
+        for item in self._progress(files, "plan"):
+            plan = policy_files.file_plan(item, periods=options["periods"], now=now)
+            self.stdout.write(policy_files.plan_text(plan))
+
+    def _apply(self, options: dict[str, Any]) -> None:
+        files = self._folder(options["dir"])
+        actor = _user(options["as_user"], password_stdin=options["password_stdin"])
+        effective_from = None
+        if options["effective_from"]:
+            try:
+                effective_from = datetime.fromisoformat(options["effective_from"])
+            except ValueError as err:
+                raise CommandError(f"--effective-from: {err}") from err
+        now = timezone.now()
+        plans = [
+            policy_files.file_plan(item, periods=options["periods"], now=now, with_backtest=False)
+            for item in files
+        ]
+        issues = policy_files.apply_issues(plans, effective_from=effective_from, now=now)
+        for issue in issues:
+            self.stderr.write(str(issue))
+        if issues:
+            raise SystemExit(2)
+        for plan in self._progress(plans, "apply"):
+            result = policy_files.file_apply(
+                plan, actor=actor, effective_from=effective_from, periods=options["periods"], now=now
+            )
+            version = f" v{result.version.number} {result.version.status}" if result.version else ""
+            request = f", approval request #{result.request_id}" if result.request_id else ""
+            self.stdout.write(f"{result.file} ({result.code}): {result.outcome}{version}{request}")
