@@ -385,14 +385,26 @@ def _user(username: str, *, email: str, staff: bool = False) -> Any:
 
 
 def _approved_version(
-    profile: BillingProfile, body: dict[str, Any], effective_from: datetime, author: Any, approver: Any
+    profile: BillingProfile,
+    body: dict[str, Any],
+    effective_from: datetime,
+    author: Any,
+    approvers: tuple[Any, ...],
 ) -> ProfileVersion:
+    """Drafted by `author`, signed by the approvers in turn until the approval policy is satisfied (a price
+    decrease asks for two under the default policy)."""
     existing = profile.versions.filter(effective_from=effective_from).first()
     if existing is not None:
         return existing
     version = profile_version_create(profile=profile, body=body, effective_from=effective_from, author=author)
     version = profile_version_submit(version=version, actor=author)
-    return profile_version_approve(version=version, approver=approver, note="demo seed", allow_backdated=True)
+    for approver in approvers:
+        if version.status != ProfileVersion.Status.PENDING_APPROVAL:
+            break
+        version = profile_version_approve(
+            version=version, approver=approver, note="demo seed", allow_backdated=True
+        )
+    return version
 
 
 @dataclass
@@ -418,6 +430,9 @@ def seed_demo(now: datetime | None = None) -> SeedResult:
         approver = _user("finance", email="finance@demo.test", staff=True)
         membership_grant(user=author, role=Role.FINANCE_EDITOR)
         membership_grant(user=approver, role=Role.FINANCE_APPROVER)
+        controller = _user("controller", email="controller@demo.test", staff=True)
+        membership_grant(user=controller, role=Role.FINANCE_APPROVER)
+        approvers = (approver, controller)
 
         epoch = demo_epoch(now)
         bodies = {
@@ -439,19 +454,20 @@ def seed_demo(now: datetime | None = None) -> SeedResult:
                 profile = profile_create(code=code, name=names[code])
                 created.append(f"profile {code}")
             profiles[code] = profile
-            _approved_version(profile, body, epoch, author, approver)
+            _approved_version(profile, body, epoch, author, approvers)
         _approved_version(
             profiles["cloud-standard-eur"],
             eur_profile(compute_tail="0.025"),
             price_change_at(now),
             author,
-            approver,
+            approvers,
         )
 
         credentials = [
             ("admin", DEMO_PASSWORD, "superuser (Django admin)"),
             ("pricing", DEMO_PASSWORD, "finance editor: drafts profile versions"),
             ("finance", DEMO_PASSWORD, "finance approver: approves profile versions"),
+            ("controller", DEMO_PASSWORD, "finance approver: the second signature a price decrease needs"),
         ]
         for spec in TENANTS:
             tenant = Tenant.objects.filter(slug=spec.slug).first()

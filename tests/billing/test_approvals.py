@@ -337,3 +337,21 @@ def test_every_step_is_in_the_audit_trail(profile, people):
 
 def test_the_backfilled_and_factory_hash_of_an_empty_backtest_is_that_of_canonical_json():
     assert EMPTY_BACKTEST_HASH == "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+
+
+def test_the_demo_seed_signs_its_price_decrease_twice_under_the_default_policy(settings):
+    from billing.demo import seed_demo
+    from config.settings import base
+
+    settings.APPROVAL_POLICY = base.APPROVAL_POLICY
+    seed_demo(now=NOW)
+
+    decrease = ProfileVersion.objects.get(profile__code="cloud-standard-eur", number=2)
+    request = ApprovalRequest.objects.get(version=decrease)
+    assert (decrease.status, request.required_approvals, request.matched_rules) == (
+        "approved",
+        2,
+        ["big-or-decrease"],
+    )
+    assert sorted(request.approvals.values_list("approver__username", flat=True)) == ["controller", "finance"]
+    assert version_verifies(decrease) is True
