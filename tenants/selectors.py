@@ -6,11 +6,16 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from .models import CUSTOMER_ROLES, FINANCE_ROLES, Membership, Role, Tenant
+from .models import CUSTOMER_ROLES, FINANCE_ROLES, Membership, Project, Role, Tenant
 
 
 def tenant_get(*, slug: str) -> Tenant | None:
     return Tenant.objects.filter(slug=slug).first()
+
+
+def project_get(*, tenant: Tenant, code: str) -> Project | None:
+    """One of the tenant's projects by its code (another tenant's project of that code: None)."""
+    return Project.objects.filter(tenant=tenant, code=code).first()
 
 
 def user_roles(*, user: AbstractBaseUser | AnonymousUser) -> set[str]:

@@ -125,6 +125,13 @@ MATRIX: dict[str, Expect] = {
     "portal:finance:rollout-check": Expect("finance", ("POST",)),
     "portal:finance:audit": Expect("finance"),
     "portal:finance:audit-csv": Expect("finance"),
+    "portal:finance:disputes": Expect("finance"),
+    "portal:finance:dispute": Expect(
+        "finance", why="any tenant's dispute, for finance only: a customer gets 403"
+    ),
+    "portal:finance:dispute-decide": Expect("finance", ("POST",)),
+    "portal:finance:quarantine": Expect("finance"),
+    "portal:finance:quarantine-reattribute": Expect("finance", ("POST",)),
     "": Expect("public", why="the root redirects to the API docs"),
 }
 

@@ -21,8 +21,10 @@ from billing.catalog.models import Meter, Sku
 from billing.profiles.selectors import VersionTimeline
 from billing.usage.models import Quarantine, RatingBatch, UsageEvent
 from billing.usage.signals import announce_usage_stored
-from common.errors import Conflict, FieldIssue, StateError, ValidationFailed
-from tenants.models import Project, Tenant
+from common.errors import Conflict, FieldIssue, PermissionDenied, StateError, ValidationFailed
+from ledger.audit.services import audit_record
+from tenants.models import Project, Role, Tenant
+from tenants.selectors import user_is_finance
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +178,7 @@ def usage_event_reattribute_from_codes(*, event: UsageEvent, actor: AbstractBase
 # reads a batch's events by id range (RatingBatch), so a batch over scattered ids would scan the events
 # of other batches in between.
 BULK_BATCH_EVENTS = 10_000
+REATTRIBUTING_ROLES = frozenset({Role.FINANCE_EDITOR, Role.FINANCE_APPROVER})
 BULK_BATCH_SPAN = 100_000
 
 
@@ -213,6 +216,8 @@ def usage_events_reattribute(
     left as they are and counted by why. At most `QUARANTINE_REATTRIBUTE_MAX` (50,000) events per call:
     chosen events beyond it are refused; a reason group is taken oldest first up to it and `remaining`
     says how many wait (call again). Rows are locked (FOR UPDATE, in id order) for the transaction."""
+    if not (actor.is_staff or user_is_finance(user=actor, roles=REATTRIBUTING_ROLES)):  # type: ignore[attr-defined]
+        raise PermissionDenied("only finance editors and approvers (or staff) re-attribute usage")
     cap = usage_events_reattribute_max()
     if (events is None) == (reason is None):
         raise ValidationFailed("choose quarantined events or one reason group")
@@ -240,9 +245,32 @@ def usage_events_reattribute(
         if len(rows) > cap:
             remaining = group.count() - cap
             rows = rows[:cap]
-        result = _bulk_apply(rows, tenant=tenant, project=project, actor=actor, now=now)
+        result, batch_ids = _bulk_apply(rows, tenant=tenant, project=project, actor=actor, now=now)
         if result.reattributed:
             transaction.on_commit(announce_usage_stored)
+        audit_record(
+            actor=actor,
+            action="usage.reattribute",
+            obj=None,
+            object_type="billing.usageevent",
+            object_id=f"reason:{reason}" if reason is not None else "selected",
+            before={
+                "status": UsageEvent.Status.QUARANTINED,
+                "reason": reason,
+                "sku_code": sku_code,
+                "tenant_slug": tenant_slug,
+                "events": len(rows),
+            },
+            after={
+                "tenant": tenant.slug,
+                "project": project.code if project is not None else None,
+                "reattributed": result.reattributed,
+                "rating_batches": batch_ids,  # their events are exactly the re-attributed ones
+                "left": result.left,
+                "remaining": remaining,
+            },
+            at=now,
+        )
     logger.info(
         "%s quarantined events re-attributed to tenant %s by %s (%s left)",
         result.reattributed,
@@ -255,7 +283,7 @@ def usage_events_reattribute(
 
 def _bulk_apply(
     rows: list[UsageEvent], *, tenant: Tenant, project: Project | None, actor: AbstractBaseUser, now: datetime
-) -> BulkReattribution:
+) -> tuple[BulkReattribution, list[int]]:
     lookups = _Lookups({tenant.pk})
     lookups.skus({e.sku_id for e in rows if e.sku_id is not None})
     lookups.projects({e.project_id for e in rows if e.project_id is not None})
@@ -278,7 +306,7 @@ def _bulk_apply(
         else:
             taken.add(event.event_id)
             ok.append(event)
-    batches = 0
+    batch_ids: list[int] = []
     for chunk in _chunks(ok):
         batch = RatingBatch.objects.create(
             first_event_id=chunk[0].pk,
@@ -291,7 +319,7 @@ def _bulk_apply(
             source=RatingBatch.Source.REATTRIBUTION,
             created_at=now,
         )
-        batches += 1
+        batch_ids.append(batch.pk)
         fields: dict[str, Any] = {
             "tenant_id": tenant.pk,
             "tenant_slug": tenant.slug,
@@ -307,7 +335,7 @@ def _bulk_apply(
             fields |= {"project_id": project.pk, "project_code": project.code}
         # One statement per batch (the usage table's guard checks the statement's rows as a whole).
         UsageEvent.objects.filter(pk__in=[e.pk for e in chunk]).update(**fields)
-    return BulkReattribution(len(ok), dict(left), batches, 0)
+    return BulkReattribution(len(ok), dict(left), len(batch_ids), 0), batch_ids
 
 
 def _chunks(events: list[UsageEvent]) -> Iterator[list[UsageEvent]]:

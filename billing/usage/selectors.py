@@ -114,3 +114,16 @@ def quarantine_breakdown(*, reason: str | None = None, limit: int = 200) -> list
         )
         for r in rows
     ]
+
+
+def quarantined_group_events(
+    *, reason: str, sku_code: str | None = None, tenant_slug: str | None = None, limit: int = 100
+) -> list[UsageEvent]:
+    """The oldest quarantined events of a reason group (narrowed to the SKU code and tenant slug sent),
+    as finance's triage page lists them to choose from."""
+    qs = UsageEvent.objects.filter(status=UsageEvent.Status.QUARANTINED, quarantine_reason=reason)
+    if sku_code is not None:
+        qs = qs.filter(sku_code=sku_code)
+    if tenant_slug is not None:
+        qs = qs.filter(tenant_slug=tenant_slug)
+    return list(qs.order_by("pk")[:limit])

@@ -86,6 +86,8 @@ def _detail(request: PortalRequest, dispute: Dispute, **extra: Any) -> dict[str,
         for event in dispute.events.all()
     ]
     may_decide = dispute.is_open and dispute_user_may_decide(user=request.user)
+    # What the customer questioned (before tax): the line, or the whole invoice.
+    disputed = dispute.line.amount if dispute.line is not None else dispute.invoice.subtotal
     context: dict[str, Any] = {
         "section": "disputes",
         "dispute": dispute,
@@ -95,6 +97,8 @@ def _detail(request: PortalRequest, dispute: Dispute, **extra: Any) -> dict[str,
         "opened": _when(dispute.created_at, request),
         "decided": _when(dispute.decided_at, request),
         "credit_note_url": _credit_note_url(dispute.credit_note_id) if dispute.credit_note_id else "",
+        "disputed": disputed,
+        "in_part": dispute.credit_note is not None and dispute.credit_note.subtotal < disputed,
         "comment_form": CommentForm() if dispute.is_open else None,
         "withdraw_form": WithdrawForm() if dispute.is_open else None,
         "may_decide": may_decide,
