@@ -48,6 +48,8 @@ class ApprovalRequestOut(serializers.ModelSerializer[ApprovalRequest]):
     version_id = serializers.IntegerField()
     requested_by = serializers.CharField(source="requested_by.username")
     approvals = ApprovalOut(many=True)
+    # Text, not an enum: the schema's StatusEnum is the usage outcome's.
+    status = serializers.CharField(help_text="open | approved | rejected | expired | withdrawn")
 
     class Meta:
         model = ApprovalRequest
