@@ -216,6 +216,21 @@ def _locked_active(rollout: Rollout, *, action: str, now: datetime) -> Rollout:
         raise StateError(
             f"the canary has not started yet (it starts {locked.version.effective_from.isoformat()})"
         )
+    later = (
+        ProfileVersion.objects.filter(
+            profile_id=locked.version.profile_id,
+            status__in=ProfileVersion.IN_FORCE_STATUSES,
+            effective_from__gt=locked.version.effective_from,
+        )
+        .order_by("effective_from")
+        .first()
+    )
+    if later is not None:
+        # Promoting would move everyone back from it to the canary; a rollback would undo it too.
+        raise StateError(
+            f"version {later.number} of the price list takes effect after the canary: the canary can no "
+            f"longer be {action}"
+        )
     return locked
 
 

@@ -334,6 +334,18 @@ def test_rollback_restores_the_previous_body_from_now_and_keeps_past_ratings(pla
     assert resolve_version(tenant=beta, sku="api_calls", at=DURING) == restored
 
 
+def test_a_canary_overtaken_by_a_later_version_is_neither_promoted_nor_rolled_back(plan):
+    rollout = _schedule(plan)
+    ApprovedVersionFactory.create(
+        profile=plan["profile"], number=3, effective_from=DURING - timedelta(days=1)
+    )
+
+    with pytest.raises(StateError, match="version 3 of the price list takes effect after the canary"):
+        rollout_promote(rollout=rollout, actor=plan["approver"], now=DURING)
+    with pytest.raises(StateError, match="can no longer be rolled back"):
+        rollout_rollback(rollout=rollout, actor=plan["approver"], now=DURING)
+
+
 def test_rollback_is_refused_after_promotion(plan):
     rollout = _schedule(plan)
     rollout_promote(rollout=rollout, actor=plan["approver"], now=DURING)
