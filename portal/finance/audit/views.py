@@ -5,6 +5,7 @@ filter shows its errors (400) and exports nothing."""
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from typing import cast
 
@@ -14,6 +15,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from ledger.audit.models import AuditRecord
 from ledger.audit.selectors import AuditFilter, audit_choices, audit_csv_rows, audit_records
 from portal.finance.access import FinanceRequest, finance_view
 from portal.finance.audit.forms import AuditFilterForm
@@ -43,10 +45,26 @@ def audit_list(request: FinanceRequest) -> HttpResponse:
         return _invalid(request, form)
     where = form.audit_filter() if form.is_bound else AuditFilter()
     page = Paginator(audit_records(where=where), PER_PAGE).get_page(request.GET.get("page"))
+    rows = [{"record": r, "changes": _changes(r)} for r in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"section": SECTION, "form": form, "page": page, "query": query.urlencode()}
+    context = {"section": SECTION, "form": form, "page": page, "rows": rows, "query": query.urlencode()}
     return render(request, "portal/finance/audit/list.html", context)
+
+
+def _text(value: object) -> str:
+    """A diff value as the page shows it: text as is, anything else as compact JSON, None as (none)."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _changes(record: AuditRecord) -> list[tuple[str, str, str]]:
+    """(field, old, new) per field of the record's diff, in field order."""
+    diff = record.diff if isinstance(record.diff, dict) else {}
+    return [(field, _text(pair[0]), _text(pair[1])) for field, pair in sorted(diff.items())]
 
 
 class _Echo:

@@ -168,3 +168,19 @@ def test_a_customer_gets_403():
 
 def test_an_anonymous_visitor_is_sent_to_sign_in():
     assert Client().get(CSV)["Location"] == f"/portal/login/?next={CSV}"
+
+
+def test_a_changed_document_is_shown_as_json(viewer: Client):
+    _record(
+        "profile_version.update",
+        "billing.profileversion",
+        "3",
+        datetime(2026, 11, 1, tzinfo=UTC),
+        before={"body": {"prices": [{"unit_amount": "0.10"}]}},
+        after={"body": {"prices": [{"unit_amount": "0.12"}]}},
+    )
+    text = viewer.get(PAGE).content.decode()
+    assert (
+        "<dt>body</dt><dd>{&quot;prices&quot;: [{&quot;unit_amount&quot;: &quot;0.10&quot;}]} &rarr; "
+        "{&quot;prices&quot;: [{&quot;unit_amount&quot;: &quot;0.12&quot;}]}</dd>"
+    ) in text
