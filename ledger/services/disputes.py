@@ -328,6 +328,14 @@ def dispute_credit_left(*, invoice: Invoice) -> list[CreditableLine]:
     ]
 
 
+def invoice_left_to_credit(*, invoice: Invoice) -> Decimal:
+    """What is left to credit on the whole invoice (before tax on an exclusive invoice): its subtotal less
+    its credit notes' (discount lines included, so less than the sum of what is left on its charged lines
+    when it has discounts)."""
+    credited_sub = stored_amount(invoice.credit_notes.aggregate(s=Sum("subtotal"))["s"])
+    return quantize_money(invoice.subtotal - credited_sub, invoice.currency)
+
+
 def _too_much(amount: Decimal, left: Decimal, where: str, currency: str) -> ValidationFailed:
     return ValidationFailed(
         f"{amount} {currency} is more than was invoiced less earlier credit notes: "
@@ -339,8 +347,7 @@ def _whole_invoice_lines(invoice: Invoice, amount: Decimal | None) -> list[tuple
     """A whole-invoice credit of `amount` (the invoice's line amounts, before tax for exclusive tax): None
     (a full credit note) when it is all that is left (or `amount` is None: in full), else spread over the
     charged lines pro rata to what is left of each."""
-    credited_sub = stored_amount(invoice.credit_notes.aggregate(s=Sum("subtotal"))["s"])
-    left_total = quantize_money(invoice.subtotal - credited_sub, invoice.currency)
+    left_total = invoice_left_to_credit(invoice=invoice)
     if amount is None or amount == left_total:
         return None
     if amount > left_total:

@@ -29,6 +29,7 @@ from ledger.services.disputes import (
     dispute_resolve,
     dispute_review,
     dispute_user_may_decide,
+    invoice_left_to_credit,
 )
 from portal.finance.access import FinanceRequest, finance_view
 from portal.finance.queue.forms import DecisionForm, QueueFilterForm
@@ -119,7 +120,7 @@ def dispute_page(request: FinanceRequest, dispute_id: int) -> HttpResponse:
         "fmt": DocumentFormat(dispute.invoice.currency, None),
         "events": events,
         "lines": [{"c": c, "field": form[f"line_{c.line.pk}"]} for c in lines],
-        "left_total": sum((c.left for c in lines), Decimal(0)),
+        "left_total": invoice_left_to_credit(invoice=dispute.invoice) if dispute.is_open else Decimal(0),
         "may_decide": dispute.is_open and dispute_user_may_decide(user=request.user),
         "decided": when_utc(dispute.decided_at),
     }

@@ -122,6 +122,7 @@ def test_finance_accepts_in_part_by_chosen_lines_and_the_customer_sees_it(
     api, fee = invoice.lines.get(position=1), invoice.lines.get(position=2)
     page = finance_editor.client.get(reverse("portal:finance:dispute", kwargs={"dispute_id": dispute.pk}))
     assert f'<label for="id_line_{api.pk}">Credit on line 1</label>' in page.content.decode()
+    assert "Credits all that is left on the invoice (€1,333.50 before tax)" in page.content.decode()
 
     body = _decide(
         finance_editor.client,
