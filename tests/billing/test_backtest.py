@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.apps import apps
@@ -18,6 +18,7 @@ from billing.profiles.backtest import backtest_run, percent_change
 from billing.profiles.models import ProfileAssignment, ProfileVersion
 from common.errors import ValidationFailed
 from ledger.models import Invoice
+from tenants.models import Tenant
 from tests.factories import ProfileAssignmentFactory, ProfileVersionFactory, TenantFactory
 from tests.factories.ledger import World, after_grace, document, sku, tax_rule, usage, world
 
@@ -33,13 +34,18 @@ def _per_call(code: str, amount: str, **extra: Any) -> dict[str, Any]:
 
 
 def _draft(w: World, body: dict[str, Any]) -> ProfileVersion:
-    return ProfileVersionFactory(
-        profile=w.profile, number=9, body=body, body_sha256=document_sha256(body), effective_from=DEC_10
+    return cast(
+        ProfileVersion,
+        ProfileVersionFactory(
+            profile=w.profile, number=9, body=body, body_sha256=document_sha256(body), effective_from=DEC_10
+        ),
     )
 
 
 def _tenant_on(w: World, slug: str, calls: str, *, at: datetime = NOV_10) -> None:
-    tenant = TenantFactory(slug=slug, currency="EUR", tax_jurisdiction="DE", country="DE", timezone="UTC")
+    tenant = cast(
+        Tenant, TenantFactory(slug=slug, currency="EUR", tax_jurisdiction="DE", country="DE", timezone="UTC")
+    )
     ProfileAssignmentFactory(tenant=tenant, profile=w.profile, effective_from=w.version.effective_from)
     usage(tenant, "api_calls", w.version, at, calls)
     close_period(tenant=tenant, period_key=f"{at:%Y-%m}", now=after_grace(f"{at:%Y-%m}"))
@@ -128,7 +134,7 @@ def test_it_refuses_a_number_of_periods_outside_1_to_12(periods):
 
 
 def test_it_prices_any_number_of_components():
-    prices = [
+    prices: list[dict[str, Any]] = [
         {"sku": "api_calls", "model": "per_unit", "unit_amount": "0.10"},
         {
             "sku": "storage_gb",
@@ -144,7 +150,7 @@ def test_it_prices_any_number_of_components():
     usage(w.tenant, "storage_gb", w.version, NOV_10, "150")  # 100 + 25 = 125.00
     usage(w.tenant, "egress_gb", w.version, NOV_10, "25")  # 3 packages: 9.00
     close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
-    new_prices = [
+    new_prices: list[dict[str, Any]] = [
         {"sku": "api_calls", "model": "per_unit", "unit_amount": "0.10", "free_units": "100"},  # 90.00
         {
             "sku": "storage_gb",
@@ -310,7 +316,12 @@ def test_forked_workers_give_the_same_result_as_one_process(monkeypatch):
     monkeypatch.setattr("billing.close.backtest.PARALLEL_FROM", 1)
     fanned: list[int] = []
     real = close_backtest._fan_out
-    monkeypatch.setattr(close_backtest, "_fan_out", lambda *a: fanned.append(a[3]) or real(*a))
+
+    def spy(*args: Any) -> Any:
+        fanned.append(args[3])
+        return real(*args)
+
+    monkeypatch.setattr(close_backtest, "_fan_out", spy)
     w = _closed_november()
     for i, calls in enumerate(["300", "5", "12345"]):
         _tenant_on(w, f"t{i}", calls)

@@ -120,7 +120,7 @@ def _moves(change) -> tuple[bool, bool]:
 
 
 def test_the_direction_of_a_change():
-    def set_(path: str, value: Any):
+    def set_(path: tuple[str | int, ...], value: Any):
         def change(body: dict[str, Any]) -> None:
             target: Any = body
             *parents, leaf = path
