@@ -79,7 +79,7 @@ def closed_invoices(*, profile_id: int, periods: int, now: datetime) -> list[dic
             "rank",
         )
     )
-    return [row for row in ranked if row["rank"] <= periods]
+    return list(ranked.filter(rank__lte=periods))
 
 
 def _billed(invoice_ids: list[int]) -> dict[int, Decimal]:
