@@ -139,3 +139,11 @@ def anchor_signature(anchor: AnchorRow, *, key: str) -> str:
 def anchor_signature_ok(anchor: AnchorRow, signature: str, *, key: str) -> bool:
     """Whether `signature` is `anchor`'s under `key` (constant-time comparison)."""
     return hmac.compare_digest(anchor_signature(anchor, key=key), signature)
+
+
+def audit_head_signature(*, seq: int, hash: str, key: str) -> str:
+    """HMAC-SHA256 (hex) under `key` of the audit head, the ASCII string
+    `audit-head/v1|<seq>|<hash>|<key id>` (ledger.audit: a rewritten end of the audit chain cannot be
+    signed again without the key, which is not in the database)."""
+    message = f"audit-head/v1|{seq}|{hash}|{anchor_key_id(key)}".encode("ascii")
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()

@@ -59,12 +59,16 @@ class AuditRecord(models.Model):
 
 
 class AuditHead(models.Model):
-    """One row: the last audit record's seq and hash. Locked (SELECT ... FOR UPDATE) by every append, which
-    serialises the audit chain; `audit_verify` checks that the chain ends where the head says."""
+    """One row: the last audit record's seq and hash, signed (HMAC-SHA256 under settings.LEDGER_ANCHOR_KEY,
+    ledger.hashing.audit_head_signature). Locked (SELECT ... FOR UPDATE) by every append, which serialises
+    the audit chain; `audit_verify` checks that the chain ends where the head says and that its signature
+    verifies (whoever rewrites the end of the chain cannot sign the new end without the key)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
+    key_id = models.CharField(max_length=32, blank=True, default="", help_text="which key signed the head")
+    signature = models.CharField(max_length=64, blank=True, default="", help_text="HMAC-SHA256, hex")
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="ledger_audithead_singleton")]

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, models, transaction
@@ -23,7 +24,7 @@ from django.utils import timezone
 from common.errors import ValidationFailed
 from common.request_id import current_request_id
 from ledger.audit.models import AuditHead, AuditRecord
-from ledger.hashing import GENESIS, canonical_sha256
+from ledger.hashing import GENESIS, anchor_key_id, audit_head_signature, canonical_sha256
 
 SYSTEM = "system"
 _UTC_MICROS = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -180,6 +181,8 @@ def audit_record(
         )
         record.hash = record_hash(record)
         record.save(force_insert=True)
-        head.seq, head.hash = record.seq, record.hash
-        head.save(update_fields=["seq", "hash"])
+        key = settings.LEDGER_ANCHOR_KEY
+        head.seq, head.hash, head.key_id = record.seq, record.hash, anchor_key_id(key)
+        head.signature = audit_head_signature(seq=head.seq, hash=head.hash, key=key)
+        head.save(update_fields=["seq", "hash", "key_id", "signature"])
     return record

@@ -2,16 +2,21 @@
 
 Per record, in seq order: no gap, `prev_hash` is the previous record's hash, the stored diff is the diff
 of its before/after, and its hash is the hash of its fields. At the end the audit head must point at the
-last record (a deleted tail, with the guards out of the way, leaves the head beyond the chain)."""
+last record (a deleted tail, with the guards out of the way, leaves the head beyond the chain), and its
+signature must verify under settings.LEDGER_ANCHOR_KEY (a head moved back to a rewritten end cannot be
+signed without the key)."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from ledger.audit.models import AuditHead, AuditRecord
 from ledger.audit.services import audit_diff, record_hash
-from ledger.hashing import GENESIS
+from ledger.hashing import GENESIS, anchor_key_id, audit_head_signature
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,24 @@ def _diff_problem(record: AuditRecord) -> str | None:
     stored = record.diff if isinstance(record.diff, dict) else {}
     fields = sorted(k for k in {*stored, *expected} if stored.get(k) != expected.get(k))
     return f"its diff does not match its before/after (fields: {', '.join(fields) or 'the diff itself'})"
+
+
+def _head_problem(head: tuple[int, str, str, str] | None) -> str | None:
+    """What is wrong with the head's signature (the head of a non-empty chain)."""
+    if head is None:
+        return "missing (deleted): the end of the chain cannot be checked"
+    key = settings.LEDGER_ANCHOR_KEY
+    seq, hash_, key_id, signature = head
+    if key_id != anchor_key_id(key):
+        return (
+            f"signed with key {key_id or '(none)'}, not the configured key {anchor_key_id(key)}: not trusted"
+        )
+    if not hmac.compare_digest(audit_head_signature(seq=seq, hash=hash_, key=key), signature):
+        return (
+            "its signature does not verify (tampered: the end of the chain rewritten together with the head, "
+            "records deleted or re-hashed from some record on)"
+        )
+    return None
 
 
 def audit_verify(*, batch: int = 2000, progress: Callable[[int], None] | None = None) -> AuditVerifyResult:
@@ -71,7 +94,7 @@ def audit_verify(*, batch: int = 2000, progress: Callable[[int], None] | None = 
             prev, expected_seq, count, pending = record.hash, expected_seq + 1, count + 1, record
         if progress is not None:
             progress(count)
-    head = AuditHead.objects.filter(pk=1).values_list("seq", "hash").first()
+    head = AuditHead.objects.filter(pk=1).values_list("seq", "hash", "key_id", "signature").first()
     if head is not None and (head[0] != count or (count and head[1] != prev)):
         if head[0] == count:  # the head is where the chain ends, but names another hash
             return AuditVerifyResult(
@@ -88,4 +111,6 @@ def audit_verify(*, batch: int = 2000, progress: Callable[[int], None] | None = 
             f"(records seq {count + 1}..{head[0]} missing at the end)",
             count + 1,
         )
+    if count and (problem := _head_problem(head)):
+        return AuditVerifyResult(False, count, f"audit head at seq {count}: {problem}", count)
     return AuditVerifyResult(True, count, f"OK {count}")

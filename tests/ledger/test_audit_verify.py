@@ -136,3 +136,29 @@ def test_it_names_a_record_whose_link_was_rewritten():
     result = audit_verify()
     assert (result.seq, result.count) == (3, 2)
     assert "prev_hash does not match the previous record's hash (tampered)" in result.message
+
+
+def test_it_notices_a_tail_deleted_with_the_head_moved_back():
+    records = _records(3)
+    second = records[1]
+    _tamper("DELETE FROM ledger_auditrecord WHERE seq = 3", [])
+    _tamper("UPDATE ledger_audithead SET seq = 2, hash = %s", [second.hash], table="ledger_audithead")
+    result = audit_verify()
+    assert (result.ok, result.count, result.seq) == (False, 2, 2)
+    assert result.message.startswith("audit head at seq 2: its signature does not verify (tampered")
+
+
+def test_it_does_not_trust_a_head_signed_with_another_key(settings):
+    _records(1)
+    settings.LEDGER_ANCHOR_KEY = "another key, not the one that signed"
+    result = audit_verify()
+    assert not result.ok
+    assert "not the configured key" in result.message
+
+
+def test_it_notices_a_deleted_head():
+    _records(1)
+    _tamper("DELETE FROM ledger_audithead", [], table="ledger_audithead")
+    assert audit_verify().message == (
+        "audit head at seq 1: missing (deleted): the end of the chain cannot be checked"
+    )
