@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -21,6 +22,7 @@ from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVe
 from billing.profiles.rollout_models import Rollout, in_percentage_cohort
 from billing.profiles.rollouts import rollout_schedule
 from billing.profiles.services import profile_version_approve, profile_version_create, profile_version_submit
+from tenants.models import Role
 
 PROFILE = "growth-usd"
 COHORT = ("initech",)
@@ -39,6 +41,18 @@ def _salt_for(tenant_ids: dict[str, int]) -> str:
         if drawn == set(COHORT):
             return salt
     raise RuntimeError("no salt draws the demo's cohort")  # 1 in 4 salts does, for two tenants
+
+
+def _approvers(first: Any, author: Any) -> list[Any]:
+    """`first`, then the demo's other finance approvers (the policy may ask for two: `controller`)."""
+    others = (
+        get_user_model()
+        .objects.filter(memberships__role=Role.FINANCE_APPROVER, memberships__tenant__isnull=True)
+        .exclude(pk__in=[first.pk, author.pk])
+        .order_by("username")
+        .distinct()
+    )
+    return [first, *others]
 
 
 def demo_rollout_start(now: datetime | None = None) -> Rollout | None:
@@ -76,9 +90,17 @@ def demo_rollout_start(now: datetime | None = None) -> Rollout | None:
     with transaction.atomic():
         version = profile_version_create(profile=profile, body=body, effective_from=start, author=author)
         version = profile_version_submit(version=version, actor=author)
-        version = profile_version_approve(
-            version=version, approver=approver, note="demo: API calls 0.90 -> 0.95 USD", allow_backdated=True
-        )
+        for decider in _approvers(approver, author):
+            version = profile_version_approve(
+                version=version,
+                approver=decider,
+                note="demo: API calls 0.90 -> 0.95 USD",
+                allow_backdated=True,
+            )
+            if version.status == ProfileVersion.Status.APPROVED:
+                break
+        else:
+            return None  # the policy asks for more approvers than the demo has: no canary
         return rollout_schedule(
             version=version,
             actor=approver,

@@ -14,6 +14,7 @@ from billing.profiles.rollout_models import Rollout
 from billing.profiles.rollout_watch import cohort_tenants
 from billing.profiles.selectors import resolve_version
 from tenants.models import Tenant
+from tests.factories import finance_user
 
 pytestmark = pytest.mark.django_db
 
@@ -35,3 +36,16 @@ def test_the_demo_leaves_a_canary_in_progress_for_initech_only():
     assert resolve_version(tenant=umbrella, sku="api_calls", at=NOW).number == 1
     assert demo_rollout_start() == rollout
     assert Rollout.objects.count() == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_when_the_policy_asks_two_approvers_the_demos_second_approver_signs(settings):
+    settings.APPROVAL_POLICY = {"default_approvals": 2, "rules": []}
+    seed_demo()
+    finance_user(username="controller")
+
+    rollout = demo_rollout_start()
+
+    assert rollout is not None
+    request = rollout.version.approval_requests.get()
+    assert sorted(request.approvals.values_list("approver__username", flat=True)) == ["controller", "finance"]
