@@ -170,6 +170,10 @@ QuoteResponse = inline_serializer(
 )
 
 
+# The keys the view takes instead of `price` (a stored version's price), on top of the engine's.
+STORED_PRICE_KEYS = ("profile", "sku", "at")
+
+
 def _with_stored_price(data: Any) -> Any:
     """`data` with `profile`, `sku` (and `at`) replaced by the stored version's price (and its currency
     when none is given): billing.profiles.quoting.stored_price, which refuses an unverified version."""
@@ -183,7 +187,7 @@ def _with_stored_price(data: Any) -> Any:
     if issues:
         raise ValidationFailed("invalid quote", issues=issues)
     stored = stored_price(profile=str(data["profile"]), sku=str(data["sku"]), at=at)
-    rest = {key: value for key, value in data.items() if key not in ("profile", "sku", "at")}
+    rest = {key: value for key, value in data.items() if key not in STORED_PRICE_KEYS}
     return {"currency": stored.currency, **rest, "price": stored.price}
 
 

@@ -29,7 +29,8 @@ from django.utils import timezone
 
 from billing.profiles.models import Approval, ApprovalRequest, ProfileVersion
 from billing.profiles.policy import policy_decide
-from billing.profiles.services import APPROVERS, EDITORS, _require_role
+from billing.profiles.roles import APPROVERS, EDITORS
+from billing.profiles.roles import require_role as _require_role
 from billing.profiles.signatures import approval_signature
 from common.errors import Conflict, FieldIssue, PermissionDenied, StateError, ValidationFailed
 from ledger.audit.services import audit_record, audit_snapshot

@@ -16,11 +16,12 @@ from django.utils import timezone
 
 from billing.catalog.models import Sku
 from billing.pricing import DocumentError, canonical_json, document_sha256, validate_document
+from billing.profiles import roles
+from billing.profiles.approvals import approval_grant, approval_reject, approval_request_create
 from billing.profiles.models import ApprovalRequest, BillingProfile, ProfileAssignment, ProfileVersion
-from common.errors import Conflict, FieldIssue, PermissionDenied, StateError, ValidationFailed
+from common.errors import Conflict, FieldIssue, StateError, ValidationFailed
 from ledger.audit.services import Snapshot, audit_record, audit_snapshot
-from tenants.models import Role, Tenant
-from tenants.selectors import user_is_finance
+from tenants.models import Tenant
 
 
 def _validated_body(body: Any) -> dict[str, Any]:
@@ -36,10 +37,10 @@ def _validated_body(body: Any) -> dict[str, Any]:
     return canonical
 
 
-def _require_role(user: User, roles: frozenset[Role], action: str) -> None:
-    if not user_is_finance(user=user, roles=roles):
-        names = ", ".join(sorted(r.value for r in roles))
-        raise PermissionDenied(f"{action} needs one of the roles: {names}")
+# Re-exported: the other profile services and the portal take them from here.
+EDITORS = roles.EDITORS
+APPROVERS = roles.APPROVERS
+_require_role = roles.require_role
 
 
 def _version_snapshot(version: ProfileVersion) -> Snapshot:
@@ -47,10 +48,6 @@ def _version_snapshot(version: ProfileVersion) -> Snapshot:
     return audit_snapshot(
         version, fields=["profile", "number", "status", "effective_from", "body", "body_sha256", "author"]
     )
-
-
-EDITORS = frozenset({Role.FINANCE_EDITOR, Role.FINANCE_APPROVER})
-APPROVERS = frozenset({Role.FINANCE_APPROVER})
 
 
 def profile_create(
@@ -146,8 +143,6 @@ def profile_version_update_draft(
 
 def profile_version_submit(*, version: ProfileVersion, actor: User, periods: int = 1) -> ProfileVersion:
     """Submit a draft: an approval request with its backtest (billing.profiles.approvals)."""
-    from billing.profiles.approvals import approval_request_create  # it imports this module
-
     request = approval_request_create(version=version, actor=actor, periods=periods)
     return ProfileVersion.objects.get(pk=request.version_id)
 
@@ -174,8 +169,6 @@ def profile_version_approve(
 
     A version may not take effect in the past unless `allow_backdated` (operators seeding history):
     usage already rated keeps the version it was rated with (invariant 5)."""
-    from billing.profiles.approvals import approval_grant
-
     _require_role(approver, APPROVERS, "approving a profile version")
     request = _open_request(version)
     approval_grant(request=request, approver=approver, note=note, allow_backdated=allow_backdated)
@@ -183,8 +176,6 @@ def profile_version_approve(
 
 
 def profile_version_reject(*, version: ProfileVersion, approver: User, reason: str) -> ProfileVersion:
-    from billing.profiles.approvals import approval_reject
-
     _require_role(approver, APPROVERS, "rejecting a profile version")
     if not reason.strip():
         raise ValidationFailed("a rejection needs a reason", issues=[FieldIssue("reason", "required")])

@@ -49,7 +49,7 @@ def test_the_usage_endpoint_takes_json_only():
     [
         ("/api/v1/usage", "post", ["400", "401", "403", "409", "411", "413", "415", "429", "503"]),
         ("/api/v1/usage/summary", "get", ["400", "401", "404"]),
-        ("/api/v1/quotes", "post", ["400", "401", "403", "413", "415", "429"]),
+        ("/api/v1/quotes", "post", ["400", "401", "403", "404", "409", "413", "415", "429"]),
     ],
 )
 def test_every_error_answer_is_documented_with_the_error_shape(path, method, statuses):
@@ -84,10 +84,11 @@ def test_inputs_that_refuse_other_keys_say_so(name):
 
 
 def test_the_quote_request_lists_every_key_the_engine_takes():
+    from billing.api.quotes import STORED_PRICE_KEYS
     from billing.pricing.quote import _KEYS
 
     properties = yaml.safe_load(SCHEMA.read_text())["components"]["schemas"]["QuoteRequestRequest"][
         "properties"
     ]
 
-    assert sorted(properties) == sorted(_KEYS)
+    assert sorted(properties) == sorted(_KEYS + STORED_PRICE_KEYS)

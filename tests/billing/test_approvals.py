@@ -355,3 +355,26 @@ def test_the_demo_seed_signs_its_price_decrease_twice_under_the_default_policy(s
     )
     assert sorted(request.approvals.values_list("approver__username", flat=True)) == ["controller", "finance"]
     assert version_verifies(decrease) is True
+
+
+def test_the_database_lets_an_approved_version_be_rolled_back_keeping_its_decision(profile, people):
+    v1 = ProfileVersion.objects.get(profile=profile, number=1)
+
+    v1.status = ProfileVersion.Status.ROLLED_BACK
+    v1.save(update_fields=["status"])
+
+    v1.refresh_from_db()
+    assert (v1.status, v1.decided_by) == ("rolled_back", people["ann"])
+    assert ProfileVersion.Status.ROLLED_BACK in ProfileVersion.IN_FORCE_STATUSES
+
+
+def test_the_database_refuses_rolling_back_a_rejected_version(profile, people):
+    draft = _draft(profile, people, "0.12")
+    approval_reject(
+        request=approval_request_create(version=draft, actor=people["author"]),
+        approver=people["bob"],
+        reason="no",
+    )
+
+    with pytest.raises(IntegrityError, match="rejected -> rolled_back is not allowed"), transaction.atomic():
+        ProfileVersion.objects.filter(pk=draft.pk).update(status=ProfileVersion.Status.ROLLED_BACK)
