@@ -200,32 +200,37 @@ def usage_events_reattribute_max() -> int:
 
 def usage_events_reattribute(
     *,
-    tenant: Tenant,
     actor: AbstractBaseUser,
+    tenant: Tenant | None = None,
+    sku: Sku | None = None,
+    project: Project | None = None,
     events: Sequence[int] | None = None,
     reason: str | None = None,
     sku_code: str | None = None,
     tenant_slug: str | None = None,
-    project: Project | None = None,
     now: datetime | None = None,
 ) -> BulkReattribution:
-    """Re-attribute quarantined events to `tenant` (and `project`, one of its projects) in bulk: the
-    chosen `events` (ids), or a reason group (`reason`, optionally narrowed to the SKU code and tenant slug
-    the client sent). The same rules as `usage_event_reattribute`, event by event (`_issues`), with one
-    set of lookups; events that would stay quarantined, or whose event id the tenant already has, are
-    left as they are and counted by why. At most `QUARANTINE_REATTRIBUTE_MAX` (50,000) events per call:
-    chosen events beyond it are refused; a reason group is taken oldest first up to it and `remaining`
-    says how many wait (call again). Rows are locked (FOR UPDATE, in id order) for the transaction."""
-    if not (actor.is_staff or user_is_finance(user=actor, roles=REATTRIBUTING_ROLES)):  # type: ignore[attr-defined]
-        raise PermissionDenied("only finance editors and approvers (or staff) re-attribute usage")
+    """Re-attribute quarantined events in bulk to `tenant`, `sku` and/or `project` (what is given replaces
+    the stored value, as in `usage_event_reattribute`): the chosen `events` (ids), or a reason group
+    (`reason`, optionally narrowed to the SKU code and tenant slug the client sent). A tenant is given only
+    to events that have none or already have it: an event of another customer is left, never moved
+    between customers in bulk. The same check as the single road, event by event (`_issues`), with one set
+    of lookups; events that would stay quarantined, or whose event id their tenant already has, are left
+    as they are and counted by why. At most `QUARANTINE_REATTRIBUTE_MAX` (50,000) events per call: chosen
+    events beyond it are refused; a reason group is taken oldest first up to it and `remaining` says how
+    many wait (call again). Rows are locked (FOR UPDATE, in id order) for the transaction."""
+    if not (actor.is_superuser or user_is_finance(user=actor, roles=REATTRIBUTING_ROLES)):  # type: ignore[attr-defined]
+        raise PermissionDenied("only finance editors and approvers (or a superuser) re-attribute usage")
     cap = usage_events_reattribute_max()
     if (events is None) == (reason is None):
         raise ValidationFailed("choose quarantined events or one reason group")
+    if tenant is None and sku is None and project is None:
+        raise ValidationFailed("choose the customer, SKU or project to attribute the events to")
     if events is not None and len(set(events)) > cap:
         raise ValidationFailed(
             f"at most {cap:,} events per request: {len(set(events)):,} are selected; choose fewer"
         )
-    if project is not None and project.tenant_id != tenant.pk:
+    if project is not None and tenant is not None and project.tenant_id != tenant.pk:
         raise ValidationFailed(
             "the project belongs to another tenant", issues=[FieldIssue("project", "not one of the tenant's")]
         )
@@ -239,13 +244,14 @@ def usage_events_reattribute(
             group = group.filter(sku_code=sku_code)
         if tenant_slug is not None:
             group = group.filter(tenant_slug=tenant_slug)
+    target = _Target(tenant, sku, project)
     with transaction.atomic():
         rows = list(group.select_for_update().order_by("pk")[: cap + 1])
         remaining = 0
         if len(rows) > cap:
             remaining = group.count() - cap
             rows = rows[:cap]
-        result, batch_ids = _bulk_apply(rows, tenant=tenant, project=project, actor=actor, now=now)
+        result, batch_ids = _bulk_apply(rows, target=target, actor=actor, now=now)
         if result.reattributed:
             transaction.on_commit(announce_usage_stored)
         audit_record(
@@ -262,7 +268,8 @@ def usage_events_reattribute(
                 "events": len(rows),
             },
             after={
-                "tenant": tenant.slug,
+                "tenant": tenant.slug if tenant is not None else None,
+                "sku": sku.code if sku is not None else None,
                 "project": project.code if project is not None else None,
                 "reattributed": result.reattributed,
                 "rating_batches": batch_ids,  # their events are exactly the re-attributed ones
@@ -272,69 +279,109 @@ def usage_events_reattribute(
             at=now,
         )
     logger.info(
-        "%s quarantined events re-attributed to tenant %s by %s (%s left)",
+        "%s quarantined events re-attributed by %s (%s left)",
         result.reattributed,
-        tenant.pk,
         actor.pk,
         sum(result.left.values()),
     )
     return BulkReattribution(result.reattributed, result.left, result.batches, remaining)
 
 
+@dataclass(frozen=True)
+class _Target:
+    tenant: Tenant | None
+    sku: Sku | None
+    project: Project | None
+
+    def apply(self, event: UsageEvent) -> None:
+        if self.tenant is not None:
+            event.tenant, event.tenant_slug = self.tenant, self.tenant.slug
+        if self.sku is not None:
+            event.sku, event.sku_code = self.sku, self.sku.code
+        if self.project is not None:
+            event.project, event.project_code = self.project, self.project.code
+
+    def fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if self.tenant is not None:
+            fields |= {"tenant_id": self.tenant.pk, "tenant_slug": self.tenant.slug}
+        if self.sku is not None:
+            fields |= {"sku_id": self.sku.pk, "sku_code": self.sku.code}
+        if self.project is not None:
+            fields |= {"project_id": self.project.pk, "project_code": self.project.code}
+        return fields
+
+
+ANOTHER_CUSTOMER = "the event is another customer's (not moved in bulk)"
+DUPLICATE_ID = "the tenant already has an event with this id"
+
+
 def _bulk_apply(
-    rows: list[UsageEvent], *, tenant: Tenant, project: Project | None, actor: AbstractBaseUser, now: datetime
+    rows: list[UsageEvent], *, target: _Target, actor: AbstractBaseUser, now: datetime
 ) -> tuple[BulkReattribution, list[int]]:
-    lookups = _Lookups({tenant.pk})
-    lookups.skus({e.sku_id for e in rows if e.sku_id is not None})
-    lookups.projects({e.project_id for e in rows if e.project_id is not None})
-    taken = set(
-        UsageEvent.objects.filter(tenant=tenant, event_id__in=[e.event_id for e in rows])
-        .exclude(pk__in=[e.pk for e in rows])
-        .values_list("event_id", flat=True)
-    )
     left: Counter[str] = Counter()
+    if target.tenant is not None:
+        moving = [e for e in rows if e.tenant_id is not None and e.tenant_id != target.tenant.pk]
+        left.update({ANOTHER_CUSTOMER: len(moving)} if moving else {})
+        rows = [e for e in rows if e.tenant_id is None or e.tenant_id == target.tenant.pk]
+    # event ids the new tenant already holds (events that had no tenant are checked against it)
+    newcomers = [e for e in rows if e.tenant_id is None]
+    taken = set()
+    if target.tenant is not None and newcomers:
+        taken = set(
+            UsageEvent.objects.filter(tenant=target.tenant, event_id__in=[e.event_id for e in newcomers])
+            .exclude(pk__in=[e.pk for e in newcomers])
+            .values_list("event_id", flat=True)
+        )
+    tenant_ids = {e.tenant_id for e in rows if e.tenant_id is not None}
+    lookups = _Lookups(tenant_ids | ({target.tenant.pk} if target.tenant is not None else set()))
+    lookups.skus(
+        {e.sku_id for e in rows if e.sku_id is not None} | ({target.sku.pk} if target.sku else set())
+    )
+    lookups.projects({e.project_id for e in rows if e.project_id is not None})
     ok: list[UsageEvent] = []
     for event in rows:
-        event.tenant, event.tenant_slug = tenant, tenant.slug
-        if project is not None:
-            event.project, event.project_code = project, project.code
+        was_unattributed = event.tenant_id is None
+        target.apply(event)
         issues = _issues(event, lookups)
         if issues:
             left[issues[0].message] += 1
-        elif event.event_id in taken:
-            left["the tenant already has an event with this id"] += 1
+        elif was_unattributed and event.event_id in taken:
+            left[DUPLICATE_ID] += 1
         else:
-            taken.add(event.event_id)
+            if was_unattributed:
+                taken.add(event.event_id)
             ok.append(event)
     batch_ids: list[int] = []
-    for chunk in _chunks(ok):
-        batch = RatingBatch.objects.create(
-            first_event_id=chunk[0].pk,
-            last_event_id=chunk[-1].pk,
-            event_count=len(chunk),
-            tenant_ids=[tenant.pk],
-            tenant_id=tenant.pk,
-            earliest_event_at=min(e.timestamp for e in chunk),
-            latest_event_at=max(e.timestamp for e in chunk),
-            source=RatingBatch.Source.REATTRIBUTION,
-            created_at=now,
-        )
-        batch_ids.append(batch.pk)
-        fields: dict[str, Any] = {
-            "tenant_id": tenant.pk,
-            "tenant_slug": tenant.slug,
-            "status": UsageEvent.Status.ACCEPTED,
-            "quarantine_reason": "",
-            "late": False,
-            "profile_version_id": None,
-            "reattributed_by_id": actor.pk,
-            "reattributed_at": now,
-            "rating_batch_id": batch.pk,
-        }
-        if project is not None:
-            fields |= {"project_id": project.pk, "project_code": project.code}
-        # One statement per batch (the usage table's guard checks the statement's rows as a whole).
-        UsageEvent.objects.filter(pk__in=[e.pk for e in chunk]).update(**fields)
+    by_tenant: dict[int, list[UsageEvent]] = {}
+    for event in ok:
+        assert event.tenant_id is not None
+        by_tenant.setdefault(event.tenant_id, []).append(event)
+    for tenant_id, events in sorted(by_tenant.items()):
+        for chunk in _chunks(events):
+            batch = RatingBatch.objects.create(
+                first_event_id=chunk[0].pk,
+                last_event_id=chunk[-1].pk,
+                event_count=len(chunk),
+                tenant_ids=[tenant_id],
+                tenant_id=tenant_id,
+                earliest_event_at=min(e.timestamp for e in chunk),
+                latest_event_at=max(e.timestamp for e in chunk),
+                source=RatingBatch.Source.REATTRIBUTION,
+                created_at=now,
+            )
+            batch_ids.append(batch.pk)
+            fields = target.fields() | {
+                "status": UsageEvent.Status.ACCEPTED,
+                "quarantine_reason": "",
+                "late": False,
+                "profile_version_id": None,
+                "reattributed_by_id": actor.pk,
+                "reattributed_at": now,
+                "rating_batch_id": batch.pk,
+            }
+            # One statement per batch (the usage table's guard checks the statement's rows as a whole).
+            UsageEvent.objects.filter(pk__in=[e.pk for e in chunk]).update(**fields)
     return BulkReattribution(len(ok), dict(left), len(batch_ids), 0), batch_ids
 
 

@@ -14,7 +14,7 @@ from billing.rating.services import usage_rate_pending
 from billing.usage.models import RatingBatch, UsageEvent
 from billing.usage.quarantine import usage_event_reattribute, usage_events_reattribute
 from billing.usage.selectors import quarantine_breakdown, quarantine_groups
-from common.errors import ValidationFailed
+from common.errors import PermissionDenied, ValidationFailed
 from tenants.services import api_key_create
 from tests.factories import ProjectFactory
 from tests.factories.ledger import after_grace, invoice_of, tax_rule
@@ -199,3 +199,58 @@ def test_the_breakdown_counts_by_reason_tenant_and_sku(client, staff):
     rows = [(g.reason, g.tenant_slug, g.sku_code, g.events) for g in quarantine_breakdown()]
 
     assert rows == [("unknown_tenant", "acme-typo", "api_calls", 2), ("unknown_sku", "acme", "gpu_hours", 1)]
+
+
+def test_an_unknown_sku_group_gets_its_sku_and_each_event_keeps_its_tenant(client, staff):
+    acme = usage_world(slug="acme")
+    beta = usage_world(slug="beta")
+    post_usage(client, acme, [event("e-1", sku="api-call", quantity="3")])
+    post_usage(client, beta, [event("e-1", sku="api-call", quantity="4")])
+
+    result = usage_events_reattribute(reason="unknown_sku", sku=acme.sku, actor=staff.user)
+
+    assert (result.reattributed, result.batches) == (2, 2)  # one rating batch per tenant
+    usage_rate_pending()
+    assert dict(UsageAggregate.objects.values_list("tenant__slug", "quantity")) == {
+        "acme": Decimal("3"),
+        "beta": Decimal("4"),
+    }
+
+
+def test_another_customers_events_are_never_moved_in_bulk(client, staff):
+    acme = usage_world(slug="acme")
+    beta = usage_world(slug="beta")
+    post_usage(client, beta, [event("e-1", sku="api-call")])
+
+    result = usage_events_reattribute(
+        reason="unknown_sku", tenant=acme.tenant, sku=acme.sku, actor=staff.user
+    )
+
+    assert (result.reattributed, result.left) == (
+        0,
+        {"the event is another customer's (not moved in bulk)": 1},
+    )
+    assert UsageEvent.objects.get().tenant_id == beta.tenant.pk
+
+
+def test_nothing_to_attribute_to_is_refused(client, staff):
+    usage_world(slug="acme")
+    _platform_events(client, "acme-typo", ["1"])
+
+    with pytest.raises(ValidationFailed, match="choose the customer, SKU or project"):
+        usage_events_reattribute(reason="unknown_tenant", actor=staff.user)
+
+
+def test_a_finance_viewer_may_not_reattribute(client):
+    from tenants.models import Role
+    from tests.factories import finance_user
+
+    world = usage_world(slug="acme")
+    _platform_events(client, "acme-typo", ["1"])
+
+    with pytest.raises(PermissionDenied):
+        usage_events_reattribute(
+            reason="unknown_tenant",
+            tenant=world.tenant,
+            actor=finance_user(Role.FINANCE_VIEWER, username="v"),
+        )

@@ -88,15 +88,16 @@ class DecisionForm(forms.Form):
 
 
 class ReattributeForm(forms.Form):
-    """A reason group (with the SKU code and tenant slug it was narrowed to) or chosen events, and where
-    they go: a tenant (by slug) and optionally one of its projects (by code)."""
+    """A reason group (with the SKU code and tenant slug it was narrowed to) or chosen events, and what
+    they are attributed to: a customer (by slug), a SKU (by code), a project (by code), any of the three."""
 
     reason = forms.CharField(required=False, max_length=64)
     sku_code = forms.CharField(required=False, max_length=64)
     tenant_slug = forms.CharField(required=False, max_length=64)
     events = forms.TypedMultipleChoiceField(coerce=int, required=False, choices=[])
-    target_tenant = forms.CharField(label="Customer (slug)", max_length=64)
-    target_project = forms.CharField(label="Project code (optional)", max_length=64, required=False)
+    target_tenant = forms.CharField(label="Customer (slug)", max_length=64, required=False)
+    target_sku = forms.CharField(label="SKU code", max_length=64, required=False)
+    target_project = forms.CharField(label="Project code", max_length=64, required=False)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -108,4 +109,6 @@ class ReattributeForm(forms.Form):
         data = super().clean() or {}
         if not data.get("events") and not data.get("reason"):
             raise forms.ValidationError("Choose a reason group or some events.")
+        if not any(str(data.get(k) or "").strip() for k in ("target_tenant", "target_sku", "target_project")):
+            raise forms.ValidationError("Give the customer, the SKU or the project to attribute them to.")
         return data

@@ -15,6 +15,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from billing.catalog.selectors import sku_get
 from billing.usage.quarantine import (
     REATTRIBUTING_ROLES,
     usage_events_reattribute,
@@ -90,12 +91,21 @@ def quarantine_reattribute(request: FinanceRequest) -> HttpResponse:
         messages.error(request, "; ".join(str(e) for errors in form.errors.values() for e in errors))
         return back
     data = form.cleaned_data
-    tenant = tenant_get(slug=data["target_tenant"].strip())
-    if tenant is None:
-        messages.error(request, f"There is no customer {data['target_tenant']!r}.")
-        return back
-    project = None
+    tenant = sku = project = None
+    if data["target_tenant"].strip():
+        tenant = tenant_get(slug=data["target_tenant"].strip())
+        if tenant is None:
+            messages.error(request, f"There is no customer {data['target_tenant']!r}.")
+            return back
+    if data["target_sku"].strip():
+        sku = sku_get(code=data["target_sku"].strip())
+        if sku is None:
+            messages.error(request, f"There is no SKU {data['target_sku']!r}.")
+            return back
     if data["target_project"].strip():
+        if tenant is None:
+            messages.error(request, "Give the customer whose project it is.")
+            return back
         project = project_get(tenant=tenant, code=data["target_project"].strip())
         if project is None:
             messages.error(request, f"{tenant.slug} has no project {data['target_project']!r}.")
@@ -107,6 +117,7 @@ def quarantine_reattribute(request: FinanceRequest) -> HttpResponse:
     try:
         result = usage_events_reattribute(
             tenant=tenant,
+            sku=sku,
             project=project,
             actor=request.user,  # type: ignore[arg-type]
             events=chosen,
@@ -119,7 +130,16 @@ def quarantine_reattribute(request: FinanceRequest) -> HttpResponse:
     except ApplicationError as err:
         messages.error(request, err.message)
         return back
-    text = f"Re-attributed {result.reattributed:,} event(s) to {tenant.slug}; they are queued for rating."
+    to = ", ".join(
+        f"{what} {value}"
+        for what, value in (
+            ("customer", tenant.slug if tenant else ""),
+            ("SKU", sku.code if sku else ""),
+            ("project", project.code if project else ""),
+        )
+        if value
+    )
+    text = f"Re-attributed {result.reattributed:,} event(s) to {to}; they are queued for rating."
     if result.left:
         text += (
             " Left quarantined: " + "; ".join(f"{why}: {n:,}" for why, n in sorted(result.left.items())) + "."

@@ -69,7 +69,9 @@ def test_a_group_is_reattributed_from_the_page_and_then_rated(client):
         ACTION, {"reason": "unknown_tenant", "scope": "group", "target_tenant": "acme"}, follow=True
     )
 
-    assert "Re-attributed 2 event(s) to acme; they are queued for rating." in response.content.decode()
+    assert (
+        "Re-attributed 2 event(s) to customer acme; they are queued for rating." in response.content.decode()
+    )
     assert response.redirect_chain[-1][0] == PAGE + "?reason=unknown_tenant"
     usage_rate_pending()
     assert UsageAggregate.objects.get(tenant=world.tenant).quantity == 12
@@ -115,7 +117,7 @@ def test_what_stays_quarantined_is_said(client):
     )
 
     assert (
-        "Re-attributed 0 event(s) to acme; they are queued for rating. Left quarantined: unknown_sku: 1."
+        "Re-attributed 0 event(s) to customer acme; they are queued for rating. Left quarantined: unknown_sku: 1."
         in (response.content.decode())
     )
 
@@ -142,7 +144,7 @@ def test_the_cap_is_said_when_a_group_is_larger(client, settings):
     )
 
     assert (
-        "Re-attributed 1 event(s) to acme; they are queued for rating. 1 more of this group wait beyond the 1 "
+        "Re-attributed 1 event(s) to customer acme; they are queued for rating. 1 more of this group wait beyond the 1 "
         "a request re-attributes: submit again." in response.content.decode()
     )
 
