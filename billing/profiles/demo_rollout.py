@@ -1,5 +1,5 @@
-"""The demo's canary in progress (`demo_rollout_start`, called by the demo command after `seed_demo`): the
-Growth (USD) price list's next version raises the API-call package from 0.90 to 0.95 USD and runs, since
+"""The demo's canary in progress (`demo_rollout_start`, called by billing.demo_governance in `make demo`): the
+Growth (USD) price list's next version raises the platform fee from 149.00 to 159.00 USD and runs, since
 the start of today (UTC), as a canary for half of the price list's tenants: the draw's salt is chosen so
 that the cohort is Initech alone (Umbrella stays on the current prices). Guardrails: 10 % of a cohort
 tenant's estimated bill, 3 disputes. Idempotent: a second call returns the rollout already there.
@@ -79,8 +79,8 @@ def demo_rollout_start(now: datetime | None = None) -> Rollout | None:
         return None
     body = copy.deepcopy(current.body)
     for price in body["prices"]:
-        if price["sku"] == "api_calls":
-            price["package_amount"] = "0.95"
+        if price["sku"] == "platform_fee":
+            price["amount"] = "159.00"
     start = datetime(now.year, now.month, now.day, tzinfo=UTC)
     tenants = dict(
         ProfileAssignment.objects.filter(profile=profile, effective_to__isnull=True).values_list(
@@ -94,7 +94,7 @@ def demo_rollout_start(now: datetime | None = None) -> Rollout | None:
             version = profile_version_approve(
                 version=version,
                 approver=decider,
-                note="demo: API calls 0.90 -> 0.95 USD",
+                note="demo: platform fee 149.00 -> 159.00 USD",
                 allow_backdated=True,
             )
             if version.status == ProfileVersion.Status.APPROVED:
