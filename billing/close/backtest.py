@@ -1,12 +1,13 @@
 """Closed periods re-priced under another price-list version, for the backtest of a draft
 (billing.profiles.backtest): every tenant's last N closed periods of a profile, each priced with the
-close's own road for "this period under that version" (`preview.lines_as_if_in_force`: usage, flat
-fees, discounts, minimum; before tax) next to what its invoice billed for the period itself (its lines
-but corrections of earlier periods, before tax). Set-based: a handful of queries per distinct period
-range, none per tenant (but where the draft needs what the aggregates cannot give: a discount window
-that cuts the period, a meter counting distinct values or taking the latest value). A large run may be
-shared among forked processes, each pricing its share of the tenants (`workers`). Pure read: nothing is
-written."""
+close's own road with the version in place of every version of the profile
+(`preview.lines_with_versions_replaced` -> `lines.period_lines`: usage, flat fees prorated over the days
+the tenant was on the profile, discounts, minimum; before tax), next to what its invoice billed for the
+period itself (its lines but corrections of earlier periods, before tax). Set-based: a handful of
+queries per distinct period range, none per tenant (but where the draft needs what the aggregates cannot
+give: a discount window that cuts the period, a meter counting distinct values or taking the latest
+value). A large run may be shared among forked processes, each pricing its share of the tenants
+(`workers`). Pure read: nothing is written."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from django.db.models import F, Max, Sum, Window
 from django.db.models.functions import RowNumber
 
 from billing.close.cache import CloseCache
-from billing.close.preview import lines_as_if_in_force
+from billing.close.preview import lines_with_versions_replaced
 from billing.pricing import PercentagePrice, ProfileDocument
 from billing.profiles.models import ProfileVersion
 from billing.rating.models import UsageAggregate
@@ -150,7 +151,7 @@ def closed_periods_repriced(
     *, version: ProfileVersion, doc: ProfileDocument, periods: int, now: datetime, workers: int = 1
 ) -> list[RepricedPeriod]:
     """Every tenant's last `periods` closed periods of the version's profile, re-priced as if `version`
-    (`doc` its typed body; it may be an unsaved draft) had been in force all period (see the module
+    (`doc` its typed body; it may be an unsaved draft) had replaced the profile's versions (see the module
     docstring), ordered by tenant slug then period. With `workers` > 1 and at least PARALLEL_FROM periods,
     the tenants are shared among that many forked processes (`_fan_out`)."""
     invoices = closed_invoices(profile_id=version.profile_id, periods=periods, now=now)
@@ -205,7 +206,8 @@ def _repriced(
     billed = _billed([row["pk"] for row in invoices])
     tenant_ids = sorted({row["tenant_id"] for row in invoices})
     tenants = {t.pk: t for t in Tenant.objects.filter(pk__in=tenant_ids).only("pk", "slug", "timezone")}
-    cache = CloseCache()  # its own: `lines_as_if_in_force` tells it the tenants hold only `version`
+    cache = CloseCache()  # its own: `lines_with_versions_replaced` tells it the profile has only `version`
+    cache.preload_assignments(tenant_ids)  # the tenants' real assignments (proration by days)
     per_event = {code for code, entry in doc.prices.items() if isinstance(entry, PercentagePrice)}
     by_range: dict[tuple[datetime, datetime], list[dict[str, Any]]] = defaultdict(list)
     for row in invoices:
@@ -245,7 +247,7 @@ def _repriced(
             )
             if per_event:
                 usages = _with_events(usages, per_event, events, tenant.pk)
-            lines, reason = lines_as_if_in_force(
+            lines, reason = lines_with_versions_replaced(
                 tenant_id=tenant.pk,
                 tz=tenant.timezone,
                 period=Period(key=row["period_key"], start=start, end=end),

@@ -16,13 +16,13 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.core.cache import cache as django_cache
 from django.db.models import Count, Max
 
-from billing.catalog.models import Meter
+from billing.catalog.models import Meter, Sku
 from billing.close.cache import CloseCache, document_of
 from billing.close.lines import PeriodScope, period_lines
 from billing.close.periods import tenant_assignments, version_at
@@ -39,6 +39,7 @@ from tenants.models import Tenant
 ZERO = Decimal(0)
 _FLOWS = frozenset({Meter.Aggregation.SUM, Meter.Aggregation.COUNT})
 _CLOSED = (Invoice.Status.FINALIZED, Invoice.Status.PAID)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a replacing version is in force from before any period
 PREVIEW_CACHE_SECONDS = 3600  # a safety net: the key changes with everything the preview depends on
 
 
@@ -100,42 +101,54 @@ def scheduled_version(
 
 
 def _as_one_version(
-    usages: list[PeriodUsage], version: ProfileVersion, cache: CloseCache
+    usages: list[PeriodUsage], version: ProfileVersion, cache: CloseCache, *, profile_id: int | None = None
 ) -> list[PeriodUsage]:
     """The period's usage, each SKU's parts (one per version it was rated under) made one, attributed to
     `version`. A unique count across versions keeps its largest part (the values are not kept per
-    version here)."""
+    version here). With `profile_id`, only the parts rated under that profile's versions are made one (in
+    the place of the first of them); the others stay as they are."""
     skus = cache.skus_by_id({u.sku_id for u in usages})
+
+    def ours(usage: PeriodUsage) -> bool:
+        return profile_id is None or cache.version(usage.profile_version_id).profile_id == profile_id
+
     by_sku: dict[str, list[PeriodUsage]] = defaultdict(list)
     for usage in usages:
-        by_sku[usage.sku_code].append(usage)
-    merged: list[PeriodUsage] = []
-    for code in sorted(by_sku):
-        parts = by_sku[code]
-        first = parts[0]
-        if len(parts) == 1:  # the common case: one version rated the SKU all period
-            merged.append(replace(first, profile_version_id=version.pk))
-            continue
-        aggregation = skus[first.sku_id].meter.aggregation if first.sku_id in skus else Meter.Aggregation.SUM
-        if aggregation in _FLOWS:
-            quantity = sum((p.quantity for p in parts), ZERO)
-        elif aggregation == Meter.Aggregation.LATEST:
-            quantity = max(parts, key=lambda p: p.last_event_at).quantity
-        else:
-            quantity = max(p.quantity for p in parts)
-        events = [q for p in parts for q in (p.event_quantities or [])]
-        merged.append(
-            replace(
-                first,
-                profile_version_id=version.pk,
-                quantity=quantity,
-                event_count=sum(p.event_count for p in parts),
-                first_event_at=min(p.first_event_at for p in parts),
-                last_event_at=max(p.last_event_at for p in parts),
-                event_quantities=events if any(p.event_quantities is not None for p in parts) else None,
-            )
-        )
-    return merged
+        if ours(usage):
+            by_sku[usage.sku_code].append(usage)
+    merged = {code: _merged(parts, version, skus) for code, parts in by_sku.items()}
+    if profile_id is None:
+        return [merged[code] for code in sorted(merged)]
+    result: list[PeriodUsage] = []
+    for usage in usages:
+        if not ours(usage):
+            result.append(usage)
+        elif usage.sku_code in merged:
+            result.append(merged.pop(usage.sku_code))
+    return result
+
+
+def _merged(parts: list[PeriodUsage], version: ProfileVersion, skus: dict[int, Sku]) -> PeriodUsage:
+    first = parts[0]
+    if len(parts) == 1:  # the common case: one version rated the SKU all period
+        return replace(first, profile_version_id=version.pk)
+    aggregation = skus[first.sku_id].meter.aggregation if first.sku_id in skus else Meter.Aggregation.SUM
+    if aggregation in _FLOWS:
+        quantity = sum((p.quantity for p in parts), ZERO)
+    elif aggregation == Meter.Aggregation.LATEST:
+        quantity = max(parts, key=lambda p: p.last_event_at).quantity
+    else:
+        quantity = max(p.quantity for p in parts)
+    events = [q for p in parts for q in (p.event_quantities or [])]
+    return replace(
+        first,
+        profile_version_id=version.pk,
+        quantity=quantity,
+        event_count=sum(p.event_count for p in parts),
+        first_event_at=min(p.first_event_at for p in parts),
+        last_event_at=max(p.last_event_at for p in parts),
+        event_quantities=events if any(p.event_quantities is not None for p in parts) else None,
+    )
 
 
 def lines_as_if_in_force(
@@ -150,9 +163,9 @@ def lines_as_if_in_force(
 ) -> tuple[list[LineData], str]:
     """The period's own lines (usage, flat fees, discounts, minimum; before tax) and a blocked reason, as
     if `version` (whose typed document is `doc`) had been in force for the tenant all period: `usages`
-    (the period's usage as `period_usage` gives it) is attributed to it (`_as_one_version`). The one road
-    for "what would this period cost under that version" (the portal's next change, the backtest of a
-    draft); `version` may be unsaved. `cache` is told that the tenant holds only that version (in
+    (the period's usage as `period_usage` gives it) is attributed to it (`_as_one_version`). The portal's
+    "what changes next" (a scheduled version may be another profile's: it replaces the tenant's whole
+    period); `version` may be unsaved. `cache` is told that the tenant holds only that version (in
     memory): use a cache of its own for such runs, never the one of a close."""
     shadow = copy.copy(version)
     shadow.effective_from = period.start
@@ -163,6 +176,31 @@ def lines_as_if_in_force(
     cache.versions[version.pk] = shadow
     scope = PeriodScope(tenant_id=tenant_id, tz=tz, period=period, version=shadow, doc=doc, cache=cache)
     return period_lines(scope, _as_one_version(usages, shadow, cache))
+
+
+def lines_with_versions_replaced(
+    *,
+    tenant_id: int,
+    tz: str,
+    period: Period,
+    version: ProfileVersion,
+    doc: ProfileDocument,
+    cache: CloseCache,
+    usages: list[PeriodUsage],
+) -> tuple[list[LineData], str]:
+    """The period's own lines (before tax) and a blocked reason, had `version` (its typed document `doc`;
+    it may be unsaved) replaced every version of its profile: the tenant's assignments stay as they were
+    (`cache` holds them: a flat fee is prorated over the days the tenant was on the profile, days on
+    another profile keep that profile's versions), and the usage rated under the profile's versions is
+    attributed to `version`. The backtest's road (billing.close.backtest); `cache` is told that the
+    profile has only that version: use a cache of its own, never the one of a close."""
+    shadow = copy.copy(version)
+    shadow.effective_from = _EPOCH
+    cache.profile_versions[version.profile_id] = [shadow]
+    cache.versions[version.pk] = shadow
+    merged = _as_one_version(usages, shadow, cache, profile_id=version.profile_id)
+    scope = PeriodScope(tenant_id=tenant_id, tz=tz, period=period, version=shadow, doc=doc, cache=cache)
+    return period_lines(scope, merged)
 
 
 def _key(kind: str, sku_code: str, discount_code: str) -> tuple[str, str]:

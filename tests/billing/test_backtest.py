@@ -15,12 +15,28 @@ from billing.close import backtest as close_backtest
 from billing.close.services import close_period
 from billing.pricing import document_sha256
 from billing.profiles.backtest import backtest_run, percent_change
-from billing.profiles.models import ProfileAssignment, ProfileVersion
+from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
+from billing.profiles.services import profile_assign
 from common.errors import ValidationFailed
 from ledger.models import Invoice
 from tenants.models import Tenant
-from tests.factories import ProfileAssignmentFactory, ProfileVersionFactory, TenantFactory
-from tests.factories.ledger import World, after_grace, document, sku, tax_rule, usage, world
+from tests.factories import (
+    BillingProfileFactory,
+    ProfileAssignmentFactory,
+    ProfileVersionFactory,
+    TenantFactory,
+)
+from tests.factories.ledger import (
+    JAN_1,
+    World,
+    after_grace,
+    approved_version,
+    document,
+    sku,
+    tax_rule,
+    usage,
+    world,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -33,11 +49,15 @@ def _per_call(code: str, amount: str, **extra: Any) -> dict[str, Any]:
     return document(code, prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": amount}], **extra)
 
 
-def _draft(w: World, body: dict[str, Any]) -> ProfileVersion:
+def _draft(w: World, body: dict[str, Any], number: int = 9) -> ProfileVersion:
     return cast(
         ProfileVersion,
         ProfileVersionFactory(
-            profile=w.profile, number=9, body=body, body_sha256=document_sha256(body), effective_from=DEC_10
+            profile=w.profile,
+            number=number,
+            body=body,
+            body_sha256=document_sha256(body),
+            effective_from=DEC_10,
         ),
     )
 
@@ -334,3 +354,52 @@ def test_forked_workers_give_the_same_result_as_one_process(monkeypatch):
     assert [r.tenant_slug for r in forked.rows] == ["acme", "t0", "t1", "t2"]
     assert forked.rows == alone.rows
     assert forked.result_hash == alone.result_hash
+
+
+NOV_16 = datetime(2026, 11, 16, tzinfo=UTC)
+NOV_20 = datetime(2026, 11, 20, 9, tzinfo=UTC)
+
+
+def test_a_tenant_who_joined_mid_period_keeps_its_prorated_fee():
+    prices = [
+        {"sku": "api_calls", "model": "per_unit", "unit_amount": "0.10"},
+        {"sku": "platform_fee", "model": "flat", "amount": "30.00"},
+    ]
+    w = world(slug="acme", prices=prices, effective_from=NOV_16)  # on the profile from Nov 16: 15 of 30 days
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, NOV_20, "100")
+    close_period(tenant=w.tenant, period_key="2026-11", now=after_grace())
+    same = _draft(w, dict(w.version.body))
+    dearer = _draft(w, document(w.profile.code, prices=[prices[0], {**prices[1], "amount": "60.00"}]), 10)
+
+    (unchanged,) = backtest_run(version=same, now=DEC_10).rows
+    (row,) = backtest_run(version=dearer, now=DEC_10).rows
+
+    # 100 calls at 0.10 = 10.00, the fee for 15 of 30 days = 15.00
+    assert (unchanged.old_total, unchanged.new_total) == (Decimal("25.00"), Decimal("25.00"))
+    assert (row.old_total, row.new_total, row.delta) == (Decimal("25.00"), Decimal("40.00"), Decimal("15.00"))
+
+
+def test_only_the_usage_of_the_profiles_days_is_repriced_after_a_move_between_profiles():
+    b = world(slug="acme")  # acme on acme-profile (0.10 per call) until Nov 16
+    tax_rule("DE", "19")
+    a_profile = cast(BillingProfile, BillingProfileFactory(code="a-profile"))
+    a_version = approved_version(a_profile, _per_call("a-profile", "0.20"), JAN_1, 1)
+    profile_assign(tenant=b.tenant, profile=a_profile, effective_from=NOV_16)
+    usage(b.tenant, "api_calls", b.version, NOV_10, "100")  # 10.00 under B
+    usage(b.tenant, "api_calls", a_version, NOV_20, "100")  # 20.00 under A
+    close_period(tenant=b.tenant, period_key="2026-11", now=after_grace())
+    draft = cast(
+        ProfileVersion,
+        ProfileVersionFactory(
+            profile=a_profile,
+            number=2,
+            body=_per_call("a-profile", "0.30"),
+            body_sha256=document_sha256(_per_call("a-profile", "0.30")),
+            effective_from=DEC_10,
+        ),
+    )
+
+    (row,) = backtest_run(version=draft, now=DEC_10).rows
+
+    assert (row.old_total, row.new_total, row.delta) == (Decimal("30.00"), Decimal("40.00"), Decimal("10.00"))
