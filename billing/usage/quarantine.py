@@ -10,11 +10,12 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.catalog.models import Meter, Sku
@@ -89,6 +90,39 @@ def usage_event_reattribute(
     return locked
 
 
+@dataclass(slots=True)
+class _Row:
+    """What the bulk road reads of a quarantined event (a tuple per row, not a model instance: 50,000 of
+    them are read at once) and what `_issues` checks."""
+
+    pk: int
+    tenant_id: int | None
+    tenant_slug: str
+    event_id: str
+    sku_id: int | None
+    sku_code: str
+    project_id: int | None
+    project_code: str
+    quantity: Decimal
+    timestamp: datetime
+    tags: dict[str, Any]
+
+
+_ROW_FIELDS = (
+    "pk",
+    "tenant_id",
+    "tenant_slug",
+    "event_id",
+    "sku_id",
+    "sku_code",
+    "project_id",
+    "project_code",
+    "quantity",
+    "timestamp",
+    "tags",
+)
+
+
 class _Lookups:
     """What checking an event's attribution reads (SKUs with meters, projects' tenants, the version
     timeline of the tenants), read once for many events: the single-event road and the bulk road use the
@@ -126,7 +160,7 @@ class _Lookups:
         return self._timeline
 
 
-def _issues(event: UsageEvent, lookups: _Lookups | None = None) -> list[FieldIssue]:
+def _issues(event: UsageEvent | _Row, lookups: _Lookups | None = None) -> list[FieldIssue]:
     """Why `event`, as attributed now, would still be quarantined (empty: it may be rated)."""
     lookups = lookups or _Lookups()
     if event.tenant_id is None:
@@ -246,7 +280,8 @@ def usage_events_reattribute(
             group = group.filter(tenant_slug=tenant_slug)
     target = _Target(tenant, sku, project)
     with transaction.atomic():
-        rows = list(group.select_for_update().order_by("pk")[: cap + 1])
+        locked = group.select_for_update().order_by("pk").values_list(*_ROW_FIELDS)[: cap + 1]
+        rows = [_Row(*values) for values in locked]
         remaining = 0
         if len(rows) > cap:
             remaining = group.count() - cap
@@ -293,13 +328,13 @@ class _Target:
     sku: Sku | None
     project: Project | None
 
-    def apply(self, event: UsageEvent) -> None:
+    def apply(self, event: _Row) -> None:
         if self.tenant is not None:
-            event.tenant, event.tenant_slug = self.tenant, self.tenant.slug
+            event.tenant_id, event.tenant_slug = self.tenant.pk, self.tenant.slug
         if self.sku is not None:
-            event.sku, event.sku_code = self.sku, self.sku.code
+            event.sku_id, event.sku_code = self.sku.pk, self.sku.code
         if self.project is not None:
-            event.project, event.project_code = self.project, self.project.code
+            event.project_id, event.project_code = self.project.pk, self.project.code
 
     def fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {}
@@ -317,7 +352,7 @@ DUPLICATE_ID = "the tenant already has an event with this id"
 
 
 def _bulk_apply(
-    rows: list[UsageEvent], *, target: _Target, actor: AbstractBaseUser, now: datetime
+    rows: list[_Row], *, target: _Target, actor: AbstractBaseUser, now: datetime
 ) -> tuple[BulkReattribution, list[int]]:
     left: Counter[str] = Counter()
     if target.tenant is not None:
@@ -326,20 +361,21 @@ def _bulk_apply(
         rows = [e for e in rows if e.tenant_id is None or e.tenant_id == target.tenant.pk]
     # event ids the new tenant already holds (events that had no tenant are checked against it)
     newcomers = [e for e in rows if e.tenant_id is None]
-    taken = set()
+    taken: set[str] = set()
     if target.tenant is not None and newcomers:
-        taken = set(
-            UsageEvent.objects.filter(tenant=target.tenant, event_id__in=[e.event_id for e in newcomers])
-            .exclude(pk__in=[e.pk for e in newcomers])
-            .values_list("event_id", flat=True)
-        )
+        with connection.cursor() as cursor:  # arrays, not 50,000 IN parameters
+            cursor.execute(
+                "SELECT event_id FROM billing_usageevent WHERE tenant_id = %s AND event_id = ANY(%s)",
+                [target.tenant.pk, [e.event_id for e in newcomers]],
+            )
+            taken = {row[0] for row in cursor.fetchall()}
     tenant_ids = {e.tenant_id for e in rows if e.tenant_id is not None}
     lookups = _Lookups(tenant_ids | ({target.tenant.pk} if target.tenant is not None else set()))
     lookups.skus(
         {e.sku_id for e in rows if e.sku_id is not None} | ({target.sku.pk} if target.sku else set())
     )
     lookups.projects({e.project_id for e in rows if e.project_id is not None})
-    ok: list[UsageEvent] = []
+    ok: list[_Row] = []
     for event in rows:
         was_unattributed = event.tenant_id is None
         target.apply(event)
@@ -353,7 +389,7 @@ def _bulk_apply(
                 taken.add(event.event_id)
             ok.append(event)
     batch_ids: list[int] = []
-    by_tenant: dict[int, list[UsageEvent]] = {}
+    by_tenant: dict[int, list[_Row]] = {}
     for event in ok:
         assert event.tenant_id is not None
         by_tenant.setdefault(event.tenant_id, []).append(event)
@@ -372,7 +408,7 @@ def _bulk_apply(
             )
             batch_ids.append(batch.pk)
             fields = target.fields() | {
-                "status": UsageEvent.Status.ACCEPTED,
+                "status": str(UsageEvent.Status.ACCEPTED),
                 "quarantine_reason": "",
                 "late": False,
                 "profile_version_id": None,
@@ -380,13 +416,25 @@ def _bulk_apply(
                 "reattributed_at": now,
                 "rating_batch_id": batch.pk,
             }
-            # One statement per batch (the usage table's guard checks the statement's rows as a whole).
-            UsageEvent.objects.filter(pk__in=[e.pk for e in chunk]).update(**fields)
+            _update(fields, [e.pk for e in chunk])
     return BulkReattribution(len(ok), dict(left), len(batch_ids), 0), batch_ids
 
 
-def _chunks(events: list[UsageEvent]) -> Iterator[list[UsageEvent]]:
-    chunk: list[UsageEvent] = []
+def _update(fields: dict[str, Any], ids: list[int]) -> None:
+    """One UPDATE of the events `ids` (the usage table's guard checks the statement's rows as a whole);
+    `fields` are the table's column names, values are parameters, the ids one array."""
+    known = {field.column for field in UsageEvent._meta.concrete_fields}
+    assert set(fields) <= known, set(fields) - known
+    assignments = ", ".join(f'"{column}" = %s' for column in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE billing_usageevent SET {assignments} WHERE id = ANY(%s)",  # noqa: S608 - names only
+            [*fields.values(), ids],
+        )
+
+
+def _chunks(events: list[_Row]) -> Iterator[list[_Row]]:
+    chunk: list[_Row] = []
     for event in events:  # in id order
         if chunk and (len(chunk) >= BULK_BATCH_EVENTS or event.pk - chunk[0].pk > BULK_BATCH_SPAN):
             yield chunk
