@@ -9,6 +9,7 @@ author sign approvals until the policy's count is reached, which approves the ve
     approval_reject           the request and the version rejected, with a reason
     approval_requests_expire  open requests past `expires_at` expired (hourly beat task); the version
                               stays pending until someone asks again
+    approval_request_withdraw the requester takes an open request back (the version stays pending)
 
 Four eyes twice: these services refuse an approver who wrote the version, and so does the database
 (billing/migrations/0018_profile_approvals.sql). Every write is recorded in the audit trail."""
@@ -281,6 +282,34 @@ def approval_reject(
             action="approval_request.reject",
             obj=locked,
             before=request_before,
+            after=_request_snapshot(locked),
+            reason=reason,
+            at=now,
+        )
+        return locked
+
+
+def approval_request_withdraw(
+    *, request: ApprovalRequest, actor: User, reason: str = "", now: datetime | None = None
+) -> ApprovalRequest:
+    """The requester (or the version's author) takes an open request back, before it is decided: the
+    version stays pending, to be edited in a new draft or asked for again."""
+    _require_role(actor, EDITORS, "withdrawing an approval request")
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked, version = _locked_open(request, now=now)
+        if actor.pk not in (locked.requested_by_id, version.author_id):
+            raise PermissionDenied("only the requester or the author of the version can withdraw its request")
+        before = _request_snapshot(locked)
+        locked.status = ApprovalRequest.Status.WITHDRAWN
+        locked.decided_at = now
+        locked.decision_note = reason
+        locked.save(update_fields=["status", "decided_at", "decision_note"])
+        audit_record(
+            actor=actor,
+            action="approval_request.withdraw",
+            obj=locked,
+            before=before,
             after=_request_snapshot(locked),
             reason=reason,
             at=now,

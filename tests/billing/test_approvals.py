@@ -378,3 +378,24 @@ def test_the_database_refuses_rolling_back_a_rejected_version(profile, people):
 
     with pytest.raises(IntegrityError, match="rejected -> rolled_back is not allowed"), transaction.atomic():
         ProfileVersion.objects.filter(pk=draft.pk).update(status=ProfileVersion.Status.ROLLED_BACK)
+
+
+def test_the_requester_withdraws_an_open_request_and_may_ask_again(profile, people):
+    from billing.profiles.approvals import approval_request_withdraw
+
+    draft = _draft(profile, people, "0.12")
+    request = approval_request_create(version=draft, actor=people["author"])
+
+    withdrawn = approval_request_withdraw(request=request, actor=people["author"], reason="typo")
+    again = approval_request_create(version=draft, actor=people["author"])
+
+    assert (withdrawn.status, withdrawn.decision_note, again.status) == ("withdrawn", "typo", "open")
+
+
+def test_only_the_requester_or_author_withdraws(profile, people):
+    from billing.profiles.approvals import approval_request_withdraw
+
+    request = approval_request_create(version=_draft(profile, people, "0.12"), actor=people["author"])
+
+    with pytest.raises(PermissionDenied, match="only the requester or the author"):
+        approval_request_withdraw(request=request, actor=people["bob"])
