@@ -262,3 +262,24 @@ def test_a_quote_by_a_version_that_does_not_verify_is_refused_with_an_alert(api_
     assert (body["error"], body["reason"], body["version"]) == ("blocked", "signature", w.version.pk)
     assert body["message"].startswith(f"quote refused: version 1 (id {w.version.pk})")
     assert Alert.objects.get(kind=Alert.Kind.SIGNATURE).tenant_id is None
+
+
+def test_waiting_usage_is_rated_once_the_version_verifies_again(settings):
+    from billing.rating.failed import usage_failed_batch_retry
+    from common.errors import StateError
+
+    w = world()
+    key = settings.PROFILE_SIGNING_KEY
+    settings.PROFILE_SIGNING_KEY = "a-rotated-key-that-signed-nothing"
+    stored_pending_event(w.tenant, Sku.objects.get(code="api_calls"), "waits", timestamp=NOV_5)
+    usage_rate_pending()
+    waiting = RatingBatch.objects.get(tenant=w.tenant)
+    with pytest.raises(StateError, match="still fails: profile version signature does not verify"):
+        usage_failed_batch_retry(batch_id=waiting.pk)
+
+    settings.PROFILE_SIGNING_KEY = key
+    usage_failed_batch_retry(batch_id=waiting.pk)
+
+    waiting.refresh_from_db()
+    assert waiting.status == RatingBatch.Status.RATED
+    assert UsageAggregate.objects.get(tenant=w.tenant).quantity == Decimal(1)
