@@ -2,7 +2,8 @@
 a few events a day, the demo story and the close, as `make demo` builds it): a customer opens a dispute on
 a whole invoice; a finance approver finds it in the disputes queue (with its timers), opens it and accepts
 it in part, crediting 10.00 on one chosen line; the customer sees "Accepted in part" with the credit note
-and downloads its PDF (the stored document's bytes). Finance's quarantine triage page is visited too.
+and downloads its PDF (the stored document's bytes). Then finance's quarantine triage: acme's event sent
+without its required project tag is re-attributed to acme's project from its group.
 Every page is screenshotted to var/screenshots/ and checked with axe-core under the real
 Content-Security-Policy."""
 
@@ -16,9 +17,11 @@ import pytest
 from django.urls import reverse
 
 from billing.demo import DEMO_PASSWORD
+from billing.usage.models import UsageEvent
 from common.money import quantize_money
 from ledger.models import CreditNoteDocument, Dispute, Invoice, InvoiceLine
 from ledger.verify import ledger_verify
+from tenants.models import Project
 from tests.e2e.conftest import Pages, sha256, sign_in
 from tests.e2e.test_customer_flow import download, seed_demo
 
@@ -96,9 +99,24 @@ def test_a_dispute_is_resolved_with_a_partial_credit_note_from_the_queue(pages: 
     assert credit_pdf.startswith(b"%PDF-")
     assert sha256(credit_pdf) == stored.pdf_sha256
 
-    # finance's quarantine triage
+    # finance's quarantine triage: acme's event without its required project tag, given its project
     finance.get_by_role("link", name="Quarantine").click()
     assert heading(finance) == "Quarantine triage"
     pages.check(finance, "finance-quarantine")
+    untagged = UsageEvent.objects.get(event_id="demo-acme-untagged", status=UsageEvent.Status.QUARANTINED)
+    project = Project.objects.filter(tenant__slug="acme").order_by("pk").first()
+    assert project is not None
+    finance.locator(
+        f'a[href*="reason={untagged.quarantine_reason}"][href*="tenant_slug=acme&"]'
+        f'[href$="sku_code={untagged.sku_code}"]'
+    ).click()
+    assert heading(finance) == "Quarantine triage"
+    pages.check(finance, "finance-quarantine-group")
+    finance.get_by_label("Customer (slug)").fill("acme")
+    finance.get_by_label("Project code").fill(project.code)
+    finance.get_by_role("button", name="Re-attribute").click()
+    finance.get_by_text(f"Re-attributed 1 event(s) to customer acme, project {project.code}").wait_for()
+    untagged.refresh_from_db()
+    assert (untagged.status, untagged.project_id) == (UsageEvent.Status.ACCEPTED, project.pk)
 
     assert pages.problems == [], "\n\n".join(pages.problems)

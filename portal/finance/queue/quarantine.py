@@ -59,17 +59,21 @@ def quarantine_page(request: FinanceRequest) -> HttpResponse:
         if reason
         else []
     )
+    groups = quarantine_groups()
+    if set(group) == {"reason"}:  # a whole reason: its count, not the sum of the breakdown's largest rows
+        group_size = sum(g.events for g in groups if g.reason == reason)
+    else:
+        group_size = sum(g.events for g in rows if _matches(g, group))
     context = {
         "section": SECTION,
         "groups": [
-            {"g": g, "url": _page_url({"reason": g.reason}), "oldest": when_utc(g.oldest)}
-            for g in quarantine_groups()
+            {"g": g, "url": _page_url({"reason": g.reason}), "oldest": when_utc(g.oldest)} for g in groups
         ],
         "breakdown": breakdown,
         "group": group,
-        "group_size": sum(g.events for g in rows if _matches(g, group)),
+        "group_size": f"{group_size:,}",
         "events": [{"e": e, "received": when_utc(e.received_at)} for e in events],
-        "cap": usage_events_reattribute_max(),
+        "cap": f"{usage_events_reattribute_max():,}",
         "may_act": user_is_finance(user=request.user, roles=REATTRIBUTING_ROLES),
     }
     return render(request, "portal/finance/queue/quarantine.html", context)
