@@ -2,11 +2,11 @@
 the seeded, closed demo it leaves
 
 - a pending approval request with its backtest: `pricing` (finance editor) drafts a price increase of the
-  Cloud Standard (EUR) price list (the compute tail 0.025 -> 0.027 EUR per vCPU-hour, from the first of
+  Cloud Standard (EUR) price list (the first 1,000 vCPU-hours 0.040 -> 0.042 EUR each, from the first of
   next month, UTC) and submits it with a backtest of the last closed period, through the services;
 - a canary in progress (billing.profiles.demo_rollout: Growth (USD)'s API-call package for Initech first);
-- two more finance users to try the four eyes and the read-only role with: `controller` (a second
-  finance approver) and `auditor` (finance viewer);
+- a finance viewer, `auditor`, to try the read-only role with (seed_demo made `pricing`, the editor, and
+  two approvers, `finance` and `controller`);
 - the audit records the services write on the way (ledger.audit).
 
 Idempotent: a second run finds the request (open, or decided since) and the rollout, and makes nothing
@@ -34,12 +34,8 @@ from tenants.services import membership_grant
 
 PROFILE = "cloud-standard-eur"
 SKU = "compute_vcpu_hours"
-NEW_TAIL = "0.027"
-NOTE = "demo: compute tail 0.025 -> 0.027 EUR"
-EXTRA_USERS = (
-    ("controller", Role.FINANCE_APPROVER, "finance approver: the second pair of eyes"),
-    ("auditor", Role.FINANCE_VIEWER, "finance viewer: reads the workspace and the admin"),
-)
+NEW_FIRST_TIER = "0.042"
+EXTRA_USERS = (("auditor", Role.FINANCE_VIEWER, "finance viewer: reads the workspace and the admin"),)
 
 
 @dataclass
@@ -56,28 +52,30 @@ def _first_of_next_month(now: datetime) -> datetime:
 
 
 def _increase(body: dict[str, Any]) -> dict[str, Any]:
-    """The body with the compute price's last tier at NEW_TAIL."""
+    """The body with the compute price's first tier at NEW_FIRST_TIER."""
     raised = copy.deepcopy(body)
     for price in raised["prices"]:
         if price["sku"] == SKU:
-            price["tiers"][-1]["unit_amount"] = NEW_TAIL
+            price["tiers"][0]["unit_amount"] = NEW_FIRST_TIER
     return raised
 
 
-def _tail(body: dict[str, Any]) -> str | None:
+def _first_tier(body: dict[str, Any]) -> str | None:
     for price in body.get("prices", []):
         if price.get("sku") == SKU and price.get("tiers"):
-            return str(price["tiers"][-1].get("unit_amount"))
+            return str(price["tiers"][0].get("unit_amount"))
     return None
 
 
 def _pending_request(
     profile: BillingProfile, author: Any, now: datetime
 ) -> tuple[ApprovalRequest | None, bool]:
-    """The demo's request (found: the latest on a version with the raised tail, whatever became of it;
+    """The demo's request (found: the latest on a version with the raised first tier, whatever became of it;
     or drafted and submitted now) and whether it was made now."""
     ours = [
-        v for v in profile.versions.filter(author=author).order_by("-number") if _tail(v.body) == NEW_TAIL
+        v
+        for v in profile.versions.filter(author=author).order_by("-number")
+        if _first_tier(v.body) == NEW_FIRST_TIER
     ]
     for version in ours:
         found = version.approval_requests.order_by("-created_at").first()

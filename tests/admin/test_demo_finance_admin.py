@@ -38,8 +38,9 @@ README_VIEWABLE = {
     "tenants.project",
 }
 NEVER = {"auth.user", "auth.group", "tenants.membership", "tenants.apikey", "axes.accessattempt"}
-# Who the demo's finance users are (billing/demo.py seed_demo): the editor drafts, the approver approves.
-DEMO_FINANCE = {"pricing": "finance editor", "finance": "finance approver"}
+# The demo's finance users (seed_demo: the editor drafts, two approvers; demo_governance: a viewer).
+DRAFTERS = {"pricing": "finance editor", "finance": "finance approver", "controller": "finance approver"}
+DEMO_FINANCE = DRAFTERS | {"auditor": "finance viewer"}
 
 
 def registered(label: str) -> bool:
@@ -67,6 +68,7 @@ def sections(client: Client) -> dict[str, set[str]]:
 @pytest.fixture
 def demo():
     call_command("seed_demo", stdout=StringIO())
+    call_command("demo_governance", stdout=StringIO())
 
 
 @pytest.mark.parametrize("username", sorted(DEMO_FINANCE))
@@ -80,12 +82,16 @@ def test_a_demo_finance_user_sees_billing_and_the_ledger_and_no_user_administrat
     )
 
 
-@pytest.mark.parametrize("username", sorted(DEMO_FINANCE))
+@pytest.mark.parametrize("username", sorted(DRAFTERS))
 def test_a_demo_drafter_may_add_profiles_assignments_and_tax_rules(demo, username):
     addable = sections(signed_in(username))["addable"]
 
     assert {"billing.billingprofile", "billing.profileassignment", "billing.taxrule"} <= addable
     assert not addable & (NEVER | {"ledger.invoice", "billing.usageevent"})
+
+
+def test_the_demo_viewer_may_add_nothing(demo):
+    assert sections(signed_in("auditor"))["addable"] == set()
 
 
 def test_the_demo_approver_sees_the_approval_requests_the_editor_only_reads(demo):

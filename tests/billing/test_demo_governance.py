@@ -1,5 +1,5 @@
 """`manage.py demo_governance` (billing/demo_governance.py) on the seeded demo: a pending approval request
-drafted and submitted by `pricing` with its backtest, a canary in progress, the two extra finance users,
+drafted and submitted by `pricing` with its backtest, a canary in progress, a finance viewer,
 the audit records the services wrote; a second run changes nothing."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def test_it_leaves_a_pending_price_increase_by_pricing_with_its_backtest(output)
         "pricing",
         1,
     )
-    assert Decimal(compute["tiers"][-1]["unit_amount"]) == Decimal("0.027")
+    assert Decimal(compute["tiers"][0]["unit_amount"]) == Decimal("0.042")
     assert request.backtest["currency"] == "EUR"
     assert len(request.backtest_hash) == 64
     assert version.effective_from.day == 1
@@ -55,7 +55,7 @@ def test_it_leaves_a_canary_in_progress(output):
     assert (rollout.status, rollout.version.profile.code) == ("canary", "growth-usd")
 
 
-def test_it_adds_a_second_approver_and_a_viewer(output):
+def test_it_adds_a_viewer_beside_the_seeded_approvers(output):
     assert user_roles(user=User.objects.get(username="controller")) == {"finance_approver"}
     assert user_roles(user=User.objects.get(username="auditor")) == {"finance_viewer"}
 

@@ -1,5 +1,5 @@
 """`manage.py demo_governance`: finance governance on the demo (billing/demo_governance.py): a pending
-approval request with its backtest, a canary in progress, two more finance users. Run after
+approval request with its backtest, a canary in progress, a finance viewer (auditor). Run after
 `demo_disputes` (`make demo`). Idempotent. Prints the finance users and where to try each flow."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from billing.demo_governance import backtest_line, demo_governance
 FINANCE_USERS = (
     ("pricing", "finance editor: drafts price-list versions and submits them with their backtest"),
     ("finance", "finance approver: approves or rejects (not what they drafted themselves)"),
+    ("controller", "finance approver: the second signature when the policy asks for two"),
 )
 
 

@@ -84,9 +84,11 @@ def _approval_request(request_id: int) -> ApprovalRequest:
 
 def _backtest(stored: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(summary, per-tenant rows) of a stored backtest: the whole backtest or its summary alone."""
-    summary = stored.get("summary", stored) if isinstance(stored, dict) else {}
-    rows = stored.get("rows", []) if isinstance(stored, dict) else []
-    return summary, rows
+    if not isinstance(stored, dict):
+        return {}, []
+    summary = stored.get("summary", stored)
+    rows = stored.get("rows")  # a summary alone counts its rows here
+    return summary, rows if isinstance(rows, list) else []
 
 
 def _page(

@@ -198,6 +198,7 @@ def test_the_page_lays_out_a_stored_backtest(author):
         "periods": 1,
         "period_keys": ["2026-10"],
         "tenants": 2,
+        "rows": 2,
         "blocked": 0,
         "p50_pct": "5.00",
         "p95_pct": "20.00",
