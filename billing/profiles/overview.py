@@ -1,7 +1,9 @@
 """Reads for finance's workspace: the price lists with the tenants on each, and a profile's version
 timeline as finance reads it. "In force" is derived, never stored: of the profile's versions that price
 (approved, superseded, rolled back), the one with the latest `effective_from <= now` (the same bisection
-as rating's `version_effective`); an approved version that starts later is "scheduled"."""
+as rating's `version_effective`); an approved version that starts later is "scheduled". A version whose
+canary rollout is active (canary or halted) prices its cohort only: it is shown as such, and "in force"
+stays the version everyone else is priced by until the rollout is promoted."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q
 
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
@@ -20,6 +23,8 @@ STATE_LABELS: dict[str, str] = {
     "draft": "Draft",
     "pending_approval": "Pending approval",
     "scheduled": "Approved, scheduled",
+    "canary": "Canary (its cohort only)",
+    "halted": "Canary halted",
     "in_force": "In force",
     "approved": "Approved",
     "superseded": "Superseded",
@@ -55,9 +60,22 @@ class ProfileRow:
     tenants: list[TenantOnProfile]
 
 
+def _active_rollout(version: ProfileVersion) -> str | None:
+    """ "canary" or "halted" while the version's rollout is active, else None (no rollout, or decided)."""
+    try:
+        rollout = version.rollout  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        return None
+    status = str(rollout.status)
+    return status if status in ("canary", "halted") else None
+
+
 def _in_force_versions(versions: list[ProfileVersion]) -> list[ProfileVersion]:
-    pricing = {str(s) for s in ProfileVersion.IN_FORCE_STATUSES} | {"rolled_back"}
-    return sorted((v for v in versions if v.status in pricing), key=lambda v: (v.effective_from, v.number))
+    pricing = {str(s) for s in ProfileVersion.IN_FORCE_STATUSES}
+    return sorted(
+        (v for v in versions if v.status in pricing and _active_rollout(v) is None),
+        key=lambda v: (v.effective_from, v.number),
+    )
 
 
 def version_in_force(versions: list[ProfileVersion], *, now: datetime) -> ProfileVersion | None:
@@ -69,14 +87,16 @@ def version_in_force(versions: list[ProfileVersion], *, now: datetime) -> Profil
 def version_state(version: ProfileVersion, *, in_force: ProfileVersion | None, now: datetime) -> str:
     if in_force is not None and version.pk == in_force.pk:
         return "in_force"
-    if version.status == ProfileVersion.Status.APPROVED and version.effective_from > now:
-        return "scheduled"
+    if version.status == ProfileVersion.Status.APPROVED:
+        if version.effective_from > now:
+            return "scheduled"
+        return _active_rollout(version) or str(version.status)
     return str(version.status)
 
 
 def profile_timeline(*, profile: BillingProfile, now: datetime) -> list[TimelineEntry]:
     """Every version of the profile, newest number first, each with its state at `now`."""
-    versions = list(profile.versions.select_related("author", "decided_by").order_by("-number"))
+    versions = list(profile.versions.select_related("author", "decided_by", "rollout").order_by("-number"))
     in_force = version_in_force(versions, now=now)
     return [TimelineEntry(v, version_state(v, in_force=in_force, now=now)) for v in versions]
 
@@ -104,7 +124,8 @@ def profiles_overview(*, now: datetime) -> list[ProfileRow]:
     """Every price list: the version in force, how many versions wait (pending, drafts), its tenants."""
     profiles = list(BillingProfile.objects.order_by("code"))
     versions: dict[int, list[ProfileVersion]] = defaultdict(list)
-    for version in ProfileVersion.objects.filter(profile__in=profiles).order_by("profile_id", "number"):
+    rows = ProfileVersion.objects.filter(profile__in=profiles).select_related("rollout")
+    for version in rows.order_by("profile_id", "number"):
         versions[version.profile_id].append(version)
     tenants = _tenants_by_profile(now=now)
     return [
@@ -122,7 +143,7 @@ def profiles_overview(*, now: datetime) -> list[ProfileRow]:
 def version_compared(*, version: ProfileVersion, now: datetime) -> ProfileVersion | None:
     """What a version is read against: the version in force now; for the version in force itself, or one
     that priced before, the version that priced just before it started."""
-    versions = list(ProfileVersion.objects.filter(profile_id=version.profile_id))
+    versions = list(ProfileVersion.objects.filter(profile_id=version.profile_id).select_related("rollout"))
     in_force = version_in_force(versions, now=now)
     earlier = version.status in ("superseded", "rolled_back")
     if in_force is not None and in_force.pk != version.pk and not earlier:

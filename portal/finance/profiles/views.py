@@ -31,7 +31,8 @@ from billing.profiles.overview import (
     version_in_force,
     version_state,
 )
-from billing.profiles.services import EDITORS, profile_version_create, profile_version_update_draft
+from billing.profiles.rollout_models import Rollout
+from billing.profiles.services import APPROVERS, EDITORS, profile_version_create, profile_version_update_draft
 from common.errors import ApplicationError, FieldIssue, PermissionDenied
 from portal.finance.access import FinanceRequest, finance_view
 from portal.finance.profiles.forms import DraftForm, SubmitForm
@@ -102,7 +103,7 @@ def _approval_requests(version: ProfileVersion) -> list[Any]:
 def version_detail(request: FinanceRequest, version_id: int) -> HttpResponse:
     version = _version(version_id)
     now = timezone.now()
-    versions = list(ProfileVersion.objects.filter(profile_id=version.profile_id))
+    versions = list(ProfileVersion.objects.filter(profile_id=version.profile_id).select_related("rollout"))
     is_draft = version.status == ProfileVersion.Status.DRAFT
     submittable = may_draft(request) and (
         is_draft
@@ -120,6 +121,8 @@ def version_detail(request: FinanceRequest, version_id: int) -> HttpResponse:
         "submit_form": SubmitForm() if submittable else None,
         "requests": _approval_requests(version),
         "compared": version_compared(version=version, now=now),
+        "rollout": Rollout.objects.filter(version=version).first(),
+        "may_schedule": state == "scheduled" and bool(request.finance_roles & {r.value for r in APPROVERS}),
     }
     return render(request, "portal/finance/profiles/version.html", context)
 
@@ -196,7 +199,7 @@ def version_new(request: FinanceRequest, profile_id: int) -> HttpResponse:
         return _editor(request, profile=profile, version=None, form=form, issues=issues, status=400)
     now = timezone.now()
     base = (
-        version_in_force(list(profile.versions.all()), now=now)
+        version_in_force(list(profile.versions.select_related("rollout")), now=now)
         or profile.versions.order_by("-number").first()
     )
     body = base.body if base is not None else {"profile": profile.code, "currency": "EUR", "prices": []}

@@ -4,13 +4,14 @@ Viewers read them; drafting is in test_profiles_drafts.py."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.test import Client
 
 from billing.profiles.models import ProfileVersion
+from billing.profiles.rollouts import rollout_schedule
 from tenants.models import Role
 from tests.factories import ProfileAssignmentFactory, ProfileVersionFactory, TenantFactory, finance_user
 from tests.factories.ledger import JAN_1, approved_version, document, world
@@ -178,3 +179,37 @@ def test_the_first_version_has_nothing_to_compare_with():
     response = client_for(Role.FINANCE_VIEWER).get(f"/portal/finance/profiles/versions/{w.version.pk}/diff/")
 
     assert "No version priced before this one" in response.content.decode()
+
+
+def test_a_canary_prices_its_cohort_only_and_the_previous_version_stays_in_force():
+    start, canary_at = datetime(2031, 3, 1, tzinfo=UTC), datetime(2031, 3, 10, tzinfo=UTC)
+    w = world(effective_from=start)
+    body = document(w.profile.code, prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.20"}])
+    v2 = approved_version(w.profile, body, canary_at, 2)
+    rollout = rollout_schedule(
+        version=v2,
+        actor=finance_user(role=Role.FINANCE_APPROVER),
+        tenants=[w.tenant],
+        max_bill_change_pct="50",
+        max_disputes=3,
+        now=canary_at - timedelta(days=1),
+    )
+    with time_machine.travel(datetime(2031, 3, 15, tzinfo=UTC), tick=False):
+        client = client_for(Role.FINANCE_APPROVER)
+        profile_html = client.get(f"/portal/finance/profiles/{w.profile.pk}/").content.decode()
+        version_html = client.get(f"/portal/finance/profiles/versions/{v2.pk}/").content.decode()
+
+    states = re.findall(r'<span class="badge state-([a-z_]+)">([^<]+)</span>', profile_html)
+    assert states == [("canary", "Canary (its cohort only)"), ("in_force", "In force")]
+    assert f'href="/portal/finance/rollouts/{rollout.pk}/">Its canary rollout (canary)</a>' in version_html
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_approver_may_schedule_a_canary_for_a_version_that_starts_later(timeline):
+    v3 = timeline.profile.versions.get(number=3)
+
+    approver = client_for(Role.FINANCE_APPROVER).get(f"/portal/finance/profiles/versions/{v3.pk}/").content
+    editor = client_for(Role.FINANCE_EDITOR).get(f"/portal/finance/profiles/versions/{v3.pk}/").content
+
+    assert f'href="/portal/finance/rollouts/new/{v3.pk}/">Schedule a canary</a>'.encode() in approver
+    assert b"Schedule a canary" not in editor
