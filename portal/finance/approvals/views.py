@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from billing.profiles.approvals import approval_grant, approval_reject
+from billing.profiles.backtest import backtest_run
 from billing.profiles.models import ApprovalRequest
 from billing.profiles.services import APPROVERS
 from billing.profiles.signatures import approval_verifies
@@ -92,7 +93,12 @@ def _backtest(stored: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, An
 
 
 def _page(
-    request: FinanceRequest, found: ApprovalRequest, *, refusal: str = "", status: int = 200
+    request: FinanceRequest,
+    found: ApprovalRequest,
+    *,
+    refusal: str = "",
+    status: int = 200,
+    rerun: dict[str, Any] | None = None,
 ) -> HttpResponse:
     now = timezone.now()
     version = found.version
@@ -111,6 +117,8 @@ def _page(
     already = any(a.approver_id == request.user.pk for a in approvals)
     may_decide = found.status == ApprovalRequest.Status.OPEN and is_approver and not is_author and not already
     summary, rows = _backtest(found.backtest)
+    if rerun is not None:
+        rows = rerun["rows"]
     context = {
         "section": SECTION,
         "req": found,
@@ -128,14 +136,28 @@ def _page(
         "grant_form": GrantForm() if may_decide else None,
         "reject_form": RejectForm() if may_decide else None,
         "refusal": refusal,
+        "rerun": rerun,
     }
     return render(request, "portal/finance/approvals/detail.html", context, status=status)
+
+
+def _rerun(found: ApprovalRequest) -> dict[str, Any]:
+    """The request's backtest run again as it was asked (same version, periods and instant), in this
+    process: every tenant's rows, and whether its hash is the stored one (it is, unless usage was rated
+    into those periods since)."""
+    result = backtest_run(version=found.version, periods=found.periods, now=found.created_at, workers=1)
+    return {
+        "rows": [row.as_dict() for row in result.rows],
+        "same": result.result_hash == found.backtest_hash,
+        "hash": result.result_hash,
+    }
 
 
 @finance_view
 @require_GET
 def approval_detail(request: FinanceRequest, request_id: int) -> HttpResponse:
-    return _page(request, _approval_request(request_id))
+    found = _approval_request(request_id)
+    return _page(request, found, rerun=_rerun(found) if request.GET.get("rerun") == "1" else None)
 
 
 def _decide(request: FinanceRequest, found: ApprovalRequest, move: Any, done: str) -> HttpResponse:

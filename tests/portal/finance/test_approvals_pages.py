@@ -270,3 +270,14 @@ def test_an_unknown_request_is_a_404():
 )
 def test_time_left(left, shown):
     assert time_left(NOW + left, NOW) == shown
+
+
+def test_the_backtest_run_again_gives_the_stored_hash(pending):
+    client = client_of(finance_user(role=Role.FINANCE_VIEWER))
+
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        offered = text_of(client.get(f"/portal/finance/approvals/{pending.pk}/").content)
+        rerun = text_of(client.get(f"/portal/finance/approvals/{pending.pk}/?rerun=1").content)
+
+    assert "Run the backtest again and list every tenant and period" in offered
+    assert f"Run again just now: the same result, hash {pending.backtest_hash} ." in rerun
