@@ -79,12 +79,9 @@ def seed(n: int) -> float:
 
     from billing.catalog.models import Meter, Sku
     from billing.demo_finance import seed_finance_reference_data
+    from billing.governance.versions import profile_version_approve, profile_version_submit
     from billing.profiles.models import BillingProfile, ProfileAssignment
-    from billing.profiles.services import (
-        profile_version_approve,
-        profile_version_create,
-        profile_version_submit,
-    )
+    from billing.profiles.services import profile_version_create
     from billing.rating.models import UsageAggregate
     from tenants.models import Role, Tenant
     from tenants.services import membership_grant
@@ -193,8 +190,8 @@ def main() -> int:
     from django.conf import settings
     from django.db import connection
 
+    from billing.governance.backtest import backtest_run
     from billing.pricing import document_sha256
-    from billing.profiles.backtest import backtest_run
     from billing.profiles.models import BillingProfile, ProfileVersion
     from ledger.models import Invoice
 

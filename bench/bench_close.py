@@ -101,12 +101,9 @@ def seed(n: int) -> float:
 
     from billing.catalog.models import Meter, Sku
     from billing.demo_finance import seed_finance_reference_data
+    from billing.governance.versions import profile_version_approve, profile_version_submit
     from billing.profiles.models import BillingProfile, ProfileAssignment
-    from billing.profiles.services import (
-        profile_version_approve,
-        profile_version_create,
-        profile_version_submit,
-    )
+    from billing.profiles.services import profile_version_create
     from billing.rating.models import UsageAggregate
     from tenants.models import Role, Tenant
     from tenants.services import membership_grant

@@ -81,12 +81,9 @@ def seed(*, tenants: int = TENANTS) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
 
     from billing.catalog.models import Meter, Sku
+    from billing.governance.versions import profile_version_approve, profile_version_submit
     from billing.profiles.models import BillingProfile, ProfileAssignment
-    from billing.profiles.services import (
-        profile_version_approve,
-        profile_version_create,
-        profile_version_submit,
-    )
+    from billing.profiles.services import profile_version_create
     from tenants.models import Role, Tenant
     from tenants.services import api_key_create, membership_grant
 

@@ -64,12 +64,9 @@ def seed(n: int) -> list[int]:
     from billing.catalog.models import Meter, Sku
     from billing.close.services import close_period
     from billing.demo_finance import seed_finance_reference_data
+    from billing.governance.versions import profile_version_approve, profile_version_submit
     from billing.profiles.models import BillingProfile, ProfileAssignment
-    from billing.profiles.services import (
-        profile_version_approve,
-        profile_version_create,
-        profile_version_submit,
-    )
+    from billing.profiles.services import profile_version_create
     from billing.rating.models import UsageAggregate
     from tenants.models import Role, Tenant
     from tenants.services import membership_grant

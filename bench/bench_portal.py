@@ -140,13 +140,8 @@ def seed_catalog_and_tenant(now: datetime) -> Seeded:
     from billing.catalog.services import meter_upsert, sku_upsert
     from billing.demo import METERS, SKUS, eur_profile
     from billing.demo_finance import seed_finance_reference_data
-    from billing.profiles.services import (
-        profile_assign,
-        profile_create,
-        profile_version_approve,
-        profile_version_create,
-        profile_version_submit,
-    )
+    from billing.governance.versions import profile_version_approve, profile_version_submit
+    from billing.profiles.services import profile_assign, profile_create, profile_version_create
     from common.periods import period_containing
     from ledger.services.credits import credit_grant_create
     from tenants.models import Role

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from billing.profiles.approvals import approval_grant
+from billing.governance.approvals import approval_grant
 from billing.profiles.models import Approval, ApprovalRequest
 from common.errors import ApplicationError
 from ledger.audit.admin import AuditedAdmin
@@ -101,7 +101,7 @@ class ApprovalInline(admin.TabularInline[Approval, ApprovalRequest]):
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(admin.ModelAdmin[ApprovalRequest]):
     """Read-only: the decision is the `approve` action, which goes through the service
-    (billing.profiles.approvals.approval_grant: role, four eyes, signature), one request at a time; the
+    (billing.governance.approvals.approval_grant: role, four eyes, signature), one request at a time; the
     author of a version gets the service's refusal as an error message."""
 
     list_display = (

@@ -13,14 +13,9 @@ from django.utils import timezone
 
 from billing.catalog.models import Meter, Sku
 from billing.catalog.services import meter_upsert, sku_upsert
+from billing.governance.versions import profile_version_approve, profile_version_submit
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
-from billing.profiles.services import (
-    profile_assign,
-    profile_create,
-    profile_version_approve,
-    profile_version_create,
-    profile_version_submit,
-)
+from billing.profiles.services import profile_assign, profile_create, profile_version_create
 from tenants.models import Role, Tenant
 from tenants.services import membership_grant, project_create, tenant_create
 

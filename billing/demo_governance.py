@@ -4,7 +4,7 @@ the seeded, closed demo it leaves
 - a pending approval request with its backtest: `pricing` (finance editor) drafts a price increase of the
   Cloud Standard (EUR) price list (the first 1,000 vCPU-hours 0.040 -> 0.042 EUR each, from the first of
   next month, UTC) and submits it with a backtest of the last closed period, through the services;
-- a canary in progress (billing.profiles.demo_rollout: Growth (USD)'s API-call package for Initech first);
+- a canary in progress (billing.governance.demo_rollout: Growth (USD)'s API-call package for Initech first);
 - a finance viewer, `auditor`, to try the read-only role with (seed_demo made `pricing`, the editor, and
   two approvers, `finance` and `controller`);
 - the audit records the services write on the way (ledger.audit).
@@ -24,8 +24,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from billing.demo import DEMO_PASSWORD, _user
-from billing.profiles.approvals import approval_request_create
-from billing.profiles.demo_rollout import demo_rollout_start
+from billing.governance.approvals import approval_request_create
+from billing.governance.demo_rollout import demo_rollout_start
 from billing.profiles.models import ApprovalRequest, BillingProfile, ProfileVersion
 from billing.profiles.overview import version_in_force
 from billing.profiles.services import profile_version_create

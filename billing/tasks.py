@@ -2,8 +2,8 @@
 load by id, call one service."""
 
 from billing.close import tasks as close
-from billing.profiles import approval_tasks as approvals
-from billing.profiles import rollout_tasks as rollouts
+from billing.governance import approval_tasks as approvals
+from billing.governance import rollout_tasks as rollouts
 from billing.rating import tasks as rating
 
 __all__ = ["approvals", "close", "rating", "rollouts"]

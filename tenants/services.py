@@ -151,7 +151,7 @@ def _codenames(actions: tuple[str, ...], labels: tuple[str, ...]) -> set[str]:
 
 
 # What only an approver changes: approval requests (deciding on one). The decision itself is a service
-# (billing.profiles.approvals: four eyes, signatures) that checks the role again, not this permission.
+# (billing.governance.approvals: four eyes, signatures) that checks the role again, not this permission.
 FINANCE_APPROVER_MODELS = ("billing.approvalrequest",)
 
 _VIEWER = _codenames(("view",), FINANCE_VIEWABLE_MODELS)

@@ -4,7 +4,7 @@ GET  /api/v1/approval-requests[?status=open]      every finance role
 POST /api/v1/approval-requests/<id>/approve       a finance approver who is not the version's author
 POST /api/v1/approval-requests/<id>/reject        the same, with a reason
 
-Thin: the services (billing.profiles.approvals) check roles and four eyes; their errors map to 403/404/409
+Thin: the services (billing.governance.approvals) check roles and four eyes; their errors map to 403/404/409
 through the one exception handler."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.api.openapi import ClosedSerializer, error_response
-from billing.profiles.approvals import approval_grant, approval_reject, approval_requests_list
+from billing.governance.approvals import approval_grant, approval_reject, approval_requests_list
 from billing.profiles.models import Approval, ApprovalRequest
 from common.errors import NotFound, ValidationFailed
 from tenants.selectors import user_is_finance

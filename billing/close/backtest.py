@@ -1,5 +1,5 @@
 """Closed periods re-priced under another price-list version, for the backtest of a draft
-(billing.profiles.backtest): every tenant's last N closed periods of a profile, each priced with the
+(billing.governance.backtest): every tenant's last N closed periods of a profile, each priced with the
 close's own road with the version in place of every version of the profile
 (`preview.lines_with_versions_replaced` -> `lines.period_lines`: usage, flat fees prorated over the days
 the tenant was on the profile, discounts, minimum; before tax), next to what its invoice billed for the

@@ -1,6 +1,6 @@
 """A tenant's open period priced as if one version had been in force for all of it: the close's own road
 (`preview.lines_as_if_in_force`: usage so far, flat fees, discounts, minimum; before tax) over the
-period's usage as rated now. What a canary's watch compares (billing.profiles.rollout_watch): the same
+period's usage as rated now. What a canary's watch compares (billing.governance.rollout_watch): the same
 usage under the canary and under the version it replaces. Pure read."""
 
 from __future__ import annotations

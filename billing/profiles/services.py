@@ -17,8 +17,7 @@ from django.utils import timezone
 from billing.catalog.models import Sku
 from billing.pricing import DocumentError, canonical_json, document_sha256, validate_document
 from billing.profiles import roles
-from billing.profiles.approvals import approval_grant, approval_reject, approval_request_create
-from billing.profiles.models import ApprovalRequest, BillingProfile, ProfileAssignment, ProfileVersion
+from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
 from common.errors import Conflict, FieldIssue, StateError, ValidationFailed
 from ledger.audit.services import Snapshot, audit_record, audit_snapshot
 from tenants.models import Tenant
@@ -139,48 +138,6 @@ def profile_version_update_draft(
             reason=reason,
         )
         return locked
-
-
-def profile_version_submit(*, version: ProfileVersion, actor: User, periods: int = 1) -> ProfileVersion:
-    """Submit a draft: an approval request with its backtest (billing.profiles.approvals)."""
-    request = approval_request_create(version=version, actor=actor, periods=periods)
-    return ProfileVersion.objects.get(pk=request.version_id)
-
-
-def _open_request(version: ProfileVersion) -> ApprovalRequest:
-    request = ApprovalRequest.objects.filter(
-        version_id=version.pk, status=ApprovalRequest.Status.OPEN
-    ).first()
-    if request is None:
-        current = ProfileVersion.objects.get(pk=version.pk)
-        raise StateError(
-            f"version {current.number} is {current.status} without an open approval request; "
-            "only pending versions can be decided"
-        )
-    return request
-
-
-def profile_version_approve(
-    *, version: ProfileVersion, approver: User, note: str = "", allow_backdated: bool = False
-) -> ProfileVersion:
-    """One approval of the version's open request (billing.profiles.approvals.approval_grant): four eyes
-    (the approver holds finance_approver and is not the author; the database checks it too). The version
-    is approved once its request holds the approvals the policy asks for; until then it stays pending.
-
-    A version may not take effect in the past unless `allow_backdated` (operators seeding history):
-    usage already rated keeps the version it was rated with (invariant 5)."""
-    _require_role(approver, APPROVERS, "approving a profile version")
-    request = _open_request(version)
-    approval_grant(request=request, approver=approver, note=note, allow_backdated=allow_backdated)
-    return ProfileVersion.objects.get(pk=version.pk)
-
-
-def profile_version_reject(*, version: ProfileVersion, approver: User, reason: str) -> ProfileVersion:
-    _require_role(approver, APPROVERS, "rejecting a profile version")
-    if not reason.strip():
-        raise ValidationFailed("a rejection needs a reason", issues=[FieldIssue("reason", "required")])
-    approval_reject(request=_open_request(version), approver=approver, reason=reason)
-    return ProfileVersion.objects.get(pk=version.pk)
 
 
 def _jurisdiction_conflicts(

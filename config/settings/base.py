@@ -318,7 +318,7 @@ INVOICE_ISSUER = {
 PROFILE_SIGNING_KEY = os.environ.get("PROFILE_SIGNING_KEY") or f"{SECRET_KEY}:billing.profiles.signatures"
 # An open approval request expires this long after it was made.
 APPROVAL_REQUEST_TTL = timedelta(days=env_int("APPROVAL_REQUEST_TTL_DAYS", 7))
-# How many approvers a change needs (billing.profiles.policy): a JSON or YAML file named by
+# How many approvers a change needs (billing.governance.policy): a JSON or YAML file named by
 # APPROVAL_POLICY_FILE replaces this default when set.
 APPROVAL_POLICY_FILE = os.environ.get("APPROVAL_POLICY_FILE", "")
 APPROVAL_POLICY: dict[str, object] = {

@@ -1,4 +1,4 @@
-"""The approval policy (billing.profiles.policy): rules over the backtest's metrics combine with
+"""The approval policy (billing.governance.policy): rules over the backtest's metrics combine with
 AND (all), OR (any) and NOT; the number of approvers is the largest of the matching rules, at least the
 default; a malformed policy is refused with errors naming the rule and the field. No database."""
 
@@ -8,7 +8,13 @@ import json
 
 import pytest
 
-from billing.profiles.policy import Decision, condition_holds, policy_current, policy_decide, policy_validate
+from billing.governance.policy import (
+    Decision,
+    condition_holds,
+    policy_current,
+    policy_decide,
+    policy_validate,
+)
 from common.errors import ValidationFailed
 
 BIG_OR_DECREASE = {

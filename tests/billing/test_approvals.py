@@ -1,4 +1,4 @@
-"""Maker-checker (billing.profiles.approvals): a request carries its backtest and hash, the policy decides
+"""Maker-checker (billing.governance.approvals): a request carries its backtest and hash, the policy decides
 how many approvers, each approval is signed, the author never approves (service and database), requests
 expire after 7 days. The API, admin and CLI paths: tests/billing/test_approvals_paths.py."""
 
@@ -10,15 +10,15 @@ import pytest
 import time_machine
 from django.db import IntegrityError, connection, transaction
 
-from billing.profiles.approval_tasks import approval_requests_expire_task
-from billing.profiles.approvals import (
+from billing.governance.approval_tasks import approval_requests_expire_task
+from billing.governance.approvals import (
     EMPTY_BACKTEST_HASH,
     approval_grant,
     approval_reject,
     approval_request_create,
     approval_requests_expire,
 )
-from billing.profiles.backtest import backtest_run
+from billing.governance.backtest import backtest_run
 from billing.profiles.models import Approval, ApprovalRequest, ProfileVersion
 from billing.profiles.services import profile_create, profile_version_create
 from billing.profiles.signatures import approval_signature, version_verifies
@@ -381,7 +381,7 @@ def test_the_database_refuses_rolling_back_a_rejected_version(profile, people):
 
 
 def test_the_requester_withdraws_an_open_request_and_may_ask_again(profile, people):
-    from billing.profiles.approvals import approval_request_withdraw
+    from billing.governance.approvals import approval_request_withdraw
 
     draft = _draft(profile, people, "0.12")
     request = approval_request_create(version=draft, actor=people["author"])
@@ -393,7 +393,7 @@ def test_the_requester_withdraws_an_open_request_and_may_ask_again(profile, peop
 
 
 def test_only_the_requester_or_author_withdraws(profile, people):
-    from billing.profiles.approvals import approval_request_withdraw
+    from billing.governance.approvals import approval_request_withdraw
 
     request = approval_request_create(version=_draft(profile, people, "0.12"), actor=people["author"])
 

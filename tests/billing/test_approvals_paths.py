@@ -1,6 +1,6 @@
 """Maker-checker on every path besides the service (tests/billing/test_approvals.py) and the portal (the
 finance workspace's tests): the API, the admin and the CLI refuse the author and let another approver
-approve, each through billing.profiles.approvals."""
+approve, each through billing.governance.approvals."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
-from billing.profiles.approvals import approval_request_create
+from billing.governance.approvals import approval_request_create
 from billing.profiles.models import Approval, ApprovalRequest, ProfileVersion
 from billing.profiles.services import profile_create, profile_version_create
 from tenants.models import Role

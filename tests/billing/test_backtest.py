@@ -1,4 +1,4 @@
-"""The backtest of a draft (billing.profiles.backtest): closed periods re-priced under the draft, next to
+"""The backtest of a draft (billing.governance.backtest): closed periods re-priced under the draft, next to
 their invoices; it writes nothing and its hash is deterministic."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from django.db import connection
 
 from billing.close import backtest as close_backtest
 from billing.close.services import close_period
+from billing.governance.backtest import backtest_run, percent_change
 from billing.pricing import document_sha256
-from billing.profiles.backtest import backtest_run, percent_change
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
 from billing.profiles.services import profile_assign
 from common.errors import ValidationFailed

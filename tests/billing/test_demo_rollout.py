@@ -1,4 +1,4 @@
-"""The demo's canary in progress (billing.profiles.demo_rollout): on the seeded demo, Growth (USD)'s next
+"""The demo's canary in progress (billing.governance.demo_rollout): on the seeded demo, Growth (USD)'s next
 version runs for Initech alone since the start of the day; a second call changes nothing."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 import time_machine
 
 from billing.demo import seed_demo
-from billing.profiles.demo_rollout import demo_rollout_start
+from billing.governance.demo_rollout import demo_rollout_start
+from billing.governance.rollout_watch import cohort_tenants
 from billing.profiles.rollout_models import Rollout
-from billing.profiles.rollout_watch import cohort_tenants
 from billing.profiles.selectors import resolve_version
 from tenants.models import Tenant
 from tests.factories import finance_user

@@ -1,4 +1,4 @@
-"""Policy as code: `manage.py profiles export|plan|apply DIR` (billing.profiles.policy_files)."""
+"""Policy as code: `manage.py profiles export|plan|apply DIR` (billing.governance.policy_files)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,9 @@ import yaml
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from billing.governance.versions import profile_version_submit
 from billing.profiles.models import ProfileVersion
-from billing.profiles.services import profile_create, profile_version_create, profile_version_submit
+from billing.profiles.services import profile_create, profile_version_create
 from tenants.models import Role
 from tests.factories import SkuFactory, profile_document
 from tests.factories.tenants import finance_user

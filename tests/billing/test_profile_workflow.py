@@ -3,16 +3,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from billing.pricing import document_sha256
-from billing.profiles.models import ProfileVersion
-from billing.profiles.services import (
-    profile_create,
+from billing.governance.versions import (
     profile_version_approve,
-    profile_version_create,
     profile_version_reject,
     profile_version_submit,
-    profile_version_update_draft,
 )
+from billing.pricing import document_sha256
+from billing.profiles.models import ProfileVersion
+from billing.profiles.services import profile_create, profile_version_create, profile_version_update_draft
 from common.errors import PermissionDenied, StateError, ValidationFailed
 from tenants.models import Role
 from tests.factories import SkuFactory, finance_user, profile_document

@@ -15,16 +15,16 @@ import pytest
 import time_machine
 from django.db import IntegrityError, transaction
 
-from billing.profiles.models import ProfileVersion
-from billing.profiles.rollout_models import Rollout, RolloutTenant, in_percentage_cohort
-from billing.profiles.rollout_tasks import rollout_guardrails_check_task
-from billing.profiles.rollout_watch import cohort_tenants, rollout_watch
-from billing.profiles.rollouts import (
+from billing.governance.rollout_tasks import rollout_guardrails_check_task
+from billing.governance.rollout_watch import cohort_tenants, rollout_watch
+from billing.governance.rollouts import (
     rollout_guardrails_check,
     rollout_promote,
     rollout_rollback,
     rollout_schedule,
 )
+from billing.profiles.models import ProfileVersion
+from billing.profiles.rollout_models import Rollout, RolloutTenant, in_percentage_cohort
 from billing.profiles.selectors import resolve_version
 from billing.profiles.signatures import version_verifies
 from billing.rating.models import UsageAggregate

@@ -12,13 +12,9 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from billing.governance.versions import profile_version_approve, profile_version_submit
 from billing.profiles.models import ProfileVersion
-from billing.profiles.services import (
-    profile_create,
-    profile_version_approve,
-    profile_version_create,
-    profile_version_submit,
-)
+from billing.profiles.services import profile_create, profile_version_create
 from billing.rating.failed import usage_failed_batch_quarantine
 from billing.rating.models import BillingPeriod, UsageAggregate
 from billing.rating.services import usage_rate_pending

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import time_machine
 
+from billing.governance.rollouts import rollout_schedule
 from billing.profiles.models import ProfileVersion
 from billing.profiles.rollout_models import Rollout
-from billing.profiles.rollouts import rollout_schedule
 from billing.profiles.selectors import resolve_version
 from ledger.models import Alert
 from tests.e2e.conftest import Pages, sign_in

@@ -44,17 +44,16 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from billing.catalog.models import Sku
-from billing.pricing import DocumentError, validate_document
-from billing.profiles import policy_files
-from billing.profiles.approvals import approval_grant, approval_request_create
-from billing.profiles.models import ApprovalRequest, BillingProfile, ProfileVersion
-from billing.profiles.services import (
-    profile_create,
+from billing.governance import policy_files
+from billing.governance.approvals import approval_grant, approval_request_create
+from billing.governance.versions import (
     profile_version_approve,
-    profile_version_create,
     profile_version_reject,
     profile_version_submit,
 )
+from billing.pricing import DocumentError, validate_document
+from billing.profiles.models import ApprovalRequest, BillingProfile, ProfileVersion
+from billing.profiles.services import profile_create, profile_version_create
 from common.errors import ApplicationError
 
 

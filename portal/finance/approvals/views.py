@@ -3,7 +3,7 @@ and one request with its backtest (per tenant old / new / delta / %, p50 / p95 /
 10 most affected tenants), the approvals it needs and the policy rules that asked for them, the approvals
 so far with their signatures checked, and the approve / reject forms.
 
-Thin: the services (billing.profiles.approvals) decide who may approve; the author of the version, or a
+Thin: the services (billing.governance.approvals) decide who may approve; the author of the version, or a
 user without the approver's role, gets the page back with the refusal and a 403, never a 500."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from billing.profiles.approvals import approval_grant, approval_reject
-from billing.profiles.backtest import backtest_run
+from billing.governance.approvals import approval_grant, approval_reject
+from billing.governance.backtest import backtest_run
 from billing.profiles.models import ApprovalRequest
 from billing.profiles.services import APPROVERS
 from billing.profiles.signatures import approval_verifies

@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from billing.profiles.approvals import approval_request_create, open_request_of
+from billing.governance.approvals import approval_request_create, open_request_of
 from billing.profiles.diff import body_yaml, profile_body_diff
 from billing.profiles.models import BillingProfile, ProfileVersion
 from billing.profiles.overview import (

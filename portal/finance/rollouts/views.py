@@ -3,7 +3,7 @@ rollout's watch page (per cohort tenant the estimated bill for the current perio
 under the version it replaces, the disputes the cohort opened, the guardrails and what breaches them),
 scheduling a canary for an approved version, and the promote / roll back / check-now actions.
 
-Thin: billing.profiles.rollouts decides who may do what (approvers only); a refusal comes back on the page
+Thin: billing.governance.rollouts decides who may do what (approvers only); a refusal comes back on the page
 with a 403 or as a message, never a 500."""
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from billing.profiles.models import ProfileAssignment, ProfileVersion
-from billing.profiles.rollout_models import Rollout
-from billing.profiles.rollout_watch import rollout_watch, rollouts_list
-from billing.profiles.rollouts import (
+from billing.governance.rollout_watch import rollout_watch, rollouts_list
+from billing.governance.rollouts import (
     rollout_guardrails_check,
     rollout_promote,
     rollout_rollback,
     rollout_schedule,
 )
+from billing.profiles.models import ProfileAssignment, ProfileVersion
+from billing.profiles.rollout_models import Rollout
 from billing.profiles.services import APPROVERS
 from common.errors import ApplicationError, PermissionDenied
 from common.money_format import DocumentFormat

@@ -13,7 +13,7 @@ import time_machine
 from django.contrib.auth.models import User
 from django.test import Client
 
-from billing.profiles.approvals import approval_request_create
+from billing.governance.approvals import approval_request_create
 from billing.profiles.models import Approval, ApprovalRequest, ProfileVersion
 from billing.profiles.services import profile_version_create
 from portal.finance.approvals.views import time_left

@@ -10,8 +10,8 @@ import pytest
 import time_machine
 from django.test import Client
 
+from billing.governance.rollouts import rollout_schedule
 from billing.profiles.models import ProfileVersion
-from billing.profiles.rollouts import rollout_schedule
 from tenants.models import Role
 from tests.factories import ProfileAssignmentFactory, ProfileVersionFactory, TenantFactory, finance_user
 from tests.factories.ledger import JAN_1, approved_version, document, world

@@ -15,9 +15,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from billing.governance.rollouts import rollout_schedule
 from billing.profiles.models import ProfileVersion
 from billing.profiles.rollout_models import Rollout
-from billing.profiles.rollouts import rollout_schedule
 from tenants.models import Role
 from tenants.services import membership_grant
 from tests.factories import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from billing.profiles.approvals import approval_requests_expire
+from billing.governance.approvals import approval_requests_expire
 
 
 @shared_task(name="billing.approval_requests_expire")

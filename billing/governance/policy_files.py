@@ -7,7 +7,7 @@ and `effective_from` (when an applied change takes effect). `export` writes the 
 profile; `validate` reports every error addressed to its file and field (`acme.yaml:
 prices[2].tiers[1].up_to: must be greater than 1000`); `plan` compares each file with the version in force
 (per price and as text) and backtests the would-be draft (an unsaved version: nothing is written);
-`apply` creates a draft and its approval request (billing.profiles.approvals) for each changed profile,
+`apply` creates a draft and its approval request (billing.governance.approvals) for each changed profile,
 never activates anything, and leaves alone a profile whose body is in force, scheduled, or already
 drafted or pending."""
 
@@ -25,8 +25,8 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from billing.catalog.models import Sku
+from billing.governance.backtest import Backtest, backtest_run
 from billing.pricing import DocumentError, canonical_json, document_sha256, validate_document
-from billing.profiles.backtest import Backtest, backtest_run
 from billing.profiles.diff import BodyDiff, body_yaml, profile_body_diff
 from billing.profiles.models import BillingProfile, ProfileVersion
 from billing.profiles.selectors import version_effective
@@ -299,7 +299,7 @@ def file_apply(
     plan: ProfilePlan, *, actor: User, effective_from: datetime | None, periods: int, now: datetime
 ) -> Applied:
     """A draft and its approval request for a changed or new profile (see the module docstring)."""
-    from billing.profiles.approvals import approval_request_create, open_request_of
+    from billing.governance.approvals import approval_request_create, open_request_of
 
     item = plan.file
     if plan.status == "unchanged":

@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from billing.governance.rollout_watch import rollout_watch
 from billing.profiles.models import (
     Approval,
     ApprovalRequest,
@@ -36,7 +37,6 @@ from billing.profiles.models import (
     ProfileVersion,
 )
 from billing.profiles.rollout_models import Rollout, RolloutTenant
-from billing.profiles.rollout_watch import rollout_watch
 from billing.profiles.selectors import replaced_version
 from billing.profiles.services import APPROVERS, _require_role
 from common.errors import Conflict, FieldIssue, StateError, ValidationFailed

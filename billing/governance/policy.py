@@ -7,7 +7,7 @@
                                  {"metric": "any_price_decrease", "op": "==", "value": true}]}}]}
 
 `when` nests {"all": [...]} (AND), {"any": [...]} (OR), {"not": {...}} and leaves {metric, op, value}.
-Metrics come from the backtest summary (billing.profiles.backtest). A number metric compares as a
+Metrics come from the backtest summary (billing.governance.backtest). A number metric compares as a
 Decimal (its value a string or an integer, never a float); a boolean metric takes == and != only. A metric
 the backtest could not compute (None: a percentage from a zero bill) matches no comparison. The number of
 approvers is the largest `approvals` of the matching rules, at least `default_approvals`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from billing.profiles.rollouts import rollout_guardrails_check
+from billing.governance.rollouts import rollout_guardrails_check
 
 
 @shared_task(name="billing.rollout_guardrails_check")

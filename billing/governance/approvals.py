@@ -28,8 +28,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from billing.governance.policy import policy_decide
 from billing.profiles.models import Approval, ApprovalRequest, ProfileVersion
-from billing.profiles.policy import policy_decide
 from billing.profiles.roles import APPROVERS, EDITORS
 from billing.profiles.roles import require_role as _require_role
 from billing.profiles.signatures import approval_signature
@@ -47,8 +47,8 @@ class BacktestOutcome:
 
 
 def _backtest(*, version: ProfileVersion, periods: int, now: datetime) -> BacktestOutcome:
-    """billing.profiles.backtest.backtest_run (imported here: it reads the close's modules)."""
-    from billing.profiles.backtest import backtest_run
+    """billing.governance.backtest.backtest_run (imported here: it reads the close's modules)."""
+    from billing.governance.backtest import backtest_run
 
     result = backtest_run(version=version, periods=periods, now=now)
     return BacktestOutcome(summary=dict(result.summary), result_hash=result.result_hash)

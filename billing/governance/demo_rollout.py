@@ -18,10 +18,11 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from billing.governance.rollouts import rollout_schedule
+from billing.governance.versions import profile_version_approve, profile_version_submit
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
 from billing.profiles.rollout_models import Rollout, in_percentage_cohort
-from billing.profiles.rollouts import rollout_schedule
-from billing.profiles.services import profile_version_approve, profile_version_create, profile_version_submit
+from billing.profiles.services import profile_version_create
 from tenants.models import Role
 
 PROFILE = "growth-usd"

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from billing.close.estimated import estimated_bill_under, open_period
-from billing.profiles.backtest import percent_change
+from billing.governance.backtest import percent_change
 from billing.profiles.models import ProfileAssignment, ProfileVersion
 from billing.profiles.rollout_models import Rollout, in_percentage_cohort
 from billing.profiles.selectors import replaced_version
