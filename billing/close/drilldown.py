@@ -380,31 +380,44 @@ def _priced_days(
 
 _PER_EVENT_DAYS_SQL = """
 WITH priced AS (
-    SELECT (row->>'index')::bigint AS idx, (row->>'amount')::numeric AS amount
+    SELECT (row->>'index')::bigint AS idx, (row->>'quantity')::numeric AS quantity,
+           (row->>'amount')::numeric AS amount
     FROM {lines} l, jsonb_array_elements(l.breakdown) AS row
     WHERE l.id = %(line)s AND jsonb_typeof(row) = 'object' AND row->>'kind' = 'event'
-), events AS (
-    SELECT row_number() OVER (ORDER BY "timestamp", id) - 1 AS idx, "timestamp", quantity
+), late AS (
+    SELECT date_trunc('hour', "timestamp") AS hour, count(*) AS n
     FROM {events}
-    WHERE tenant_id = %(tenant)s AND sku_id = %(sku)s AND profile_version_id = %(version)s
-      AND "timestamp" >= %(start)s AND "timestamp" < %(end)s AND status = 'accepted' AND NOT late
+    WHERE tenant_id = %(tenant)s AND late AND status = 'accepted' AND sku_id = %(sku)s
+      AND profile_version_id = %(version)s AND "timestamp" >= %(start)s AND "timestamp" < %(end)s
+    GROUP BY 1
+), hours AS (
+    SELECT a.hour, a.event_count - coalesce(late.n, 0) AS n
+    FROM {aggregates} a LEFT JOIN late ON late.hour = a.hour
+    WHERE a.tenant_id = %(tenant)s AND a.sku_id = %(sku)s AND a.profile_version_id = %(version)s
+      AND a.hour >= %(start)s AND a.hour < %(end)s
+), bounds AS (
+    SELECT array_agg(lo ORDER BY hour) AS los, array_agg(hour ORDER BY hour) AS hrs, sum(n) AS total
+    FROM (SELECT hour, n, sum(n) OVER (ORDER BY hour) - n AS lo FROM hours WHERE n > 0) x
 )
-SELECT ("timestamp" AT TIME ZONE %(tz)s)::date AS day, sum(quantity), sum(amount), count(*),
-       (SELECT count(*) FROM priced), (SELECT count(*) FROM events)
-FROM priced JOIN events USING (idx)
-GROUP BY 1
+SELECT (b.hrs[width_bucket(p.idx, b.los)] AT TIME ZONE %(tz)s)::date AS day, sum(p.quantity), sum(p.amount),
+       count(*), (SELECT count(*) FROM priced), (SELECT max(idx) FROM priced), b.total
+FROM priced p CROSS JOIN bounds b
+GROUP BY 1, b.total
 ORDER BY 1
 """
 
 
 def _per_event_days(line: InvoiceLine, scope: _Scope) -> list[tuple[date, Decimal, Decimal]]:
-    """Percentage prices: the breakdown's per-event prices (row `index` = the event's position in time
-    order among the events the invoice priced), summed per local day, in PostgreSQL (a month can hold
-    tens of thousands of events: neither the breakdown nor the events come back, only a row per day).
-    Nothing when the breakdown and the events do not pair up one to one."""
+    """Percentage prices: the breakdown's per-event prices and quantities (row `index` = the event's
+    position in time order among the events the invoice priced), summed per local day, in PostgreSQL.
+    An event's day comes from the hourly aggregates, not the events: the aggregates' event counts (less
+    the late events, which the invoice left out) in hour order give each hour its range of positions,
+    so the month's events are never read (tens of thousands of heap pages). Nothing when the breakdown
+    and the events the invoice priced do not pair up one to one."""
     sql = _PER_EVENT_DAYS_SQL.format(
         lines=connection.ops.quote_name(InvoiceLine._meta.db_table),
         events=connection.ops.quote_name(UsageEvent._meta.db_table),
+        aggregates=connection.ops.quote_name(UsageAggregate._meta.db_table),
     )
     params: dict[str, Any] = {
         "line": line.pk,
@@ -420,7 +433,8 @@ def _per_event_days(line: InvoiceLine, scope: _Scope) -> list[tuple[date, Decima
         rows = cursor.fetchall()
     if not rows:
         return []
-    _day, _q, _a, _n, priced, events = rows[0]
-    if not priced == events == sum(n for _d, _q, _a, n, _p, _e in rows):
+    *_sums, priced, highest, events = rows[0]
+    paired = sum(n for _d, _q, _a, n, *_rest in rows)
+    if not (priced == events == paired and highest == priced - 1) or any(d is None for d, *_r in rows):
         return []
-    return [(day, quantity, amount) for day, quantity, amount, _n, _p, _e in rows]
+    return [(day, quantity, amount) for day, quantity, amount, *_rest in rows]

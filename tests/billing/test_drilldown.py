@@ -151,6 +151,26 @@ def test_percentage_prices_sum_each_events_price_per_day():
 
 
 @pytest.mark.django_db
+def test_percentage_days_leave_out_late_events_rated_into_the_same_hour():
+    # each event's day comes from the hourly aggregates' event counts less the late events: a late
+    # event in an hour the invoice priced must not shift the events after it into the wrong day
+    w = world(slug="shop", prices=[{"sku": "sales", "model": "percentage", "rate": "10"}])
+    tax_rule("DE", "19")
+    usage(w.tenant, "sales", w.version, datetime(2026, 11, 3, 23, 10, tzinfo=UTC), ["100"])
+    usage(w.tenant, "sales", w.version, datetime(2026, 11, 4, 0, 10, tzinfo=UTC), ["50", "20"])
+    invoice = invoice_of(close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()))
+    usage(w.tenant, "sales", w.version, datetime(2026, 11, 3, 23, 5, tzinfo=UTC), ["900"], late=True)
+
+    drill = line_drilldown(tenant=w.tenant, invoice_id=invoice.pk, line_id=_line(invoice).pk)
+
+    assert drill is not None
+    assert [(d.day, d.quantity, d.amount) for d in drill.days] == [
+        (date(2026, 11, 3), D("100"), D("10.00")),
+        (date(2026, 11, 4), D("70"), D("7.00")),
+    ]
+
+
+@pytest.mark.django_db
 def test_a_flat_fee_is_explained_not_drilled():
     w = world(slug="acme", prices=[{"sku": "platform_fee", "model": "flat", "amount": "99.00"}])
     tax_rule("DE", "19")

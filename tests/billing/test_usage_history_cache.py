@@ -24,7 +24,12 @@ NOV_3 = datetime(2026, 11, 3, 12, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache() -> Any:
+def _own_cache(settings: Any) -> Any:
+    # a cache of this test's own: the suite's Redis database is shared by parallel test processes, and
+    # another test's cache.clear() between two calls would look like a miss here
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "history"}
+    }
     cache.clear()
     yield
     cache.clear()
