@@ -395,9 +395,9 @@ WITH priced AS (
     FROM {aggregates} a LEFT JOIN late ON late.hour = a.hour
     WHERE a.tenant_id = %(tenant)s AND a.sku_id = %(sku)s AND a.profile_version_id = %(version)s
       AND a.hour >= %(start)s AND a.hour < %(end)s
-), bounds AS (
-    SELECT array_agg(lo ORDER BY hour) AS los, array_agg(hour ORDER BY hour) AS hrs, sum(n) AS total
-    FROM (SELECT hour, n, sum(n) OVER (ORDER BY hour) - n AS lo FROM hours WHERE n > 0) x
+), bounds AS MATERIALIZED (  -- once, not per priced row
+    SELECT array_agg(lo ORDER BY hour) AS los, array_agg(hour ORDER BY hour) AS hrs, sum(n)::bigint AS total
+    FROM (SELECT hour, n, (sum(n) OVER (ORDER BY hour) - n)::bigint AS lo FROM hours WHERE n > 0) x
 )
 SELECT (b.hrs[width_bucket(p.idx, b.los)] AT TIME ZONE %(tz)s)::date AS day, sum(p.quantity), sum(p.amount),
        count(*), (SELECT count(*) FROM priced), (SELECT max(idx) FROM priced), b.total
