@@ -11,8 +11,10 @@ author sign approvals until the policy's count is reached, which approves the ve
                               stays pending until someone asks again
     approval_request_withdraw the requester takes an open request back (the version stays pending)
 
-Four eyes twice: these services refuse an approver who wrote the version, and so does the database
-(billing/migrations/0018_profile_approvals.sql). Every write is recorded in the audit trail."""
+Four eyes twice: these services refuse an approver who wrote the version or asked for its approval, and
+so does the database (billing/migrations/0018_profile_approvals.sql, 0020_approval_quorum_guards.sql),
+which also approves a request only with its `required_approvals` and a version only with an approved
+request. Only a draft's author edits it (billing.profiles.services). Every write is recorded in the audit trail."""
 
 from __future__ import annotations
 
@@ -149,6 +151,8 @@ def approval_grant(
         locked, version = _locked_open(request, now=now)
         if version.author_id == approver.pk:
             raise PermissionDenied("the author of a version cannot approve it")
+        if locked.requested_by_id == approver.pk:
+            raise PermissionDenied("the requester of an approval cannot approve it")
         if locked.approvals.filter(approver=approver).exists():
             raise Conflict(f"{approver.get_username()} has already approved request {locked.pk}")
         if version.effective_from < now and not allow_backdated:
@@ -182,12 +186,13 @@ def approval_grant(
             at=now,
         )
         if locked.approvals.count() >= locked.required_approvals:
-            _version_approve(version=version, approver=approver, note=note, now=now)
+            # The request first: the database approves a version only once it has an approved request.
             before = _request_snapshot(locked)
             locked.status = ApprovalRequest.Status.APPROVED
             locked.decided_at = now
             locked.decision_note = note
             locked.save(update_fields=["status", "decided_at", "decision_note"])
+            _version_approve(version=version, approver=approver, note=note, now=now)
             audit_record(
                 actor=approver,
                 action="approval_request.approve",

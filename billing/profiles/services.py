@@ -18,7 +18,7 @@ from billing.catalog.models import Sku
 from billing.pricing import DocumentError, canonical_json, document_sha256, validate_document
 from billing.profiles import roles
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
-from common.errors import Conflict, FieldIssue, StateError, ValidationFailed
+from common.errors import Conflict, FieldIssue, PermissionDenied, StateError, ValidationFailed
 from ledger.audit.services import Snapshot, audit_record, audit_snapshot
 from tenants.models import Tenant
 
@@ -115,14 +115,17 @@ def profile_version_create(
 def profile_version_update_draft(
     *, version: ProfileVersion, body: Any, effective_from: datetime | None, actor: User, reason: str = ""
 ) -> ProfileVersion:
-    """Change a draft's body and start. Audited (`profile_version.update`: the body and start before and
-    after) as `actor`'s."""
+    """Change a draft's body and start. Only the draft's author may: four eyes would mean nothing if
+    someone else could rewrite a draft and then approve it as "not the author". Audited
+    (`profile_version.update`: the body and start before and after) as `actor`'s."""
     _require_role(actor, EDITORS, "editing a profile version")
+    _require_author(version, actor)
     canonical = _validated_body(body)
     with transaction.atomic():
         locked = ProfileVersion.objects.select_for_update().get(pk=version.pk)
         if locked.status != ProfileVersion.Status.DRAFT:
             raise StateError(f"version {locked.number} is {locked.status}; only drafts can be edited")
+        _require_author(locked, actor)
         before = _version_snapshot(locked)
         locked.body = canonical
         locked.body_sha256 = document_sha256(canonical)
@@ -138,6 +141,22 @@ def profile_version_update_draft(
             reason=reason,
         )
         return locked
+
+
+def draft_edit_refusal(version: ProfileVersion, actor: User) -> str | None:
+    """Why `actor` may not edit `version`'s draft (None: they may): only its author edits a draft."""
+    if version.author_id == actor.pk:
+        return None
+    return (
+        f"only the author of version {version.number} can edit its draft: "
+        "copy it into a new draft of your own instead"
+    )
+
+
+def _require_author(version: ProfileVersion, actor: User) -> None:
+    refusal = draft_edit_refusal(version, actor)
+    if refusal is not None:
+        raise PermissionDenied(refusal)
 
 
 def _jurisdiction_conflicts(

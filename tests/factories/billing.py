@@ -115,18 +115,15 @@ class ProfileVersionFactory(DjangoModelFactory[ProfileVersion]):
             if status == ProfileVersion.Status.REJECTED
             else ProfileVersion.Status.APPROVED
         )
-        version.status = decided
-        version.decided_by = decided_by or finance_user()
-        version.decided_at, version.decision_note = decided_at, decision_note
-        version.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+        decider = decided_by or finance_user()
         if decided == ProfileVersion.Status.APPROVED:
             Approval.objects.create(
                 request=request,
-                approver=version.decided_by,
+                approver=decider,
                 approved_at=decided_at,
                 signature=approval_signature(
                     body_sha256=version.body_sha256,
-                    approver_id=version.decided_by.pk,
+                    approver_id=decider.pk,
                     approved_at=decided_at,
                     backtest_hash=request.backtest_hash,
                 ),
@@ -137,7 +134,11 @@ class ProfileVersionFactory(DjangoModelFactory[ProfileVersion]):
             else ApprovalRequest.Status.REJECTED
         )
         request.decided_at, request.decision_note = decided_at, decision_note
-        request.save(update_fields=["status", "decided_at", "decision_note"])
+        request.save(update_fields=["status", "decided_at", "decision_note"])  # the database wants it first
+        version.status = decided
+        version.decided_by = decider
+        version.decided_at, version.decision_note = decided_at, decision_note
+        version.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
         if status == ProfileVersion.Status.SUPERSEDED:
             version.status = ProfileVersion.Status.SUPERSEDED
             version.save(update_fields=["status"])

@@ -32,7 +32,13 @@ from billing.profiles.overview import (
     version_state,
 )
 from billing.profiles.rollout_models import Rollout
-from billing.profiles.services import APPROVERS, EDITORS, profile_version_create, profile_version_update_draft
+from billing.profiles.services import (
+    APPROVERS,
+    EDITORS,
+    draft_edit_refusal,
+    profile_version_create,
+    profile_version_update_draft,
+)
 from common.errors import ApplicationError, FieldIssue, PermissionDenied
 from portal.finance.access import FinanceRequest, finance_view
 from portal.finance.profiles.forms import DraftForm, SubmitForm
@@ -218,6 +224,10 @@ def version_edit(request: FinanceRequest, version_id: int) -> HttpResponse:
             f"Version {version.number} is {version.get_status_display().lower()}: "
             "only drafts can be edited. Draft a new version instead.",
         )
+        return redirect("portal:finance:version", version_id=version.pk)
+    refusal = draft_edit_refusal(version, _user(request))
+    if refusal is not None:
+        messages.error(request, refusal[0].upper() + refusal[1:] + ".")
         return redirect("portal:finance:version", version_id=version.pk)
     if request.method == "POST":
         form = DraftForm(request.POST)

@@ -99,9 +99,12 @@ def test_a_viewer_can_neither_open_nor_post_the_editor():
 @time_machine.travel(NOW, tick=False)
 def test_an_editor_edits_a_draft():
     w = world()
-    draft = ProfileVersionFactory(profile=w.profile, number=2, body=w.version.body)
+    editor = finance_user(role=Role.FINANCE_EDITOR)
+    draft = ProfileVersionFactory(profile=w.profile, number=2, body=w.version.body, author=editor)
+    client = Client()
+    client.force_login(editor)
 
-    response = client_for(Role.FINANCE_EDITOR).post(
+    response = client.post(
         f"/portal/finance/profiles/versions/{draft.pk}/edit/",
         {"document": yaml_of("0.13"), "effective_from": "2027-01-01T00:00"},
     )
@@ -129,7 +132,8 @@ def marked_lines(html: str) -> list[int]:
 @time_machine.travel(NOW, tick=False)
 def test_a_validation_error_is_shown_at_its_field_and_line():
     w = world()
-    draft = ProfileVersionFactory(profile=w.profile, number=2, body=w.version.body)
+    editor = finance_user(role=Role.FINANCE_EDITOR)
+    draft = ProfileVersionFactory(profile=w.profile, number=2, body=w.version.body, author=editor)
     text = body_yaml(
         document(
             w.profile.code,
@@ -147,8 +151,10 @@ def test_a_validation_error_is_shown_at_its_field_and_line():
         )
     )
     line = text.splitlines().index("  - up_to: 50") + 1
+    client = Client()
+    client.force_login(editor)
 
-    response = client_for(Role.FINANCE_EDITOR).post(
+    response = client.post(
         f"/portal/finance/profiles/versions/{draft.pk}/edit/",
         {"document": text, "effective_from": "2027-01-01T00:00"},
     )
@@ -218,3 +224,25 @@ def test_a_version_out_of_draft_is_not_edited():
     assert "only drafts can be edited" in followed
     w.version.refresh_from_db()
     assert w.version.body["prices"][0]["unit_amount"] == "0.10"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_someone_elses_draft_is_not_edited_and_the_refusal_is_shown():
+    w = world()
+    draft = ProfileVersionFactory(profile=w.profile, number=2, body=w.version.body)
+    client = client_for(Role.FINANCE_EDITOR)
+
+    response = client.post(
+        f"/portal/finance/profiles/versions/{draft.pk}/edit/",
+        {"document": yaml_of("0.99"), "effective_from": "2027-01-01T00:00"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/portal/finance/profiles/versions/{draft.pk}/"
+    followed = unescape(client.get(response["Location"]).content.decode())
+    assert (
+        "Only the author of version 2 can edit its draft: copy it into a new draft of your own instead."
+        in (followed)
+    )
+    draft.refresh_from_db()
+    assert draft.body == w.version.body
