@@ -34,10 +34,11 @@ from billing.profiles.quoting import stored_price
 from billing.usage.backpressure import Backpressure
 from billing.usage.parsing import MAX_QUANTITY
 from common.breaker import redis_breaker
-from common.errors import ApplicationError, FieldIssue, ValidationFailed
+from common.errors import ApplicationError, FieldIssue, NotFound, ValidationFailed
 from common.money import InvalidDecimal, parse_decimal
 from tenants.api.authentication import ApiKeyPrincipal
-from tenants.models import ApiKey
+from tenants.models import ApiKey, Tenant
+from tenants.selectors import tenants_visible_to
 
 # Per-event quantity lists of a quote; `quantity` and `carried_quantity` are single values.
 _EVENT_LISTS = ("events", "carried_events")
@@ -142,8 +143,14 @@ class QuoteRequest(ClosedSerializer):  # another key: 400 "unknown key" (billing
     )
     profile = serializers.CharField(
         required=False,
-        help_text="instead of price: the price of `sku` in this profile's version in force at `at` (now); "
+        help_text="instead of price: the price of `sku` in this profile's version in force for the tenant at "
+        "`at` (now), canary cohorts included; only the tenant's own profile at that instant (another: 404); "
         "refused (409, reason signature) when that version's approval signatures do not verify",
+    )
+    tenant = serializers.CharField(
+        required=False,
+        help_text="with profile: the tenant's slug (a tenant API key: its own, the default); required for "
+        "a platform key or a signed-in user, who must see that tenant (else 404)",
     )
     sku = serializers.CharField(required=False)
     at = serializers.DateTimeField(required=False)
@@ -171,12 +178,34 @@ QuoteResponse = inline_serializer(
 
 
 # The keys the view takes instead of `price` (a stored version's price), on top of the engine's.
-STORED_PRICE_KEYS = ("profile", "sku", "at")
+STORED_PRICE_KEYS = ("profile", "sku", "at", "tenant")
 
 
-def _with_stored_price(data: Any) -> Any:
-    """`data` with `profile`, `sku` (and `at`) replaced by the stored version's price (and its currency
-    when none is given): billing.profiles.quoting.stored_price, which refuses an unverified version."""
+def _quoted_tenant(user: Any, slug: str | None) -> Tenant:
+    """The tenant whose price list a stored-price quote reads: a tenant key's own (another `tenant` slug
+    answers as unknown), else the `tenant` slug given, which the caller must see (a platform key or
+    finance: any tenant; a customer: its own). Unknown and not visible are the same 404 (invariant 8)."""
+    if isinstance(user, ApiKeyPrincipal) and user.api_key.scope == ApiKey.Scope.TENANT:
+        own = user.api_key.tenant
+        assert own is not None  # a tenant-scoped key has its tenant (a CHECK constraint)
+        if slug is not None and slug != own.slug:
+            raise NotFound(f"no tenant {slug!r}", issues=[FieldIssue("tenant", "unknown tenant")])
+        return own
+    if slug is None:
+        raise ValidationFailed(
+            "invalid quote", issues=[FieldIssue("tenant", "is required with profile for this caller")]
+        )
+    visible = Tenant.objects.all() if isinstance(user, ApiKeyPrincipal) else tenants_visible_to(user=user)
+    found = visible.filter(slug=slug).first()
+    if found is None:
+        raise NotFound(f"no tenant {slug!r}", issues=[FieldIssue("tenant", "unknown tenant")])
+    return found
+
+
+def _with_stored_price(data: Any, user: Any) -> Any:
+    """`data` with `profile`, `sku` (`at`, `tenant`) replaced by the stored version's price (and its
+    currency when none is given): billing.profiles.quoting.stored_price, resolved for the tenant
+    (`_quoted_tenant`) at `at`, which refuses an unverified version."""
     if not isinstance(data, dict) or "profile" not in data:
         return data
     issues = [FieldIssue(key, "is required with profile") for key in ("sku",) if not data.get(key)]
@@ -186,7 +215,8 @@ def _with_stored_price(data: Any) -> Any:
         issues.append(FieldIssue("at", "an ISO 8601 instant with a time zone"))
     if issues:
         raise ValidationFailed("invalid quote", issues=issues)
-    stored = stored_price(profile=str(data["profile"]), sku=str(data["sku"]), at=at)
+    tenant = _quoted_tenant(user, str(data["tenant"]) if data.get("tenant") else None)
+    stored = stored_price(tenant=tenant, profile=str(data["profile"]), sku=str(data["sku"]), at=at)
     rest = {key: value for key, value in data.items() if key not in STORED_PRICE_KEYS}
     return {"currency": stored.currency, **rest, "price": stored.price}
 
@@ -219,7 +249,10 @@ class QuoteView(APIView):
             400: error_response("invalid input; every error names its field (or: not UTF-8 JSON)"),
             401: error_response("missing, invalid or revoked API key, and no session"),
             403: error_response("a session request without its CSRF token"),
-            404: error_response("with profile: no such profile, or no version of it in force then"),
+            404: error_response(
+                "with profile: no such profile or tenant, a profile that is not the tenant's then, or no "
+                "version of it in force for the tenant then"
+            ),
             409: error_response("with profile: the version in force does not verify (reason signature)"),
             413: error_response("body over QUOTE_MAX_BODY_BYTES or more than QUOTE_MAX_EVENTS events"),
             415: error_response("not application/json, or a charset other than utf-8"),
@@ -248,7 +281,7 @@ class QuoteView(APIView):
         if _declared_length(request) > limit:  # refused before the body is read
             raise _body_too_large(limit)
         _quote_limits_check(request.data)
-        payload = _with_stored_price(request.data)
+        payload = _with_stored_price(request.data, request.user)
         try:
             result = quote(payload)
         except PricingError as err:

@@ -1,6 +1,10 @@
-"""A quote priced by a stored version: the price a profile's version in force gives a SKU, used only when
-the version's approval signatures verify (billing.profiles.signatures); otherwise refused with the reason
-and a `signature` alert."""
+"""A quote priced by a stored version: the price a tenant's profile version in force gives a SKU, resolved
+for THAT tenant at the instant by the one rule (billing.profiles.selectors.VersionTimeline, so a canary's
+cohort is quoted the canary's price), used only when the version's approval signatures verify
+(billing.profiles.signatures); otherwise refused with the reason and a `signature` alert.
+
+A price list is read only through a tenant it prices: a profile that is not the tenant's at that instant
+answers as an unknown one (404), so a caller never learns another tenant's prices (invariant 8)."""
 
 from __future__ import annotations
 
@@ -10,12 +14,13 @@ from typing import Any
 
 from django.utils import timezone
 
-from billing.profiles.models import BillingProfile, ProfileVersion
-from billing.profiles.selectors import version_effective
+from billing.profiles.models import ProfileVersion
+from billing.profiles.selectors import VersionTimeline
 from billing.profiles.signatures import verification_failure
 from common.errors import Blocked, FieldIssue, NotFound, ValidationFailed
 from ledger.models import Alert
 from ledger.services.alerts import alert_raise
+from tenants.models import Tenant
 
 
 @dataclass(frozen=True)
@@ -25,21 +30,17 @@ class StoredPrice:
     currency: str
 
 
-def stored_price(*, profile: str, sku: str, at: datetime | None = None) -> StoredPrice:
-    """The price of `sku` in the version of profile `profile` in force at `at` (now; a tenant in no
-    rollout's cohort). NotFound without such a version or price; Blocked when the version does not verify."""
+def stored_price(*, tenant: Tenant, profile: str, sku: str, at: datetime | None = None) -> StoredPrice:
+    """The price of `sku` in the version of profile `profile` in force for `tenant` at `at` (now).
+    NotFound when the profile is not the tenant's then (unknown, or another tenant's: the same answer) or
+    no version of it is in force for the tenant; Blocked when the version does not verify."""
     at = at or timezone.now()
-    found = BillingProfile.objects.filter(code=profile).first()
-    if found is None:
-        raise NotFound(f"no profile {profile!r}", issues=[FieldIssue("profile", "unknown profile")])
-    versions = list(
-        ProfileVersion.objects.filter(profile=found, status__in=ProfileVersion.IN_FORCE_STATUSES).order_by(
-            "effective_from"
+    version = VersionTimeline([tenant.pk]).version_at(tenant.pk, at)
+    if version is None or version.profile.code != profile:
+        raise NotFound(
+            f"no profile {profile!r} in force for this tenant at {at.isoformat()}",
+            issues=[FieldIssue("profile", "unknown profile")],
         )
-    )
-    version = version_effective([v.effective_from for v in versions], versions, at)
-    if version is None:
-        raise NotFound(f"profile {profile!r} has no version in force at {at.isoformat()}")
     entry = next((dict(e) for e in version.body.get("prices", []) if e.get("sku") == sku), None)
     if entry is None:
         raise ValidationFailed(

@@ -221,6 +221,28 @@ def test_the_close_of_a_period_a_forged_version_priced_is_blocked_naming_it():
     assert (alert.tenant_id, alert.message) == (w.tenant.pk, f"period 2026-11 blocked: {reason}")
 
 
+def test_a_correction_by_a_version_whose_signature_broke_after_late_usage_was_rated_blocks_the_close():
+    tax_rule("DE", "19")
+    w = world()
+    november_version = approved_version(w.profile, w.version.body, datetime(2026, 11, 1, tzinfo=UTC), 2)
+    usage(w.tenant, "api_calls", w.version, datetime(2026, 10, 5, tzinfo=UTC), "10")
+    (october,) = close_periods(tenants=[w.tenant], period_key="2026-10", now=after_grace("2026-10"))
+    assert october.status == "finalized", october.message
+    usage(w.tenant, "api_calls", w.version, datetime(2026, 10, 30, tzinfo=UTC), "5", late=True)
+    usage(w.tenant, "api_calls", november_version, NOV_5, "10")
+    _forge_signature(w.version)
+
+    (result,) = close_periods(tenants=[w.tenant], period_key="2026-11", now=after_grace("2026-11"))
+
+    request = ApprovalRequest.objects.get(version=w.version)
+    reason = (
+        f"version 1 (id {w.version.pk}) of profile {w.profile.pk}: 1 approval signature(s) of request "
+        f"{request.pk} do not verify"
+    )
+    assert (result.status, result.message) == ("blocked", f"signature: {reason}")
+    assert list(Invoice.objects.filter(tenant=w.tenant).values_list("period_key", flat=True)) == ["2026-10"]
+
+
 def test_a_verified_version_closes_as_before():
     tax_rule("DE", "19")
     w = world()
@@ -236,10 +258,10 @@ def test_a_verified_version_closes_as_before():
 
 
 def _quote(api_client, body):
-    from tests.factories.tenants import UserFactory
+    from tests.factories.tenants import finance_user
 
-    api_client.force_authenticate(UserFactory())
-    return api_client.post("/api/v1/quotes", body, format="json")
+    api_client.force_authenticate(finance_user())
+    return api_client.post("/api/v1/quotes", {**body, "tenant": "acme"}, format="json")
 
 
 def test_a_quote_by_a_stored_version_uses_its_price(api_client):
