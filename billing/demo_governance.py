@@ -27,7 +27,7 @@ from billing.demo import DEMO_PASSWORD, _user
 from billing.governance.approvals import approval_request_create
 from billing.governance.demo_rollout import demo_rollout_start
 from billing.profiles.models import ApprovalRequest, BillingProfile, ProfileVersion
-from billing.profiles.overview import version_in_force
+from billing.profiles.selectors import profile_version_in_force
 from billing.profiles.services import profile_version_create
 from tenants.models import Role
 from tenants.services import membership_grant
@@ -81,7 +81,7 @@ def _pending_request(
         found = version.approval_requests.order_by("-created_at").first()
         if found is not None:
             return found, False
-    current = version_in_force(list(profile.versions.all()), now=now)
+    current = profile_version_in_force(profile=profile, at=now)
     if current is None:
         return None, False
     draft = next((v for v in ours if v.status == ProfileVersion.Status.DRAFT), None)

@@ -37,7 +37,7 @@ from billing.close.backtest import RepricedPeriod, closed_periods_repriced
 from billing.pricing import DocumentError, ProfileDocument, canonical_json, document_sha256, validate_document
 from billing.profiles.diff import profile_body_diff
 from billing.profiles.models import ProfileVersion
-from billing.profiles.selectors import version_effective
+from billing.profiles.selectors import profile_version_in_force
 from common.errors import FieldIssue, ValidationFailed
 from common.money import WIDE_CONTEXT, quantize_money
 
@@ -154,12 +154,7 @@ def _nearest_rank(values: list[Decimal], p: int) -> Decimal | None:
 
 def _in_force_body(version: ProfileVersion, at: datetime) -> dict[str, Any] | None:
     """The body of the profile's version in force at `at` (what the version would replace)."""
-    versions = list(
-        ProfileVersion.objects.filter(
-            profile_id=version.profile_id, status__in=ProfileVersion.IN_FORCE_STATUSES
-        ).order_by("effective_from")
-    )
-    current = version_effective([v.effective_from for v in versions], versions, at)
+    current = profile_version_in_force(profile=version.profile_id, at=at)
     return None if current is None else dict(current.body)
 
 

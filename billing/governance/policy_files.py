@@ -29,7 +29,7 @@ from billing.governance.backtest import Backtest, backtest_run
 from billing.pricing import DocumentError, canonical_json, document_sha256, validate_document
 from billing.profiles.diff import BodyDiff, body_yaml, profile_body_diff
 from billing.profiles.models import BillingProfile, ProfileVersion
-from billing.profiles.selectors import version_effective
+from billing.profiles.selectors import profile_version_in_force
 from billing.profiles.services import _jurisdiction_conflicts, profile_create, profile_version_create
 from common.errors import FieldIssue, ValidationFailed
 
@@ -155,12 +155,8 @@ def folder_read(directory: Path) -> tuple[list[ProfileFile], list[FileIssue]]:
 
 
 def in_force(profile: BillingProfile, at: datetime) -> ProfileVersion | None:
-    versions = list(
-        ProfileVersion.objects.filter(profile=profile, status__in=ProfileVersion.IN_FORCE_STATUSES).order_by(
-            "effective_from"
-        )
-    )
-    return version_effective([v.effective_from for v in versions], versions, at)
+    """The version in force for a tenant in no canary cohort (the one rule: profile_version_in_force)."""
+    return profile_version_in_force(profile=profile, at=at)
 
 
 def folder_export(directory: Path, *, now: datetime | None = None) -> tuple[list[Path], list[str]]:

@@ -1,9 +1,9 @@
 """Reads for finance's workspace: the price lists with the tenants on each, and a profile's version
-timeline as finance reads it. "In force" is derived, never stored: of the profile's versions that price
-(approved, superseded, rolled back), the one with the latest `effective_from <= now` (the same bisection
-as rating's `version_effective`); an approved version that starts later is "scheduled". A version whose
-canary rollout is active (canary or halted) prices its cohort only: it is shown as such, and "in force"
-stays the version everyone else is priced by until the rollout is promoted."""
+timeline as finance reads it. "In force" is derived, never stored: the version a tenant in no canary
+cohort is priced by at `now` (billing.profiles.selectors.version_in_force_among, rating's own rule); an
+approved version that starts later is "scheduled". A version whose canary rollout is active (canary or
+halted) prices its cohort only: it is shown as such, and "in force" stays the version everyone else is
+priced by until the rollout is promoted (from `promoted_at` on)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q
 
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
-from billing.profiles.selectors import version_effective
+from billing.profiles.selectors import CohortRule, version_in_force_among
 from tenants.models import Tenant
 
 # How finance reads a version's state (the stored status, with "in force" and "scheduled" derived).
@@ -70,18 +70,22 @@ def _active_rollout(version: ProfileVersion) -> str | None:
     return status if status in ("canary", "halted") else None
 
 
-def _in_force_versions(versions: list[ProfileVersion]) -> list[ProfileVersion]:
-    pricing = {str(s) for s in ProfileVersion.IN_FORCE_STATUSES}
-    return sorted(
-        (v for v in versions if v.status in pricing and _active_rollout(v) is None),
-        key=lambda v: (v.effective_from, v.number),
-    )
+def _rules(versions: list[ProfileVersion]) -> dict[int, CohortRule]:
+    """The versions' rollouts (loaded with them) as the resolver reads them for a tenant in no cohort."""
+    rules: dict[int, CohortRule] = {}
+    for version in versions:
+        try:
+            rollout = version.rollout  # type: ignore[attr-defined]
+        except ObjectDoesNotExist:
+            continue
+        rules[version.pk] = CohortRule(rollout, frozenset())
+    return rules
 
 
 def version_in_force(versions: list[ProfileVersion], *, now: datetime) -> ProfileVersion | None:
-    """Of one profile's versions, the one pricing at `now` (None before the first approved one starts)."""
-    rows = _in_force_versions(versions)
-    return version_effective([v.effective_from for v in rows], rows, now)
+    """Of one profile's versions, the one pricing at `now` for a tenant in no canary cohort (None before
+    the first approved one starts): billing.profiles.selectors.version_in_force_among, the one rule."""
+    return version_in_force_among(versions, _rules(versions), now)
 
 
 def version_state(version: ProfileVersion, *, in_force: ProfileVersion | None, now: datetime) -> str:
@@ -148,7 +152,5 @@ def version_compared(*, version: ProfileVersion, now: datetime) -> ProfileVersio
     earlier = version.status in ("superseded", "rolled_back")
     if in_force is not None and in_force.pk != version.pk and not earlier:
         return in_force
-    rows = [v for v in _in_force_versions(versions) if v.pk != version.pk]
-    return version_effective(
-        [v.effective_from for v in rows], rows, version.effective_from - timedelta(microseconds=1)
-    )
+    others = [v for v in versions if v.pk != version.pk]
+    return version_in_force_among(others, _rules(others), version.effective_from - timedelta(microseconds=1))

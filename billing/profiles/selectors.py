@@ -101,6 +101,27 @@ def tenant_version_list(
     return [s[0] for s in started], [s[2] for s in started]
 
 
+def version_in_force_among(
+    versions: Iterable[ProfileVersion], rules: Mapping[int, CohortRule], at: datetime
+) -> ProfileVersion | None:
+    """Of one profile's versions (any status; `rules`: their rollouts), the one a tenant in no canary cohort
+    is priced by at `at`, by `tenant_version_list`'s rule (a canary prices its cohort only until promoted,
+    and everyone from `promoted_at`)."""
+    pricing = {str(s) for s in ProfileVersion.IN_FORCE_STATUSES}
+    rows = sorted((v for v in versions if v.status in pricing), key=lambda v: (v.effective_from, v.number))
+    return version_effective(*tenant_version_list(rows, None, rules), at)
+
+
+def profile_version_in_force(*, profile: BillingProfile | int, at: datetime) -> ProfileVersion | None:
+    """THE body in force of a price list at `at`: the version a tenant in no canary cohort gets (what
+    quotes, the backtest's comparison, policy files and finance's pages call "in force"; two queries)."""
+    profile_id = profile if isinstance(profile, int) else profile.pk
+    versions = list(
+        ProfileVersion.objects.filter(profile_id=profile_id, status__in=ProfileVersion.IN_FORCE_STATUSES)
+    )
+    return version_in_force_among(versions, cohort_rules([v.pk for v in versions], tenant_ids=[]), at)
+
+
 def replaced_version(*, version: ProfileVersion) -> ProfileVersion | None:
     """The version `version` replaces for a tenant in no cohort: of its profile's other in-force versions,
     the one in force at its `effective_from` by the cohort rule (what a rollback restores, what a canary
@@ -108,12 +129,10 @@ def replaced_version(*, version: ProfileVersion) -> ProfileVersion | None:
     others = list(
         ProfileVersion.objects.filter(
             profile_id=version.profile_id, status__in=ProfileVersion.IN_FORCE_STATUSES
-        )
-        .exclude(pk=version.pk)
-        .order_by("effective_from")
+        ).exclude(pk=version.pk)
     )
-    starts, ordered = tenant_version_list(others, None, cohort_rules([v.pk for v in others], tenant_ids=[]))
-    return version_effective(starts, ordered, version.effective_from)
+    rules = cohort_rules([v.pk for v in others], tenant_ids=[])
+    return version_in_force_among(others, rules, version.effective_from)
 
 
 def price_model(version_body: dict[str, object], sku_code: str) -> str | None:
