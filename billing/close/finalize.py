@@ -22,13 +22,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Exists, OuterRef
+
 from billing.close.cache import CloseCache
 from billing.close.compute import invoice_compute
 from billing.close.periods import CloseResult
 from billing.profiles.models import ProfileVersion
 from billing.profiles.selectors import VersionTimeline
-from billing.rating.models import BillingPeriod
+from billing.profiles.signatures import verification_failures
+from billing.rating.models import BillingPeriod, UsageAggregate
 from billing.rating.selectors import period_usage_rows_many
+from billing.usage.models import UsageEvent
 from billing.usage.selectors import unrated_event_counts
 from common.periods import Period
 from ledger.contract import IssueRequest
@@ -164,21 +168,29 @@ def _without_unverified_versions(
     items: list[DuePeriod], results: dict[int, CloseResult], *, now: datetime
 ) -> list[DuePeriod]:
     """Never invoice with a version whose approval signature does not verify (billing.profiles.signatures):
-    a tenant whose period any such version priced is blocked with the reason `signature`, naming the
-    version, and a `signature` alert (closed by a later run once the version verifies again)."""
+    a tenant whose period any such version priced, or whose corrections of earlier periods would re-price
+    with one (`_corrected_period_versions`), is blocked with the reason `signature`, naming the version, and
+    a `signature` alert (closed by a later run once the version verifies again)."""
     if not items:
         return items
     timeline = VersionTimeline(item.tenant.pk for item in items)
-    if not timeline.unverified:
+    corrected = _corrected_period_versions(items)
+    extra = {pk for pks in corrected.values() for pk in pks} - {v.pk for _t, _l, _h, v in timeline.windows()}
+    unverified = dict(timeline.unverified)
+    if extra:
+        unverified.update(verification_failures(ProfileVersion.objects.filter(pk__in=extra)))
+    if not unverified:
         return items
     span = {item.tenant.pk: (item.period.start, item.period.end) for item in items}
     bad: dict[int, set[int]] = defaultdict(set)
+    for tenant_id, pks in corrected.items():
+        bad[tenant_id].update(pk for pk in pks if pk in unverified)
     for tenant_id, lo, hi, version in timeline.windows():
         start, end = span[tenant_id]
-        if version.pk in timeline.unverified and lo < end and (hi is None or hi > start):
+        if version.pk in unverified and lo < end and (hi is None or hi > start):
             bad[tenant_id].add(version.pk)
     for item in items:
-        if item.version.pk in timeline.unverified:
+        if item.version.pk in unverified:
             bad[item.tenant.pk].add(item.version.pk)
     kept: list[DuePeriod] = []
     for item in items:
@@ -186,7 +198,7 @@ def _without_unverified_versions(
         if not versions:
             kept.append(item)
             continue
-        reasons = "; ".join(timeline.unverified[pk] for pk in versions)
+        reasons = "; ".join(unverified[pk] for pk in versions)
         results[item.tenant.pk] = CloseResult(
             item.tenant.slug, item.period.key, "blocked", message=f"{SIGNATURE}: {reasons}"
         )
@@ -197,6 +209,39 @@ def _without_unverified_versions(
             now=now,
         )
     return kept
+
+
+def _corrected_period_versions(items: list[DuePeriod]) -> dict[int, set[int]]:
+    """The versions the corrections of each item's tenant re-price with (billing.close.corrections): of
+    its closed periods before the item's that received late usage, the invoices' governing versions and
+    the versions their rated usage carries. By tenant id; one query when no period received late usage."""
+    before = {item.tenant.pk: item.period.start for item in items}
+    late = UsageEvent.objects.filter(
+        tenant_id=OuterRef("tenant_id"),
+        late=True,  # set by rating only
+        status=UsageEvent.Status.ACCEPTED,
+        timestamp__gte=OuterRef("start"),
+        timestamp__lt=OuterRef("end"),
+    )
+    found: dict[int, set[int]] = defaultdict(set)
+    for row in BillingPeriod.objects.filter(
+        tenant_id__in=before, status=BillingPeriod.Status.CLOSED, start__lt=max(before.values())
+    ).filter(Exists(late)):
+        if row.start >= before[row.tenant_id]:
+            continue
+        found[row.tenant_id].update(
+            pk
+            for pk in Invoice.objects.filter(tenant_id=row.tenant_id, period_start=row.start)
+            .exclude(status=Invoice.Status.VOID)
+            .values_list("profile_version_id", flat=True)
+            if pk is not None
+        )
+        found[row.tenant_id].update(
+            UsageAggregate.objects.filter(tenant_id=row.tenant_id, hour__gte=row.start, hour__lt=row.end)
+            .values_list("profile_version_id", flat=True)
+            .distinct()
+        )
+    return found
 
 
 def _billing_periods_for_update(items: list[DuePeriod]) -> dict[tuple[int, datetime], BillingPeriod]:
