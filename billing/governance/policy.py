@@ -8,9 +8,13 @@
 
 `when` nests {"all": [...]} (AND), {"any": [...]} (OR), {"not": {...}} and leaves {metric, op, value}.
 Metrics come from the backtest summary (billing.governance.backtest). A number metric compares as a
-Decimal (its value a string or an integer, never a float); a boolean metric takes == and != only. A metric
-the backtest could not compute (None: a percentage from a zero bill) matches no comparison. The number of
-approvers is the largest `approvals` of the matching rules, at least `default_approvals`."""
+Decimal (its value a string or an integer, never a float); a boolean metric takes == and != only.
+`blocked_rows` is the backtest's count of tenant periods it could not price (its summary's `blocked`).
+
+The number of approvers is the largest `approvals` of the matching rules, at least `default_approvals`.
+The policy fails closed: when a metric some rule reads is unknown (None or missing: no closed period to
+backtest, every row blocked, a percentage from a zero bill), the change needs the most approvers any rule
+asks for, and the rules reading it are listed among the matched ones."""
 
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ NUMBER_METRICS = frozenset(
         "revenue_delta_pct",
         "max_tenant_change_pct_abs",
         "tenants_affected",
+        "blocked_rows",
     }
 )
 BOOLEAN_METRICS = frozenset({"any_price_decrease", "any_price_increase"})
@@ -150,8 +155,23 @@ def _number(value: Any) -> Decimal | None:
     return None
 
 
+def condition_metrics(node: Mapping[str, Any]) -> set[str]:
+    """The metrics a validated condition reads."""
+    if "all" in node or "any" in node:
+        return {m for c in node.get("all", node.get("any", [])) for m in condition_metrics(c)}
+    if "not" in node:
+        return condition_metrics(node["not"])
+    return {str(node["metric"])}
+
+
+def policy_metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The metrics the policy reads from a backtest summary: the summary's, and `blocked_rows`."""
+    return {**summary, "blocked_rows": summary.get("blocked")}
+
+
 def condition_holds(node: Mapping[str, Any], metrics: Mapping[str, Any]) -> bool:
-    """Evaluate a validated condition over `metrics` (the backtest summary)."""
+    """Evaluate a validated condition over `metrics` (the backtest summary). An unknown metric (None)
+    matches no comparison here; policy_decide fails closed on it."""
     if "all" in node:
         return all(condition_holds(c, metrics) for c in node["all"])
     if "any" in node:
@@ -173,8 +193,12 @@ def condition_holds(node: Mapping[str, Any], metrics: Mapping[str, Any]) -> bool
 def policy_decide(*, metrics: Mapping[str, Any], policy: Mapping[str, Any] | None = None) -> Decision:
     """How many approvals a change with these metrics needs, and which rules asked for them."""
     checked = policy_validate(policy if policy is not None else policy_current())
-    matched = [rule for rule in checked.get("rules", []) if condition_holds(rule["when"], metrics)]
-    required = max([int(checked.get("default_approvals", 1))] + [int(rule["approvals"]) for rule in matched])
+    known = policy_metrics(metrics)
+    rules = list(checked.get("rules", []))
+    unknown = [rule for rule in rules if any(known.get(m) is None for m in condition_metrics(rule["when"]))]
+    matched = [rule for rule in rules if rule in unknown or condition_holds(rule["when"], known)]
+    asking = rules if unknown else matched  # fail closed: the most approvers any rule asks for
+    required = max([int(checked.get("default_approvals", 1))] + [int(rule["approvals"]) for rule in asking])
     return Decision(required_approvals=required, matched_rules=tuple(str(rule["name"]) for rule in matched))
 
 

@@ -50,7 +50,8 @@ def _metrics(**given):
         (_metrics(revenue_delta_pct_abs="5.00"), 1, ()),  # not over 5 %
         (_metrics(revenue_delta_pct_abs="5.01"), 2, ("big-or-decrease",)),
         (_metrics(any_price_decrease=True), 2, ("big-or-decrease",)),
-        (_metrics(revenue_delta_pct_abs=None), 1, ()),  # no percentage from a zero bill: no match
+        # no percentage (no closed period, all rows blocked, a zero bill): fail closed, the most approvers
+        (_metrics(revenue_delta_pct_abs=None), 2, ("big-or-decrease",)),
     ],
 )
 def test_the_example_rule_asks_two_approvers_for_a_big_change_or_any_decrease(metrics, required, matched):
@@ -180,8 +181,8 @@ def test_a_malformed_policy_is_refused_naming_the_rule_and_the_field():
         ("rules[0:big].when.any[0].value", "must be a number as a string or an integer (no float)"),
         (
             "rules[0:big].when.any[1].metric",
-            "must be one of any_price_decrease, any_price_increase, max_tenant_change_pct_abs, revenue_delta, "
-            "revenue_delta_pct, revenue_delta_pct_abs, tenants_affected",
+            "must be one of any_price_decrease, any_price_increase, blocked_rows, max_tenant_change_pct_abs, "
+            "revenue_delta, revenue_delta_pct, revenue_delta_pct_abs, tenants_affected",
         ),
         ("rules[1:flag].approvals", "must be a whole number from 1 to 10"),
         ("rules[1:flag].when.value", "any_price_decrease is true or false"),
@@ -235,3 +236,34 @@ def test_a_malformed_policy_file_is_refused_when_read(settings, tmp_path):
     assert [(i.field, i.message) for i in caught.value.issues] == [
         ("rules[0:x].when", "required: a condition")
     ]
+
+
+def test_an_unknown_metric_asks_for_the_most_approvers_any_rule_asks_for():
+    policy = {
+        "default_approvals": 1,
+        "rules": [
+            {
+                "name": "big",
+                "approvals": 2,
+                "when": {"metric": "revenue_delta_pct_abs", "op": ">", "value": "5"},
+            },
+            {"name": "wide", "approvals": 3, "when": {"metric": "tenants_affected", "op": ">", "value": 100}},
+        ],
+    }
+    nothing_priced = {"revenue_delta_pct_abs": None, "tenants_affected": 0, "blocked": 4}
+
+    assert policy_decide(metrics=nothing_priced, policy=policy) == Decision(3, ("big",))
+    assert policy_decide(metrics={}, policy=policy) == Decision(3, ("big", "wide"))
+
+
+def test_blocked_rows_is_a_policy_metric_read_from_the_backtest_s_blocked_count():
+    policy = {
+        "default_approvals": 1,
+        "rules": [
+            {"name": "blocked", "approvals": 2, "when": {"metric": "blocked_rows", "op": ">", "value": 0}}
+        ],
+    }
+
+    assert policy_validate(policy) == policy
+    assert policy_decide(metrics={"blocked": 1}, policy=policy) == Decision(2, ("blocked",))
+    assert policy_decide(metrics={"blocked": 0}, policy=policy) == Decision(1, ())
