@@ -6,10 +6,13 @@
   a guardrail (estimated bill change %, disputes opened) is halted, its reason naming the guardrail and
   the figure, and an alert is raised. A halt stops nothing by itself: the cohort stays on the canary until
   someone promotes it or rolls it back.
-- `rollout_promote`: everyone from now on.
-- `rollout_rollback`: at once, and without editing anything: the canary's version becomes rolled_back
-  (it keeps the instants it priced) and a NEW approved version with the body of the version it replaced
-  takes effect now for everyone. That body was approved already: the new version carries the restored
+- `rollout_promote`: everyone from `start_after_tolerance(now)` on (now plus the usage future
+  tolerance, to the next whole second: usage ingested ahead of now may be rated already).
+- `rollout_rollback`: without editing anything: the canary's version becomes rolled_back (it keeps the
+  instants it priced, and its cohort until the restore starts) and a NEW approved version with the body of
+  the version it replaced takes effect for everyone from `start_after_tolerance(now)`.
+- A canary overtaken by a later approved version (`overtaking_version`) can be neither promoted nor rolled
+  back; it prices its cohort until the later version starts and no longer blocks a new canary. That body was approved already: the new version carries the restored
   version's author, decider and approvals (their signatures cover the body's SHA-256, the approver, the
   time and the backtest hash, all unchanged), so it verifies without a new approval.
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -118,9 +121,10 @@ def rollout_schedule(
             raise StateError(f"version {locked.number} is already in force; a canary starts in the future")
         if Rollout.objects.filter(version=locked).exists():
             raise Conflict(f"version {locked.number} already has a rollout")
-        if Rollout.objects.filter(
+        active = Rollout.objects.filter(
             version__profile_id=locked.profile_id, status__in=Rollout.ACTIVE_STATUSES
-        ).exists():
+        ).select_related("version")
+        if any(overtaking_version(r.version) is None for r in active):
             raise Conflict(
                 "another rollout of this price list is still a canary: promote or roll it back first"
             )
@@ -206,6 +210,30 @@ def rollout_guardrails_check(*, now: datetime | None = None, rollout: Rollout | 
     return halted
 
 
+def overtaking_version(version: ProfileVersion) -> ProfileVersion | None:
+    """The first version of the canary's price list approved to take effect after it, if any: once there
+    is one, the canary can be neither promoted (everyone would move back to it) nor rolled back (that would
+    undo the later one); it stays active, pricing its cohort until the later version starts, and no longer
+    holds the profile's one canary slot (`rollout_schedule` ignores it)."""
+    return (
+        ProfileVersion.objects.filter(
+            profile_id=version.profile_id,
+            status__in=ProfileVersion.IN_FORCE_STATUSES,
+            effective_from__gt=version.effective_from,
+        )
+        .order_by("effective_from", "number")
+        .first()
+    )
+
+
+def start_after_tolerance(now: datetime) -> datetime:
+    """When a promotion or a rollback takes effect: `now` plus USAGE_FUTURE_TOLERANCE_SECONDS, up to the
+    next whole second. Ingest accepts usage up to that far ahead, and it may be rated already under the old
+    answer: starting later keeps every instant already rated on the version that rated it."""
+    start = now + timedelta(seconds=int(settings.USAGE_FUTURE_TOLERANCE_SECONDS))
+    return start.replace(microsecond=0) + timedelta(seconds=1) if start.microsecond else start
+
+
 def _locked_active(rollout: Rollout, *, action: str, now: datetime) -> Rollout:
     locked = (
         Rollout.objects.select_for_update().select_related("version", "version__profile").get(pk=rollout.pk)
@@ -216,15 +244,7 @@ def _locked_active(rollout: Rollout, *, action: str, now: datetime) -> Rollout:
         raise StateError(
             f"the canary has not started yet (it starts {locked.version.effective_from.isoformat()})"
         )
-    later = (
-        ProfileVersion.objects.filter(
-            profile_id=locked.version.profile_id,
-            status__in=ProfileVersion.IN_FORCE_STATUSES,
-            effective_from__gt=locked.version.effective_from,
-        )
-        .order_by("effective_from")
-        .first()
-    )
+    later = overtaking_version(locked.version)
     if later is not None:
         # Promoting would move everyone back from it to the canary; a rollback would undo it too.
         raise StateError(
@@ -235,14 +255,14 @@ def _locked_active(rollout: Rollout, *, action: str, now: datetime) -> Rollout:
 
 
 def rollout_promote(*, rollout: Rollout, actor: User, note: str = "", now: datetime | None = None) -> Rollout:
-    """Everyone on the profile gets the canary's version from now on."""
+    """Everyone on the profile gets the canary's version from `start_after_tolerance(now)` on."""
     _require_role(actor, APPROVERS, "promoting a rollout")
     now = now or timezone.now()
     with transaction.atomic():
         locked = _locked_active(rollout, action="promoted", now=now)
         before = audit_snapshot(locked)
         locked.status = Rollout.Status.PROMOTED
-        locked.promoted_at = now
+        locked.promoted_at = start_after_tolerance(now)
         locked.promoted_by = actor
         locked.save(update_fields=["status", "promoted_at", "promoted_by"])
         audit_record(
@@ -275,9 +295,9 @@ def _decider(restored: ProfileVersion, actor: User) -> User:
 
 
 def _restore_version(
-    restored: ProfileVersion, *, actor: User, now: datetime, rolled_back: ProfileVersion
+    restored: ProfileVersion, *, actor: User, now: datetime, start: datetime, rolled_back: ProfileVersion
 ) -> ProfileVersion:
-    """A new version of the restored body, effective now, walked through the only moves the database
+    """A new version of the restored body, effective from `start`, walked through the only moves the database
     allows (a draft, submitted, approved), with the restored version's approvals copied onto a request of
     its own: the signatures cover the body's SHA-256, the approver, the time and the backtest hash."""
     new = ProfileVersion.objects.create(
@@ -285,7 +305,7 @@ def _restore_version(
         number=_next_number(restored.profile_id),
         body=restored.body,
         body_sha256=restored.body_sha256,
-        effective_from=now,
+        effective_from=start,
         author_id=restored.author_id,
     )
     new.status, new.submitted_at = ProfileVersion.Status.PENDING_APPROVAL, now
@@ -349,7 +369,9 @@ def rollout_rollback(
         before = audit_snapshot(locked)
         version_before = audit_snapshot(canary, fields=["status"])
         try:
-            new = _restore_version(restored, actor=actor, now=now, rolled_back=canary)
+            new = _restore_version(
+                restored, actor=actor, now=now, start=start_after_tolerance(now), rolled_back=canary
+            )
         except IntegrityError as err:
             raise Conflict(f"the rollback was refused by the database: {err}") from err
         for older in (

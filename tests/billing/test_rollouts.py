@@ -56,6 +56,7 @@ START = datetime(2031, 3, 1, tzinfo=UTC)  # the old version's
 CANARY_AT = datetime(2031, 3, 10, tzinfo=UTC)  # the canary's effective_from
 BEFORE = CANARY_AT - timedelta(days=1)
 DURING = datetime(2031, 3, 15, 12, tzinfo=UTC)
+TOLERANCE = timedelta(seconds=300)  # USAGE_FUTURE_TOLERANCE_SECONDS (config/settings/base.py)
 
 
 @pytest.fixture
@@ -95,6 +96,7 @@ def test_it_schedules_an_explicit_cohort_and_records_it(plan):
         "alpha"
     ]
     record = AuditRecord.objects.get(action="rollout.schedule")
+    assert record.after is not None
     assert record.after["tenants"] == [plan["tenants"][0].pk]
 
 
@@ -155,11 +157,12 @@ def test_a_tenant_of_another_price_list_cannot_be_in_the_cohort(plan):
 
 def test_one_canary_per_price_list_at_a_time(plan):
     _schedule(plan)
-    later = ApprovedVersionFactory.create(
-        profile=plan["profile"], number=3, effective_from=CANARY_AT + timedelta(days=5)
+    # approved after v2 but starting before it: v2's canary is not overtaken, so it holds the slot
+    earlier = ApprovedVersionFactory.create(
+        profile=plan["profile"], number=3, effective_from=CANARY_AT - timedelta(hours=12)
     )
     with pytest.raises(Conflict, match="still a canary"):
-        _schedule(plan, version=later)
+        _schedule(plan, version=earlier)
 
 
 def _usage(tenant, at, quantity):
@@ -264,9 +267,10 @@ def test_promotion_moves_everyone_from_then_on(plan):
     rollout_promote(rollout=rollout, actor=plan["approver"], now=promoted_at)
 
     rollout.refresh_from_db()
-    assert (rollout.status, rollout.promoted_at) == ("promoted", promoted_at)
-    assert resolve_version(tenant=beta, sku="api_calls", at=promoted_at - timedelta(seconds=1)) == plan["old"]
-    assert resolve_version(tenant=beta, sku="api_calls", at=promoted_at) == plan["new"]
+    starts = promoted_at + TOLERANCE  # usage ingested up to that far ahead may be rated already
+    assert (rollout.status, rollout.promoted_at) == ("promoted", starts)
+    assert resolve_version(tenant=beta, sku="api_calls", at=starts - timedelta(seconds=1)) == plan["old"]
+    assert resolve_version(tenant=beta, sku="api_calls", at=starts) == plan["new"]
     assert resolve_version(tenant=alpha, sku="api_calls", at=DURING) == plan["new"]
 
 
@@ -307,7 +311,11 @@ def test_rollback_restores_the_previous_body_from_now_and_keeps_past_ratings(pla
     plan["new"].refresh_from_db()
     assert rollout.status == "rolled_back"
     assert plan["new"].status == ProfileVersion.Status.ROLLED_BACK
-    assert (restored.number, restored.status, restored.effective_from) == (3, "approved", rolled_back_at)
+    assert (restored.number, restored.status, restored.effective_from) == (
+        3,
+        "approved",
+        rolled_back_at + TOLERANCE,
+    )
     assert (restored.body, restored.body_sha256) == (plan["old"].body, plan["old"].body_sha256)
     assert restored.author_id == plan["old"].author_id
     assert version_verifies(restored) is True  # the restored version's approvals, copied
@@ -395,3 +403,41 @@ def test_the_database_refuses_deleting_a_rollout(plan):
     rollout = _schedule(plan, tenants=None, percent="10")
     with pytest.raises(IntegrityError, match="never deleted"), transaction.atomic():
         Rollout.objects.filter(pk=rollout.pk).delete()
+
+
+def test_promotion_and_rollback_start_after_the_usage_future_tolerance_to_the_next_second(plan, settings):
+    settings.USAGE_FUTURE_TOLERANCE_SECONDS = 60
+    rollout = _schedule(plan)
+    asked = datetime(2031, 3, 20, 8, 0, 0, 250_000, tzinfo=UTC)
+
+    promoted = rollout_promote(rollout=rollout, actor=plan["approver"], now=asked)
+
+    assert promoted.promoted_at == datetime(2031, 3, 20, 8, 1, 1, tzinfo=UTC)
+    beta = plan["tenants"][1]
+    # an event ingested at `asked` with a timestamp 60 s ahead was rated by the old version: it stays so
+    assert resolve_version(tenant=beta, sku="api_calls", at=asked + timedelta(seconds=60)) == plan["old"]
+
+
+def test_a_rollback_leaves_the_cohort_on_the_canary_until_the_restore_starts(plan):
+    alpha = plan["tenants"][0]
+    rollout = _schedule(plan)
+
+    rollout_rollback(rollout=rollout, actor=plan["approver"], now=DURING)
+
+    assert resolve_version(tenant=alpha, sku="api_calls", at=DURING + TOLERANCE / 2) == plan["new"]
+    rollout.refresh_from_db()
+    assert resolve_version(tenant=alpha, sku="api_calls", at=DURING + TOLERANCE) == rollout.rollback_version
+
+
+def test_a_canary_overtaken_by_a_later_approved_version_no_longer_blocks_a_new_canary(plan):
+    _schedule(plan)
+    later = ApprovedVersionFactory.create(
+        profile=plan["profile"],
+        number=3,
+        effective_from=CANARY_AT + timedelta(days=20),
+        body=profile_document("std", unit_amount="0.15"),
+    )
+
+    second = _schedule(plan, version=later, tenants=[plan["tenants"][1]])
+
+    assert (second.version_id, second.status) == (later.pk, "canary")
