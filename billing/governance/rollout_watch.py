@@ -116,11 +116,18 @@ def cohort_tenant_watch(
 def guardrail_breaches(
     rollout: Rollout, rows: tuple[CohortTenantWatch, ...], disputes: int
 ) -> tuple[str, ...]:
-    """What the watch breaches, each naming the guardrail and the figure (the halt reason)."""
+    """What the watch breaches, each naming the guardrail and the figure (the halt reason). A cohort
+    tenant whose estimate is blocked (the canary cannot price a SKU it uses, or prices in another currency)
+    breaches too: usage left unpriced is the riskiest change."""
     limit = rollout.max_bill_change_pct
     found: list[str] = []
     for row in rows:
-        if row.change_pct is not None and abs(row.change_pct) > limit:
+        if row.blocked:  # usage left unpriced (a SKU the canary does not price, another currency...)
+            found.append(
+                f"estimated bill of tenant {row.tenant.slug} cannot be compared (period {row.period_key}): "
+                f"{row.blocked}"
+            )
+        elif row.change_pct is not None and abs(row.change_pct) > limit:
             found.append(
                 f"estimated bill change {row.change_pct} % for tenant {row.tenant.slug} exceeds the "
                 f"{limit} % guardrail ({row.replaced_total} -> {row.canary_total} {row.currency}, "

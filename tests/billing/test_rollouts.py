@@ -441,3 +441,23 @@ def test_a_canary_overtaken_by_a_later_approved_version_no_longer_blocks_a_new_c
     second = _schedule(plan, version=later, tenants=[plan["tenants"][1]])
 
     assert (second.version_id, second.status) == (later.pk, "canary")
+
+
+def test_a_cohort_tenant_whose_estimate_is_blocked_breaches_the_guardrails(plan):
+    alpha = plan["tenants"][0]
+    sku("storage")
+    unpriced = ApprovedVersionFactory.create(
+        profile=plan["profile"],
+        number=3,
+        effective_from=CANARY_AT + timedelta(days=1),
+        body=profile_document("std", sku="storage", unit_amount="0.20"),
+    )
+    _schedule(plan, version=unpriced, max_bill_change_pct="1000", now=CANARY_AT - timedelta(hours=1))
+    _usage(alpha, datetime(2031, 3, 10, 9, tzinfo=UTC), "1000")  # rated by v2, before the canary starts
+
+    halted = rollout_guardrails_check(now=DURING)
+
+    assert len(halted) == 1
+    assert halted[0].halt_reason.startswith(
+        "estimated bill of tenant alpha cannot be compared (period 2031-03): "
+    )
