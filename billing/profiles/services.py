@@ -36,6 +36,31 @@ def _validated_body(body: Any) -> dict[str, Any]:
     return canonical
 
 
+def _validated_draft(
+    *, profile: BillingProfile, body: Any, effective_from: datetime | None
+) -> dict[str, Any]:
+    """The canonical body of a draft of `profile` (new or edited): a valid document naming this profile,
+    without a tax jurisdiction that conflicts with a tenant on the profile, starting at an aware instant
+    (None: an edit keeping its start)."""
+    canonical = _validated_body(body)
+    conflicts = _jurisdiction_conflicts(profile_id=profile.pk, body=canonical)
+    if conflicts:
+        raise ValidationFailed(
+            "tax jurisdiction conflict: drop tax.jurisdiction from the price list (the tenant's applies)",
+            issues=[FieldIssue("tax.jurisdiction", c) for c in conflicts],
+        )
+    if canonical.get("profile") != profile.code:
+        raise ValidationFailed(
+            "document names another profile",
+            issues=[FieldIssue("profile", f"must be {profile.code!r}")],
+        )
+    if effective_from is not None and timezone.is_naive(effective_from):
+        raise ValidationFailed(
+            "effective_from needs a time zone", issues=[FieldIssue("effective_from", "naive")]
+        )
+    return canonical
+
+
 # Re-exported: the other profile services and the portal take them from here.
 EDITORS = roles.EDITORS
 APPROVERS = roles.APPROVERS
@@ -74,22 +99,7 @@ def profile_version_create(
     """A new draft version of `profile`. The document's `profile` key must name this profile. Audited
     (`profile_version.create`, the whole body) as the author's."""
     _require_role(author, EDITORS, "drafting a profile version")
-    canonical = _validated_body(body)
-    conflicts = _jurisdiction_conflicts(profile_id=profile.pk, body=canonical)
-    if conflicts:
-        raise ValidationFailed(
-            "tax jurisdiction conflict: drop tax.jurisdiction from the price list (the tenant's applies)",
-            issues=[FieldIssue("tax.jurisdiction", c) for c in conflicts],
-        )
-    if canonical.get("profile") != profile.code:
-        raise ValidationFailed(
-            "document names another profile",
-            issues=[FieldIssue("profile", f"must be {profile.code!r}")],
-        )
-    if timezone.is_naive(effective_from):
-        raise ValidationFailed(
-            "effective_from needs a time zone", issues=[FieldIssue("effective_from", "naive")]
-        )
+    canonical = _validated_draft(profile=profile, body=body, effective_from=effective_from)
     with transaction.atomic():
         BillingProfile.objects.select_for_update().get(pk=profile.pk)  # serialises numbering
         number = (profile.versions.aggregate(m=Max("number"))["m"] or 0) + 1
@@ -120,7 +130,7 @@ def profile_version_update_draft(
     (`profile_version.update`: the body and start before and after) as `actor`'s."""
     _require_role(actor, EDITORS, "editing a profile version")
     _require_author(version, actor)
-    canonical = _validated_body(body)
+    canonical = _validated_draft(profile=version.profile, body=body, effective_from=effective_from)
     with transaction.atomic():
         locked = ProfileVersion.objects.select_for_update().get(pk=version.pk)
         if locked.status != ProfileVersion.Status.DRAFT:

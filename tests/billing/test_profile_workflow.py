@@ -222,3 +222,56 @@ def test_a_version_naming_another_jurisdiction_than_an_assigned_tenant_is_refuse
             effective_from=FUTURE + timedelta(days=1),
             author=author,
         )
+
+
+def _without_jurisdiction(body):
+    del body["tax"]["jurisdiction"]
+    return body
+
+
+@pytest.fixture
+def draft_on_lyon(sku, author):
+    """A draft without a tax jurisdiction of profile std, which tenant lyon (supplied in FR) is on."""
+    from billing.profiles.services import profile_assign
+    from tests.factories import TenantFactory
+
+    profile = profile_create(code="std", name="Standard")
+    body = profile_document("std")
+    del body["tax"]["jurisdiction"]
+    draft = profile_version_create(profile=profile, body=body, effective_from=FUTURE, author=author)
+    profile_assign(
+        tenant=TenantFactory.create(slug="lyon", country="FR", tax_jurisdiction="FR"),
+        profile=profile,
+        effective_from=FUTURE,
+    )
+    return draft
+
+
+@pytest.mark.parametrize(
+    ("body", "effective_from", "issue"),
+    [
+        (_without_jurisdiction(profile_document("other")), None, ("profile", "must be 'std'")),
+        (
+            profile_document("std"),  # names DE
+            None,
+            ("tax.jurisdiction", "the price list names tax jurisdiction DE, tenant lyon is supplied in FR"),
+        ),
+        (None, datetime(2099, 2, 1), ("effective_from", "naive")),
+    ],
+)
+def test_a_draft_edit_is_validated_as_a_new_draft_is(draft_on_lyon, author, body, effective_from, issue):
+    if body is None:
+        body = dict(draft_on_lyon.body)
+
+    with pytest.raises(ValidationFailed) as err:
+        profile_version_update_draft(
+            version=draft_on_lyon, body=body, effective_from=effective_from, actor=author
+        )
+
+    assert [(i.field, i.message) for i in err.value.issues] == [issue]
+    draft_on_lyon.refresh_from_db()
+    assert (draft_on_lyon.body_sha256, draft_on_lyon.effective_from) == (
+        document_sha256(draft_on_lyon.body),
+        FUTURE,
+    )
+    assert "jurisdiction" not in draft_on_lyon.body["tax"]
