@@ -117,6 +117,7 @@ MATRIX: dict[str, Expect] = {
     "portal:finance:approval": Expect("finance"),
     "portal:finance:approval-grant": Expect("finance", ("POST",)),
     "portal:finance:approval-reject": Expect("finance", ("POST",)),
+    "portal:finance:approval-rerun": Expect("finance", ("POST",)),
     "portal:finance:rollouts": Expect("finance"),
     "portal:finance:rollout": Expect("finance"),
     "portal:finance:rollout-new": Expect("finance", ("GET", "POST")),
@@ -193,7 +194,7 @@ class TenantA:
     secrets: list[str] = field(default_factory=list)  # strings that must never reach another tenant
 
     def kwargs(self, token: str) -> dict[str, list[Any]]:
-        return {
+        own: dict[str, list[Any]] = {
             "invoice_id": [self.invoice.pk],
             "line_id": [self.line.pk],
             "credit_note_id": [self.credit_note.pk],
@@ -202,7 +203,8 @@ class TenantA:
             "share_id": self.share_ids,
             "kind": ["pdf", "xml"],
             "token": [token],
-        } | {name: [1] for name in FINANCE_KWARGS}
+        }
+        return own | {name: [1] for name in FINANCE_KWARGS}
 
     def form(self) -> dict[str, Any]:
         """A's ids under the form field names a POST might read them from."""

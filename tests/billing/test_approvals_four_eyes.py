@@ -5,6 +5,7 @@ the database approves a request or a version only with the approvals the policy 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import time_machine
@@ -49,7 +50,7 @@ def draft(people):
     )
 
 
-def _sql(statement: str, params: list[object]) -> None:
+def _sql(statement: str, params: list[Any]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(statement, params)
 

@@ -64,6 +64,7 @@ def test_the_services_audited_the_submission(output):
     request = ApprovalRequest.objects.get(status="open")
 
     record = AuditRecord.objects.get(action="approval_request.create", object_id=str(request.pk))
+    assert record.actor is not None
     assert record.actor.username == "pricing"
     assert AuditRecord.objects.filter(
         action="profile_version.submit", object_id=str(request.version_id)

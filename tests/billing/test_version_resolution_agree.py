@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Q
 from hypothesis import example, given, settings
@@ -24,7 +25,8 @@ from billing.close.periods import tenant_assignments, version_at
 from billing.profiles.models import ProfileAssignment, ProfileVersion
 from billing.profiles.rollout_models import Rollout, RolloutTenant
 from billing.profiles.selectors import VersionTimeline, resolve_version
-from billing.rating.sql import timeline_rows
+from billing.rating.sql import TimelineRow, timeline_rows
+from tenants.models import Tenant
 from tests.factories import (
     ApprovedVersionFactory,
     BillingProfileFactory,
@@ -122,7 +124,8 @@ FUTURE = datetime(2031, 1, 1, tzinfo=UTC)
 _cohort_run = itertools.count()
 
 
-def _in_draw(salt: str, tenant_id: int, percent: Decimal) -> bool:
+def _in_draw(salt: str, tenant_id: int, percent: Decimal | None) -> bool:
+    assert percent is not None, "a percentage cohort has a percent"
     digest = hashlib.sha256(f"{salt}:{tenant_id}".encode()).hexdigest()
     return int(digest[:8], 16) % 10000 < percent * 100
 
@@ -158,7 +161,7 @@ def _cohort_oracle(tenant_id: int, at: datetime) -> ProfileVersion | None:
     return best[2]
 
 
-def _sql_answer(rows: list, tenant_id: int, sku_id: int, at: datetime) -> list[int]:
+def _sql_answer(rows: list[TimelineRow], tenant_id: int, sku_id: int, at: datetime) -> list[int]:
     """What the rating statement's join (billing/rating/sql.py _RESOLVE) finds in these timeline rows."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -192,7 +195,9 @@ rollout_spec = st.one_of(
 )
 
 
-def _make_rollout(version: ProfileVersion, spec: tuple, tenants: list, approver) -> None:
+def _make_rollout(
+    version: ProfileVersion, spec: tuple[str, list[int], str, str, int], tenants: list[Tenant], approver: User
+) -> None:
     kind, members, percent, outcome, after = spec
     rollout = Rollout.objects.create(
         version=version,

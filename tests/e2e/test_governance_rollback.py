@@ -106,6 +106,7 @@ def test_a_breach_halts_the_canary_and_a_rollback_follows(pages: Pages):
         assert restored is not None
         assert ProfileVersion.objects.get(pk=world["v2"].pk).status == ProfileVersion.Status.ROLLED_BACK
         assert (restored.number, restored.status, restored.body) == (3, "approved", world["v1"].body)
+        assert rollout.rolled_back_at is not None
         later = rollout.rolled_back_at + timedelta(minutes=1)
         assert resolve_version(tenant=world["alpha"], sku="api_calls", at=later) == restored
         assert (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from ledger.audit.models import AuditRecord
@@ -26,7 +28,7 @@ def _append(n: int) -> int:
 
 
 def test_eight_writers_at_once_make_one_chain():
-    results, errors = run_together([lambda n=n: _append(n) for n in range(8)])
+    results, errors = run_together([partial(_append, n) for n in range(8)])
     assert errors == []
     assert sorted(results) == list(range(1, 9))
     assert sorted(AuditRecord.objects.values_list("object_id", flat=True)) == [str(n) for n in range(8)]

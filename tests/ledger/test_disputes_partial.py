@@ -184,6 +184,7 @@ def test_the_decision_is_in_the_audit_trail(scene: Scene):
         "goodwill",
     )
     assert record.diff["status"] == ["open", "resolved"]
+    assert record.after is not None
     assert (record.after["credit_note_number"], record.after["credit_total"]) == (note.number, "11.90")
     assert list(AuditRecord.objects.order_by("seq").values_list("action", flat=True)) == [
         "dispute.open",

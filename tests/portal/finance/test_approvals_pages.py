@@ -227,7 +227,7 @@ def test_the_page_lays_out_a_stored_backtest(author):
             },
         ],
     }
-    version = ProfileVersionFactory(profile=world().profile, number=2, author=author)
+    version = ProfileVersionFactory.create(profile=world().profile, number=2, author=author)
     stored = ApprovalRequest.objects.create(
         version=version,
         requested_by=author,
@@ -273,11 +273,35 @@ def test_time_left(left, shown):
 
 
 def test_the_backtest_run_again_gives_the_stored_hash(pending):
-    client = client_of(finance_user(role=Role.FINANCE_VIEWER))
+    client = client_of(finance_user(role=Role.FINANCE_EDITOR))
 
     with time_machine.travel(NOW + timedelta(hours=1), tick=False):
         offered = text_of(client.get(f"/portal/finance/approvals/{pending.pk}/").content)
-        rerun = text_of(client.get(f"/portal/finance/approvals/{pending.pk}/?rerun=1").content)
+        rerun = text_of(client.post(f"/portal/finance/approvals/{pending.pk}/rerun/").content)
 
     assert "Run the backtest again and list every tenant and period" in offered
     assert f"Run again just now: the same result, hash {pending.backtest_hash} ." in rerun
+
+
+def test_a_get_never_runs_the_backtest_again_and_a_viewer_cannot(pending):
+    viewer = client_of(finance_user(role=Role.FINANCE_VIEWER))
+
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        offered = text_of(viewer.get(f"/portal/finance/approvals/{pending.pk}/?rerun=1").content)
+        refused = viewer.post(f"/portal/finance/approvals/{pending.pk}/rerun/")
+        got = client_of(finance_user(role=Role.FINANCE_EDITOR)).get(f"/portal/finance/approvals/{pending.pk}/rerun/")
+
+    assert "Run again just now" not in offered
+    assert "Run the backtest again and list every tenant and period" not in offered
+    assert (refused.status_code, got.status_code) == (403, 405)
+
+
+def test_the_backtest_is_run_again_only_with_the_csrf_token(pending):
+    client = client_of(finance_user(role=Role.FINANCE_APPROVER))
+    client.handler.enforce_csrf_checks = True
+
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        response = client.post(f"/portal/finance/approvals/{pending.pk}/rerun/")
+
+    assert response.status_code == 403
+    assert "Run again just now" not in response.content.decode()

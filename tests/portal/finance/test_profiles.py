@@ -160,7 +160,7 @@ def test_the_diff_shows_each_changed_price_and_the_text(timeline):
 def test_the_diff_of_a_price_increase_per_price_and_as_text():
     w = world()
     body = document(w.profile.code, prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.15"}])
-    draft = ProfileVersionFactory(profile=w.profile, number=2, body=body)
+    draft = ProfileVersionFactory.create(profile=w.profile, number=2, body=body)
 
     response = client_for(Role.FINANCE_VIEWER).get(f"/portal/finance/profiles/versions/{draft.pk}/diff/")
 

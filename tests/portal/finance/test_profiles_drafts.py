@@ -85,7 +85,7 @@ def test_an_approver_may_draft_too():
 @time_machine.travel(NOW, tick=False)
 def test_a_viewer_can_neither_open_nor_post_the_editor():
     w = world()
-    draft = ProfileVersionFactory(profile=w.profile, number=2, body=w.version.body)
+    draft = ProfileVersionFactory.create(profile=w.profile, number=2, body=w.version.body)
     viewer = client_for(Role.FINANCE_VIEWER)
     form = {"document": yaml_of("0.12"), "effective_from": "2026-12-01T00:00"}
 
@@ -100,7 +100,7 @@ def test_a_viewer_can_neither_open_nor_post_the_editor():
 def test_an_editor_edits_a_draft():
     w = world()
     editor = finance_user(role=Role.FINANCE_EDITOR)
-    draft = ProfileVersionFactory(profile=w.profile, number=2, body=w.version.body, author=editor)
+    draft = ProfileVersionFactory.create(profile=w.profile, number=2, body=w.version.body, author=editor)
     client = Client()
     client.force_login(editor)
 
@@ -133,7 +133,7 @@ def marked_lines(html: str) -> list[int]:
 def test_a_validation_error_is_shown_at_its_field_and_line():
     w = world()
     editor = finance_user(role=Role.FINANCE_EDITOR)
-    draft = ProfileVersionFactory(profile=w.profile, number=2, body=w.version.body, author=editor)
+    draft = ProfileVersionFactory.create(profile=w.profile, number=2, body=w.version.body, author=editor)
     text = body_yaml(
         document(
             w.profile.code,
@@ -229,7 +229,7 @@ def test_a_version_out_of_draft_is_not_edited():
 @time_machine.travel(NOW, tick=False)
 def test_someone_elses_draft_is_not_edited_and_the_refusal_is_shown():
     w = world()
-    draft = ProfileVersionFactory(profile=w.profile, number=2, body=w.version.body)
+    draft = ProfileVersionFactory.create(profile=w.profile, number=2, body=w.version.body)
     client = client_for(Role.FINANCE_EDITOR)
 
     response = client.post(

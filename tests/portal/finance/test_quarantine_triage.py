@@ -76,6 +76,7 @@ def test_a_group_is_reattributed_from_the_page_and_then_rated(client):
     usage_rate_pending()
     assert UsageAggregate.objects.get(tenant=world.tenant).quantity == 12
     record = AuditRecord.objects.get(action="usage.reattribute")
+    assert record.after is not None
     assert (record.object_id, record.after["tenant"], record.after["reattributed"]) == (
         "reason:unknown_tenant",
         "acme",
