@@ -112,7 +112,7 @@ def test_a_draft_is_backtested_refused_to_its_author_approved_by_another_and_rol
     assert author.get_by_role("heading", name="The 10 most affected tenants").is_visible()
     assert "acme" in author.locator("table", has_text="Largest change in percent first").inner_text()
     pages.check(author, "finance-approval-pending")
-    author.get_by_role("link", name="Run the backtest again and list every tenant and period").click()
+    author.get_by_role("button", name="Run the backtest again and list every tenant and period").click()
     assert "Run again just now: the same result" in author.locator("#rerun-result").inner_text()
     assert author.get_by_role("row", name="acme").count() >= 1
     pages.check(author, "finance-approval-rerun")

@@ -11,4 +11,5 @@ urlpatterns: list[URLPattern] = [
     path("<int:request_id>/", views.approval_detail, name="approval"),
     path("<int:request_id>/approve/", views.approval_grant_view, name="approval-grant"),
     path("<int:request_id>/reject/", views.approval_reject_view, name="approval-reject"),
+    path("<int:request_id>/rerun/", views.approval_rerun, name="approval-rerun"),
 ]

@@ -3,6 +3,8 @@ and one request with its backtest (per tenant old / new / delta / %, p50 / p95 /
 10 most affected tenants), the approvals it needs and the policy rules that asked for them, the approvals
 so far with their signatures checked, and the approve / reject forms.
 
+The backtest is run again by a POST (approval_rerun: editors and approvers; viewers 403), never a GET.
+
 Thin: the services (billing.governance.approvals) decide who may approve; the author of the version, or a
 user without the approver's role, gets the page back with the refusal and a 403, never a 500."""
 
@@ -13,6 +15,7 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from billing.governance.approvals import approval_grant, approval_reject
 from billing.governance.backtest import backtest_run
 from billing.profiles.models import ApprovalRequest
-from billing.profiles.services import APPROVERS
+from billing.profiles.services import APPROVERS, EDITORS
 from billing.profiles.signatures import approval_verifies
 from common.errors import ApplicationError, PermissionDenied
 from common.money_format import DocumentFormat
@@ -114,6 +117,7 @@ def _page(
     ]
     is_author = version.author_id == request.user.pk
     is_approver = bool(request.finance_roles & {r.value for r in APPROVERS})
+    may_rerun = _may_rerun(request)
     already = any(a.approver_id == request.user.pk for a in approvals)
     may_decide = found.status == ApprovalRequest.Status.OPEN and is_approver and not is_author and not already
     summary, rows = _backtest(found.backtest)
@@ -137,6 +141,7 @@ def _page(
         "reject_form": RejectForm() if may_decide else None,
         "refusal": refusal,
         "rerun": rerun,
+        "may_rerun": may_rerun,
     }
     return render(request, "portal/finance/approvals/detail.html", context, status=status)
 
@@ -153,11 +158,26 @@ def _rerun(found: ApprovalRequest) -> dict[str, Any]:
     }
 
 
+def _may_rerun(request: FinanceRequest) -> bool:
+    """Editors and approvers may run a request's backtest again (it is heavy): viewers read the stored one."""
+    return bool(request.finance_roles & {r.value for r in EDITORS | APPROVERS})
+
+
 @finance_view
 @require_GET
 def approval_detail(request: FinanceRequest, request_id: int) -> HttpResponse:
+    return _page(request, _approval_request(request_id))
+
+
+@finance_view
+@require_POST
+def approval_rerun(request: FinanceRequest, request_id: int) -> HttpResponse:
+    """The request's backtest run again, every tenant and period listed: a POST (CSRF-checked) by an editor
+    or an approver, never a link a crawler or a prefetch could follow."""
+    if not _may_rerun(request):
+        raise DjangoPermissionDenied("running a backtest again needs the finance editor or approver role")
     found = _approval_request(request_id)
-    return _page(request, found, rerun=_rerun(found) if request.GET.get("rerun") == "1" else None)
+    return _page(request, found, rerun=_rerun(found))
 
 
 def _decide(request: FinanceRequest, found: ApprovalRequest, move: Any, done: str) -> HttpResponse:

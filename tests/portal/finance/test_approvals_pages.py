@@ -289,7 +289,9 @@ def test_a_get_never_runs_the_backtest_again_and_a_viewer_cannot(pending):
     with time_machine.travel(NOW + timedelta(hours=1), tick=False):
         offered = text_of(viewer.get(f"/portal/finance/approvals/{pending.pk}/?rerun=1").content)
         refused = viewer.post(f"/portal/finance/approvals/{pending.pk}/rerun/")
-        got = client_of(finance_user(role=Role.FINANCE_EDITOR)).get(f"/portal/finance/approvals/{pending.pk}/rerun/")
+        got = client_of(finance_user(role=Role.FINANCE_EDITOR)).get(
+            f"/portal/finance/approvals/{pending.pk}/rerun/"
+        )
 
     assert "Run again just now" not in offered
     assert "Run the backtest again and list every tenant and period" not in offered
