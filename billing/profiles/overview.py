@@ -63,7 +63,7 @@ class ProfileRow:
 def _active_rollout(version: ProfileVersion) -> str | None:
     """ "canary" or "halted" while the version's rollout is active, else None (no rollout, or decided)."""
     try:
-        rollout = version.rollout  # type: ignore[attr-defined]
+        rollout = version.rollout
     except ObjectDoesNotExist:
         return None
     status = str(rollout.status)
@@ -75,7 +75,7 @@ def _rules(versions: list[ProfileVersion]) -> dict[int, CohortRule]:
     rules: dict[int, CohortRule] = {}
     for version in versions:
         try:
-            rollout = version.rollout  # type: ignore[attr-defined]
+            rollout = version.rollout
         except ObjectDoesNotExist:
             continue
         rules[version.pk] = CohortRule(rollout, frozenset())
