@@ -107,7 +107,9 @@ def test_a_breach_halts_the_canary_and_a_rollback_follows(pages: Pages):
         assert ProfileVersion.objects.get(pk=world["v2"].pk).status == ProfileVersion.Status.ROLLED_BACK
         assert (restored.number, restored.status, restored.body) == (3, "approved", world["v1"].body)
         assert rollout.rolled_back_at is not None
-        later = rollout.rolled_back_at + timedelta(minutes=1)
+        # the restore starts after the ingest's future tolerance, so no instant already rated changes
+        assert restored.effective_from > rollout.rolled_back_at
+        later = restored.effective_from + timedelta(minutes=1)
         assert resolve_version(tenant=world["alpha"], sku="api_calls", at=later) == restored
         assert (
             resolve_version(tenant=world["alpha"], sku="api_calls", at=datetime(2031, 3, 12, tzinfo=UTC))
