@@ -22,7 +22,12 @@ def finance_nav(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not request.path.startswith("/portal/"):
         return {}
-    if not user_is_finance(user=user):
+    # The page's decorator has already looked the roles up (tenant_view: is_finance; finance_view:
+    # finance_roles); ask the database only for a page that has neither.
+    known = getattr(request, "is_finance", None)
+    if known is None and hasattr(request, "finance_roles"):
+        known = bool(request.finance_roles)
+    if not (known if known is not None else user_is_finance(user=user)):
         return {}
     items = []
     for label, name, section in AREAS:
