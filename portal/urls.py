@@ -17,5 +17,8 @@ urlpatterns = [
     path("invoices/", include("portal.invoices.urls")),
     path("usage/", include("portal.usage.urls")),
     path("disputes/", include("portal.disputes.urls")),
+    path("notifications/", include("portal.notifications.urls")),
+    path("budgets/", include("portal.budgets.urls")),
+    path("exports/", include("portal.exports.urls")),
     path("finance/", include("portal.finance.urls")),
 ]

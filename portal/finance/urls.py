@@ -15,4 +15,9 @@ urlpatterns = [
     path("rollouts/", include("portal.finance.rollouts.urls")),
     path("queue/", include("portal.finance.queue.urls")),
     path("audit/", include("portal.finance.audit.urls")),
+    path("dashboards/", include("portal.finance.dashboards.urls")),
+    path("alerts/", include("portal.finance.alerts.urls")),
+    path("exports/", include("portal.finance.exports.urls")),
+    path("reconciliation/", include("portal.finance.reconciliation.urls")),
+    path("showback/", include("portal.finance.showback.urls")),
 ]

@@ -1,0 +1,7 @@
+"""URLs of portal/notifications (filled by its area)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []
