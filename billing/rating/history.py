@@ -20,6 +20,7 @@ of the day, without the per-event clamps and free allowances (the aggregates do 
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -216,12 +217,27 @@ def _periods(
     return periods
 
 
-def usage_history(*, tenant: Tenant, first_day: date, last_day: date) -> UsageHistory:
-    """Usage per meter and cost per local day of [first_day, last_day] (see the module docstring).
+@dataclass(frozen=True)
+class HistoryPlan:
+    """What a history of [first_day, last_day] is made of: its billing periods, its display currency and
+    each period's cache key. Two plans with the same `fingerprint` give the same history, so a caller may
+    keep what it builds from one (the portal keeps the rendered charts)."""
 
-    Computed one billing period at a time (a day's cost depends on the usage of its period before it, never
-    on another period's), and a closed period's part is kept in the cache (`history_cache`): its aggregates
-    change only when late usage is rated into it, which changes the part's key."""
+    tenant: Tenant
+    first_day: date
+    last_day: date
+    periods: list[Period]
+    currency: str
+    keys: dict[int, str]
+
+    @property
+    def fingerprint(self) -> str:
+        parts = [f"{self.first_day}:{self.last_day}", *(self.keys[i] for i in range(len(self.periods)))]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def history_plan(*, tenant: Tenant, first_day: date, last_day: date) -> HistoryPlan:
+    """The plan of a history (a few small queries: versions, invoices, late events, open aggregates)."""
     if last_day < first_day:
         raise ValueError("last_day is before first_day")
     zone = ZoneInfo(tenant.timezone)
@@ -230,9 +246,27 @@ def usage_history(*, tenant: Tenant, first_day: date, last_day: date) -> UsageHi
     end = _midnight(last_day + timedelta(days=1), zone)
     at_end = timeline.version_at(tenant.pk, end - timedelta(microseconds=1))
     currency = str(at_end.body.get("currency", tenant.currency)) if at_end else tenant.currency
+    keys = history_cache.period_keys(tenant=tenant, periods=periods, currency=currency)
+    return HistoryPlan(tenant, first_day, last_day, periods, currency, keys)
+
+
+def usage_history(
+    *, tenant: Tenant, first_day: date, last_day: date, plan: HistoryPlan | None = None
+) -> UsageHistory:
+    """Usage per meter and cost per local day of [first_day, last_day] (see the module docstring).
+
+    Computed one billing period at a time (a day's cost depends on the usage of its period before it, never
+    on another period's), and each period's part is kept in the cache (`history_cache`): a closed period's
+    aggregates change only when late usage is rated into it, which changes the part's key."""
+    if plan is None:
+        plan = history_plan(tenant=tenant, first_day=first_day, last_day=last_day)
+    elif (plan.tenant.pk, plan.first_day, plan.last_day) != (tenant.pk, first_day, last_day):
+        raise ValueError("the plan is for another history")
+    zone = ZoneInfo(tenant.timezone)
+    currency = plan.currency
     days = [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
     compute = partial(period_part, tenant=tenant, zone=zone, currency=currency)
-    parts = history_cache.period_parts(tenant=tenant, periods=periods, currency=currency, compute=compute)
+    parts = history_cache.period_parts(keys=plan.keys, periods=plan.periods, compute=compute)
 
     quantities: dict[int, dict[date, Decimal]] = defaultdict(dict)
     meta: dict[int, tuple[str, str, str, str]] = {}

@@ -112,12 +112,17 @@ def closed_period_keys(*, tenant: Tenant, periods: Sequence[Period], currency: s
     }
 
 
-def period_parts(
-    *, tenant: Tenant, periods: Sequence[Period], currency: str, compute: Callable[[Period], Part]
-) -> list[Part]:
-    """`compute(period)` for each period, taken from (and stored in) the cache under the keys above."""
+def period_keys(*, tenant: Tenant, periods: Sequence[Period], currency: str) -> dict[int, str]:
+    """The cache key of every period of `periods` (by index): closed periods by their late events, the
+    others by their aggregates (two queries in all). Equal keys mean equal parts."""
     keys = closed_period_keys(tenant=tenant, periods=periods, currency=currency)
-    keys |= open_period_keys(tenant=tenant, periods=periods, currency=currency, closed=set(keys))
+    return keys | open_period_keys(tenant=tenant, periods=periods, currency=currency, closed=set(keys))
+
+
+def period_parts(
+    *, keys: dict[int, str], periods: Sequence[Period], compute: Callable[[Period], Part]
+) -> list[Part]:
+    """`compute(period)` for each period, taken from (and stored in) the cache under `keys` (period_keys)."""
     found: dict[str, Part] = redis_breaker.fail_open(
         lambda: django_cache.get_many(list(keys.values())), default={}, what="history"
     )

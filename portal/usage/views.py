@@ -6,6 +6,7 @@ out with Babel in the tenant's locale, dates in its time zone."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache, lru_cache, partial
@@ -14,14 +15,17 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date as babel_date
 from babel.dates import format_datetime as babel_datetime
+from django.core.cache import cache as django_cache
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from billing.close.preview import next_change_preview_cached
 from billing.rating.current import current_usage
-from billing.rating.history import usage_history
+from billing.rating.history import HistoryPlan, UsageHistory, history_plan, usage_history
+from common.breaker import redis_breaker
 from common.money_format import DocumentFormat, format_date, format_money, format_quantity, resolve_locale
 from ledger.credit_balance import tenant_credit_balance
 from portal.access import PortalRequest, tenant_view
@@ -68,17 +72,39 @@ def usage(request: PortalRequest) -> HttpResponse:
     return render(request, "portal/usage/current.html", context)
 
 
-@tenant_view
-@require_GET
-def usage_history_page(request: PortalRequest) -> HttpResponse:
-    tenant = request.tenant
-    zone = ZoneInfo(tenant.timezone)
-    today = timezone.now().astimezone(zone).date()
-    period = history_period(request.GET, today=today)
-    history = usage_history(tenant=tenant, first_day=period.first_day, last_day=period.last_day)
-    locale = tenant.locale
-    # Labels are memoized for the request: every chart labels the same days, and Babel's formatting is
-    # the largest cost of the page after its one grouped query.
+@dataclass(frozen=True)
+class _Charts:
+    """The rendered part of a history page: the charts (HTML) and the notes about pricing."""
+
+    cost: str
+    meters: list[str]
+    approximate: list[str]
+    left_out: list[str]
+
+
+_CHARTS_SECONDS = 24 * 3600
+_CHARTS_VERSION = "v1"  # bump when the charts' markup changes
+
+
+def _history_charts(plan: HistoryPlan, locale: str) -> _Charts:
+    """The charts of a history plan, kept in the cache under the plan's fingerprint and the locale: the
+    fingerprint changes whenever a period's usage does (billing.rating.history_cache), so a kept page is
+    never stale, and drawing 13 months of charts (Babel labels for every bar) happens once per change."""
+    key = f"portal:history-charts:{_CHARTS_VERSION}:{plan.fingerprint}:{locale}"
+    kept = redis_breaker.fail_open(lambda: django_cache.get(key), default=None, what="history charts")
+    if isinstance(kept, _Charts):
+        return kept
+    history = usage_history(tenant=plan.tenant, first_day=plan.first_day, last_day=plan.last_day, plan=plan)
+    charts = _draw(history, locale)
+    redis_breaker.fail_open(
+        lambda: django_cache.set(key, charts, timeout=_CHARTS_SECONDS), default=None, what="history charts"
+    )
+    return charts
+
+
+def _draw(history: UsageHistory, locale: str) -> _Charts:
+    # Labels are memoized for the page: every chart labels the same days, and Babel's formatting is the
+    # largest cost of drawing after the history itself.
     day_label = lru_cache(maxsize=None)(partial(format_date, locale=locale))
 
     @cache
@@ -114,14 +140,32 @@ def usage_history_page(request: PortalRequest) -> HttpResponse:
         )
         for i, meter in enumerate(history.meters, start=1)
     ]
+    return _Charts(
+        cost=str(chart_html(cost_chart)),
+        meters=[str(chart_html(chart)) for chart in meter_charts],
+        approximate=list(history.approximate),
+        left_out=list(history.left_out),
+    )
+
+
+@tenant_view
+@require_GET
+def usage_history_page(request: PortalRequest) -> HttpResponse:
+    tenant = request.tenant
+    zone = ZoneInfo(tenant.timezone)
+    today = timezone.now().astimezone(zone).date()
+    period = history_period(request.GET, today=today)
+    plan = history_plan(tenant=tenant, first_day=period.first_day, last_day=period.last_day)
+    charts = _history_charts(plan, tenant.locale)
     context: dict[str, Any] = {
         "section": "usage",
         "period": period,
-        "history": history,
-        "cost_chart": chart_html(cost_chart),
-        "meter_charts": [chart_html(chart) for chart in meter_charts],
-        "first_label": day_label(period.first_day),
-        "last_label": day_label(period.last_day),
+        "approximate": charts.approximate,
+        "left_out": charts.left_out,
+        "cost_chart": mark_safe(charts.cost),  # noqa: S308 - drawn by chart_html, which escapes every label
+        "meter_charts": [mark_safe(chart) for chart in charts.meters],  # noqa: S308 - as above
+        "first_label": format_date(period.first_day, locale=tenant.locale),
+        "last_label": format_date(period.last_day, locale=tenant.locale),
         "max_months": MAX_MONTHS,
         "this_month": f"{today:%Y-%m}",
         "timezone": tenant.timezone,
