@@ -352,3 +352,22 @@ CELERY_BEAT_SCHEDULE["billing-rollout-guardrails"] = {
 # Processes sharing a large backtest's tenants (billing.close.backtest: from 2,000 periods on, outside a
 # transaction, never in a daemonic Celery pool child); 1 prices everything in the calling process.
 BACKTEST_WORKERS = env_int("BACKTEST_WORKERS", 2)
+
+# --- Alerts and webhooks (issue 15; docs/alerts.md, docs/webhooks.md) ----------------------------------
+# Platform alerts (and operators' kinds of tenant alerts) are mailed to ALERT_EMAILS (comma-separated).
+ALERT_EMAILS = [a.strip() for a in os.environ.get("ALERT_EMAILS", "").split(",") if a.strip()]
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "alerts@billing.example.test")
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+# Outbound webhooks: attempts before the dead letter, HTTP timeout, backoff (full jitter, capped).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 30)
+WEBHOOK_BACKOFF_CAP_SECONDS = env_int("WEBHOOK_BACKOFF_CAP_SECONDS", 6 * 3600)
+# http:// endpoints and private/loopback targets: development and demo only (production.py: off).
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", DEBUG)

@@ -95,6 +95,10 @@ def _database_url() -> str:
 
 
 DEBUG = False
+# Outbound webhooks: https only and no private or loopback targets unless the deployment says otherwise.
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 SECRET_KEY = _secret_key()
 FX_SIGNING_KEY = _fx_signing_key(SECRET_KEY)
 LEDGER_ANCHOR_KEY = _ledger_anchor_key(SECRET_KEY, FX_SIGNING_KEY)

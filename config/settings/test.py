@@ -29,3 +29,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "W
 # The suite's fixtures approve a version once (profile_version_approve); the approval policy's own tests
 # (tests/billing/test_approval_policy.py, test_approvals.py) set the policy they check.
 APPROVAL_POLICY = {"default_approvals": 1, "rules": []}
+# Tests post webhooks to servers of their own on 127.0.0.1 (tests/tenants/test_webhook_*.py).
+WEBHOOK_ALLOW_HTTP = True
+WEBHOOK_ALLOW_PRIVATE = True
+ALERT_EMAILS = []
