@@ -30,6 +30,7 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.core.cache import cache as django_cache
 from django.db import connection
 from django.db.models import Max, Sum
 
@@ -39,9 +40,10 @@ from billing.pricing import DocumentError, PercentagePrice, Price, PricingError,
 from billing.profiles.models import ProfileVersion
 from billing.rating.models import UsageAggregate
 from billing.usage.models import UsageEvent
+from common.breaker import redis_breaker
 from common.money import WIDE_CONTEXT, currency_exponent, quantize_money
 from common.periods import zone_or_utc
-from ledger.models import InvoiceLine
+from ledger.models import Invoice, InvoiceLine
 from ledger.selectors import tenant_invoice_line
 from tenants.models import Tenant
 
@@ -131,8 +133,59 @@ def line_drilldown(*, tenant: Tenant, invoice_id: int, line_id: int) -> LineDril
     if line.kind != InvoiceLine.Kind.USAGE:
         result.explanation = _explanation(line)
         return result
+    if line.invoice.status not in _SETTLED:
+        _usage_days(tenant, line, result)
+        return result
+    # An issued invoice's line never changes, nor do its days: usage rated later is left out of them (it
+    # is billed as a correction). So the days are computed once per line and time zone and kept.
+    key = _cache_key(line, tenant.timezone)
+    kept = redis_breaker.fail_open(lambda: django_cache.get(key), default=None, what="drill-down")
+    if isinstance(kept, _Days):
+        kept.apply(result)
+        return result
     _usage_days(tenant, line, result)
+    days = _Days.of(result)
+    redis_breaker.fail_open(
+        lambda: django_cache.set(key, days, timeout=DRILLDOWN_CACHE_SECONDS), default=None, what="drill-down"
+    )
     return result
+
+
+DRILLDOWN_CACHE_SECONDS = 30 * 24 * 3600
+_CACHE_VERSION = "v1"  # bump when the day rule or DrillDay's shape changes
+_SETTLED = frozenset({Invoice.Status.FINALIZED, Invoice.Status.PAID, Invoice.Status.VOID})
+
+
+def _cache_key(line: InvoiceLine, zone: str) -> str:
+    """The line's key: its id with what names it for good (invoice number, finalization instant, amount),
+    so a cache that outlives a database (restored, or a test database made anew) never answers for
+    another line that got the same id."""
+    invoice = line.invoice
+    stamp = invoice.finalized_at.isoformat() if invoice.finalized_at else "-"
+    return (
+        f"billing:drilldown:{_CACHE_VERSION}:{line.pk}:{invoice.number}:{stamp}:{line.amount}:"
+        f"{line.quantity}:{zone}"
+    )
+
+
+@dataclass(frozen=True)
+class _Days:
+    """What `_usage_days` found for a line, as kept in the cache."""
+
+    days: list[DrillDay]
+    explanation: str
+    notes: list[str]
+    version: str
+    first_day: date | None
+    last_day: date | None
+
+    @classmethod
+    def of(cls, found: LineDrilldown) -> _Days:
+        return cls(found.days, found.explanation, found.notes, found.version, found.first_day, found.last_day)
+
+    def apply(self, result: LineDrilldown) -> None:
+        result.days, result.explanation, result.notes = list(self.days), self.explanation, list(self.notes)
+        result.version, result.first_day, result.last_day = self.version, self.first_day, self.last_day
 
 
 def split_to_minor_units(exact: list[Decimal], total: Decimal, currency: str) -> list[Decimal]:

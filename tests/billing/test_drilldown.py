@@ -10,8 +10,10 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
+from billing.close import drilldown
 from billing.close.drilldown import line_drilldown, split_to_minor_units
 from billing.close.services import close_period
 from ledger.models import Invoice, InvoiceLine
@@ -247,3 +249,85 @@ def test_a_line_cut_at_a_discount_window_drills_into_its_own_stretch_only():
         [(date(2026, 11, 20), D("700"), D("1.50"))],  # 200 still free, 500 at 0.003: carried from the first
     ]
     assert [drill.exact_total for drill in drills if drill] == [first.amount_exact, second.amount_exact]
+
+
+@pytest.fixture
+def own_cache(settings: Any) -> Any:
+    # a cache of this test's own: the suite's Redis database is shared by parallel test processes
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "drilldown"}
+    }
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _kept_keys() -> int:
+    return sum("billing:drilldown:" in key for key in cache._cache)  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db
+def test_an_issued_lines_days_are_computed_once_and_kept(own_cache, monkeypatch):
+    w = world(slug="acme", prices=[TIERS])
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 10, tzinfo=UTC), "1500")
+    invoice = invoice_of(close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()))
+    computed: list[int] = []
+    real = drilldown._usage_days
+
+    def counting(tenant: Any, line: InvoiceLine, result: Any) -> None:
+        computed.append(line.pk)
+        real(tenant, line, result)
+
+    monkeypatch.setattr(drilldown, "_usage_days", counting)
+
+    first = line_drilldown(tenant=w.tenant, invoice_id=invoice.pk, line_id=_line(invoice).pk)
+    usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 10, 0, 5, tzinfo=UTC), "400", late=True)
+    again = line_drilldown(tenant=w.tenant, invoice_id=invoice.pk, line_id=_line(invoice).pk)
+
+    assert computed == [_line(invoice).pk]
+    assert _kept_keys() == 1
+    assert first is not None
+    assert again is not None
+    assert (
+        again.days
+        == first.days
+        == [drilldown.DrillDay(date(2026, 11, 10), "v1", D("1500"), D("2.500"), D("2.50"))]
+    )
+
+
+@pytest.mark.django_db
+def test_a_kept_drilldown_is_the_one_computed_afresh_and_follows_the_time_zone(own_cache):
+    w = world(slug="acme", prices=[TIERS])
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 10, 23, 30, tzinfo=UTC), "1500")
+    invoice = invoice_of(close_period(tenant=w.tenant, period_key="2026-11", now=after_grace()))
+    line_id = _line(invoice).pk
+    line_drilldown(tenant=w.tenant, invoice_id=invoice.pk, line_id=line_id)  # kept
+
+    kept = line_drilldown(tenant=w.tenant, invoice_id=invoice.pk, line_id=line_id)
+    cache.clear()
+    fresh = line_drilldown(tenant=w.tenant, invoice_id=invoice.pk, line_id=line_id)
+    w.tenant.timezone = "Asia/Tokyo"
+    tokyo = line_drilldown(tenant=w.tenant, invoice_id=invoice.pk, line_id=line_id)
+
+    assert kept is not None
+    assert fresh is not None
+    assert tokyo is not None
+    assert (kept.days, kept.version, kept.first_day) == (fresh.days, fresh.version, fresh.first_day)
+    assert [d.day for d in fresh.days] == [date(2026, 11, 10)]
+    assert [d.day for d in tokyo.days] == [date(2026, 11, 11)]
+
+
+@pytest.mark.django_db
+def test_a_draft_lines_days_are_never_kept(own_cache):
+    w = world(slug="acme", prices=[TIERS])
+    tax_rule("DE", "19")
+    usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 10, tzinfo=UTC), "1500")
+    in_grace = datetime(2026, 12, 1, 1, tzinfo=UTC)
+    invoice = invoice_of(close_period(tenant=w.tenant, period_key="2026-11", now=in_grace))
+    assert invoice.status == Invoice.Status.DRAFT
+
+    line_drilldown(tenant=w.tenant, invoice_id=invoice.pk, line_id=_line(invoice).pk)
+
+    assert _kept_keys() == 0
