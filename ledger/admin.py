@@ -139,8 +139,18 @@ class CreditExpiryAdmin(ReadOnlyAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdmin):
-    list_display = ("kind", "tenant", "invoice", "message", "created_at", "resolved_at")
-    list_filter = ("kind",)
+    list_display = (
+        "kind",
+        "state",
+        "severity",
+        "tenant",
+        "invoice",
+        "message",
+        "occurrences",
+        "created_at",
+        "resolved_at",
+    )
+    list_filter = ("state", "kind", "severity")
 
 
 admin.site.register(Dispute, DisputeAdmin)

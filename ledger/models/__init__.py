@@ -1,10 +1,10 @@
 from ledger.audit.models import AuditHead, AuditRecord
 
 from .accounts import Account
+from .alerts import Alert
 from .credits import CreditConsumption, CreditExpiry, CreditGrant, CreditRestoration
 from .disputes import Dispute, DisputeEvent, InvoiceShareLink
 from .invoices import (
-    Alert,
     CorrectionMarker,
     CreditNote,
     CreditNoteDocument,

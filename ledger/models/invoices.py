@@ -1,4 +1,4 @@
-"""Invoices, their lines, numbering counters, credit notes, correction markers and alerts.
+"""Invoices, their lines, numbering counters, credit notes, correction markers (alerts: ledger.models.alerts).
 
 Invoice state machine (the database refuses every other move):
 
@@ -383,32 +383,3 @@ class CorrectionMarker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.correcting_id} corrects {self.original_id}"
-
-
-class Alert(models.Model):
-    class Kind(models.TextChoices):
-        INVOICE_BLOCKED = "invoice_blocked", "Invoice blocked"
-        LEDGER = "ledger", "Ledger"
-        PDF = "pdf", "PDF rendering"
-        RATING = "rating", "Rating set a batch aside"
-        CLOSE = "close", "Period close could not finish for a tenant"
-        SIGNATURE = "signature", "A profile version's approval signature does not verify"
-        ROLLOUT = "rollout", "A canary rollout breached a guardrail and was halted"
-
-    kind = models.CharField(max_length=24, choices=Kind.choices)
-    tenant = models.ForeignKey(
-        "tenants.Tenant", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
-    )
-    invoice = models.ForeignKey(
-        Invoice, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts"
-    )
-    message = models.TextField()
-    created_at = models.DateTimeField()
-    resolved_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        indexes = [models.Index(fields=["kind", "resolved_at"], name="alert_open")]
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.message[:60]}"

@@ -26,6 +26,7 @@ from ledger.models import (
 )
 from ledger.services import credits as credit_services
 from ledger.services import posting
+from ledger.services.alerts import alert_fire, alerts_resolve_for_invoices
 from ledger.services.anchors import chain_anchor_record
 from ledger.services.corrections import correction_credit_notes_issue, originals_lock
 from ledger.services.credit_notes import credit_note_create
@@ -111,24 +112,16 @@ def invoice_save_draft_with_lines(
         )
         TaxBreakdown.objects.bulk_create(tax_rows(invoice, data.vat))
         if data.blocked_reason:
-            open_alert = Alert.objects.filter(
-                invoice=invoice, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
-            ).first()
-            if open_alert is None or open_alert.message != data.blocked_reason:
-                if open_alert is not None:
-                    open_alert.resolved_at = now
-                    open_alert.save(update_fields=["resolved_at"])
-                Alert.objects.create(
-                    kind=Alert.Kind.INVOICE_BLOCKED,
-                    tenant_id=data.tenant_id,
-                    invoice=invoice,
-                    message=data.blocked_reason,
-                    created_at=now,
-                )
+            alert_fire(
+                kind=Alert.Kind.INVOICE_BLOCKED,
+                tenant_id=data.tenant_id,
+                key=f"invoice:{invoice.pk}",
+                message=data.blocked_reason,
+                invoice_id=invoice.pk,
+                now=now,
+            )
         elif not is_new:
-            Alert.objects.filter(
-                invoice=invoice, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
-            ).update(resolved_at=now)
+            alerts_resolve_for_invoices(kind=Alert.Kind.INVOICE_BLOCKED, invoice_ids=[invoice.pk], now=now)
     return invoice, rows
 
 

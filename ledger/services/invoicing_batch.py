@@ -21,6 +21,7 @@ from ledger.contract import IssueRequest, invoice_data_check
 from ledger.models import Alert, CorrectionMarker, CreditGrant, Invoice, InvoiceLine, TaxBreakdown
 from ledger.services import credits as credit_services
 from ledger.services import posting
+from ledger.services.alerts import alerts_resolve_for_invoices
 from ledger.services.corrections import correction_credit_notes_issue, originals_lock
 from ledger.services.documents import pdf_enqueue
 from ledger.services.invoice_rows import (
@@ -77,9 +78,9 @@ def invoices_issue_many(*, requests: Sequence[IssueRequest], now: datetime) -> l
             update_rows(existing, _DRAFT_FIELDS)
             InvoiceLine.objects.filter(invoice__in=existing).delete()
             TaxBreakdown.objects.filter(invoice__in=existing).delete()
-            Alert.objects.filter(
-                invoice__in=existing, kind=Alert.Kind.INVOICE_BLOCKED, resolved_at__isnull=True
-            ).update(resolved_at=now)
+            alerts_resolve_for_invoices(
+                kind=Alert.Kind.INVOICE_BLOCKED, invoice_ids=[inv.pk for inv in existing], now=now
+            )
         insert_rows([inv for inv, r in zip(invoices, requests, strict=True) if r.existing is None])
         lines = [
             line_row(invoice, position, line)
