@@ -27,8 +27,8 @@ class PortalRequest(HttpRequest):
     is_finance: bool
 
 
-def portal_tenants(request: HttpRequest) -> list[Tenant]:
-    return list(tenants_visible_to(user=request.user).order_by("name", "pk"))
+def portal_tenants(request: HttpRequest, *, is_finance: bool | None = None) -> list[Tenant]:
+    return list(tenants_visible_to(user=request.user, is_finance=is_finance).order_by("name", "pk"))
 
 
 def current_tenant(request: HttpRequest, tenants: list[Tenant]) -> Tenant | None:
@@ -47,13 +47,14 @@ def tenant_view(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), login_url="portal:login")
-        tenants = portal_tenants(request)
+        is_finance = user_is_finance(user=request.user)
+        tenants = portal_tenants(request, is_finance=is_finance)
         tenant = current_tenant(request, tenants)
         if tenant is None:
             raise Http404("no tenant")
         portal = cast(PortalRequest, request)
         portal.tenant, portal.tenants = tenant, tenants
-        portal.is_finance = user_is_finance(user=request.user)
+        portal.is_finance = is_finance
         return view(portal, *args, **kwargs)
 
     return cast(View, wrapper)

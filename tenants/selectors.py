@@ -41,10 +41,13 @@ def user_is_customer_of(*, user: AbstractBaseUser | AnonymousUser, tenant_id: in
     ).exists()
 
 
-def tenants_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Tenant]:
-    """Finance sees every tenant; a customer sees the tenants it holds `view_tenant_billing` on."""
+def tenants_visible_to(
+    *, user: AbstractBaseUser | AnonymousUser, is_finance: bool | None = None
+) -> QuerySet[Tenant]:
+    """Finance sees every tenant; a customer sees the tenants it holds `view_tenant_billing` on.
+    `is_finance`: what `user_is_finance` said of the user, when the caller has asked it already."""
     if not user.is_authenticated:
         return Tenant.objects.none()
-    if user_is_finance(user=user):
+    if user_is_finance(user=user) if is_finance is None else is_finance:
         return Tenant.objects.all()
     return get_objects_for_user(user, "tenants.view_tenant_billing", klass=Tenant, accept_global_perms=False)
