@@ -33,3 +33,8 @@ APPROVAL_POLICY = {"default_approvals": 1, "rules": []}
 WEBHOOK_ALLOW_HTTP = True
 WEBHOOK_ALLOW_PRIVATE = True
 ALERT_EMAILS = []
+# Cached values (history parts, drill-downs, ...) are keyed by row ids, and a test database made anew
+# reuses them: each test process gets a key prefix of its own, so nothing one run (or one xdist worker)
+# cached is ever read by another against other rows.
+for _cache in CACHES.values():  # noqa: F405
+    _cache["KEY_PREFIX"] = f"test-{os.getpid()}-{os.urandom(4).hex()}"
