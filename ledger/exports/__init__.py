@@ -1,0 +1,1 @@
+"""Exports of the ledger and its invoices: FOCUS (FinOps Open Cost and Usage Specification) rows."""
