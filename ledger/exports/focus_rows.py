@@ -19,6 +19,7 @@ credits, credit notes) one query each; never a query per row."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import defaultdict
@@ -563,10 +564,8 @@ def _sku_of(component: str) -> str:
 def focus_rows(*, period: str, tenant: Tenant | None) -> Iterator[FocusRecord]:
     """The FOCUS records of `period` (a key: 2026-11, 2026-Q4, 2026) for one tenant, or every tenant when
     `tenant` is None (finance). Raises ValidationFailed for a bad period key before reading anything."""
-    builder = _Builder(period=period, tenant=tenant)
-    yield from builder.invoice_rows()
-    yield from builder.credit_note_rows()
-    yield from builder.restoration_rows()
+    builder = _Builder(period=period, tenant=tenant)  # checks the period now, not at the first row
+    return itertools.chain(builder.invoice_rows(), builder.credit_note_rows(), builder.restoration_rows())
 
 
 def focus_row_count(*, period: str, tenant: Tenant | None) -> int:

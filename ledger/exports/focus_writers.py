@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ledger.exports.focus_columns import COLUMN_NAMES, COLUMNS, FOCUS_VERSION, SOURCES
-from ledger.exports.focus_rows import FocusRecord
+from ledger.exports.focus_rows import FocusRecord, focus_rows
+from tenants.models import Tenant
 
 _getter = itemgetter(*SOURCES)
 _DECIMALS = tuple(i for i, column in enumerate(COLUMNS) if column.type == "decimal")
@@ -154,3 +155,33 @@ def write_parquet(
             if progress is not None:
                 progress(len(rows))
     return count
+
+
+FORMATS = ("csv", "parquet")
+
+
+def focus_format_for(path: Path, requested: str | None = None) -> str:
+    """The file format: `requested` when given, else from the suffix (.csv, .parquet); ValueError when
+    neither says."""
+    fmt = requested or path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"cannot tell the format of {path.name!r}: use a .csv or .parquet name or --format")
+    return fmt
+
+
+def focus_export_file(
+    *,
+    period: str,
+    tenant: Tenant | None,
+    path: Path,
+    fmt: str,
+    progress: Callable[[int], object] | None = None,
+) -> int:
+    """Export the period's FOCUS rows (one tenant's, or every tenant's for None) to `path` as CSV or Parquet;
+    returns the number of rows. The one road of the command and the portal's Parquet download."""
+    records = focus_rows(period=period, tenant=tenant)
+    if fmt == "parquet":
+        slug = tenant.slug if tenant is not None else None
+        return write_parquet(records, path, period=period, tenant=slug, progress=progress)
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        return write_csv(records, stream, progress=progress)
