@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from ledger.alerts import tasks as alert_tasks  # noqa: F401  (registers the webhook delivery tasks)
 from ledger.services import documents
 from ledger.services.expiry import credits_expire as credits_expire_service
 

@@ -1,4 +1,4 @@
-"""Tenants (the customers), their projects, who may act for them, and API keys."""
+"""Tenants (the customers), their projects, who may act for them, API keys and webhook endpoints."""
 
 from __future__ import annotations
 
@@ -208,3 +208,120 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.session_key[:6]}…"
+
+
+# --- Outbound webhooks (issue 15; docs/webhooks.md; services in tenants.webhooks) ----------------------
+# Here rather than in tenants/webhooks/models.py: tenants.webhooks reads Tenant, and the app's models
+# module importing that package back would be an import cycle between the two.
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of the tenant's that receives its alert events, signed with `secret` (shown once at creation
+    and rotation; kept so deliveries can be signed). During a rotation's grace the previous secret signs
+    too, so the customer can switch without losing events."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    secret = models.CharField(max_length=100)
+    previous_secret = models.CharField(max_length=100, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    event_types = models.JSONField(default=list, blank=True, help_text="empty: every event type")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    disabled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(url__startswith="https://") | Q(url__startswith="http://"),
+                name="webhookendpoint_url_scheme",
+            ),
+            models.CheckConstraint(
+                condition=Q(active=True, disabled_at__isnull=True)
+                | Q(active=False, disabled_at__isnull=False),
+                name="webhookendpoint_disabled_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint, tried until it succeeds or is dead-lettered; a replay is a new delivery
+    of the same event (same event_id and payload)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        FAILED = "failed", "Failed, retrying"
+        SUCCEEDED = "succeeded", "Succeeded"
+        DEAD = "dead", "Dead letter"
+        CANCELLED = "cancelled", "Cancelled (endpoint disabled or deleted)"
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    replay_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replays"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="webhookdelivery_due"),
+            models.Index(fields=["endpoint", "-created_at"], name="webhookdelivery_endpoint"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        status__in=["pending", "failed"],
+                        next_attempt_at__isnull=False,
+                        completed_at__isnull=True,
+                    )
+                    | Q(
+                        status__in=["succeeded", "dead", "cancelled"],
+                        next_attempt_at__isnull=True,
+                        completed_at__isnull=False,
+                    )
+                ),
+                name="webhookdelivery_status_times",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} -> {self.endpoint_id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.DEAD, self.Status.CANCELLED}
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery: when, the response code (none when no response came), how long, why not."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField()
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "number"], name="webhookattempt_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id}#{self.number}: {self.status_code or self.error[:40]}"

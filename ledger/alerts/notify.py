@@ -15,6 +15,7 @@ from django.db import transaction
 
 from ledger.alerts.selectors import alert_email_recipients
 from ledger.models import Alert
+from tenants.webhooks.services import webhook_deliveries_create
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,14 @@ def alert_payload(*, alert: Alert, event_type: str, event_id: str, now: datetime
 def alert_notify(*, alert: Alert, event_type: str, now: datetime) -> None:
     """Notify one event of the alert (inside the caller's transaction)."""
     payload = alert_payload(alert=alert, event_type=event_type, event_id=str(uuid.uuid4()), now=now)
+    if alert.for_customer and alert.tenant_id is not None:
+        webhook_deliveries_create(
+            tenant_id=alert.tenant_id,
+            event_type=event_type,
+            event_id=str(payload["id"]),
+            payload=payload,
+            now=now,
+        )
     subject = f"[{alert.severity}] {alert.get_kind_display()} {event_type.removeprefix('alert.')}"
     if alert.tenant is not None:
         subject += f" ({alert.tenant.name})"
