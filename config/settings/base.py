@@ -371,3 +371,8 @@ WEBHOOK_BACKOFF_CAP_SECONDS = env_int("WEBHOOK_BACKOFF_CAP_SECONDS", 6 * 3600)
 # http:// endpoints and private/loopback targets: development and demo only (production.py: off).
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", DEBUG)
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", DEBUG)
+# Deliveries whose attempt is due but whose task message was lost are published again this often.
+CELERY_BEAT_SCHEDULE["ledger-webhook-deliveries-sweep"] = {
+    "task": "ledger.webhook_deliveries_sweep",
+    "schedule": env_int("WEBHOOK_SWEEP_INTERVAL_SECONDS", 60),
+}
