@@ -21,7 +21,7 @@ PYTEST_ARGS ?= -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install sysdeps e2e-deps migrate demo serve test lint typecheck imports migrations-check pytest bench e2e clean schema
+.PHONY: install sysdeps e2e-deps focus-venv migrate demo serve test lint typecheck imports migrations-check pytest bench e2e clean schema
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,20 @@ $(E2E_NODE)/axe-core/.installed-$(AXE_CORE_VERSION):
 	@touch $@
 
 e2e-deps: install $(E2E_NODE)/axe-core/.installed-$(AXE_CORE_VERSION)
+
+# The official FOCUS validator (tests/ledger/test_focus_validator.py, docs/focus.md) needs Python >= 3.12: its
+# own virtualenv under python3.12 (one that runs, else pyenv's 3.12.1: its shim is not activated). No python3.12: nothing installed, the test
+# skips and says so.
+FOCUS_VENV := var/focus-venv
+FOCUS_VALIDATOR := focus-validator>=2.2,<2.3
+$(FOCUS_VENV)/.installed-2.2:
+	@py=$$(python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || \
+	  PYENV_VERSION=3.12.1 pyenv which python3.12 2>/dev/null || true); \
+	if [ -z "$$py" ]; then echo "no python3.12: the FOCUS validator test will be skipped"; exit 0; fi; \
+	"$$py" -m venv $(FOCUS_VENV) && \
+	$(FOCUS_VENV)/bin/pip install --quiet '$(FOCUS_VALIDATOR)' 'pyarrow<24' && touch $@
+
+focus-venv: $(FOCUS_VENV)/.installed-2.2
 
 sysdeps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -62,7 +76,7 @@ demo: migrate
 	$(PY) manage.py demo_governance  # a pending approval with its backtest, a canary in progress (docs/finance-portal.md)
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install e2e-deps lint typecheck imports migrations-check pytest
+test: install e2e-deps focus-venv lint typecheck imports migrations-check pytest
 
 lint:
 	$(VENV)/bin/ruff check .
