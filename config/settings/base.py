@@ -4,6 +4,7 @@ migrations use, picked with DB_ROLE=owner: config.database; when unset, the embe
 config.embedded_db, data in var/postgres), REDIS_URL (Celery broker and cache; eager Celery and a
 local-memory cache when unset), SECRET_KEY, DEBUG, ALLOWED_HOSTS."""
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -280,6 +281,25 @@ CELERY_BEAT_SCHEDULE["billing-rating-sweep"] = {
     "task": "billing.rating_sweep",
     "schedule": env_int("RATING_SWEEP_INTERVAL_SECONDS", 30),  # seconds
 }
+
+# --- Metrics and SLOs (issue 15; docs/operations.md, "Metrics" and "Service level objectives") ----------
+# /metrics (config.metrics) answers a caller with `Authorization: Bearer <METRICS_TOKEN>`, or one whose
+# address is in METRICS_ALLOW_INTERNAL (comma-separated addresses or networks, e.g. "10.0.0.0/8,127.0.0.1").
+# Both unset (the default): it refuses everyone. Under gunicorn and Celery, PROMETHEUS_MULTIPROC_DIR (an
+# environment variable prometheus_client reads at import) makes every process write its metrics to files
+# there, which the scrape adds up.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOW_INTERNAL = [
+    str(ipaddress.ip_network(entry.strip(), strict=False))
+    for entry in os.environ.get("METRICS_ALLOW_INTERNAL", "").split(",")
+    if entry.strip()
+]
+# The scrape-time reads (billing.observability.collector) give up after this long (a statement timeout).
+METRICS_COLLECT_TIMEOUT_MS = env_int("METRICS_COLLECT_TIMEOUT_MS", 2000)
+# The Celery queue whose length the scrape reads from Redis (Celery's default queue).
+METRICS_CELERY_QUEUE = os.environ.get("METRICS_CELERY_QUEUE", "celery")
+# The rating-latency SLO's threshold: an event is rated in time when its ingest batch is rated within it.
+RATING_LAG_SLO_SECONDS = env_int("RATING_LAG_SLO_SECONDS", 60)
 
 # --- Quotes (POST /api/v1/quotes) ------------------------------------------------------------------
 # 10,000 events of up to ~20 bytes each fit in the body limit; both refuse with 413.
