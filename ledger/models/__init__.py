@@ -15,6 +15,7 @@ from .invoices import (
     TaxBreakdown,
 )
 from .journal import ChainAnchor, ChainHead, Posting, Transaction
+from .reconciliation import ProviderCostRow, ProviderImport, ReconciliationDelta, ReconciliationRun
 
 __all__ = [
     "Account",
@@ -38,6 +39,10 @@ __all__ = [
     "InvoiceLine",
     "InvoiceShareLink",
     "Posting",
+    "ProviderCostRow",
+    "ProviderImport",
+    "ReconciliationDelta",
+    "ReconciliationRun",
     "TaxBreakdown",
     "Transaction",
 ]
