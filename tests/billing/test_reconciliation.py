@@ -1,0 +1,188 @@
+"""Reconciliation of a period (billing.reconciliation -> ledger.reconciliation): the three checks, the
+rows behind a delta, the provider import, the gauge and the alert, the command."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from billing.catalog.models import Sku
+from billing.close.services import close_period
+from billing.rating.models import TenantUsageEstimate
+from billing.reconciliation.services import previous_month_key, reconcile_period
+from common.errors import ValidationFailed
+from common.metrics import RECONCILIATION_DELTA
+from ledger.models import Alert, Invoice, InvoiceLine, ProviderImport, ReconciliationDelta, ReconciliationRun
+from ledger.reconciliation.services import provider_import_create
+from tenants.models import Tenant
+from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
+
+pytestmark = pytest.mark.django_db
+NOV = datetime(2026, 11, 10, 12, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Closed:
+    tenant: Tenant
+    estimate: TenantUsageEstimate
+    invoice: Invoice
+
+
+@pytest.fixture
+def closed() -> Closed:
+    """acme: 100 api_calls at 0.10 in November, rated (estimate 10.00) and invoiced (10.00, 19 % VAT)."""
+    tax_rule("DE", "19")
+    w = world(slug="acme")
+    usage(w.tenant, "api_calls", w.version, NOV, "100")
+    estimate = TenantUsageEstimate.objects.create(
+        tenant=w.tenant,
+        period_key="2026-11",
+        period_start=datetime(2026, 11, 1, tzinfo=UTC),
+        period_end=datetime(2026, 12, 1, tzinfo=UTC),
+        sku=Sku.objects.get(code="api_calls"),
+        quantity=Decimal(100),
+        event_count=1,
+        amount=Decimal("10.000"),
+        currency="EUR",
+        updated_at=NOV,
+    )
+    invoice = invoice_of(close_period(tenant=w.tenant, now=after_grace()))
+    return Closed(tenant=w.tenant, estimate=estimate, invoice=invoice)
+
+
+def test_it_finds_no_delta_when_rated_invoiced_and_posted_agree(closed: Closed) -> None:
+    run = reconcile_period(period_key="2026-11", trigger="command")
+    assert run.status == ReconciliationRun.Status.COMPLETED
+    assert run.deltas.count() == 0
+    assert run.summary["rated_vs_invoiced"] == {
+        "compared": 1,
+        "deltas": 0,
+        "breached": 0,
+        "abs_delta_base": "0.0000",
+        "unconverted": 0,
+        "base_currency": "EUR",
+    }
+    assert run.summary["invoices_vs_ledger"]["compared"] == 1
+    assert run.summary["provider_vs_rated"] == {"skipped": "no provider export imported for the period"}
+
+
+def test_a_stale_estimate_is_a_delta_with_the_rows_behind_it(closed: Closed) -> None:
+    estimate, invoice = closed.estimate, closed.invoice
+    TenantUsageEstimate.objects.filter(pk=estimate.pk).update(amount=Decimal("12.00"))
+    run = reconcile_period(period_key="2026-11", trigger="command")
+    (delta,) = run.deltas.all()
+    line = InvoiceLine.objects.get(invoice=invoice, kind="usage")
+    assert (delta.check_name, delta.sku_code, delta.expected, delta.actual, delta.delta) == (
+        "rated_vs_invoiced",
+        "api_calls",
+        Decimal("12.00"),
+        Decimal("10.00"),
+        Decimal("-2.00"),
+    )
+    assert (delta.delta_pct, delta.delta_base, delta.breached) == (
+        Decimal("-16.6667"),
+        Decimal("-2.00"),
+        True,
+    )
+    assert delta.sources == {"estimates": [estimate.pk], "invoice_lines": [line.pk]}
+
+
+def test_a_breach_sets_the_gauge_and_fires_one_alert_which_a_clean_run_resolves(
+    closed: Closed,
+) -> None:
+    estimate = closed.estimate
+    TenantUsageEstimate.objects.filter(pk=estimate.pk).update(amount=Decimal("12.00"))
+    reconcile_period(period_key="2026-11", trigger="command")
+    reconcile_period(period_key="2026-11", trigger="command")
+    assert RECONCILIATION_DELTA.labels(check="rated_vs_invoiced")._value.get() == 2.0
+    alert = Alert.objects.get(kind=Alert.Kind.RECONCILIATION, key="rated_vs_invoiced")
+    assert (alert.state, alert.occurrences, alert.tenant_id) == ("firing", 2, None)
+    TenantUsageEstimate.objects.filter(pk=estimate.pk).update(amount=Decimal("10.00"))
+    reconcile_period(period_key="2026-11", trigger="command")
+    alert.refresh_from_db()
+    assert alert.state == "resolved"
+    assert RECONCILIATION_DELTA.labels(check="rated_vs_invoiced")._value.get() == 0.0
+
+
+PROVIDER = (
+    "BillingAccountId,SkuId,ChargeCategory,BilledCost,BillingCurrency\n"
+    "acme,api_calls,Usage,7.00,EUR\n"
+    "acme,api_calls,Usage,3.00,EUR\n"
+    "acme,,Tax,1.90,EUR\n"
+    "nobody,api_calls,Usage,4.00,EUR\n"
+)
+
+
+def test_the_provider_export_is_compared_per_tenant_and_sku(closed: Closed) -> None:
+    record = provider_import_create(
+        provider="upstream", period_key="2026-11", file_name="nov.csv", content=PROVIDER.encode()
+    )
+    assert (record.rows_read, record.rows_matched, record.rows_unmatched, record.rows_excluded) == (
+        4,
+        2,
+        1,
+        1,
+    )
+    run = reconcile_period(period_key="2026-11", trigger="command")
+    (delta,) = run.deltas.filter(check_name="provider_vs_rated")
+    assert (delta.tenant_id, delta.tenant_ref, delta.expected, delta.actual, delta.delta, delta.note) == (
+        None,
+        "nobody",
+        Decimal("4.00"),
+        Decimal("0.00"),
+        Decimal("-4.00"),
+        "expected only",
+    )
+    assert run.summary["provider_vs_rated"]["compared"] == 2
+
+
+def test_the_same_file_imported_twice_is_one_import(closed: Closed) -> None:
+    first = provider_import_create(
+        provider="upstream", period_key="2026-11", file_name="a.csv", content=PROVIDER.encode()
+    )
+    again = provider_import_create(
+        provider="upstream", period_key="2026-11", file_name="a.csv", content=PROVIDER.encode()
+    )
+    assert (again.pk, ProviderImport.objects.count()) == (first.pk, 1)
+
+
+def test_a_bad_provider_file_is_refused_with_its_row() -> None:
+    with pytest.raises(ValidationFailed, match=r"bad.csv: row 1, BilledCost: 'x' is not a decimal"):
+        provider_import_create(
+            provider="upstream",
+            period_key="2026-11",
+            file_name="bad.csv",
+            content=b"BillingAccountId,SkuId,ChargeCategory,BilledCost,BillingCurrency\nacme,a,Usage,x,EUR\n",
+        )
+
+
+def test_the_command_prints_the_run_and_exits_1_on_a_breach(closed: Closed) -> None:
+    out = StringIO()
+    call_command("reconcile", "--period", "2026-11", "--no-progress", stdout=out)
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert (summary["period"], summary["status"], summary["checks"]["rated_vs_invoiced"]["deltas"]) == (
+        "2026-11",
+        "completed",
+        0,
+    )
+    estimate = closed.estimate
+    TenantUsageEstimate.objects.filter(pk=estimate.pk).update(amount=Decimal("50.00"))
+    with pytest.raises(CommandError, match="1 delta"):
+        call_command("reconcile", "--period", "2026-11", "--no-progress", stdout=StringIO())
+    assert ReconciliationDelta.objects.filter(breached=True).count() == 1
+
+
+def test_the_import_command_refuses_a_missing_file() -> None:
+    with pytest.raises(CommandError, match="cannot read"):
+        call_command("import_provider_focus", "/nonexistent.csv", "--provider", "p", "--period", "2026-11")
+
+
+def test_the_beat_task_reconciles_the_previous_month() -> None:
+    assert previous_month_key(now=datetime(2026, 12, 3, tzinfo=UTC)) == "2026-11"
+    assert previous_month_key(now=datetime(2027, 1, 1, tzinfo=UTC)) == "2026-12"
