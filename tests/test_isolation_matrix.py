@@ -40,13 +40,15 @@ from django.utils.crypto import get_random_string
 
 from billing.close.services import close_period
 from common.money_format import format_money
-from ledger.models import CreditNote, Dispute, Invoice, InvoiceLine, InvoiceShareLink
+from ledger.alerts.services import alert_fire
+from ledger.models import Alert, CreditNote, Dispute, Invoice, InvoiceLine, InvoiceShareLink
 from ledger.services import documents
 from ledger.services.disputes import dispute_open, dispute_resolve
 from ledger.services.share_links import invoice_share_link_create, invoice_share_link_revoke
-from tenants.models import Role, Tenant, UserSession
+from tenants.models import Role, Tenant, UserSession, WebhookDelivery, WebhookEndpoint
 from tenants.services import api_key_create, membership_grant
 from tenants.sessions import user_session_revoke
+from tenants.webhooks.services import webhook_endpoint_create
 from tests.factories import UserFactory, finance_user
 from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
 
@@ -105,6 +107,14 @@ MATRIX: dict[str, Expect] = {
     "portal:dispute-withdraw": Expect("tenant", ("POST",)),
     "portal:dispute-decide": Expect("tenant", ("POST",), "finance's action; a customer gets 403/404"),
     "portal:dispute-attachment": Expect("tenant"),
+    "portal:notifications": Expect("tenant"),
+    "portal:notifications-endpoint-create": Expect("tenant", ("POST",), "customer admins only: others 403"),
+    "portal:notifications-endpoint": Expect("tenant"),
+    "portal:notifications-endpoint-disable": Expect("tenant", ("POST",)),
+    "portal:notifications-endpoint-enable": Expect("tenant", ("POST",)),
+    "portal:notifications-endpoint-rotate": Expect("tenant", ("POST",)),
+    "portal:notifications-endpoint-delete": Expect("tenant", ("POST",)),
+    "portal:notifications-delivery-replay": Expect("tenant", ("POST",)),
     "portal:finance:home": Expect("finance"),
     "portal:finance:profiles": Expect("finance"),
     "portal:finance:profile": Expect("finance"),
@@ -133,12 +143,31 @@ MATRIX: dict[str, Expect] = {
     "portal:finance:dispute-decide": Expect("finance", ("POST",)),
     "portal:finance:quarantine": Expect("finance"),
     "portal:finance:quarantine-reattribute": Expect("finance", ("POST",)),
+    "portal:finance:dashboards": Expect("finance"),
+    "portal:finance:dashboard-executive": Expect("finance"),
+    "portal:finance:dashboard-oncall": Expect("finance"),
+    "portal:finance:dashboard-debug": Expect("finance"),
+    "portal:finance:alerts": Expect("finance"),
+    "portal:finance:alert-acknowledge": Expect("finance", ("POST",)),
+    "portal:finance:alert-resolve": Expect("finance", ("POST",)),
+    "portal:finance:alerts-dead-deliveries": Expect("finance"),
     "": Expect("public", why="the root redirects to the API docs"),
 }
 
 # URL kwargs that name one of tenant A's objects: another tenant's user must get 403/404 for them.
 OBJECT_KWARGS = frozenset(
-    {"invoice_id", "line_id", "credit_note_id", "dispute_id", "session_id", "share_id", "token"}
+    {
+        "invoice_id",
+        "line_id",
+        "credit_note_id",
+        "dispute_id",
+        "session_id",
+        "share_id",
+        "token",
+        "endpoint_id",
+        "delivery_id",
+        "alert_id",
+    }
 )
 # URL kwargs of finance's workspace (platform-wide objects: price lists, versions, approval requests,
 # rollouts, audit records, quarantined groups). Only finance reaches them; the matrix fills each with 1.
@@ -191,6 +220,9 @@ class TenantA:
     revoked_cookie: str  # the session key of a session A revoked
     tokens: dict[str, str]  # live, expired, revoked
     share_ids: list[int]  # the live and the revoked link
+    endpoint: WebhookEndpoint  # a webhook endpoint, with a delivery of a budget alert
+    delivery: WebhookDelivery
+    alert: Alert
     secrets: list[str] = field(default_factory=list)  # strings that must never reach another tenant
 
     def kwargs(self, token: str) -> dict[str, list[Any]]:
@@ -203,6 +235,9 @@ class TenantA:
             "share_id": self.share_ids,
             "kind": ["pdf", "xml"],
             "token": [token],
+            "endpoint_id": [self.endpoint.pk],
+            "delivery_id": [self.delivery.pk],
+            "alert_id": [self.alert.pk],
         }
         return own | {name: [1] for name in FINANCE_KWARGS}
 
@@ -216,6 +251,9 @@ class TenantA:
             "dispute": self.dispute.pk,
             "session": self.session.pk,
             "share": self.share_ids[0],
+            "endpoint": self.endpoint.pk,
+            "delivery": self.delivery.pk,
+            "alert": self.alert.pk,
         }
         return ids | {f"{name}_id": value for name, value in ids.items()} | {"token": self.tokens["live"]}
 
@@ -230,6 +268,11 @@ class TenantA:
             "sessions": list(UserSession.objects.filter(user=self.user).values_list("pk", "revoked_at")),
             "invoices": list(Invoice.objects.filter(tenant=self.tenant).values_list("pk", "status", "total")),
             "credit_notes": CreditNote.objects.filter(tenant=self.tenant).count(),
+            "alerts": list(Alert.objects.filter(tenant=self.tenant).values_list("pk", "state")),
+            "endpoints": list(
+                WebhookEndpoint.objects.filter(tenant=self.tenant).values_list("pk", "active", "secret")
+            ),
+            "deliveries": WebhookDelivery.objects.filter(endpoint__tenant=self.tenant).count(),
         }
 
 
@@ -300,6 +343,10 @@ def tenant_a() -> TenantA:
     revoked_link = invoice_share_link_create(invoice=invoice, tenant=tenant, user=user)
     invoice_share_link_revoke(link=revoked_link.link, tenant=tenant, user=user)
     tokens["revoked"] = revoked_link.token
+    # a webhook endpoint and a budget alert, whose delivery to it is in the log
+    endpoint = webhook_endpoint_create(tenant=tenant, url="https://hooks.zephyrine.example/billing").endpoint
+    alert = alert_fire(kind="budget", tenant_id=tenant.pk, key="period", message="Zephyrine spends 120 %")
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
     # sessions: one live (the positive control's), one that A's user revoked
     client, session = signed_in(user)
     _, doomed = signed_in(user)
@@ -308,6 +355,7 @@ def tenant_a() -> TenantA:
         tenant.name,
         "Zephyrine",
         "zephyrine-log.txt",
+        endpoint.url,
         invoice.number or "",
         credit_note.number,
         *(
@@ -338,6 +386,9 @@ def tenant_a() -> TenantA:
         revoked_cookie=doomed.session_key,
         tokens=tokens,
         share_ids=[live_link.link.pk, revoked_link.link.pk],
+        endpoint=endpoint,
+        delivery=delivery,
+        alert=alert,
         secrets=secrets,
     )
 
