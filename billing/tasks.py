@@ -5,5 +5,6 @@ from billing.close import tasks as close
 from billing.governance import approval_tasks as approvals
 from billing.governance import rollout_tasks as rollouts
 from billing.rating import tasks as rating
+from billing.reconciliation import tasks as reconciliation
 
-__all__ = ["approvals", "close", "rating", "rollouts"]
+__all__ = ["approvals", "close", "rating", "reconciliation", "rollouts"]
