@@ -64,6 +64,8 @@ class Chart:
     right_edge: int = WIDTH - RIGHT
     top: int = TOP
     baseline: str = ""
+    row_heading: str = "Day"  # the data table's first column, and its caption's count noun
+    row_noun: str = "days"
 
 
 def _coord(value: float) -> str:
@@ -194,8 +196,9 @@ def chart_html(chart: Chart) -> SafeString:
         ),
         "</g></svg>",
         f"<details><summary>Data table: {title}</summary><table>",
-        f"<caption>{title}: {len(c.rows)} days, total {escape(c.total)}</caption>",
-        f'<thead><tr><th scope="col">Day</th><th scope="col" class="num">{escape(c.value_heading)}</th></tr></thead>',
+        f"<caption>{title}: {len(c.rows)} {escape(c.row_noun)}, total {escape(c.total)}</caption>",
+        f'<thead><tr><th scope="col">{escape(c.row_heading)}</th>'
+        f'<th scope="col" class="num">{escape(c.value_heading)}</th></tr></thead>',
         "<tbody>",
         *(f'<tr><th scope="row">{escape(d)}</th><td class="num">{escape(v)}</td></tr>' for d, v in c.rows),
         "</tbody></table></details></figure>",
