@@ -21,7 +21,7 @@ from billing.profiles.selectors import price_model
 from billing.rating.models import UsageAggregate
 from billing.usage.models import RatingBatch, UsageEvent
 from ledger.models import Invoice
-from tenants.models import Tenant
+from tenants.models import Project, Tenant
 from tests.factories.billing import (
     ApprovedVersionFactory,
     BillingProfileFactory,
@@ -131,8 +131,10 @@ def usage(
     quantities: list[str] | str,
     *,
     late: bool = False,
+    project: Project | None = None,
 ) -> None:
-    """Rated usage at instant `at`: one UsageEvent per quantity and the hour's aggregate (upserted)."""
+    """Rated usage at instant `at`: one UsageEvent per quantity (of `project`, when given) and the hour's
+    aggregate (upserted)."""
     values = [Decimal(q) for q in ([quantities] if isinstance(quantities, str) else quantities)]
     item = Sku.objects.get(code=sku_code)
     hour = at.replace(minute=0, second=0, microsecond=0)
@@ -147,6 +149,7 @@ def usage(
                 event_id=f"ev-{_seq[0]}",
                 sku=item,
                 sku_code=sku_code,
+                project=project,
                 timestamp=ts,
                 quantity=q,
                 payload_sha256=hashlib.sha256(str(_seq[0]).encode()).hexdigest(),
