@@ -76,6 +76,7 @@ MATRIX: dict[str, Expect] = {
     "usage-ingest": Expect("api", ("POST",)),
     "quote": Expect("api", ("POST",), "prices a document given in the request: no tenant data"),
     "usage-summary": Expect("api"),
+    "focus-export": Expect("api", why="CSV of the key's own tenant; another tenant's slug 404"),
     "approval-requests": Expect("api", why="finance users' session only: anyone else 403"),
     "approval-request-approve": Expect("api", ("POST",), "finance approvers' session only: anyone else 403"),
     "approval-request-reject": Expect("api", ("POST",), "finance approvers' session only: anyone else 403"),
@@ -115,6 +116,8 @@ MATRIX: dict[str, Expect] = {
     "portal:notifications-endpoint-rotate": Expect("tenant", ("POST",)),
     "portal:notifications-endpoint-delete": Expect("tenant", ("POST",)),
     "portal:notifications-delivery-replay": Expect("tenant", ("POST",)),
+    "portal:exports": Expect("tenant"),
+    "portal:exports-download": Expect("tenant", why="the current tenant's FOCUS rows only"),
     "portal:finance:home": Expect("finance"),
     "portal:finance:profiles": Expect("finance"),
     "portal:finance:profile": Expect("finance"),
@@ -155,6 +158,8 @@ MATRIX: dict[str, Expect] = {
     "portal:finance:alert-acknowledge": Expect("finance", ("POST",)),
     "portal:finance:alert-resolve": Expect("finance", ("POST",)),
     "portal:finance:alerts-dead-deliveries": Expect("finance"),
+    "portal:finance:exports": Expect("finance"),
+    "portal:finance:exports-download": Expect("finance"),
     "": Expect("public", why="the root redirects to the API docs"),
 }
 
