@@ -3,6 +3,7 @@
 from django.urls import path
 
 from .approvals import ApprovalRequestApproveView, ApprovalRequestListView, ApprovalRequestRejectView
+from .focus import FocusExportView
 from .quotes import QuoteView
 from .usage import UsageIngestView, UsageSummaryView
 
@@ -18,6 +19,7 @@ urlpatterns = [
         ApprovalRequestRejectView.as_view(),
         name="approval-request-reject",
     ),
+    path("focus", FocusExportView.as_view(), name="focus-export"),
     path("quotes", QuoteView.as_view(), name="quote"),
     path("usage", UsageIngestView.as_view(), name="usage-ingest"),
     path("usage/summary", UsageSummaryView.as_view(), name="usage-summary"),

@@ -580,3 +580,13 @@ def focus_row_count(*, period: str, tenant: Tenant | None) -> int:
         + TaxBreakdown.objects.filter(scope).count()
         + CreditConsumption.objects.filter(scope).count()
     )
+
+
+def focus_periods(*, tenant: Tenant | None, limit: int = 24) -> list[str]:
+    """The period keys with issued invoices (one tenant's, or any tenant's for None), newest first: what a
+    download page offers first."""
+    query = Invoice.objects.filter(status__in=ISSUED)
+    if tenant is not None:
+        query = query.filter(tenant=tenant)
+    keys = query.order_by("-period_key").values_list("period_key", flat=True).distinct()
+    return list(keys[:limit])

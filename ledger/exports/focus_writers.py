@@ -107,7 +107,7 @@ def parquet_metadata(*, period: str, tenant: str | None) -> dict[bytes, bytes]:
 
 def write_parquet(
     records: Iterable[FocusRecord],
-    path: Path,
+    path: Path | IO[bytes],
     *,
     period: str,
     tenant: str | None,
@@ -139,7 +139,7 @@ def write_parquet(
         return pa.record_batch(arrays, schema=schema)
 
     count = 0
-    with pq.ParquetWriter(str(path), schema) as writer:
+    with pq.ParquetWriter(str(path) if isinstance(path, Path) else path, schema) as writer:
         rows: list[list[Any]] = []
         for record in records:
             rows.append(format_record(record))

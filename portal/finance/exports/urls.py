@@ -1,7 +1,12 @@
-"""URLs of portal/finance/exports (filled by its area)."""
+"""URLs of finance's FOCUS download (included by portal/finance/urls.py at exports/)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from portal.finance.exports import views
+
+urlpatterns: list[URLPattern] = [
+    path("", views.exports, name="exports"),
+    path("focus/", views.exports_download, name="exports-download"),
+]
