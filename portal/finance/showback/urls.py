@@ -1,7 +1,12 @@
-"""URLs of portal/finance/showback (filled by its area)."""
+"""URLs of portal/finance/showback: the report page and its CSV."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from portal.finance.showback import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.showback_page, name="showback"),
+    path("export.csv", views.showback_csv, name="showback-csv"),
+]
