@@ -146,6 +146,12 @@ MATRIX: dict[str, Expect] = {
     "portal:finance:dispute-decide": Expect("finance", ("POST",)),
     "portal:finance:quarantine": Expect("finance"),
     "portal:finance:quarantine-reattribute": Expect("finance", ("POST",)),
+    "portal:finance:reconciliation": Expect("finance"),
+    "portal:finance:reconciliation-start": Expect("finance", ("POST",), "editors and approvers run a period"),
+    "portal:finance:reconciliation-run": Expect("finance"),
+    "portal:finance:reconciliation-delta": Expect("finance"),
+    "portal:finance:showback": Expect("finance", why="any tenant's showback, for finance only"),
+    "portal:finance:showback-csv": Expect("finance"),
     "portal:finance:dashboards": Expect("finance"),
     "portal:finance:dashboard-executive": Expect("finance"),
     "portal:finance:dashboard-oncall": Expect("finance"),
@@ -180,7 +186,7 @@ OBJECT_KWARGS = frozenset(
 )
 # URL kwargs of finance's workspace (platform-wide objects: price lists, versions, approval requests,
 # rollouts, audit records, quarantined groups). Only finance reaches them; the matrix fills each with 1.
-FINANCE_KWARGS = frozenset({"profile_id", "version_id", "request_id", "rollout_id", "record_id", "reason"})
+FINANCE_KWARGS = frozenset({"profile_id", "version_id", "request_id", "rollout_id", "record_id", "reason", "run_id", "delta_id"})
 KNOWN_KWARGS = OBJECT_KWARGS | FINANCE_KWARGS | {"kind"}
 
 
