@@ -396,3 +396,18 @@ CELERY_BEAT_SCHEDULE["ledger-webhook-deliveries-sweep"] = {
     "task": "ledger.webhook_deliveries_sweep",
     "schedule": env_int("WEBHOOK_SWEEP_INTERVAL_SECONDS", 60),
 }
+
+# Reconciliation (docs/reconciliation.md): a delta breaches when |delta| > amount (its currency) and |%| > pct;
+# ledger.reconciliation.services.DEFAULT_THRESHOLDS fills what is not set here. The previous month is
+# reconciled daily (each run is stored; a clean run resolves the alert).
+RECONCILIATION_THRESHOLDS: dict[str, dict[str, str]] = {
+    "rated_vs_invoiced": {"amount": os.environ.get("RECONCILIATION_RATED_AMOUNT", "1.00"), "pct": "0.5"},
+    "invoices_vs_ledger": {"amount": "0", "pct": "0"},
+    "provider_vs_rated": {"amount": os.environ.get("RECONCILIATION_PROVIDER_AMOUNT", "1.00"), "pct": "0.5"},
+}
+CELERY_BEAT_SCHEDULE["billing-reconcile-previous-period"] = {
+    "task": "billing.reconcile_previous_period",
+    "schedule": env_int("RECONCILIATION_INTERVAL_SECONDS", 86400),
+}
+# Allocation rule versions (docs/showback.md): approvals needed, by finance approvers other than the author.
+ALLOCATION_REQUIRED_APPROVALS = env_int("ALLOCATION_REQUIRED_APPROVALS", 1)
