@@ -55,7 +55,8 @@ class FocusExportView(APIView):
                 description="FOCUS 1.2 CSV: a header line, then one row per charge (docs/focus.md)",
                 examples=[
                     OpenApiExample(
-                        "one usage row (columns shortened)",
+                        "OneUsageRow",
+                        summary="one usage row (columns shortened)",
                         value="BilledCost,BillingAccountId,...,ChargeCategory,...\n100.00,acme,...,Usage,...\n",
                         media_type="text/csv",
                     )
