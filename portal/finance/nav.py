@@ -9,11 +9,16 @@ from django.urls import NoReverseMatch, reverse
 from tenants.selectors import user_is_finance
 
 AREAS: tuple[tuple[str, str, str], ...] = (
+    ("Dashboards", "portal:finance:dashboards", "finance-dashboards"),
+    ("Alerts", "portal:finance:alerts", "finance-alerts"),
     ("Price lists", "portal:finance:profiles", "finance-profiles"),
     ("Approvals", "portal:finance:approvals", "finance-approvals"),
     ("Rollouts", "portal:finance:rollouts", "finance-rollouts"),
     ("Disputes", "portal:finance:disputes", "finance-disputes"),
     ("Quarantine", "portal:finance:quarantine", "finance-quarantine"),
+    ("Reconciliation", "portal:finance:reconciliation", "finance-reconciliation"),
+    ("Showback", "portal:finance:showback", "finance-showback"),
+    ("FOCUS export", "portal:finance:exports", "finance-exports"),
     ("Audit trail", "portal:finance:audit", "finance-audit"),
 )
 
