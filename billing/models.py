@@ -4,6 +4,7 @@ packages that own them. Code inside `billing` imports each model from its domain
 from billing.allocation.models import AllocationApproval, AllocationRule, AllocationRuleVersion
 from billing.catalog.models import Meter, Sku
 from billing.close.models import ExchangeRate, TaxRule
+from billing.monitoring.models import TenantBudget
 from billing.profiles.models import BillingProfile, ProfileAssignment, ProfileVersion
 from billing.profiles.rollout_models import Rollout, RolloutTenant
 from billing.rating.models import BillingPeriod, TenantUsageEstimate, UsageAggregate, UsageAggregateValue
@@ -25,6 +26,7 @@ __all__ = [
     "RolloutTenant",
     "Sku",
     "TaxRule",
+    "TenantBudget",
     "TenantUsageEstimate",
     "UsageAggregate",
     "UsageAggregateValue",
