@@ -411,3 +411,38 @@ CELERY_BEAT_SCHEDULE["billing-reconcile-previous-period"] = {
 }
 # Allocation rule versions (docs/showback.md): approvals needed, by finance approvers other than the author.
 ALLOCATION_REQUIRED_APPROVALS = env_int("ALLOCATION_REQUIRED_APPROVALS", 1)
+
+# --- Alert evaluators (issue 15; docs/alerts-evaluation.md) ----------------------------------------------
+# Spend anomalies: each run judges the current and the latest complete hour and the day so far, so an
+# anomaly alerts within ANOMALY_EVAL_INTERVAL_SECONDS + the rating lag of the usage that makes it one.
+ANOMALY_EVAL_INTERVAL_SECONDS = env_int("ANOMALY_EVAL_INTERVAL_SECONDS", 600)
+ANOMALY_HISTORY_DAYS = env_int("ANOMALY_HISTORY_DAYS", 28)  # the trailing baseline
+ANOMALY_MIN_HISTORY_DAYS = env_int("ANOMALY_MIN_HISTORY_DAYS", 7)  # silent before this much history
+ANOMALY_Z_THRESHOLD = os.environ.get("ANOMALY_Z_THRESHOLD", "4")  # robust z on the log scale
+ANOMALY_MIN_RATIO = os.environ.get("ANOMALY_MIN_RATIO", "1.5")  # and at least 1.5x the usual
+ANOMALY_MIN_SPEND_DELTA = os.environ.get("ANOMALY_MIN_SPEND_DELTA", "1.00")  # currency major units
+# Budgets and commitments: projected spend against the budget, the plan and the commitment.
+BUDGET_EVAL_INTERVAL_SECONDS = env_int("BUDGET_EVAL_INTERVAL_SECONDS", 900)
+BUDGET_MIN_ELAPSED_HOURS = env_int("BUDGET_MIN_ELAPSED_HOURS", 24)  # no extrapolation before
+BUDGET_PLAN_MULTIPLIER = os.environ.get("BUDGET_PLAN_MULTIPLIER", "2")  # without a budget row
+COMMITMENT_LATE_FRACTION = os.environ.get("COMMITMENT_LATE_FRACTION", "0.75")
+# Pipeline (platform alerts; the quarantine rate is per tenant).
+PIPELINE_EVAL_INTERVAL_SECONDS = env_int("PIPELINE_EVAL_INTERVAL_SECONDS", 60)
+PIPELINE_LAG_ALERT_SECONDS = env_int("PIPELINE_LAG_ALERT_SECONDS", 300)
+BACKLOG_ALERT_FRACTION = os.environ.get("BACKLOG_ALERT_FRACTION", "0.8")  # of USAGE_BACKLOG_MAX_PENDING
+QUARANTINE_RATE_ALERT = os.environ.get("QUARANTINE_RATE_ALERT", "0.05")
+QUARANTINE_RATE_WINDOW_SECONDS = env_int("QUARANTINE_RATE_WINDOW_SECONDS", 3600)
+QUARANTINE_RATE_MIN_EVENTS = env_int("QUARANTINE_RATE_MIN_EVENTS", 20)
+QUARANTINE_UNATTRIBUTED_ALERT_EVENTS = env_int("QUARANTINE_UNATTRIBUTED_ALERT_EVENTS", 100)
+CELERY_BEAT_SCHEDULE["billing-monitoring-anomalies"] = {
+    "task": "billing.monitoring_anomalies",
+    "schedule": ANOMALY_EVAL_INTERVAL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["billing-monitoring-budgets"] = {
+    "task": "billing.monitoring_budgets",
+    "schedule": BUDGET_EVAL_INTERVAL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["billing-monitoring-pipeline"] = {
+    "task": "billing.monitoring_pipeline",
+    "schedule": PIPELINE_EVAL_INTERVAL_SECONDS,
+}
