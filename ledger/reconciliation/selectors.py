@@ -3,6 +3,7 @@ query per tenant), and the stored runs, deltas and the rows behind a delta."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,12 +28,13 @@ ISSUED = ("finalized", "paid", "void")
 BILLED = ("finalized", "paid")
 
 _INVOICED_USAGE = """
-SELECT i.tenant_id, l.sku_code, i.currency, SUM(l.amount), array_agg(l.id ORDER BY l.id)
+SELECT i.tenant_id, l.sku_code, i.currency, l.kind = 'flat', SUM(l.amount), array_agg(l.id ORDER BY l.id)
 FROM ledger_invoiceline l JOIN ledger_invoice i ON i.id = l.invoice_id
-WHERE i.status IN ('finalized', 'paid')
-  AND ((l.kind = 'usage' AND i.period_key = %(period)s)
-       OR (l.kind = 'correction' AND l.corrects_period = %(period)s AND l.component LIKE 'usage:%%'))
-GROUP BY i.tenant_id, l.sku_code, i.currency
+WHERE i.status IN ('finalized', 'paid') AND l.sku_code <> ''
+  AND ((l.kind IN ('usage', 'flat') AND i.period_key = %(period)s)
+       OR (l.kind = 'correction' AND l.corrects_period = %(period)s
+           AND (l.component LIKE 'usage:%%' OR l.component LIKE 'flat:%%')))
+GROUP BY 1, 2, 3, 4
 """
 
 _INVOICES_POSTED = """
@@ -79,13 +81,23 @@ def _rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
-def invoiced_usage(*, period_key: str) -> dict[UsageKey, Figure]:
+def invoiced_usage(*, period_key: str, rated_keys: Collection[UsageKey]) -> dict[UsageKey, Figure]:
     """Per (tenant, SKU): the usage lines of the period's billed invoices (finalized or paid) plus the
-    usage corrections of that period carried by later invoices, in the invoice's currency."""
-    return {
-        (tenant_id, "", sku): Figure(amount=amount, currency=currency, sources={"invoice_lines": list(ids)})
-        for tenant_id, sku, currency, amount, ids in _rows(_INVOICED_USAGE, {"period": period_key})
-    }
+    usage corrections of that period carried by later invoices, in the invoice's currency. Flat-fee lines
+    (and their corrections) count only for the (tenant, SKU) pairs rating priced: rating prices a flat SKU
+    only when usage was sent for it, the close charges it every period."""
+    result: dict[UsageKey, Figure] = {}
+    for tenant_id, sku, currency, flat, amount, ids in _rows(_INVOICED_USAGE, {"period": period_key}):
+        key = (tenant_id, "", sku)
+        if flat and key not in rated_keys:
+            continue
+        known = result.get(key)
+        line_ids, total = list(ids), amount
+        if known is not None and known.currency == currency:
+            line_ids += known.sources["invoice_lines"]
+            total += known.amount
+        result[key] = Figure(amount=total, currency=currency, sources={"invoice_lines": sorted(line_ids)})
+    return result
 
 
 def documents_and_postings(*, period_key: str) -> tuple[dict[DocumentKey, Figure], dict[DocumentKey, Figure]]:

@@ -252,7 +252,7 @@ def reconciliation_run(
         step("rated usage against invoiced usage", 0, 3)
         compared_a, found_a = compare(
             expected=rated,
-            actual=invoiced_usage(period_key=period_key),
+            actual=invoiced_usage(period_key=period_key, rated_keys=rated.keys()),
             threshold=limits[Check.RATED_VS_INVOICED],
         )
         step("issued documents against ledger postings", 1, 3)
