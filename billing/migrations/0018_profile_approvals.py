@@ -34,10 +34,11 @@ def backfill(apps: Any, schema_editor: Any) -> None:
     approval_model = apps.get_model("billing", "Approval")
     empty_hash = hashlib.sha256(json.dumps({}, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     ttl = settings.APPROVAL_REQUEST_TTL
-    for version in version_model.objects.filter(status__in=["approved", "superseded"]).order_by("id"):
+    db = schema_editor.connection.alias  # the database being migrated (not always the default one)
+    for version in version_model.objects.using(db).filter(status__in=["approved", "superseded"]).order_by("id"):
         decided_at = version.decided_at or version.created_at
         asked_at = min(version.submitted_at or version.created_at, decided_at)
-        request = request_model.objects.create(
+        request = request_model.objects.using(db).create(
             version_id=version.pk,
             requested_by_id=version.author_id,
             created_at=asked_at,
@@ -51,7 +52,7 @@ def backfill(apps: Any, schema_editor: Any) -> None:
             decided_at=decided_at,
             decision_note=version.decision_note,
         )
-        approval_model.objects.create(
+        approval_model.objects.using(db).create(
             request_id=request.pk,
             approver_id=version.decided_by_id,
             approved_at=decided_at,
