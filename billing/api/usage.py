@@ -24,9 +24,9 @@ from billing.api.display import ACCEPT_LANGUAGE_HELP, display_locale, money_disp
 from billing.api.openapi import RETRY_AFTER, ClosedSerializer, error_response
 from billing.api.parsers import UsageBatchParser, unsized_body_read
 from billing.rating.summary import usage_summary
-from billing.usage import metrics
 from billing.usage.backpressure import usage_backpressure_check
 from billing.usage.ingest import BatchTooLarge, usage_ingest
+from common import metrics
 from common.errors import NotFound, ValidationFailed
 from tenants.api.authentication import ApiKeyAuthentication, ApiKeyPrincipal
 from tenants.models import ApiKey, Tenant

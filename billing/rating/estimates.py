@@ -23,7 +23,7 @@ from billing.profiles.models import ProfileVersion
 from billing.profiles.selectors import VersionTimeline
 from billing.rating.models import TenantUsageEstimate
 from billing.rating.selectors import PeriodUsage, period_usage
-from billing.usage import metrics
+from common import metrics
 from common.periods import Period, period_containing
 from tenants.models import Tenant
 

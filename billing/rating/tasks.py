@@ -14,7 +14,7 @@ from django.core.cache import cache
 from redis.exceptions import RedisError
 
 from billing.rating.services import usage_rate_pending, usage_sweep
-from billing.usage import metrics
+from common import metrics
 from common.breaker import redis_breaker
 
 logger = logging.getLogger(__name__)

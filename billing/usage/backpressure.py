@@ -10,8 +10,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
-from billing.usage import metrics
 from billing.usage.selectors import pending_backlog
+from common import metrics
 from common.breaker import redis_breaker
 from common.errors import ApplicationError
 

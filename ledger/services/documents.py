@@ -25,8 +25,8 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
-from prometheus_client import Counter
 
+from common import metrics
 from ledger.einvoice.checks import check_cii
 from ledger.einvoice.pdfa import check_xsd, embed_xml
 from ledger.einvoice.pdfa import html_to_pdfa as html_to_pdf
@@ -41,11 +41,6 @@ logger = logging.getLogger(__name__)
 # task module, which imports them.
 PDF_RENDER_TASK = "ledger.invoice_render_pdf"
 CREDIT_NOTE_RENDER_TASK = "ledger.credit_note_render_pdf"
-
-PDF_ENQUEUE_FAILURES = Counter(
-    "ledger_pdf_enqueue_failures_total",
-    "Invoice PDF renders that could not be enqueued (ledger.pdf_sweep enqueues them later)",
-)
 
 
 def pdf_enqueue(invoice_ids: Iterable[int], *, on_issue: bool = False) -> None:
@@ -74,7 +69,7 @@ def _publish(task_name: str, ids: list[int], what: str) -> None:
         # After commit nothing may raise into the committed caller, and kombu raises many types.
         except Exception:
             left = ids[position:]  # the broker is down: do not wait on it once per document
-            PDF_ENQUEUE_FAILURES.inc(len(left))
+            metrics.PDF_ENQUEUE_FAILURES.inc(len(left))
             logger.warning(
                 "PDF render not enqueued for %s %s (broker unavailable?); ledger.pdf_sweep enqueues them later",
                 what,
@@ -94,7 +89,8 @@ def document_problems(xml: bytes) -> list[str]:
     return problems
 
 
-def _refused(*, tenant_id: int, number: str, problems: list[str]) -> None:
+def _refused(*, document: str, tenant_id: int, number: str, problems: list[str]) -> None:
+    metrics.DOCUMENT_FAILURES.labels(document=document).inc()
     alert_raise(
         kind=Alert.Kind.PDF,
         tenant_id=tenant_id,
@@ -125,7 +121,9 @@ def invoice_render_pdf(*, invoice_id: int) -> Invoice | None:
     xml = invoice_xml(invoice)
     problems = document_problems(xml)
     if problems:
-        _refused(tenant_id=invoice.tenant_id, number=str(invoice.number), problems=problems)
+        _refused(
+            document="invoice", tenant_id=invoice.tenant_id, number=str(invoice.number), problems=problems
+        )
         return invoice
     pdf = embed_xml(html_to_pdf(invoice_html(invoice)), xml)
     digest, xml_digest = sha256_hex(pdf), sha256_hex(xml)  # of the bytes stored below, never re-read
@@ -164,7 +162,7 @@ def credit_note_render_pdf(*, credit_note_id: int) -> CreditNoteDocument | None:
     xml = credit_note_xml(note)
     problems = document_problems(xml)
     if problems:
-        _refused(tenant_id=note.tenant_id, number=note.number, problems=problems)
+        _refused(document="credit_note", tenant_id=note.tenant_id, number=note.number, problems=problems)
         return None
     pdf = embed_xml(html_to_pdf(credit_note_html(note)), xml)
     name, xml_name = _store(f"credit-notes/{note.tenant.slug}/{note.number}-v1", pdf, xml)

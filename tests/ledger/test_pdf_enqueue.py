@@ -50,7 +50,7 @@ def broker_down(monkeypatch):
 
 
 def _failures() -> float:
-    return REGISTRY.get_sample_value("ledger_pdf_enqueue_failures_total") or 0.0
+    return REGISTRY.get_sample_value("billing_pdf_enqueue_failures_total") or 0.0
 
 
 def _enqueue_then_roll_back(invoice_id: int) -> None:
