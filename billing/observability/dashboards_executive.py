@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Round, TruncMonth
 
 from billing.close.cache import CloseCache
@@ -132,10 +132,23 @@ def closed_months(*, now: datetime, currency: str) -> list[MonthSpend]:
                 Round(F("subtotal") * F("fx_rate"), exponent),
                 filter=Q(status__in=SPENT, fx_rate__isnull=False),
             ),
-            disputed=Count("id", filter=Exists(Dispute.objects.filter(invoice=OuterRef("pk")))),
         )
     )
     found = {r["month"]: r for r in rows}
+    # Disputes are few: their invoices' months are read from the disputes' side (a semi-join per invoice
+    # of the window would probe the dispute index 120,000 times at 10,000 tenants).
+    disputed = dict(
+        Invoice.objects.filter(
+            pk__in=Dispute.objects.values("invoice_id"),
+            status__in=ISSUED,
+            period_last_day__gte=first,
+            period_last_day__lt=this_month,
+        )
+        .annotate(month=TruncMonth("period_last_day"))
+        .values_list("month")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     months = []
     for back in range(MONTHS, 0, -1):
         month = _month_start(this_month, back)
@@ -145,7 +158,7 @@ def closed_months(*, now: datetime, currency: str) -> list[MonthSpend]:
                 month=month,
                 spend=quantize_money(row.get("spend") or Decimal(0), currency),
                 invoices=row.get("invoices", 0),
-                disputed=row.get("disputed", 0),
+                disputed=int(disputed.get(month, 0)),
             )
         )
     return months

@@ -146,7 +146,7 @@ _ERRORS_SQL = """
 SELECT item->>'status', COALESCE(item->>'reason', ''), COUNT(*)
 FROM {table} r, jsonb_array_elements(r.response_body::jsonb -> 'results') AS item
 WHERE r.created_at >= %s AND r.created_at <= %s
-  AND (strpos(r.response_body, '"status":"rejected"') > 0 OR strpos(r.response_body, '"status":"conflict"') > 0)
+  AND (strpos(r.response_body, '"rejected":') > 0 OR strpos(r.response_body, '"conflict":') > 0)
   AND item->>'status' IN ('rejected', 'conflict')
 GROUP BY 1, 2
 """
@@ -154,7 +154,9 @@ GROUP BY 1, 2
 
 def ingest_errors(*, now: datetime) -> list[ReasonCount]:
     """Quarantined events by reason, then rejected and conflicting events by reason (requests with an
-    Idempotency-Key only), most first. Responses without a rejection are not parsed (a text search first)."""
+    Idempotency-Key only), most first. Only responses whose counts name a rejection or a conflict (a byte
+    search for the key `"rejected":` or `"conflict":`, which only the counts object holds) are parsed as
+    JSON."""
     start = window_start(now)
     found = [
         ReasonCount("quarantined", reason, int(n))

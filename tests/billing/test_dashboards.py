@@ -230,12 +230,15 @@ def quarantined(n: int, reason: str, received: datetime) -> None:
 def ingest_request(key: str, created: datetime, results: list[dict[str, str]]) -> None:
     import json
 
+    counts: dict[str, int] = {}
+    for item in results:
+        counts[item["status"]] = counts.get(item["status"], 0) + 1
     IngestRequest.objects.create(
         scope="platform",
         key=key,
         request_sha256="0" * 64,
         response_status=200,
-        response_body=json.dumps({"results": results, "counts": {}}, separators=(",", ":")),
+        response_body=json.dumps({"results": results, "counts": counts}, separators=(",", ":")),
         created_at=created,
     )
 
