@@ -35,6 +35,7 @@ from billing.profiles.models import Approval, ApprovalRequest, ProfileVersion
 from billing.profiles.roles import APPROVERS, EDITORS
 from billing.profiles.roles import require_role as _require_role
 from billing.profiles.signatures import approval_signature
+from common import metrics
 from common.errors import Conflict, FieldIssue, PermissionDenied, StateError, ValidationFailed
 from ledger.audit.services import audit_record, audit_snapshot
 
@@ -238,6 +239,9 @@ def _version_approve(*, version: ProfileVersion, approver: User, note: str, now:
             version.save(update_fields=list(fields))
     except IntegrityError as err:
         raise Conflict(f"approval refused by the database: {err}") from err
+    # Lead time from approval to in force (a backdated version is in force at once: 0).
+    lead = max(0.0, (version.effective_from - now).total_seconds())
+    transaction.on_commit(lambda: metrics.PROFILE_CHANGE_LEAD_TIME.observe(lead))
     audit_record(
         actor=approver,
         action="profile_version.approve",

@@ -17,6 +17,7 @@ from django.utils import timezone
 from billing.profiles.models import ProfileVersion
 from billing.profiles.selectors import VersionTimeline
 from billing.profiles.signatures import verification_failure
+from common import metrics
 from common.errors import Blocked, FieldIssue, NotFound, ValidationFailed
 from ledger.models import Alert
 from ledger.services.alerts import alert_raise
@@ -49,6 +50,7 @@ def stored_price(*, tenant: Tenant, profile: str, sku: str, at: datetime | None 
         )
     failure = verification_failure(version)
     if failure is not None:
+        metrics.SIGNATURE_FAILURES.labels(stage="quote").inc()
         alert_raise(kind=Alert.Kind.SIGNATURE, tenant_id=None, message=f"quote refused: {failure}")
         raise Blocked(f"quote refused: {failure}", extra={"reason": "signature", "version": version.pk})
     entry.pop("sku", None)

@@ -30,9 +30,9 @@ from django.utils import timezone
 
 from billing.rating import sql as rating_sql
 from billing.rating.estimates import usage_estimates_refresh
-from billing.usage import metrics
-from billing.usage.models import IngestRequest, RatingBatch
+from billing.usage.models import IngestRequest, Quarantine, RatingBatch
 from billing.usage.selectors import oldest_pending_received_at
+from common import metrics
 from ledger.models import Alert
 from ledger.services.alerts import alert_raise
 
@@ -205,13 +205,7 @@ class Rater:
                 usage_estimates_refresh(tenant_ids=refreshed, now=now)
         stale.difference_update(refreshed)  # only once committed
 
-        for lag in lags:
-            metrics.RATING_LAG_SECONDS.observe(max(0.0, lag))
-        metrics.RATING_BATCH_SIZE.observe(result.claimed)
-        metrics.RATING_BATCH_SECONDS.observe(time.perf_counter() - started)
-        metrics.RATING_EVENTS.labels(outcome="rated").inc(result.rated)
-        metrics.RATING_EVENTS.labels(outcome="quarantined").inc(result.quarantined)
-        metrics.RATING_EVENTS.labels(outcome="late").inc(result.late)
+        _record(result, lags, seconds=time.perf_counter() - started)
         return result
 
     def _rate_isolated(
@@ -296,6 +290,8 @@ def _set_aside(batches: list[RatingBatch], failed: dict[int, str], *, now: datet
         batch.save(update_fields=["status", "failed_at", "failure_reason"])
         metrics.RATING_FAILURES.labels(stage="batch").inc()
         kind = Alert.Kind.SIGNATURE if reason.startswith(rating_sql.UNVERIFIED) else Alert.Kind.RATING
+        if kind == Alert.Kind.SIGNATURE:
+            metrics.SIGNATURE_FAILURES.labels(stage="rating").inc()
         for tenant_id in sorted({int(t) for t in batch.tenant_ids}):
             alert_raise(
                 kind=kind,
@@ -318,16 +314,41 @@ def usage_rate_batch(
     return (rater or process_rater()).rate_batch(limit=limit, now=now)
 
 
-def mark_rated(batches: list[RatingBatch], rated_at: datetime) -> list[float]:
-    """Mark the claimed batches rated; returns each one's rating lag (seconds from receipt to rated_at)."""
+def mark_rated(batches: list[RatingBatch], rated_at: datetime) -> list[tuple[float, int]]:
+    """Mark the claimed batches rated; returns each one's rating lag (seconds from receipt to rated_at)
+    and its number of events."""
     ids = [batch.pk for batch in batches]
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE billing_ratingbatch SET status = %s, rated_at = %s WHERE id = ANY(%s) "
-            "RETURNING extract(epoch FROM rated_at - created_at)::float8",
+            "RETURNING extract(epoch FROM rated_at - created_at)::float8, event_count",
             [RatingBatch.Status.RATED, rated_at, ids],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return [(float(lag), int(events)) for lag, events in cursor.fetchall()]
+
+
+def _record(result: RatingBatchResult, lags: list[tuple[float, int]], *, seconds: float) -> None:
+    """A committed rating transaction's metrics: a few calls per transaction, none per event. The SLI
+    counter weighs each ingest batch's lag by its events (met: rated within RATING_LAG_SLO_SECONDS)."""
+    slo = settings.RATING_LAG_SLO_SECONDS
+    met = missed = 0
+    for lag, events in lags:
+        metrics.RATING_LAG_SECONDS.observe(max(0.0, lag))
+        if lag <= slo:
+            met += events
+        else:
+            missed += events
+    metrics.RATING_SLO_EVENTS.labels(result="met").inc(met)
+    metrics.RATING_SLO_EVENTS.labels(result="missed").inc(missed)
+    metrics.RATING_BATCH_SIZE.observe(result.claimed)
+    metrics.RATING_BATCH_SECONDS.observe(seconds)
+    metrics.RATING_EVENTS.labels(outcome="rated").inc(result.rated)
+    metrics.RATING_EVENTS.labels(outcome="quarantined").inc(result.quarantined)
+    metrics.RATING_EVENTS.labels(outcome="late").inc(result.late)
+    if result.quarantined:
+        metrics.QUARANTINED_EVENTS.labels(stage="rating", reason=Quarantine.NO_PROFILE_VERSION).inc(
+            result.quarantined
+        )
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ The caller (``billing.rating.services.Rater.rate_batch``) holds the transaction 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,7 @@ from django.db import connection
 from billing.catalog.models import Sku
 from billing.profiles.selectors import VersionTimeline, price_model
 from billing.usage.models import Quarantine, RatingBatch
+from common import metrics
 
 _DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS rating_timeline (tenant_id bigint, sku_id bigint, valid_from timestamptz, "
@@ -324,8 +326,10 @@ def rate_batches(
         cursor.execute(
             "SELECT id FROM tenants_tenant WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", [tenant_ids]
         )
+        looked_up = time.perf_counter()
         versions = VersionTimeline(set(tenant_ids))
         timeline = timeline_rows(set(tenant_ids), timeline=versions)  # ORM reads: before the COPY
+        metrics.VERSION_LOOKUP_SECONDS.observe(time.perf_counter() - looked_up)  # once per batch
         if versions.unverified:  # usage a version that does not verify would price waits: nothing written
             waiting = _waiting_batches(cursor, batches, timeline, versions.unverified)
             if waiting:

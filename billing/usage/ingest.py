@@ -31,7 +31,6 @@ from django.utils import timezone
 from billing.catalog.models import Meter, Sku
 from billing.profiles.models import ProfileVersion
 from billing.profiles.selectors import VersionTimeline
-from billing.usage import metrics
 from billing.usage.idempotency import IngestResult, request_claim, request_replay
 from billing.usage.models import IngestRequest, Quarantine, UsageEvent
 from billing.usage.parsing import (
@@ -48,6 +47,7 @@ from billing.usage.parsing import (
 )
 from billing.usage.signals import announce_usage_stored
 from billing.usage.storage import StoredRow, store_batch
+from common import metrics
 from common.errors import ApplicationError, PermissionDenied
 from tenants.models import Project, Tenant
 
@@ -239,6 +239,8 @@ def usage_ingest(
         by_outcome[label] = by_outcome.get(label, 0) + 1
     for (status, reason), n in by_outcome.items():
         metrics.INGEST_EVENTS.labels(outcome=status, reason=reason).inc(n)
+        if status == "quarantined":  # the reason without its detail (a missing tag's name)
+            metrics.QUARANTINED_EVENTS.labels(stage="ingest", reason=reason.split(":")[0]).inc(n)
     metrics.INGEST_LATENCY.observe(time.perf_counter() - started)
     return IngestResult(status_code=200, body=body, counts=counts)
 

@@ -34,6 +34,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from common import metrics
 from common.errors import NotFound, PermissionDenied, StateError, ValidationFailed
 from common.money import quantize_money
 from ledger.audit.services import audit_record, audit_snapshot
@@ -226,6 +227,7 @@ def dispute_open(
             )
             _event(dispute, DisputeEvent.Kind.OPENED, user, text, now)
             _audit(dispute, "open", user, None, text)
+            transaction.on_commit(metrics.DISPUTES_OPENED.labels(reason=reason).inc)
     except Exception:
         if stored is not None:
             default_storage.delete(stored.name)
