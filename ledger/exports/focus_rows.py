@@ -34,9 +34,9 @@ from django.conf import settings
 from django.db.models import Q
 
 from common.errors import FieldIssue, ValidationFailed
-from common.money import quantize_money
 from common.periods import Period, period_by_key, period_containing
 from ledger.exports.focus_columns import FOCUS_VERSION, SOURCES
+from ledger.exports.focus_format import format_datetime, format_money, format_quantity, format_rate
 from ledger.models import (
     CreditConsumption,
     CreditNote,
@@ -127,8 +127,19 @@ class _Builder:
             issuer=settings.INVOICE_ISSUER["name"],
             focus_version=FOCUS_VERSION,
             ledger_currency=settings.LEDGER_BASE_CURRENCY,
+            service_category="Other",
+            service_subcategory="Other (Other)",
+            service_name=NO_SKU_SERVICE,
         )
         self._tags: dict[tuple[str, str], str] = {}
+        # Per document (and per document and SKU): the record's shared part, built once. Cleared with
+        # `forget()` after each invoice, so memory stays flat over a long export.
+        self._doc_bases: dict[tuple[str, str, str], FocusRecord] = {}
+        self._sku_bases: dict[tuple[str, str, str, str, str], FocusRecord] = {}
+
+    def forget(self) -> None:
+        self._doc_bases.clear()
+        self._sku_bases.clear()
 
     # -- shared pieces ------------------------------------------------------------------------------------
     def tags(self, slug: str, sku: str) -> str:
@@ -141,39 +152,50 @@ class _Builder:
             cached = self._tags[key] = json.dumps(tags, sort_keys=True, separators=(",", ":"))
         return cached
 
-    def record(self, doc: _Doc, **fields: Any) -> FocusRecord:
-        rec = self.base.copy()
-        rec.update(
-            tenant_slug=doc.slug,
-            tenant_name=doc.name,
-            currency=doc.currency,
-            billing_start=doc.billing.start,
-            billing_end=doc.billing.end,
-            charge_start=doc.billing.start,
-            charge_end=doc.billing.end,
-            invoice_id=doc.number,
-            document_type=doc.document_type,
-            document_status=doc.status,
-            fx_rate=doc.fx_rate,
-            service_category="Other",
-            service_subcategory="Other (Other)",
-            service_name=NO_SKU_SERVICE,
-            tags=self.tags(doc.slug, ""),
-        )
+    def doc_base(self, doc: _Doc) -> FocusRecord:
+        key = (doc.document_type, doc.number, doc.billing.key)
+        base = self._doc_bases.get(key)
+        if base is None:
+            base = self._doc_bases[key] = self.base.copy()
+            start, end = format_datetime(doc.billing.start), format_datetime(doc.billing.end)
+            base.update(
+                tenant_slug=doc.slug,
+                tenant_name=doc.name,
+                currency=doc.currency,
+                billing_start=start,
+                billing_end=end,
+                charge_start=start,
+                charge_end=end,
+                invoice_id=doc.number,
+                document_type=doc.document_type,
+                document_status=doc.status,
+                fx_rate=format_rate(doc.fx_rate) if doc.fx_rate is not None else None,
+                tags=self.tags(doc.slug, ""),
+            )
+        return base
+
+    def record(self, doc: _Doc, *, cost: Decimal, **fields: Any) -> FocusRecord:
+        """A record of `doc` costing `cost` (BilledCost, and so Effective, List and Contracted cost)."""
+        rec = self.doc_base(doc).copy()
+        rec["cost"] = format_money(cost, doc.currency)
         rec.update(fields)
         return rec
 
-    def sku_fields(self, doc: _Doc, sku: str, service_category: str) -> dict[str, Any]:
-        if not sku:
-            return {}
-        category = service_category or "Other"
-        return {
-            "sku_id": sku,
-            "service_name": sku,
-            "service_category": category,
-            "service_subcategory": f"Other ({category})",
-            "tags": self.tags(doc.slug, sku),
-        }
+    def sku_base(self, doc: _Doc, sku: str, service_category: str) -> FocusRecord:
+        key = (doc.document_type, doc.number, doc.billing.key, sku, service_category)
+        base = self._sku_bases.get(key)
+        if base is None:
+            base = self._sku_bases[key] = self.doc_base(doc).copy()
+            if sku:
+                category = service_category or "Other"
+                base.update(
+                    sku_id=sku,
+                    service_name=sku,
+                    service_category=category,
+                    service_subcategory=f"Other ({category})",
+                    tags=self.tags(doc.slug, sku),
+                )
+        return base
 
     def line_record(
         self,
@@ -187,45 +209,44 @@ class _Builder:
         description: str,
         sku: str,
         service_category: str,
+        tax_category: str,
+        tax_rate: Decimal | None,
         frequency: str | None = None,
-        **fields: Any,
     ) -> FocusRecord:
+        """The record of an invoice or credit-note line (the hot path: one dict copy, a few stores)."""
+        rec = self.sku_base(doc, sku, service_category).copy()
         category = charge_category(kind, component)
+        rec["category"] = category
+        rec["description"] = description
+        rec["cost"] = format_money(cost, doc.currency)
+        rec["frequency"] = frequency or charge_frequency(kind, component)
+        rec["line_kind"] = kind
+        rec["component"] = component or None
+        rec["tax_category"] = tax_category
+        rec["tax_rate"] = format_rate(tax_rate) if tax_rate is not None else None
         if quantity is not None:
-            quantity = quantity.normalize()
-        rec = self.record(
-            doc,
-            category=category,
-            description=description,
-            cost=quantize_money(cost, doc.currency),
-            quantity=quantity,
-            unit=focus_unit(unit or "Units") if quantity is not None else None,
-            frequency=frequency or charge_frequency(kind, component),
-            line_kind=kind,
-            component=component or None,
-            **self.sku_fields(doc, sku, service_category),
-        )
-        if category == "Usage" and quantity is not None:
-            rec["consumed_quantity"] = quantity
-            rec["consumed_unit"] = rec["unit"]
-        rec.update(fields)
+            rec["quantity"] = text = format_quantity(quantity)
+            rec["unit"] = focus_unit(unit or "Units")
+            if category == "Usage":
+                rec["consumed_quantity"] = text
+                rec["consumed_unit"] = rec["unit"]
         return rec
 
     def tax_record(
         self, doc: _Doc, tax: tuple[str, Decimal, Decimal, str], *, sign: int, **fields: Any
     ) -> FocusRecord:
         category, rate, amount, reason = tax
-        rate_text = f"{rate.normalize():f}"
+        rate_text = format_rate(rate).removesuffix(".0")
         described = f"VAT {rate_text} % ({category})" + (f": {reason}" if reason else "")
         return self.record(
             doc,
             category="Tax",
             description=described,
-            cost=quantize_money(sign * amount, doc.currency),
+            cost=sign * amount,
             frequency="One-Time" if doc.document_type == "credit_note" else "Recurring",
             line_kind="tax",
             tax_category=category,
-            tax_rate=rate,
+            tax_rate=format_rate(rate),
             **fields,
         )
 
@@ -335,6 +356,7 @@ class _Builder:
             if invoice_id != current:
                 if current is not None:
                     yield from self.invoice_tail(docs[current], taxes[current], credits[current])
+                    self.forget()
                 current = invoice_id
                 seen.add(invoice_id)
             doc = docs[invoice_id]
@@ -354,8 +376,8 @@ class _Builder:
             if kind == InvoiceLine.Kind.CORRECTION:
                 rec.update(
                     charge_class="Correction",
-                    charge_start=corr_start,
-                    charge_end=corr_end,
+                    charge_start=format_datetime(corr_start),
+                    charge_end=format_datetime(corr_end),
                     corrects_invoice=corr_number,
                     corrects_period=corr_key,
                 )
@@ -375,7 +397,7 @@ class _Builder:
                 doc,
                 category="Credit",
                 description=f"Prepaid credit applied: {reason}",
-                cost=quantize_money(-amount, doc.currency),
+                cost=-amount,
                 frequency="One-Time",
                 line_kind="prepaid_credit",
             )
@@ -492,14 +514,14 @@ class _Builder:
                     frequency="One-Time",
                     tax_category=tax_category,
                     tax_rate=tax_rate,
-                    **corrects,
                 )
+                rec.update(corrects)
                 rec["line_kind"] = "credit_note"
                 if doc.status == CreditNote.Kind.MANUAL:
                     rec["category"] = "Credit"
                     rec["consumed_quantity"] = rec["consumed_unit"] = None
                 if correction:
-                    rec.update(charge_start=inv_start, charge_end=inv_end)
+                    rec.update(charge_start=format_datetime(inv_start), charge_end=format_datetime(inv_end))
                 yield rec
             for tax in taxes[note_id]:
                 yield self.tax_record(doc, tax, sign=-1, **corrects)
@@ -548,7 +570,7 @@ class _Builder:
                 category="Credit",
                 charge_class="Correction" if inv_key != self.period else None,
                 description=f"Prepaid credit restored (invoice {number} voided): {reason}",
-                cost=quantize_money(amount, currency),
+                cost=amount,
                 frequency="One-Time",
                 line_kind="prepaid_credit_restored",
                 corrects_invoice=number,

@@ -1,18 +1,11 @@
 """FOCUS records written out: CSV (pure: one header line, no comment, RFC 4180 quoting) and Parquet (typed
-columns, the FOCUS version in the file's key-value metadata). Cells are formatted once, here:
-
-- decimals as decimals, never integer-looking (12.00, 480.0; never 12 or 1E+2): the validator reads an
-  integer-looking CSV column as an integer and fails its Decimal check;
-- date/times in UTC, `YYYY-MM-DDTHH:MM:SSZ`;
-- JSON (Tags) as the builder made it (compact, keys sorted); null as an empty cell."""
+columns, the FOCUS version in the file's key-value metadata). The records already hold each cell's text
+(ledger.exports.focus_format: decimals never integer-looking, UTC date/times ending in Z, Tags as compact
+JSON); None is null (an empty CSV cell)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -22,42 +15,38 @@ from ledger.exports.focus_rows import FocusRecord, focus_rows
 from tenants.models import Tenant
 
 _getter = itemgetter(*SOURCES)
-_DECIMALS = tuple(i for i, column in enumerate(COLUMNS) if column.type == "decimal")
-_DATETIMES = tuple(i for i, column in enumerate(COLUMNS) if column.type == "datetime")
-_TIMES: dict[datetime, str] = {}
 
 
-def format_decimal(value: Decimal) -> str:
-    """Plain notation with a decimal point: Decimal('12.00') -> '12.00', Decimal('480') -> '480.0',
-    Decimal('1E+2') -> '100.0', Decimal('-0.5') -> '-0.5'."""
-    text = format(value, "f")
-    return text if "." in text else text + ".0"
-
-
-def format_datetime(value: datetime) -> str:
-    """An aware instant as UTC with a Z: 2026-10-01T00:00:00Z (memoized: a period's bounds repeat)."""
-    text = _TIMES.get(value)
-    if text is None:
-        if value.tzinfo is None:
-            raise ValueError("FOCUS date/times must be aware")
-        text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        if len(_TIMES) < 100_000:
-            _TIMES[value] = text
-    return text
-
-
-def format_record(record: FocusRecord) -> list[Any]:
+def format_record(record: FocusRecord) -> tuple[Any, ...]:
     """The cells of one record in COLUMNS order (None: null)."""
-    cells = list(_getter(record))
-    for i in _DECIMALS:
-        value = cells[i]
-        if value is not None:
-            cells[i] = format_decimal(value)
-    for i in _DATETIMES:
-        value = cells[i]
-        if value is not None:
-            cells[i] = format_datetime(value)
-    return cells
+    return _getter(record)  # type: ignore[no-any-return]
+
+
+class CsvLines:
+    """CSV lines (RFC 4180, as the csv module's QUOTE_MINIMAL writes them: a cell holding a comma, a quote, a
+    line feed or a carriage return is quoted, its quotes doubled; None is an empty cell), with each distinct
+    cell's text escaped once: most cells repeat (names, periods, categories, tags), and a million rows then
+    cost a join each instead of a csv.writer call (4x faster; tests check they read back and agree)."""
+
+    _LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self._escaped: dict[str, str] = {}
+
+    def _escape(self, value: str) -> str:
+        text = value
+        if '"' in value or "," in value or "\n" in value or "\r" in value:
+            text = '"' + value.replace('"', '""') + '"'
+        if len(self._escaped) < self._LIMIT:
+            self._escaped[value] = text
+        return text
+
+    def line(self, cells: Iterable[str | None]) -> str:
+        get, escape = self._escaped.get, self._escape
+        return ",".join(["" if v is None else (get(v) or escape(v)) for v in cells]) + "\n"
+
+    def header(self) -> str:
+        return self.line(COLUMN_NAMES)
 
 
 def write_csv(
@@ -65,11 +54,12 @@ def write_csv(
 ) -> int:
     """Write the header and one line per record to a text stream (open it with newline=""); returns the
     number of rows. `progress(n)` is called every 10,000 rows with the rows written since the last call."""
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(COLUMN_NAMES)
+    lines = CsvLines()
+    write = stream.write
+    write(lines.header())
     count = 0
     for record in records:
-        writer.writerow(format_record(record))
+        write(lines.line(_getter(record)))
         count += 1
         if progress is not None and count % 10_000 == 0:
             progress(10_000)
@@ -81,19 +71,14 @@ def write_csv(
 def csv_chunks(records: Iterable[FocusRecord], *, rows_per_chunk: int = 2000) -> Iterator[bytes]:
     """The CSV as UTF-8 chunks, for a streaming HTTP response: header first, then `rows_per_chunk` rows at
     a time; memory stays flat whatever the period's size."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMN_NAMES)
-    pending = 0
+    lines = CsvLines()
+    chunk = [lines.header()]
     for record in records:
-        writer.writerow(format_record(record))
-        pending += 1
-        if pending >= rows_per_chunk:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-            pending = 0
-    yield buffer.getvalue().encode()
+        chunk.append(lines.line(_getter(record)))
+        if len(chunk) >= rows_per_chunk:
+            yield "".join(chunk).encode()
+            chunk = []
+    yield "".join(chunk).encode()
 
 
 def parquet_metadata(*, period: str, tenant: str | None) -> dict[bytes, bytes]:
@@ -126,7 +111,7 @@ def write_parquet(
         metadata=parquet_metadata(period=period, tenant=tenant),
     )
 
-    def batch(rows: list[list[Any]]) -> Any:
+    def batch(rows: list[tuple[Any, ...]]) -> Any:
         arrays = []
         for i, column in enumerate(COLUMNS):
             values = [row[i] for row in rows]
@@ -140,7 +125,7 @@ def write_parquet(
 
     count = 0
     with pq.ParquetWriter(str(path) if isinstance(path, Path) else path, schema) as writer:
-        rows: list[list[Any]] = []
+        rows: list[tuple[Any, ...]] = []
         for record in records:
             rows.append(format_record(record))
             if len(rows) >= batch_rows:

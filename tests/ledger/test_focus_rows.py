@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from common.errors import ValidationFailed
 from ledger.exports.focus_columns import COLUMN_NAMES, COLUMNS
+from ledger.exports.focus_format import format_decimal
 from ledger.exports.focus_rows import focus_row_count, focus_rows
-from ledger.exports.focus_writers import csv_chunks, format_decimal, write_csv, write_parquet
+from ledger.exports.focus_writers import CsvLines, csv_chunks, write_csv, write_parquet
 from ledger.models import Invoice
 from tests.factories.ledger import document_credit_note, document_invoice
 from tests.factories.tenants import TenantFactory
@@ -344,3 +345,25 @@ def test_the_command_refuses_an_unknown_suffix_without_format(tmp_path: Path):
         call_command("export_focus", "--period", "2026-10", "--out", str(tmp_path / "f.txt"), "--no-progress")
 
     assert err.value.returncode == 2
+
+
+@given(
+    st.lists(
+        st.one_of(st.none(), st.text(alphabet=st.sampled_from('ab,"\n\r é1.-')), st.text()),
+        min_size=2,
+        max_size=8,
+    )
+)
+def test_the_csv_lines_read_back_as_written_and_match_the_csv_module(cells):
+    """Rows of two cells or more (a FOCUS row has dozens; the csv module quotes a lone empty cell). A bare
+    carriage return is quoted too (the csv module leaves it bare with a newline line terminator)."""
+    lines = CsvLines()
+
+    line = lines.line(cells)
+
+    assert next(csv.reader(io.StringIO(line, newline=""))) == ["" if c is None else c for c in cells]
+    assert lines.line(cells) == line
+    if not any(c and "\r" in c for c in cells):
+        expected = io.StringIO()
+        csv.writer(expected, lineterminator="\n").writerow(cells)
+        assert line == expected.getvalue()
