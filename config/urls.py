@@ -4,6 +4,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from config.metrics import metrics_view
+
 
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
@@ -21,6 +23,8 @@ urlpatterns = [
         name="api-docs",
     ),
     path("healthz", healthz, name="healthz"),
+    # Prometheus metrics: a bearer token or an allowed internal address (config.metrics), never public.
+    path("metrics", metrics_view, name="metrics"),
     path("portal/", include("portal.urls")),
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
 ]

@@ -83,6 +83,7 @@ MATRIX: dict[str, Expect] = {
     "schema": Expect("staff"),
     "api-docs": Expect("staff"),
     "healthz": Expect("public"),
+    "metrics": Expect("staff", why="METRICS_TOKEN's bearer or an allowed address only: anyone else 401/403"),
     "portal:home": Expect("tenant"),
     "portal:login": Expect("public", ("GET", "POST")),
     "portal:logout": Expect("public", ("POST",), "signs out whoever asks; shows nothing"),
