@@ -95,7 +95,13 @@ def findings(*, projected: Decimal, fraction: Decimal, rules: BudgetRules) -> li
         ceiling = WIDE_CONTEXT.multiply(plan, rules.plan_multiplier)
         if projected > ceiling:
             found.append(
-                Finding("budget", "over_plan", ceiling, "critical", f"{rules.plan_multiplier} x the plan")
+                Finding(
+                    "budget",
+                    "over_plan",
+                    ceiling,
+                    "critical",
+                    f"{rules.plan_multiplier.normalize():f} x the plan",
+                )
             )
     commitment = rules.commitment
     if (

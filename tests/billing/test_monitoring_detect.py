@@ -71,9 +71,9 @@ def _evaluate(n_spiked: int, n_clean: int, n_counts: int, seed: int) -> tuple[in
     cases: list[tuple[list[float], int | None]] = []
     for _ in range(n_spiked):
         values = _seasonal_series(rng)
-        hot = rng.randrange(24)
-        values[HISTORY_DAYS * 24 + hot] *= rng.uniform(2, 5)
-        cases.append((values, hot))
+        spiked_hour = rng.randrange(24)
+        values[HISTORY_DAYS * 24 + spiked_hour] *= rng.uniform(2, 5)
+        cases.append((values, spiked_hour))
     cases += [(_seasonal_series(rng), None) for _ in range(n_clean)]
     cases += [(_counts_series(rng), None) for _ in range(n_counts)]
     for values, hot in cases:
@@ -141,7 +141,10 @@ def test_the_daily_baseline_fires_on_a_doubled_day() -> None:
     baseline = fit_daily(days)
     assert baseline is not None
     verdict = baseline.judge_day(day=date(2026, 3, 11), observed=Decimal(2000))
-    assert (verdict.anomalous, verdict.ratio.quantize(Decimal("0.01"))) == (True, Decimal("1.89"))  # (2000 + c) / (1010 + c), c = 101
+    assert (verdict.anomalous, verdict.ratio.quantize(Decimal("0.01"))) == (
+        True,
+        Decimal("1.89"),
+    )  # (2000 + c) / (1010 + c), c = 101
 
 
 def test_median_and_mad_of_known_values() -> None:
@@ -153,14 +156,20 @@ def test_median_and_mad_of_known_values() -> None:
 def test_carriers_name_the_values_that_rose_most() -> None:
     window = {"web": Decimal(900), "batch": Decimal(100), "ml": Decimal(50)}
     reference = {"web": Decimal(100), "batch": Decimal(100), "ml": Decimal(10)}
-    assert carriers(window, reference) == [("web", Decimal(900), Decimal(800)), ("ml", Decimal(50), Decimal(40))]
+    assert carriers(window, reference) == [
+        ("web", Decimal(900), Decimal(800)),
+        ("ml", Decimal(50), Decimal(40)),
+    ]
 
 
 quantities = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10_000), places=2)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(quantities, min_size=7, max_size=60), st.decimals(min_value=Decimal(10**6), max_value=Decimal(10**9), places=0))
+@given(
+    st.lists(quantities, min_size=7, max_size=60),
+    st.decimals(min_value=Decimal(10**6), max_value=Decimal(10**9), places=0),
+)
 def test_one_outlier_moves_the_median_by_at_most_one_neighbour_and_the_mad_boundedly(
     values: list[Decimal], outlier: Decimal
 ) -> None:
