@@ -14,6 +14,9 @@ PY := $(VENV)/bin/python
 # Debian libraries WeasyPrint needs (pango/harfbuzz) and a font, and the browser the e2e tests drive
 # (Playwright launches /usr/bin/chromium; it never downloads a browser); installed with apt when missing.
 DEB_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core chromium
+# promtool (`make promtool`: the alerting rules and their unit tests) comes with Debian's prometheus
+# package; wanted only when no promtool is on PATH. Only promtool is used: the server is never started here.
+PROMTOOL_PACKAGE := prometheus
 # axe-core (accessibility checks the e2e tests inject into each page), from npm into an ignored folder.
 AXE_CORE_VERSION := 4.10.3
 E2E_NODE := var/e2e/node_modules
@@ -21,7 +24,7 @@ PYTEST_ARGS ?= -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install sysdeps e2e-deps focus-venv migrate demo serve test lint typecheck imports migrations-check pytest bench e2e clean schema
+.PHONY: install sysdeps e2e-deps focus-venv migrate demo serve test lint typecheck imports migrations-check promtool pytest bench e2e clean schema
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +59,7 @@ focus-venv: $(FOCUS_VENV)/.installed-2.2
 
 sysdeps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v promtool >/dev/null || missing="$$missing $(PROMTOOL_PACKAGE)"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -76,7 +80,7 @@ demo: migrate
 	$(PY) manage.py demo_governance  # a pending approval with its backtest, a canary in progress (docs/finance-portal.md)
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install e2e-deps focus-venv lint typecheck imports migrations-check pytest
+test: install e2e-deps focus-venv lint typecheck imports migrations-check promtool pytest
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -92,6 +96,11 @@ imports:
 
 migrations-check:
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py makemigrations --check --dry-run
+
+# The Prometheus rules (deploy/prometheus): syntax, then the unit tests of every alert (docs/operations.md).
+promtool: sysdeps
+	promtool check rules deploy/prometheus/*.rules.yml
+	promtool test rules deploy/prometheus/tests/*.yml
 
 schema:
 	DJANGO_SETTINGS_MODULE=config.settings.test $(PY) manage.py spectacular --file docs/openapi.yaml --validate --fail-on-warn
