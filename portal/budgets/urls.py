@@ -1,7 +1,11 @@
-"""URLs of portal/budgets (filled by its area)."""
+"""URLs of portal/budgets: the tenant's budget and alert thresholds (docs/alerts-evaluation.md)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from portal.budgets import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.budgets, name="budgets"),
+]
