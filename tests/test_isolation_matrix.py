@@ -117,6 +117,7 @@ MATRIX: dict[str, Expect] = {
     "portal:notifications-endpoint-rotate": Expect("tenant", ("POST",)),
     "portal:notifications-endpoint-delete": Expect("tenant", ("POST",)),
     "portal:notifications-delivery-replay": Expect("tenant", ("POST",)),
+    "portal:budgets": Expect("tenant", ("GET", "POST"), "customer admins edit: others' POST 403"),
     "portal:exports": Expect("tenant"),
     "portal:exports-download": Expect("tenant", why="the current tenant's FOCUS rows only"),
     "portal:finance:home": Expect("finance"),
