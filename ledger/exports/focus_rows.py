@@ -57,13 +57,14 @@ TAG_PREFIX = "billing/"
 # A flat fee is Usage (days of the service, prorated), recurring: FOCUS 1.2 wants a Purchase's EffectiveCost
 # at 0 when it pays for future charges, and the validator checks that for every Purchase row.
 _KIND_CATEGORY = {"usage": "Usage", "flat": "Usage", "discount": "Credit", "minimum": "Adjustment"}
+_USAGE_BASED = "Usage-Based"
 _TIME_UNIT = re.compile(r"^(.+?)[- ](second|minute|hour|day|month|year)s?$", re.IGNORECASE)
 _PERIOD_FORMS = (
     (re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"), "monthly"),
     (re.compile(r"^\d{4}-Q[1-4]$"), "quarterly"),
     (re.compile(r"^\d{4}$"), "yearly"),
 )
-_CHUNK = 5000
+_CHUNK = 20_000  # rows per fetch of the server-side cursor
 
 
 def period_cycle(period: str) -> str:
@@ -215,11 +216,13 @@ class _Builder:
     ) -> FocusRecord:
         """The record of an invoice or credit-note line (the hot path: one dict copy, a few stores)."""
         rec = self.sku_base(doc, sku, service_category).copy()
-        category = charge_category(kind, component)
+        category = _KIND_CATEGORY.get(kind) or charge_category(kind, component)
         rec["category"] = category
         rec["description"] = description
         rec["cost"] = format_money(cost, doc.currency)
-        rec["frequency"] = frequency or charge_frequency(kind, component)
+        rec["frequency"] = frequency or (
+            _USAGE_BASED if kind == "usage" else charge_frequency(kind, component)
+        )
         rec["line_kind"] = kind
         rec["component"] = component or None
         rec["tax_category"] = tax_category
