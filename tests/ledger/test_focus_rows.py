@@ -367,3 +367,16 @@ def test_the_csv_lines_read_back_as_written_and_match_the_csv_module(cells):
         expected = io.StringIO()
         csv.writer(expected, lineterminator="\n").writerow(cells)
         assert line == expected.getvalue()
+
+
+def test_demo_focus_writes_the_files_and_finds_every_sum_equal_to_its_document(tmp_path: Path):
+    tenant = TenantFactory.create(slug="acme")
+    _october_invoice(tenant)
+    out = StringIO()
+
+    call_command("demo_focus", "--out-dir", str(tmp_path), stdout=out)
+
+    assert "  ACME-1: BilledCost 178.50, document 178.5000\n" in out.getvalue()
+    assert out.getvalue().endswith("0 mismatches\n")
+    assert (tmp_path / "focus-1.2-2026-10.csv").exists()
+    assert (tmp_path / "focus-1.2-2026-10.parquet").exists()
