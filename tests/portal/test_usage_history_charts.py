@@ -14,7 +14,7 @@ import time_machine
 from django.core.cache import cache
 
 from billing.close.services import close_period
-from billing.rating.history import history_plan
+from billing.rating.history import history_plan, usage_history
 from portal.usage import views
 from tests.factories import BillingProfileFactory, ProfileAssignmentFactory
 from tests.factories.ledger import after_grace, approved_version, document, invoice_of, sku, tax_rule, usage
@@ -43,6 +43,7 @@ def _own_cache(settings: Any) -> Any:
 def world_with_history(alice: Persona) -> Iterator[tuple[Any, Any]]:
     with time_machine.travel(datetime(2026, 11, 20, 12, tzinfo=UTC), tick=False):
         tenant = alice.tenant
+        assert tenant is not None
         sku("api_calls")
         profile = BillingProfileFactory.create(code=f"{tenant.slug}-profile")
         prices = [{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.10"}]
@@ -57,7 +58,7 @@ def world_with_history(alice: Persona) -> Iterator[tuple[Any, Any]]:
 
 
 def _charts(response: Any) -> str:
-    page = response.content.decode()
+    page: str = response.content.decode()
     return page[page.index('id="cost-heading"') : page.index("</main>")]
 
 
