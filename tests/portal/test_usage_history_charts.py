@@ -115,6 +115,4 @@ def test_a_plan_for_another_range_is_refused(world_with_history):
     plan = history_plan(tenant=w.tenant, first_day=date(2026, 10, 1), last_day=date(2026, 10, 31))
 
     with pytest.raises(ValueError, match="another history"):
-        views.usage_history(
-            tenant=w.tenant, first_day=date(2026, 11, 1), last_day=date(2026, 11, 30), plan=plan
-        )
+        usage_history(tenant=w.tenant, first_day=date(2026, 11, 1), last_day=date(2026, 11, 30), plan=plan)
