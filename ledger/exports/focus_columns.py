@@ -101,3 +101,13 @@ COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)
 # The record key of a column that is always null (source None): every record holds it, as None.
 NULL_SOURCE = "null"
 SOURCES: tuple[str, ...] = tuple(column.source or NULL_SOURCE for column in COLUMNS)
+
+
+def mapping_table_markdown() -> str:
+    """COLUMNS as the Markdown table docs/focus.md shows (a test keeps the page and this table equal)."""
+    lines = ["| # | column | type | level | from | how |", "| --- | --- | --- | --- | --- | --- |"]
+    for n, column in enumerate(COLUMNS, start=1):
+        source = f"`{column.source}`" if column.source else "(null)"
+        derivation = column.derivation.replace("|", "\\|")
+        lines.append(f"| {n} | `{column.name}` | {column.type} | {column.level} | {source} | {derivation} |")
+    return "\n".join(lines) + "\n"
