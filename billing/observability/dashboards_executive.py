@@ -7,7 +7,8 @@ aggregate; the top tenants by name). Each figure is one aggregate query; definit
   the invoice's own FX rate, each invoice rounded once (half up) to the base currency.
 - Spend this period: the running estimates (pre-tax, unrounded) of every open period (period_start <= now <
   period_end), converted at today's signed rate (billing.close.compute.fx_for, the close's road), rounded
-  once; projected to period end per period range (forecast.projected_to_period_end).
+  once; projected to period end per period range (forecast.projected_to_period_end; a range less than a
+  day old counts at its amount to date; no projection when every range is that young).
 - Forecast: the mean of the last three closed months; variance: projection - forecast.
 - Top 10 tenants: by this period's estimate in the base currency.
 - Outstanding: finalized, unpaid invoices with an amount due, by days past their due date.
@@ -185,9 +186,9 @@ def current_spend(*, now: datetime, currency: str) -> tuple[CurrentSpend, dict[s
     )
     groups = list(rows)
     rates = fx_rates_today(currencies={g[0] for g in groups}, on=now.date())
-    to_date = Decimal(0)
-    projected: Decimal | None = Decimal(0)
+    to_date = projected = Decimal(0)
     tenants = 0
+    any_projected = False
     with localcontext(WIDE_CONTEXT):
         for code, start, end, amount, n in groups:
             if code not in rates:
@@ -196,12 +197,14 @@ def current_spend(*, now: datetime, currency: str) -> tuple[CurrentSpend, dict[s
             to_date += base
             tenants += n
             ahead = projected_to_period_end(amount=base, start=start, end=end, now=now)
-            projected = None if ahead is None or projected is None else projected + ahead
+            # A period less than a day old (a time zone already in the next month) counts as it stands.
+            projected += base if ahead is None else ahead
+            any_projected = any_projected or ahead is not None
     unconverted = tuple(sorted({g[0] for g in groups} - rates.keys()))
     return (
         CurrentSpend(
             to_date=quantize_money(to_date, currency),
-            projected=quantize_money(projected, currency) if projected is not None and tenants else None,
+            projected=quantize_money(projected, currency) if any_projected else None,
             tenants=tenants,
             unconverted=unconverted,
         ),

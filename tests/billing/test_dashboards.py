@@ -183,6 +183,23 @@ def test_it_counts_the_dispute_rate_per_month_and_overall(money_world):
     assert data.dispute_rate == D("33.33")
 
 
+def test_a_period_less_than_a_day_old_counts_at_its_amount_to_date(money_world):
+    tokyo = TenantFactory.create(slug="kaiju", currency="EUR", timezone="Asia/Tokyo")
+    TenantUsageEstimate.objects.create(
+        tenant=tokyo,
+        period_key="2026-12",
+        period_start=datetime(2026, 12, 9, 15, tzinfo=UTC),  # a range that started 21 h before NOW
+        period_end=datetime(2027, 1, 9, 15, tzinfo=UTC),
+        sku=SkuFactory.create(code="storage"),
+        quantity=D(1),
+        event_count=1,
+        amount=D("10.00"),
+        currency="EUR",
+        updated_at=NOW,
+    )
+    assert executive_dashboard(now=NOW).current.projected == D("613.68")  # 603.68 + 10.00 as it stands
+
+
 def test_it_says_too_early_to_project_in_the_first_day_of_a_period(money_world):
     data = executive_dashboard(now=datetime(2026, 12, 1, 20, tzinfo=UTC))
     assert data.current.projected is None
