@@ -256,16 +256,21 @@ def _fire(
         return quantize_money(quantity * cost, currency)
 
     observed, expected = money(verdict.observed), money(verdict.expected)
-    times = verdict.observed / verdict.expected if verdict.expected > 0 else verdict.ratio
-    what = "the hour" if window.kind == "hourly" else "today so far"
+    times = verdict.observed / verdict.expected if verdict.expected > 0 else Decimal(0)
+    what = "in the hour from" if window.kind == "hourly" else "today since"
     where = ", ".join(
         [f"project {p or '(none)'}" for p, _q, _i in projects[:2]]
         + [f"{n}={v}" for n, v, _q, _i in tag_rows[:2]]
     )
     fmt = tenant.locale
     message = (
-        f"{sku.code}: spend in {what} from {window.start.astimezone(zone):%Y-%m-%d %H:00} is "
-        f"{format_money(observed, currency, fmt)}, {times:.1f}x the usual {format_money(expected, currency, fmt)}"
+        f"{sku.code}: spend {what} {window.start.astimezone(zone):%Y-%m-%d %H:00} is "
+        f"{format_money(observed, currency, fmt)}, "
+        + (
+            f"{times:.1f}x the usual {format_money(expected, currency, fmt)}"
+            if expected > 0
+            else "up from almost nothing"
+        )
         + (f"; carried by {where}" if where else "")
         + "."
     )

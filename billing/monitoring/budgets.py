@@ -100,7 +100,7 @@ def _money(
     exponent = currency_exponent(tenant.currency)
     if value <= 0:
         issues.append(FieldIssue(field, "must be greater than 0"))
-    elif -value.as_tuple().exponent > exponent:  # type: ignore[operator]
+    elif value != value.quantize(Decimal(1).scaleb(-exponent)):
         issues.append(FieldIssue(field, f"{tenant.currency} amounts have at most {exponent} decimals"))
     elif value >= Decimal(10) ** 14:
         issues.append(FieldIssue(field, "is too large"))

@@ -18,7 +18,8 @@ Method (all arithmetic in Decimal, at DETECT_PRECISION significant digits):
    Z_THRESHOLD *and* its value is at least MIN_RATIO times the expected value: both a statistical
    surprise and a material increase. Only increases alert (spend falling is not a cost risk).
 
-Nothing is said before MIN_HISTORY_DAYS of history (the caller counts from the meter's first usage)."""
+Nothing is said before MIN_HISTORY_DAYS of history (the caller counts from the meter's first usage), nor
+for a sparse series (fewer than half of its windows with usage: no usual level to compare with)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class DetectParams:
     min_history_days: int = 7
     weekly_min_days: int = 21  # hourly: 3 samples of each weekday
     daily_weekly_min_days: int = 56  # daily: 8 samples of each weekday
+    min_nonzero_share: Decimal = Decimal("0.5")  # sparser series have no usual level to compare with
 
 
 DEFAULT_PARAMS = DetectParams()
@@ -115,9 +117,11 @@ def _log(value: Decimal, offset: Decimal) -> Decimal:
 def _fit(
     points: Sequence[tuple[int, int, Decimal]], *, weekly: bool, params: DetectParams
 ) -> Baseline | None:
-    """points: (slot, weekday, value). None when the history has no non-zero value (no scale to judge)."""
+    """points: (slot, weekday, value). None when fewer than `min_nonzero_share` of the values are above 0:
+    a sparse series (a sale now and then) has no usual level, and every window with usage would look
+    anomalous against its zeros."""
     nonzero = [v for _s, _w, v in points if v > 0]
-    if not nonzero:
+    if not nonzero or Decimal(len(nonzero)) < params.min_nonzero_share * len(points):
         return None
     offset = _CTX.multiply(OFFSET_SHARE, median(nonzero))
     logs = [(slot, weekday, _log(v, offset)) for slot, weekday, v in points]
@@ -141,7 +145,7 @@ def fit_hourly(
     history: Iterable[tuple[datetime, Decimal]], *, params: DetectParams = DEFAULT_PARAMS
 ) -> Baseline | None:
     """The baseline of a trailing hourly series (local hour starts, every hour present, zeros included).
-    None with less than `min_history_days` whole days of hours, or nothing but zeros."""
+    None with less than `min_history_days` whole days of hours, or a sparse series."""
     points = [(at.hour, at.weekday(), value) for at, value in history]
     days = len(points) // HOURS_PER_DAY
     if days < params.min_history_days:
@@ -153,7 +157,7 @@ def fit_daily(
     history: Iterable[tuple[date, Decimal]], *, params: DetectParams = DEFAULT_PARAMS
 ) -> Baseline | None:
     """The baseline of trailing daily values (or day-to-date values cut at the same hour). None with fewer
-    than `min_history_days` days, or nothing but zeros."""
+    than `min_history_days` days, or a sparse series."""
     points = [(0, day.weekday(), value) for day, value in history]
     if len(points) < params.min_history_days:
         return None

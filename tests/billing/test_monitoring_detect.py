@@ -211,3 +211,9 @@ def test_default_thresholds_are_the_documented_ones() -> None:
         Decimal("1.5"),
         7,
     )
+
+
+def test_a_sparse_series_has_no_baseline() -> None:
+    """A sale now and then: most hours are empty, so any hour with a sale would look anomalous."""
+    points = [(START + timedelta(hours=i), Decimal(50 if i % 3 == 0 else 0)) for i in range(14 * 24)]
+    assert fit_hourly(points) is None
