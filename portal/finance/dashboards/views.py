@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from typing import Any, TypeVar
 
@@ -58,6 +58,9 @@ def cached(name: str, compute: Callable[[datetime], T]) -> T:
 
 def _money(currency: str, value: Decimal) -> str:
     return format_money(value, currency, None)
+
+
+HUNDREDTH = Decimal("0.01")  # a mean per hour, shown to two places
 
 
 def _number(value: Decimal) -> str:
@@ -227,7 +230,14 @@ def debug(request: FinanceRequest) -> HttpResponse:
         "d": data,
         "as_of": when_utc(data.now),
         "cache_seconds": cache_seconds(),
-        "skus": [(s, _number(Decimal(s.total)), _number(Decimal(s.total) / 24)) for s in data.skus],
+        "skus": [
+            (
+                s,
+                _number(Decimal(s.total)),
+                _number((Decimal(s.total) / 24).quantize(HUNDREDTH, ROUND_HALF_UP)),
+            )
+            for s in data.skus
+        ],
         "sku_charts": sku_charts,
         "latency_chart": figure(chart),
         "latency": latency,
