@@ -16,6 +16,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from billing.observability.collector import blocked_kind
 from billing.rating.models import UsageAggregate
 from billing.usage.models import UsageEvent
 from billing.usage.selectors import oldest_pending_received_at, pending_backlog
@@ -31,14 +32,6 @@ LAG_KEY = "rating_lag"
 BACKLOG_KEY = "backlog"
 BLOCKED_KEY = "blocked_invoices"
 UNATTRIBUTED_KEY = "unattributed"
-
-# A blocked invoice's reason (free text from billing.close.compute, "; "-joined) by the kind of its first
-# reason; anything else is "other".
-BLOCKED_KINDS: tuple[tuple[str, str], ...] = (
-    ("no tax rule", "tax_rule"),
-    ("exchange rate", "fx_rate"),
-    ("signature", "signature"),
-)
 
 
 @dataclass
@@ -113,15 +106,11 @@ def _backlog(now: datetime) -> bool:
     return True
 
 
-def blocked_kind(reason: str) -> str:
-    first = reason.split("; ", maxsplit=1)[0].lower()
-    return next((kind for words, kind in BLOCKED_KINDS if words in first), "other")
-
-
 def _blocked(now: datetime) -> bool:
     """Invoices the close could not finalize (a missing tax rule or FX rate, ...) and tenants whose close
     waits on a profile version whose signature does not verify. Each already has its own alert (raised by
-    the close); this one tells the operator how many there are, by cause, and resolves when none is left."""
+    the close); this one tells the operator how many there are, by cause (the bounded causes of the
+    metrics collector's blocked-invoice gauge), and resolves when none is left."""
     reasons = Invoice.objects.filter(status=Invoice.Status.BLOCKED).values_list("blocked_reason", flat=True)
     by_kind: Counter[str] = Counter(blocked_kind(r) for r in reasons)
     signature_tenants = (

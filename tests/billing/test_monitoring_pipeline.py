@@ -10,7 +10,8 @@ import pytest
 from django.test import override_settings
 
 from billing.catalog.models import Sku
-from billing.monitoring.pipeline import blocked_kind, pipeline_evaluate
+from billing.monitoring.pipeline import pipeline_evaluate
+from billing.observability.collector import blocked_kind
 from billing.usage.models import RatingBatch, UsageEvent
 from ledger.alerts.services import alert_fire, alert_resolve
 from ledger.models import Alert
