@@ -12,9 +12,10 @@ the last 24 h and 50,000 older, 200 open alerts and 5,000 resolved, and price-li
 
 Measuring: BENCH_DASH_CLIENTS processes (2), each a django.test.Client signed in as a finance viewer, the
 whole Django stack in-process; each requests the three dashboards in turn BENCH_DASH_REQUESTS times (30).
-Two runs: "computed" (DASHBOARD_CACHE_SECONDS=0: every request runs every query) and "kept" (the
-default: figures kept 30 s, the first request of each page computes them). Reported per page: p50 / p95 /
-p99 / max and p95 / goal.
+Two runs: "computed" (DASHBOARD_MAX_AGE_SECONDS=0: every request runs every query) and "served" (as in
+production: a refresher process runs the beat task's `dashboards_refresh` every DASHBOARD_REFRESH_SECONDS,
+20, and the pages show the kept figures; the refresh's own duration is reported too). Reported per page:
+p50 / p95 / p99 / max and p95 / goal.
 
 Environment: BENCH_PG (postgres://root@127.0.0.1:5432), BENCH_DASH_DB (billing_dash_bench),
 BENCH_REDIS (redis://127.0.0.1:6379/14), BENCH_TENANTS (10000), BENCH_DASH_REUSE=1 (measure an already
@@ -310,14 +311,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def client_process(index: int, cache_seconds: int, out: Any) -> None:
-    os.environ["DASHBOARD_CACHE_SECONDS"] = str(cache_seconds)
+def client_process(index: int, max_age: int, out: Any) -> None:
+    os.environ["DASHBOARD_MAX_AGE_SECONDS"] = str(max_age)
     django_setup()
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    settings.DASHBOARD_CACHE_SECONDS = cache_seconds
+    settings.DASHBOARD_MAX_AGE_SECONDS = max_age
     client = Client()
     client.force_login(get_user_model().objects.get(username=VIEWER))
     errors: list[str] = []
@@ -339,7 +340,25 @@ def client_process(index: int, cache_seconds: int, out: Any) -> None:
     out.put({"timings": timings, "errors": errors})
 
 
-def measure(label: str, cache_seconds: int) -> bool:
+def refresher_process(stop: Any, out: Any) -> None:
+    """The beat's `billing.dashboards_refresh`, every DASHBOARD_REFRESH_SECONDS, until stopped."""
+    django_setup()
+    from billing.observability.dashboards_kept import dashboards_refresh, refresh_seconds
+
+    durations: list[float] = []
+    while True:
+        started = time.perf_counter()
+        done = dashboards_refresh()
+        durations.append(time.perf_counter() - started)
+        if set(done.values()) != {"ok"}:
+            out.put({"durations": durations, "failed": done})
+            return
+        if stop.wait(max(0.0, refresh_seconds() - durations[-1])):
+            break
+    out.put({"durations": durations, "failed": {}})
+
+
+def measure(label: str, max_age: int, *, refresher: bool = False) -> bool:
     from django.core.cache import cache
     from django.db import connection
 
@@ -347,7 +366,13 @@ def measure(label: str, cache_seconds: int) -> bool:
     connection.close()
     spawn = mp.get_context("spawn")
     out: Any = spawn.Queue()
-    procs = [spawn.Process(target=client_process, args=(i, cache_seconds, out)) for i in range(CLIENTS)]
+    refreshed: Any = spawn.Queue()
+    stop = spawn.Event()
+    helper = spawn.Process(target=refresher_process, args=(stop, refreshed)) if refresher else None
+    if helper is not None:
+        helper.start()
+        time.sleep(1)  # its first refresh runs alongside the clients' warm-up
+    procs = [spawn.Process(target=client_process, args=(i, max_age, out)) for i in range(CLIENTS)]
     for p in procs:
         p.start()
     results = [out.get() for _ in procs]
@@ -364,6 +389,17 @@ def measure(label: str, cache_seconds: int) -> bool:
             f"  max {max(values):6.1f} ms; p95 {p95 / GOAL_MS:.2f}x the goal ({GOAL_MS:.0f} ms)"
         )
     errors = [e for r in results for e in r["errors"]]
+    if helper is not None:
+        stop.set()
+        report = refreshed.get()
+        helper.join()
+        runs = report["durations"]
+        print(
+            f"  refresh (all three dashboards, in the background): {len(runs)} runs, "
+            f"{min(runs):.2f}-{max(runs):.2f} s each"
+        )
+        if report["failed"]:
+            errors.append(f"refresh failed: {report['failed']}")
     if errors:
         print(f"  errors: {errors[:5]}")
     return met and not errors
@@ -379,11 +415,11 @@ def main() -> int:
         print(f"seeded in {time.perf_counter() - started:.0f} s")
     else:
         django_setup()
-    computed = measure("computed on every request (DASHBOARD_CACHE_SECONDS=0)", 0)
-    kept = measure("kept 30 s (the default)", 30)
+    computed = measure("computed on every request (DASHBOARD_MAX_AGE_SECONDS=0)", 0)
+    served = measure("served as in production (refreshed every 20 s by the beat task)", 60, refresher=True)
     print(f"load average after: {os.getloadavg()}")
-    print(json.dumps({"goal_ms": GOAL_MS, "computed_met": computed, "kept_met": kept}))
-    return 0 if computed or kept else 1
+    print(json.dumps({"goal_ms": GOAL_MS, "computed_met": computed, "served_met": served}))
+    return 0 if served else 1
 
 
 if __name__ == "__main__":

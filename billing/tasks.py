@@ -5,7 +5,8 @@ from billing.close import tasks as close
 from billing.governance import approval_tasks as approvals
 from billing.governance import rollout_tasks as rollouts
 from billing.monitoring import tasks as monitoring
+from billing.observability import tasks as observability
 from billing.rating import tasks as rating
 from billing.reconciliation import tasks as reconciliation
 
-__all__ = ["approvals", "close", "monitoring", "rating", "reconciliation", "rollouts"]
+__all__ = ["approvals", "close", "monitoring", "observability", "rating", "reconciliation", "rollouts"]

@@ -2,29 +2,25 @@
 on-call (pipeline lag, quarantine rate, ingest errors, open alerts, recent price-list changes and rollouts)
 and debug (per-SKU ingest rates, rating latency, version-lookup latency). Thin: the figures come from
 billing.observability's selectors; money in the ledger's base currency through Babel, instants in UTC
-(finance is platform-wide). Each dashboard's figures are kept DASHBOARD_CACHE_SECONDS in the cache (the
-page says when they were computed), within the portal's freshness objective (docs/operations.md)."""
+(finance is platform-wide). The figures are computed ahead by a beat task and kept
+(billing.observability.dashboards_kept); the page says when they were computed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from typing import Any, TypeVar
 
 from babel.dates import format_datetime
-from django.conf import settings
-from django.core.cache import cache as django_cache
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from billing.observability.dashboards_debug import debug_dashboard
-from billing.observability.dashboards_executive import executive_dashboard
-from billing.observability.dashboards_oncall import oncall_dashboard
-from common.breaker import redis_breaker
+from billing.observability.dashboards_debug import Debug
+from billing.observability.dashboards_executive import Executive
+from billing.observability.dashboards_kept import dashboard_figures, refresh_seconds
+from billing.observability.dashboards_oncall import OnCall
 from common.money_format import format_money, format_percent, format_quantity, resolve_locale
 from portal.finance.access import FinanceRequest, finance_view
 from portal.finance.dashboards.charts import category_chart, figure
@@ -33,27 +29,6 @@ from portal.finance.queue.disputes import duration, when_utc
 SECTION = "finance-dashboards"
 T = TypeVar("T")
 _VERSION = "v1"  # bump when a dashboard's dataclasses change
-
-
-def cache_seconds() -> int:
-    return int(getattr(settings, "DASHBOARD_CACHE_SECONDS", 30))
-
-
-def cached(name: str, compute: Callable[[datetime], T]) -> T:
-    """The dashboard's figures as computed at most cache_seconds() ago (computed now when none are kept,
-    or when the cache is down)."""
-    seconds = cache_seconds()
-    if seconds <= 0:
-        return compute(timezone.now())
-    key = f"portal:dashboards:{_VERSION}:{name}"
-    kept = redis_breaker.fail_open(lambda: django_cache.get(key), default=None, what="dashboard")
-    if kept is not None:
-        return kept  # type: ignore[no-any-return]
-    value = compute(timezone.now())
-    redis_breaker.fail_open(
-        lambda: django_cache.set(key, value, timeout=seconds), default=None, what="dashboard"
-    )
-    return value
 
 
 def _money(currency: str, value: Decimal) -> str:
@@ -98,7 +73,7 @@ def index(request: FinanceRequest) -> HttpResponse:
 @finance_view
 @require_GET
 def executive(request: FinanceRequest) -> HttpResponse:
-    data = cached("executive", lambda now: executive_dashboard(now=now))
+    data: Executive = dashboard_figures(name="executive")
     money = partial(_money, data.currency)
     points = [(_month(m.month), m.spend) for m in data.months]
     points.append((f"{_month(data.now.date())} (to date)", data.current.to_date))
@@ -130,7 +105,7 @@ def executive(request: FinanceRequest) -> HttpResponse:
         "section": SECTION,
         "d": data,
         "as_of": when_utc(data.now),
-        "cache_seconds": cache_seconds(),
+        "refresh_seconds": refresh_seconds(),
         "spend_chart": figure(chart),
         "aging_chart": figure(aging),
         "to_date": money(data.current.to_date),
@@ -150,7 +125,7 @@ def executive(request: FinanceRequest) -> HttpResponse:
 @finance_view
 @require_GET
 def oncall(request: FinanceRequest) -> HttpResponse:
-    data = cached("oncall", lambda now: oncall_dashboard(now=now))
+    data: OnCall = dashboard_figures(name="oncall")
     chart = category_chart(
         chart_id="chart-quarantine",
         title="Quarantine rate per hour, last 24 h (UTC)",
@@ -166,7 +141,7 @@ def oncall(request: FinanceRequest) -> HttpResponse:
         "section": SECTION,
         "d": data,
         "as_of": when_utc(data.now),
-        "cache_seconds": cache_seconds(),
+        "refresh_seconds": refresh_seconds(),
         "lag": duration_seconds(data.lag_seconds),
         "backlog": _number(Decimal(data.backlog_events)),
         "stored": _number(Decimal(data.stored)),
@@ -196,7 +171,7 @@ def duration_seconds(seconds: int | None) -> str:
 @finance_view
 @require_GET
 def debug(request: FinanceRequest) -> HttpResponse:
-    data = cached("debug", lambda now: debug_dashboard(now=now))
+    data: Debug = dashboard_figures(name="debug")
     latency = data.latency
     chart = category_chart(
         chart_id="chart-latency",
@@ -229,7 +204,7 @@ def debug(request: FinanceRequest) -> HttpResponse:
         "section": SECTION,
         "d": data,
         "as_of": when_utc(data.now),
-        "cache_seconds": cache_seconds(),
+        "refresh_seconds": refresh_seconds(),
         "skus": [
             (
                 s,
