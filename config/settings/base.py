@@ -446,3 +446,13 @@ CELERY_BEAT_SCHEDULE["billing-monitoring-pipeline"] = {
     "task": "billing.monitoring_pipeline",
     "schedule": PIPELINE_EVAL_INTERVAL_SECONDS,
 }
+
+# The finance dashboards are computed ahead and kept (billing.observability.dashboards_kept): the beat refreshes
+# them every DASHBOARD_REFRESH_SECONDS; a page computes them itself only when the kept figures are older than
+# DASHBOARD_MAX_AGE_SECONDS (no beat running, or the cache down). Both well within the 2-minute freshness SLO.
+DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 20)
+DASHBOARD_MAX_AGE_SECONDS = env_int("DASHBOARD_MAX_AGE_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["billing-dashboards-refresh"] = {
+    "task": "billing.dashboards_refresh",
+    "schedule": float(DASHBOARD_REFRESH_SECONDS),
+}
