@@ -23,6 +23,8 @@ E2E_NODE := var/e2e/node_modules
 PYTEST_ARGS ?= -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The demo server's /metrics token (docs/operations.md, "Metrics"); production sets METRICS_TOKEN itself.
+DEMO_METRICS_TOKEN ?= demo-metrics-token
 
 .PHONY: install sysdeps e2e-deps focus-venv migrate demo serve test lint typecheck imports migrations-check promtool pytest bench e2e clean schema
 
@@ -78,7 +80,12 @@ demo: migrate
 	$(PY) manage.py close_period || true  # exit 1 only flags blocked invoices, shown in its summary
 	$(PY) manage.py demo_disputes
 	$(PY) manage.py demo_governance  # a pending approval with its backtest, a canary in progress (docs/finance-portal.md)
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py demo_monitoring  # budgets, a spend anomaly firing, a budget alert fired and resolved (docs/alerts-evaluation.md)
+	$(PY) manage.py demo_alerts  # acme's webhook endpoints and their delivery log: successes, retries, dead letters (docs/webhooks.md)
+	$(PY) manage.py demo_finops  # a reconciliation with one deliberate delta explained, a showback report (docs/reconciliation.md)
+	$(PY) manage.py demo_focus  # FOCUS 1.2 files of the demo months in var/focus, BilledCost checked per invoice (docs/focus.md)
+	@echo "metrics: curl -H 'Authorization: Bearer $(DEMO_METRICS_TOKEN)' http://$(HOST):$(PORT)/metrics"
+	METRICS_TOKEN=$(DEMO_METRICS_TOKEN) $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install e2e-deps focus-venv lint typecheck imports migrations-check promtool pytest
 
