@@ -68,10 +68,14 @@ class BudgetRules:
 
 
 def plan_of(rules: BudgetRules) -> Decimal | None:
-    """The plan the projection is held against: the commitment of the profile in force, else the budget."""
+    """The plan the projection is held against: the tenant's own budget when it set one (what it expects
+    to spend), else the commitment of the profile in force (a minimum spend is a floor, so a tenant that set
+    a budget far above it is not told it spends twice its minimum every period)."""
+    if rules.budget is not None and rules.budget > 0:
+        return rules.budget
     if rules.commitment is not None and rules.commitment > 0:
         return rules.commitment
-    return rules.budget
+    return None
 
 
 def findings(*, projected: Decimal, fraction: Decimal, rules: BudgetRules) -> list[Finding]:

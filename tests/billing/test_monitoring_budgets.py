@@ -137,7 +137,7 @@ def test_a_tenant_that_fails_is_counted_and_the_others_are_evaluated(monkeypatch
     assert _open(bad.tenant.pk) == {}
     assert _open(good.tenant.pk) == {
         "2026-11:pct:100": ("budget", "critical"),
-        "2026-11:over_plan": ("budget", "critical"),  # the plan is the budget (no commitment): 2 x 1.00
+        "2026-11:over_plan": ("budget", "critical"),  # the plan is the budget: 2 x 1.00
     }
 
 
@@ -179,3 +179,17 @@ def test_settings_are_stored_sorted_and_without_duplicates() -> None:
         ["5.5", "20"],
         Decimal("1.5"),
     )
+
+
+def test_a_budget_is_the_plan_even_where_a_commitment_is_in_force() -> None:
+    # given a minimum spend of 500.00 and a budget of 3,000.00; 2,000.00 projected (4 x the minimum)
+    w = world(commitments={"minimum_spend": "500.00"})
+    _spent(w, "10000", now=MID_NOVEMBER)
+    budget_set(
+        tenant=w.tenant, amount="3000", thresholds_pct=[100], thresholds_money=[],
+        plan_multiplier="2", actor=None, now=MID_NOVEMBER,
+    )  # fmt: skip
+    # when
+    budgets_evaluate(now=MID_NOVEMBER, tenant_ids=[w.tenant.pk])
+    # then nothing: under the budget, and far from twice it
+    assert _open(w.tenant.pk) == {}
