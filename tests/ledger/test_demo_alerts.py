@@ -56,3 +56,31 @@ def test_it_shows_firing_and_resolved_alerts_and_a_delivery_log() -> None:
     assert out.getvalue().endswith(
         "demo_alerts: acme's demo endpoints and their delivery log are already there\n"
     )
+
+
+def test_it_sends_the_alerts_acme_already_has_instead_of_samples() -> None:
+    from ledger.alerts.services import alert_fire, alert_resolve
+
+    acme = TenantFactory.create(slug="acme")
+    alert_fire(kind="anomaly", tenant_id=acme.pk, key="api_calls:hourly", message="api_calls: 5x the usual")
+    alert_resolve(kind="anomaly", tenant_id=acme.pk, key="api_calls:hourly")
+    alert_fire(kind="reconciliation", tenant_id=None, key="provider_vs_rated", message="finance only")
+
+    call_command("demo_alerts", stdout=io.StringIO())
+
+    assert sorted(Alert.objects.values_list("kind", "key", "state")) == [
+        ("anomaly", "api_calls:hourly", "resolved"),
+        ("reconciliation", "provider_vs_rated", "firing"),
+        ("webhook_dead", "endpoint:" + str(_failing_endpoint_id()), "firing"),
+    ]
+    assert sorted(
+        WebhookDelivery.objects.filter(endpoint__description="demo: answers 200").values_list(
+            "event_type", "status"
+        )
+    ) == [("alert.fired", "succeeded"), ("alert.fired", "succeeded"), ("alert.resolved", "succeeded")]
+
+
+def _failing_endpoint_id() -> int:
+    from tenants.models import WebhookEndpoint
+
+    return WebhookEndpoint.objects.get(description="demo: answers 500").pk
