@@ -158,10 +158,6 @@ MATRIX: dict[str, Expect] = {
     "portal:finance:dashboard-executive": Expect("finance"),
     "portal:finance:dashboard-oncall": Expect("finance"),
     "portal:finance:dashboard-debug": Expect("finance"),
-    "portal:finance:dashboards": Expect("finance"),
-    "portal:finance:dashboard-executive": Expect("finance"),
-    "portal:finance:dashboard-oncall": Expect("finance"),
-    "portal:finance:dashboard-debug": Expect("finance"),
     "portal:finance:alerts": Expect("finance"),
     "portal:finance:alert-acknowledge": Expect("finance", ("POST",)),
     "portal:finance:alert-resolve": Expect("finance", ("POST",)),
@@ -188,7 +184,9 @@ OBJECT_KWARGS = frozenset(
 )
 # URL kwargs of finance's workspace (platform-wide objects: price lists, versions, approval requests,
 # rollouts, audit records, quarantined groups). Only finance reaches them; the matrix fills each with 1.
-FINANCE_KWARGS = frozenset({"profile_id", "version_id", "request_id", "rollout_id", "record_id", "reason", "run_id", "delta_id"})
+FINANCE_KWARGS = frozenset(
+    {"profile_id", "version_id", "request_id", "rollout_id", "record_id", "reason", "run_id", "delta_id"}
+)
 KNOWN_KWARGS = OBJECT_KWARGS | FINANCE_KWARGS | {"kind"}
 
 
