@@ -19,7 +19,6 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from billing.demo import DEMO_PASSWORD
-from billing.usage.ingest import catalog_cache_clear
 from ledger.exports.focus_columns import COLUMNS
 from ledger.exports.focus_rows import focus_row_count
 from ledger.models import Invoice
@@ -35,9 +34,7 @@ ISSUED = (Invoice.Status.FINALIZED, Invoice.Status.PAID)
 
 
 def closed_demo() -> str:
-    """The demo seeded, two events per SKU and day, the last ended month closed; returns that month.
-    Ingest keeps the SKU catalog 5 s per process: an earlier test's SKUs (flushed since) are forgotten."""
-    catalog_cache_clear()
+    """The demo seeded, two events per SKU and day, the last ended month closed; returns that month."""
     with override_settings(INVOICE_PDF_ON_FINALIZE=False):
         call_command("seed_demo", stdout=StringIO())
         call_command("demo_usage", "--events-per-day", "2", stdout=StringIO(), stderr=StringIO())
