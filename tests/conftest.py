@@ -71,3 +71,13 @@ def _celery_join_flag() -> None:
     from celery import _state
 
     _state._set_task_join_will_block(False)  # type: ignore[attr-defined]  # not in celery-types' stubs
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sku_catalog() -> None:
+    """Ingest keeps the SKU catalog 5 s per process; each test seeds its own SKUs (new ids, the earlier
+    test's rolled back or flushed), so a test that ingests soon after another would resolve codes to gone
+    rows (seen in tests/billing/test_demo_finops.py and the browser tests)."""
+    from billing.usage.ingest import catalog_cache_clear
+
+    catalog_cache_clear()

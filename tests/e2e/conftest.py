@@ -56,15 +56,6 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_sku_catalog() -> None:
-    """Ingest keeps the SKU catalog 5 s per process; each test seeds its own SKUs (new ids, the earlier
-    test's flushed), so a test that ingests soon after another would resolve codes to gone rows."""
-    from billing.usage.ingest import catalog_cache_clear
-
-    catalog_cache_clear()
-
-
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
