@@ -21,8 +21,10 @@ from billing.profiles.roles import APPROVERS, EDITORS, require_role
 from common.errors import Conflict, FieldIssue, PermissionDenied, StateError, ValidationFailed
 from ledger.audit.services import audit_record, audit_snapshot
 from tenants.models import Tenant
+from tenants.selectors import user_is_finance
 
 _DECISION = ("status", "decided_by", "decided_at", "decision_note")
+AUTHOR_REFUSAL = "the author of an allocation rule version cannot decide it"
 
 
 def required_approvals() -> int:
@@ -127,13 +129,23 @@ def allocation_version_submit(
         return locked
 
 
+def decision_refusal(*, version: AllocationRuleVersion, user: User) -> str | None:
+    """Why `user` may not approve or reject `version` (None: they may, once it is pending): the same
+    rules `allocation_version_approve` and `_reject` enforce, for pages to say before anyone tries."""
+    if not user_is_finance(user=user, roles=APPROVERS):
+        return "deciding an allocation rule version needs the finance approver's role"
+    if version.author_id == user.pk:
+        return AUTHOR_REFUSAL
+    return None
+
+
 def _pending(version: AllocationRuleVersion, approver: User, action: str) -> AllocationRuleVersion:
     require_role(approver, APPROVERS, action)
     locked = AllocationRuleVersion.objects.select_for_update().get(pk=version.pk)
     if locked.status != AllocationRuleVersion.Status.PENDING_APPROVAL:
         raise StateError(f"version {locked.number} is {locked.status}; only pending versions can be decided")
     if locked.author_id == approver.pk:
-        raise PermissionDenied("the author of an allocation rule version cannot decide it")
+        raise PermissionDenied(AUTHOR_REFUSAL)
     return locked
 
 

@@ -111,3 +111,29 @@ def parse_spec(body: Any) -> RuleSpec:
 
 def body_sha256(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def body_build(
+    *,
+    source_kind: str,
+    method: str,
+    targets: list[str],
+    amount: str = "",
+    currency: str = "",
+    source_sku: str = "",
+    percentages: dict[str, str] | None = None,
+    metric_sku: str = "",
+) -> dict[str, Any]:
+    """The body of these inputs as `parse_spec` reads it (a form's fields, all text), holding only the
+    keys the source and the method use; nothing is validated here (`parse_spec` does, naming fields)."""
+    source: dict[str, Any] = {"kind": source_kind}
+    if source_kind == "amount":
+        source |= {"amount": amount, "currency": currency}
+    elif source_kind == "sku":
+        source["sku"] = source_sku
+    body: dict[str, Any] = {"source": source, "method": method, "targets": targets}
+    if method == "fixed":
+        body["percentages"] = dict(percentages or {})
+    if method == "usage":
+        body["metric_sku"] = metric_sku
+    return body
