@@ -154,6 +154,13 @@ MATRIX: dict[str, Expect] = {
     "portal:finance:reconciliation-delta": Expect("finance"),
     "portal:finance:showback": Expect("finance", why="any tenant's showback, for finance only"),
     "portal:finance:showback-csv": Expect("finance"),
+    "portal:finance:showback-rules": Expect("finance"),
+    "portal:finance:showback-rule-new": Expect("finance", ("GET", "POST"), "editors and approvers only"),
+    "portal:finance:showback-rule": Expect("finance"),
+    "portal:finance:showback-rule-draft": Expect("finance", ("GET", "POST"), "editors and approvers only"),
+    "portal:finance:showback-rule-version-submit": Expect("finance", ("POST",)),
+    "portal:finance:showback-rule-version-approve": Expect("finance", ("POST",), "approvers, not the author"),
+    "portal:finance:showback-rule-version-reject": Expect("finance", ("POST",), "approvers, not the author"),
     "portal:finance:dashboards": Expect("finance"),
     "portal:finance:dashboard-executive": Expect("finance"),
     "portal:finance:dashboard-oncall": Expect("finance"),
@@ -183,9 +190,20 @@ OBJECT_KWARGS = frozenset(
     }
 )
 # URL kwargs of finance's workspace (platform-wide objects: price lists, versions, approval requests,
-# rollouts, audit records, quarantined groups). Only finance reaches them; the matrix fills each with 1.
+# rollouts, audit records, quarantined groups, reconciliation runs, allocation rules and their versions). Only finance reaches them; the matrix fills each with 1.
 FINANCE_KWARGS = frozenset(
-    {"profile_id", "version_id", "request_id", "rollout_id", "record_id", "reason", "run_id", "delta_id"}
+    {
+        "profile_id",
+        "version_id",
+        "request_id",
+        "rollout_id",
+        "record_id",
+        "reason",
+        "run_id",
+        "delta_id",
+        "rule_id",
+        "rule_version_id",
+    }
 )
 KNOWN_KWARGS = OBJECT_KWARGS | FINANCE_KWARGS | {"kind"}
 
