@@ -29,7 +29,6 @@ scripts). A bare user name is never enough, so four-eyes approval cannot be sign
 
 from __future__ import annotations
 
-import getpass
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -37,9 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from django.contrib.auth import authenticate
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.http import HttpRequest
 from django.utils import timezone
 from tqdm import tqdm
 
@@ -51,6 +48,7 @@ from billing.governance.versions import (
     profile_version_reject,
     profile_version_submit,
 )
+from billing.management.operator import operator_user
 from billing.pricing import DocumentError, validate_document
 from billing.profiles.models import ApprovalRequest, BillingProfile, ProfileVersion
 from billing.profiles.services import profile_create, profile_version_create
@@ -68,23 +66,8 @@ def _load(path: str) -> Any:
 
 
 def _user(username: str, *, password_stdin: bool) -> Any:
-    """The user, authenticated by their own password (through the project's authentication backends,
-    login throttling included); never a bare name."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    elif sys.stdin.isatty():
-        password = getpass.getpass(f"password for {username}: ")
-    else:
-        raise CommandError(
-            f"acting as {username!r} needs their password: at a terminal, or one line on standard input "
-            "with --password-stdin"
-        )
-    request = HttpRequest()
-    request.META["REMOTE_ADDR"] = "127.0.0.1"
-    user = authenticate(request, username=username, password=password)
-    if user is None:
-        raise CommandError(f"authentication failed for {username!r}")
-    return user
+    """The user, authenticated by their own password (billing.management.operator); never a bare name."""
+    return operator_user(username, password_stdin=password_stdin)
 
 
 class Command(BaseCommand):
