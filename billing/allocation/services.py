@@ -7,6 +7,7 @@ or rejects (services, a CHECK and a trigger), the number of approvals comes from
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from tenants.models import Tenant
 from tenants.selectors import user_is_finance
 
 _DECISION = ("status", "decided_by", "decided_at", "decision_note")
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # a month key: 2026-13 or 2026-1- is none
 AUTHOR_REFUSAL = "the author of an allocation rule version cannot decide it"
 
 
@@ -38,9 +40,7 @@ def _validated(body: Any, effective_from: str) -> None:
         raise ValidationFailed(
             f"allocation rule: {err}", issues=[FieldIssue(err.field, err.message)]
         ) from None
-    if not (
-        len(effective_from) == 7 and effective_from[4] == "-" and effective_from.replace("-", "").isdigit()
-    ):
+    if not (isinstance(effective_from, str) and _MONTH.fullmatch(effective_from)):
         raise ValidationFailed(
             "effective_from is a month key", issues=[FieldIssue("effective_from", "e.g. 2026-11")]
         )

@@ -85,6 +85,17 @@ def test_a_bad_body_is_refused_naming_its_field() -> None:
     assert err.value.issues[0].field == "method"
 
 
+@pytest.mark.parametrize("month", ["2026-13", "2026-00", "2026-1-", "26-11", "2026-11-01"])
+def test_a_month_that_is_no_month_key_is_refused(month: str) -> None:
+    w = world(slug="acme")
+    editor = finance_user(Role.FINANCE_EDITOR)
+    rule = allocation_rule_create(tenant=w.tenant, code="shared", name="Shared", actor=editor)
+    with pytest.raises(ValidationFailed) as err:
+        allocation_version_create(rule=rule, body=EVEN, effective_from=month, actor=editor)
+    assert [(i.field, i.message) for i in err.value.issues] == [("effective_from", "e.g. 2026-11")]
+    assert not AllocationRuleVersion.objects.exists()
+
+
 def test_the_database_refuses_to_change_an_approved_version() -> None:
     w = world(slug="acme")
     editor, approver = finance_user(Role.FINANCE_EDITOR), finance_user(Role.FINANCE_APPROVER)
