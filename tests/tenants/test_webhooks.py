@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,6 @@ from ledger.alerts.delivery import webhook_deliveries_sweep, webhook_delivery_ru
 from ledger.alerts.services import alert_acknowledge, alert_fire, alert_resolve
 from ledger.models import Alert
 from tenants.models import Tenant, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from tenants.webhooks import http
 from tenants.webhooks.receiver import Receiver
 from tenants.webhooks.services import (
     webhook_deliveries_create,
@@ -104,20 +102,6 @@ def test_in_production_only_public_https_targets_are_accepted(tenant: Tenant, ur
     with pytest.raises(ValidationFailed) as refused:
         webhook_endpoint_create(tenant=tenant, url=url)
     assert [(i.field, i.message) for i in refused.value.issues] == [("url", message)]
-
-
-@override_settings(WEBHOOK_ALLOW_PRIVATE=False)
-def test_an_attempt_refuses_a_host_resolving_to_a_private_address(monkeypatch: pytest.MonkeyPatch) -> None:
-    # a public-looking name whose DNS answers a private address (DNS rebinding, an internal record)
-    def resolve(host: str, port: int, **kwargs: Any) -> list[tuple[Any, ...]]:
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", port))]
-
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    response = http.post("https://hooks.example.com/x", b"{}", {}, timeout=1)
-    assert (response.status_code, response.error) == (
-        None,
-        "refused: hooks.example.com resolves to a non-public address (10.0.0.5)",
-    )
 
 
 def test_it_refuses_unknown_event_types(tenant: Tenant) -> None:
@@ -215,12 +199,11 @@ def test_a_redirect_is_not_followed(tenant: Tenant, receiver: Receiver) -> None:
     assert [r.path for r in receiver.received] == ["/moved"]
 
 
-def test_no_response_is_logged_with_its_error(tenant: Tenant) -> None:
+def test_no_response_is_logged_with_a_generic_error(tenant: Tenant) -> None:
     delivery = _delivery(_endpoint(tenant, "http://127.0.0.1:9/closed"))
     webhook_delivery_attempt(delivery_id=delivery.pk, now=T0)
     attempt = WebhookAttempt.objects.get()
-    assert attempt.status_code is None
-    assert attempt.error.startswith("URLError: ")
+    assert (attempt.status_code, attempt.error) == (None, "could not connect")
 
 
 @override_settings(WEBHOOK_MAX_ATTEMPTS=3)
