@@ -50,7 +50,7 @@ class EndpointWithSecret:
 @dataclass(frozen=True)
 class AttemptResult:
     delivery: WebhookDelivery | None
-    outcome: str  # succeeded | retry | dead | cancelled | skipped
+    outcome: str  # succeeded | retry | dead | cancelled | skipped | dropped (endpoint deleted mid-POST)
     retry_in: float | None = None
 
 
@@ -254,8 +254,14 @@ def webhook_delivery_attempt(
 def _record(
     *, delivery_id: int, response: http.Response, now: datetime, rand: random.Random | None
 ) -> AttemptResult:
+    """Log the attempt and move the delivery, re-read under its lock: the endpoint may have been disabled
+    (the delivery is cancelled, final: the attempt is logged, the status stays), deleted (delivery and log
+    are gone: the attempt is dropped) or finished by another worker while we posted."""
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+        if delivery is None:
+            logger.info("webhook delivery %s deleted during its attempt: attempt dropped", delivery_id)
+            return AttemptResult(None, "dropped")
         delivery.attempts += 1
         WebhookAttempt.objects.create(
             delivery=delivery,
@@ -268,6 +274,10 @@ def _record(
         delivery.last_status_code = response.status_code
         delivery.last_error = response.error
         fields = ["attempts", "last_status_code", "last_error"]
+        if delivery.is_final:
+            delivery.save(update_fields=fields)
+            outcome = "cancelled" if delivery.status == Status.CANCELLED else "skipped"
+            return AttemptResult(delivery, outcome)
         if response.ok:
             _finish(delivery, Status.SUCCEEDED, now, fields=fields)
             return AttemptResult(delivery, "succeeded")

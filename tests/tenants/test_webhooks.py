@@ -18,6 +18,7 @@ from ledger.alerts.delivery import webhook_deliveries_sweep, webhook_delivery_ru
 from ledger.alerts.services import alert_acknowledge, alert_fire, alert_resolve
 from ledger.models import Alert
 from tenants.models import Tenant, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from tenants.webhooks import http
 from tenants.webhooks.receiver import Receiver
 from tenants.webhooks.services import (
     webhook_deliveries_create,
@@ -308,3 +309,42 @@ def test_the_sweep_publishes_due_deliveries(
     delivery.refresh_from_db()
     assert delivery.status == "succeeded"
     assert webhook_deliveries_sweep(now=T0) == 0
+
+
+def _post_then(move: Callable[[], object]) -> Callable[..., http.Response]:
+    """A POST during which the customer does `move` (disable, delete), answered 500."""
+
+    def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> http.Response:
+        move()
+        return http.Response(500, 7, "HTTP 500 Internal Server Error")
+
+    return post
+
+
+def test_an_endpoint_disabled_during_the_post_keeps_the_delivery_cancelled_and_logs_the_attempt(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = _endpoint(tenant, "https://h.example.com/x")
+    delivery = _delivery(endpoint)
+    later = T0 + timedelta(seconds=1)
+    monkeypatch.setattr(
+        http, "post", _post_then(lambda: webhook_endpoint_disable(endpoint=endpoint, now=later))
+    )
+    result = webhook_delivery_attempt(delivery_id=delivery.pk, now=T0)
+    delivery.refresh_from_db()
+    assert result.outcome == "cancelled"
+    assert result.retry_in is None
+    assert (delivery.status, delivery.completed_at, delivery.next_attempt_at) == ("cancelled", later, None)
+    assert (delivery.attempts, delivery.last_status_code) == (1, 500)
+    assert list(WebhookAttempt.objects.values_list("number", "status_code")) == [(1, 500)]
+
+
+def test_an_endpoint_deleted_during_the_post_drops_the_attempt_without_an_error(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = _endpoint(tenant, "https://h.example.com/x")
+    delivery = _delivery(endpoint)
+    monkeypatch.setattr(http, "post", _post_then(lambda: webhook_endpoint_delete(endpoint=endpoint)))
+    result = webhook_delivery_run(delivery_id=delivery.pk, now=T0)
+    assert (result.delivery, result.outcome, result.retry_in) == (None, "dropped", None)
+    assert not WebhookAttempt.objects.exists()
