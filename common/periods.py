@@ -3,15 +3,30 @@
 A period starts at local midnight on the first day of its month (quarter, year) in the tenant's
 billing time zone and ends at the next such midnight, both converted to UTC. Because the
 boundaries are computed as local wall-clock dates and only then converted, a DST change inside the
-period changes its length in hours (743 or 745 hours for a 31-day month) but never its edges."""
+period changes its length in hours (743 or 745 hours for a 31-day month) but never its edges.
+
+A period key is `2026-11` (monthly), `2026-Q4` (quarterly) or `2026` (yearly): `parse_period_key` is the
+one rule every input of a key goes through (FOCUS, showback, reconciliation, allocation, forms)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from common.errors import FieldIssue, ValidationFailed
+
 CYCLE_MONTHS = {"monthly": 1, "quarterly": 3, "yearly": 12}
+KEY_EXAMPLES = {"monthly": "2026-11", "quarterly": "2026-Q4", "yearly": "2026"}
+KEY_FORMS = "YYYY-MM, YYYY-Qn or YYYY"
+# Years whose periods' edges exist in every time zone (datetime stops at years 1 and 9999).
+MIN_YEAR, MAX_YEAR = 1900, 9998
+_KEY_FORMS = (
+    (re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])", re.ASCII), "monthly"),
+    (re.compile(r"[0-9]{4}-Q[1-4]", re.ASCII), "quarterly"),
+    (re.compile(r"[0-9]{4}", re.ASCII), "yearly"),
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,39 @@ def period_by_key(key: str, *, tz: str, cycle: str = "monthly") -> Period:
     if period.key != key:
         raise ValueError(f"period {key!r} does not match the {cycle} cycle")
     return period
+
+
+def parse_period_key(key: object, *, cycle: str | None = None, field: str = "period") -> str:
+    """`key` without surrounding spaces when it is a period key (of `cycle` when given), year 1900 to
+    9998; anything else is a ValidationFailed naming `field` (a 400, exit 2): `2026-13`, `2026-00`,
+    `2026-Q5`, `26-11`, `garbage`, a key of another cycle."""
+    text = key.strip() if isinstance(key, str) else ""
+    _checked_cycle(key, text, cycle, field)
+    return text
+
+
+def period_key_cycle(key: str, *, field: str = "period") -> str:
+    """The cycle a period key names (2026-11 monthly, 2026-Q4 quarterly, 2026 yearly); a bad key (spaces
+    included: parse a typed key first) is a ValidationFailed by parse_period_key's rule."""
+    return _checked_cycle(key, key, None, field)
+
+
+def _checked_cycle(key: object, text: str, cycle: str | None, field: str) -> str:
+    found = None
+    for pattern, named in _KEY_FORMS:
+        if pattern.fullmatch(text) and MIN_YEAR <= int(text[:4]) <= MAX_YEAR:
+            found = named
+    if cycle is not None and found != cycle:
+        raise ValidationFailed(
+            f"{field} {key!r} is not a {cycle} period key such as {KEY_EXAMPLES[cycle]}",
+            issues=[FieldIssue(field, f"e.g. {KEY_EXAMPLES[cycle]}")],
+        )
+    if found is None:
+        raise ValidationFailed(
+            f"{field} {key!r} is not a period key: {KEY_FORMS} (e.g. 2026-11, 2026-Q4, 2026)",
+            issues=[FieldIssue(field, f"expected {KEY_FORMS}")],
+        )
+    return found
 
 
 def previous_period(period: Period, *, tz: str, cycle: str = "monthly") -> Period:

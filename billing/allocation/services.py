@@ -7,7 +7,6 @@ or rejects (services, a CHECK and a trigger), the number of approvals comes from
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -20,12 +19,12 @@ from billing.allocation.models import AllocationApproval, AllocationRule, Alloca
 from billing.allocation.spec import SpecError, body_sha256, parse_spec
 from billing.profiles.roles import APPROVERS, EDITORS, require_role
 from common.errors import Conflict, FieldIssue, PermissionDenied, StateError, ValidationFailed
+from common.periods import parse_period_key
 from ledger.audit.services import audit_record, audit_snapshot
 from tenants.models import Tenant
 from tenants.selectors import user_is_finance
 
 _DECISION = ("status", "decided_by", "decided_at", "decision_note")
-_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # a month key: 2026-13 or 2026-1- is none
 AUTHOR_REFUSAL = "the author of an allocation rule version cannot decide it"
 
 
@@ -33,17 +32,15 @@ def required_approvals() -> int:
     return max(1, int(getattr(settings, "ALLOCATION_REQUIRED_APPROVALS", 1)))
 
 
-def _validated(body: Any, effective_from: str) -> None:
+def _validated(body: Any, effective_from: str) -> str:
+    """The version's month (a monthly period key, common.periods' rule) once its body is valid."""
     try:
         parse_spec(body)
     except SpecError as err:
         raise ValidationFailed(
             f"allocation rule: {err}", issues=[FieldIssue(err.field, err.message)]
         ) from None
-    if not (isinstance(effective_from, str) and _MONTH.fullmatch(effective_from)):
-        raise ValidationFailed(
-            "effective_from is a month key", issues=[FieldIssue("effective_from", "e.g. 2026-11")]
-        )
+    return parse_period_key(effective_from, cycle="monthly", field="effective_from")
 
 
 def allocation_rule_create(
@@ -79,7 +76,7 @@ def allocation_version_create(
     """A new draft of `rule` (numbered after the last version). Versions are never edited: a change is a
     new draft."""
     require_role(actor, EDITORS, "drafting an allocation rule")
-    _validated(body, effective_from)
+    effective_from = _validated(body, effective_from)
     now = now or timezone.now()
     with transaction.atomic():
         locked = AllocationRule.objects.select_for_update().get(pk=rule.pk)

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from billing.reconciliation.rated import rated_usage_costs
+from common.periods import parse_period_key
 from ledger.models import ReconciliationRun
 from ledger.reconciliation.services import Progress, reconciliation_run
 
@@ -24,9 +25,10 @@ def reconcile_period(
     progress: Progress | None = None,
     now: datetime | None = None,
 ) -> ReconciliationRun:
+    period_key = parse_period_key(period_key)  # a bad key is refused before anything is read
     step = progress or (lambda _s, _d, _t: None)
     step("rated usage cost", 0, 3)
-    rated = rated_usage_costs(period_key=period_key.strip())
+    rated = rated_usage_costs(period_key=period_key)
     return reconciliation_run(
         period_key=period_key,
         rated=rated,

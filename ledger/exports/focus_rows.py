@@ -33,8 +33,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
-from common.errors import FieldIssue, ValidationFailed
-from common.periods import Period, period_by_key, period_containing
+from common.periods import Period, period_by_key, period_containing, period_key_cycle
 from ledger.exports.focus_columns import FOCUS_VERSION, SOURCES
 from ledger.exports.focus_format import format_datetime, format_money, format_quantity, format_rate
 from ledger.models import (
@@ -59,24 +58,7 @@ TAG_PREFIX = "billing/"
 _KIND_CATEGORY = {"usage": "Usage", "flat": "Usage", "discount": "Credit", "minimum": "Adjustment"}
 _USAGE_BASED = "Usage-Based"
 _TIME_UNIT = re.compile(r"^(.+?)[- ](second|minute|hour|day|month|year)s?$", re.IGNORECASE)
-_PERIOD_FORMS = (
-    (re.compile(r"^\d{4}-(0[1-9]|1[0-2])$"), "monthly"),
-    (re.compile(r"^\d{4}-Q[1-4]$"), "quarterly"),
-    (re.compile(r"^\d{4}$"), "yearly"),
-)
 _CHUNK = 20_000  # rows per fetch of the server-side cursor
-
-
-def period_cycle(period: str) -> str:
-    """The billing cycle a period key names (2026-11 monthly, 2026-Q4 quarterly, 2026 yearly); a bad key is
-    a ValidationFailed naming the field `period`."""
-    for pattern, cycle in _PERIOD_FORMS:
-        if pattern.match(period):
-            return cycle
-    raise ValidationFailed(
-        f"period {period!r} is not a period key: YYYY-MM, YYYY-Qn or YYYY",
-        issues=[FieldIssue("period", "expected YYYY-MM, YYYY-Qn or YYYY")],
-    )
 
 
 def charge_category(kind: str, component: str) -> str:
@@ -121,7 +103,7 @@ class _Doc:
 class _Builder:
     def __init__(self, *, period: str, tenant: Tenant | None) -> None:
         self.period = period
-        self.cycle = period_cycle(period)
+        self.cycle = period_key_cycle(period)
         self.tenant = tenant
         self.base: FocusRecord = dict.fromkeys(SOURCES)
         self.base.update(
@@ -596,7 +578,7 @@ def focus_rows(*, period: str, tenant: Tenant | None) -> Iterator[FocusRecord]:
 def focus_row_count(*, period: str, tenant: Tenant | None) -> int:
     """How many records `focus_rows` yields for the period's invoices (lines, VAT rows, prepaid credits;
     a progress bar's total: credit notes and restorations, a handful, are not counted)."""
-    period_cycle(period)
+    period_key_cycle(period)
     scope = Q(invoice__period_key=period, invoice__status__in=ISSUED)
     if tenant is not None:
         scope &= Q(invoice__tenant=tenant)

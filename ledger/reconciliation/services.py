@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from common.errors import FieldIssue, ValidationFailed
 from common.money import quantize_money
+from common.periods import parse_period_key
 from ledger.models.reconciliation import (
     Check,
     ProviderCostRow,
@@ -44,7 +45,6 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
-PERIOD_KEY_MAX = 16
 _STORED = Decimal("0.0001")
 
 
@@ -70,15 +70,6 @@ def thresholds() -> dict[str, Threshold]:
     return result
 
 
-def _period_key(period_key: str) -> str:
-    key = period_key.strip()
-    if not key or len(key) > PERIOD_KEY_MAX:
-        raise ValidationFailed(
-            "a period key such as 2026-11", issues=[FieldIssue("period", repr(period_key))]
-        )
-    return key
-
-
 # --- provider imports ---------------------------------------------------------------------------------
 
 
@@ -99,7 +90,7 @@ def provider_import_create(
         raise ValidationFailed(
             "a provider name of 1 to 64 characters", issues=[FieldIssue("provider", provider)]
         )
-    period_key = _period_key(period_key)
+    period_key = parse_period_key(period_key)
     sha = hashlib.sha256(content).hexdigest()
     latest = provider_import_latest(period_key=period_key, provider=provider)
     if latest is not None and latest.file_sha256 == sha and latest.cost_column == cost_column:
@@ -231,7 +222,7 @@ def reconciliation_run(
     the base currency, and a platform alert (kind reconciliation, key = the check) fires while any delta
     breaches its threshold and resolves when none does. A run that fails is stored as failed, with the
     error, and fires a critical alert."""
-    period_key = _period_key(period_key)
+    period_key = parse_period_key(period_key)
     now = now or timezone.now()
     limits = thresholds()
     base = settings.LEDGER_BASE_CURRENCY

@@ -5,18 +5,25 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
-from django.core.validators import RegexValidator
 
+from common.errors import ValidationFailed
+from common.periods import parse_period_key
 from ledger.exports.focus_writers import FORMATS
 
-MONTH = RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$", "Pick a month (YYYY-MM).")
+
+def month_key(value: str) -> None:
+    """A monthly period key by the one rule (common.periods.parse_period_key); the field is a month."""
+    try:
+        parse_period_key(value, cycle="monthly")
+    except ValidationFailed:
+        raise forms.ValidationError("Pick a month (YYYY-MM).", code="invalid") from None
 
 
 class FocusExportForm(forms.Form):
     period = forms.CharField(
         label="Billing period (month)",
         max_length=7,
-        validators=[MONTH],
+        validators=[month_key],
         widget=forms.TextInput(attrs={"type": "month"}),
     )
     format = forms.ChoiceField(

@@ -85,7 +85,9 @@ def test_a_bad_body_is_refused_naming_its_field() -> None:
     assert err.value.issues[0].field == "method"
 
 
-@pytest.mark.parametrize("month", ["2026-13", "2026-00", "2026-1-", "26-11", "2026-11-01"])
+@pytest.mark.parametrize(
+    "month", ["2026-13", "2026-00", "2026-1-", "26-11", "2026-11-01", "0000-01", "2026-Q4", "2026"]
+)
 def test_a_month_that_is_no_month_key_is_refused(month: str) -> None:
     w = world(slug="acme")
     editor = finance_user(Role.FINANCE_EDITOR)

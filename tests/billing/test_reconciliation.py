@@ -178,6 +178,30 @@ def test_the_command_prints_the_run_and_exits_1_on_a_breach(closed: Closed) -> N
     assert ReconciliationDelta.objects.filter(breached=True).count() == 1
 
 
+@pytest.mark.parametrize("period", ["garbage", "2026-13", "2026-00", "2026-Q5", "0000-01", ""])
+def test_a_period_that_is_no_period_key_is_refused_and_no_run_stored(period: str) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        reconcile_period(period_key=period, trigger="command")
+    assert [(i.field, i.message) for i in err.value.issues] == [
+        ("period", "expected YYYY-MM, YYYY-Qn or YYYY")
+    ]
+    assert ReconciliationRun.objects.count() == 0
+
+
+def test_the_command_exits_2_on_a_bad_period() -> None:
+    with pytest.raises(CommandError, match="'2026-13' is not a period key") as err:
+        call_command("reconcile", "--period", "2026-13", "--no-progress", stdout=StringIO())
+    assert err.value.returncode == 2
+
+
+def test_a_provider_import_for_a_bad_period_is_refused() -> None:
+    with pytest.raises(ValidationFailed, match="'2026-13' is not a period key"):
+        provider_import_create(
+            provider="upstream", period_key="2026-13", file_name="nov.csv", content=PROVIDER.encode()
+        )
+    assert ProviderImport.objects.count() == 0
+
+
 def test_the_import_command_refuses_a_missing_file() -> None:
     with pytest.raises(CommandError, match="cannot read"):
         call_command("import_provider_focus", "/nonexistent.csv", "--provider", "p", "--period", "2026-11")

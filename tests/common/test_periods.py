@@ -1,8 +1,17 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from common.periods import period_by_key, period_containing, previous_period
+from common.errors import ValidationFailed
+from common.periods import (
+    parse_period_key,
+    period_by_key,
+    period_containing,
+    period_key_cycle,
+    previous_period,
+)
 
 
 def test_it_puts_month_edges_at_local_midnight_in_utc():
@@ -66,3 +75,66 @@ def test_previous_period_crosses_the_year():
 def test_naive_instants_are_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
         period_containing(datetime(2026, 1, 1), tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("key", "cycle"),
+    [("2026-11", "monthly"), (" 2026-01 ", "monthly"), ("2026-Q4", "quarterly"), ("2026", "yearly")],
+)
+def test_parse_period_key_takes_the_keys_of_every_cycle(key, cycle):
+    assert parse_period_key(key) == key.strip()
+    assert period_key_cycle(key.strip()) == cycle
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "2026-13",
+        "2026-00",
+        "2026-Q0",
+        "2026-Q5",
+        "2026-1-",
+        "26-11",
+        "2026-11-01",
+        "garbage",
+        "",
+        "0000-01",
+        "9999-12",
+        "\uff12\uff10\uff12\uff16-11",
+        "2026-q4",
+    ],
+)
+def test_parse_period_key_refuses_what_is_no_period_key(key):
+    with pytest.raises(ValidationFailed) as err:
+        parse_period_key(key)
+
+    assert (
+        err.value.message
+        == f"period {key!r} is not a period key: YYYY-MM, YYYY-Qn or YYYY (e.g. 2026-11, 2026-Q4, 2026)"
+    )
+    assert [(i.field, i.message) for i in err.value.issues] == [
+        ("period", "expected YYYY-MM, YYYY-Qn or YYYY")
+    ]
+
+
+def test_parse_period_key_refuses_a_key_of_another_cycle_naming_the_field():
+    with pytest.raises(ValidationFailed) as err:
+        parse_period_key("2026-Q4", cycle="monthly", field="effective_from")
+
+    assert err.value.message == "effective_from '2026-Q4' is not a monthly period key such as 2026-11"
+    assert [(i.field, i.message) for i in err.value.issues] == [("effective_from", "e.g. 2026-11")]
+
+
+def test_parse_period_key_refuses_what_is_not_text():
+    with pytest.raises(ValidationFailed):
+        parse_period_key(202611)
+
+
+@given(st.text(max_size=12), st.sampled_from(["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"]))
+def test_a_key_the_rule_takes_always_has_a_period(text, tz):
+    try:
+        key = parse_period_key(text)
+    except ValidationFailed:
+        return
+    period = period_by_key(key, tz=tz, cycle=period_key_cycle(key))
+    assert period.key == key

@@ -81,10 +81,12 @@ def test_a_viewer_may_not_run(acme: object) -> None:
     assert ReconciliationRun.objects.count() == 0
 
 
-def test_a_bad_period_is_a_400_with_its_message() -> None:
-    response = signed_in(Role.FINANCE_EDITOR).post("/portal/finance/reconciliation/run/", {"period": ""})
+@pytest.mark.parametrize("period", ["", "garbage", "2026-13"])
+def test_a_bad_period_is_a_400_with_its_message(period: str) -> None:
+    response = signed_in(Role.FINANCE_EDITOR).post("/portal/finance/reconciliation/run/", {"period": period})
     assert response.status_code == 400
-    assert "a period key such as 2026-11" in response.content.decode()
+    assert "is not a period key: YYYY-MM, YYYY-Qn or YYYY" in response.content.decode()
+    assert ReconciliationRun.objects.count() == 0
 
 
 def test_a_delta_of_another_run_is_404(acme: object) -> None:

@@ -153,10 +153,11 @@ def test_a_customer_downloads_parquet_with_the_focus_version_in_it(two_tenants):
     assert file.read().column("InvoiceId").to_pylist() == ["A-1", "A-1"]
 
 
-def test_a_bad_month_shows_the_form_again_with_400(two_tenants):
+@pytest.mark.parametrize("month", ["2026-13", "0000-01", "2026-Q4"])
+def test_a_bad_month_shows_the_form_again_with_400(two_tenants, month):
     alice, _ = two_tenants
 
-    response = alice.client.get(DOWNLOAD, {"period": "2026-13", "format": "csv"})
+    response = alice.client.get(DOWNLOAD, {"period": month, "format": "csv"})
 
     assert response.status_code == 400
     assert "Pick a month (YYYY-MM)." in response.content.decode()
