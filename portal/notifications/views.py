@@ -1,5 +1,6 @@
 """The customer's notifications (/portal/notifications/): the tenant's alerts (grouped, by state), its
-webhook endpoints (create: the secret is shown once on the answer; disable, enable, rotate, delete),
+webhook endpoints (create and rotate: POST, then a redirect to the page that shows the new secret once,
+from a session flash, with Cache-Control: no-store; disable, enable, delete),
 each endpoint's delivery log with response codes, and replay of a delivery. Every customer of the tenant
 reads; only its customer admins change anything (403 otherwise). Thin: reads through selectors taking the
 tenant (another tenant's id: 404), writes through tenants.webhooks.services."""
@@ -14,6 +15,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from common.errors import ApplicationError
@@ -43,6 +45,7 @@ from tenants.webhooks.services import (
 
 SECTION = "notifications"
 PAGE = 200
+SESSION_SECRET = "webhook_secret_once"  # noqa: S105 (a session key, not a secret)
 
 
 def when(value: datetime | None, request: PortalRequest) -> str:
@@ -65,6 +68,28 @@ def _endpoint(request: PortalRequest, endpoint_id: int) -> WebhookEndpoint:
     if endpoint is None:
         raise Http404("no such endpoint")
     return endpoint
+
+
+def _secret_keep(request: PortalRequest, shown: EndpointWithSecret) -> HttpResponse:
+    """Keep the new secret for the next page of this tenant only (POST-redirect-GET: a reload never
+    creates or rotates again) and redirect there."""
+    request.session[SESSION_SECRET] = {
+        "tenant_id": request.tenant.pk,
+        "endpoint_id": shown.endpoint.pk,
+        "secret": shown.secret,
+    }
+    return redirect("portal:notifications")
+
+
+def _secret_take(request: PortalRequest) -> EndpointWithSecret | None:
+    """The kept secret, taken out of the session (shown once), if it is of this tenant's endpoint."""
+    kept = request.session.pop(SESSION_SECRET, None)
+    if not isinstance(kept, dict) or kept.get("tenant_id") != request.tenant.pk:
+        return None
+    endpoint = webhook_endpoint_for_tenant(tenant=request.tenant, endpoint_id=int(kept["endpoint_id"]))
+    if endpoint is None:
+        return None
+    return EndpointWithSecret(endpoint=endpoint, secret=str(kept["secret"]))
 
 
 def _page(
@@ -97,19 +122,22 @@ def _page(
         "form": (form or EndpointForm()) if manages else None,
         "created": created,
     }
-    return render(request, "portal/notifications/index.html", context, status=status)
+    response = render(request, "portal/notifications/index.html", context, status=status)
+    if created is not None:
+        add_never_cache_headers(response)  # no-store: the secret stays out of every cache
+    return response
 
 
 @tenant_view
 @require_GET
 def notifications(request: PortalRequest) -> HttpResponse:
-    return _page(request)
+    return _page(request, created=_secret_take(request))
 
 
 @tenant_view
 @require_POST
 def endpoint_create(request: PortalRequest) -> HttpResponse:
-    """Answers the page itself (not a redirect) with the new secret: it is shown this once."""
+    """Redirects to the page that shows the new secret once; a refused form is answered 400."""
     _manager(request)
     form = EndpointForm(request.POST)
     if form.is_valid():
@@ -126,7 +154,7 @@ def endpoint_create(request: PortalRequest) -> HttpResponse:
             if not err.issues:
                 form.add_error(None, err.message)
         else:
-            return _page(request, created=created)
+            return _secret_keep(request, created)
     return _page(request, form=form, status=400)
 
 
@@ -189,11 +217,10 @@ def endpoint_enable(request: PortalRequest, endpoint_id: int) -> HttpResponse:
 @tenant_view
 @require_POST
 def endpoint_rotate(request: PortalRequest, endpoint_id: int) -> HttpResponse:
-    """Answers the page with the new secret (shown once)."""
+    """Redirects to the page that shows the new secret once (a reload of it does not rotate again)."""
     _manager(request)
     endpoint = _endpoint(request, endpoint_id)
-    rotated = webhook_endpoint_rotate_secret(endpoint=endpoint)
-    return _page(request, created=rotated)
+    return _secret_keep(request, webhook_endpoint_rotate_secret(endpoint=endpoint))
 
 
 @tenant_view

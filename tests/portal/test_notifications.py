@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from ledger.alerts.services import alert_fire
 from ledger.models import Alert
+from portal.access import SESSION_TENANT
 from tenants.models import Role, WebhookDelivery, WebhookEndpoint
 from tenants.services import membership_grant
 from tenants.webhooks.services import webhook_deliveries_create, webhook_endpoint_create
@@ -64,10 +65,28 @@ def test_a_customer_admin_creates_an_endpoint_and_sees_its_secret_once(alice_adm
         {"url": "https://hooks.a.example/x", "event_types": ["alert.fired"]},
     )
     endpoint = WebhookEndpoint.objects.get()
-    assert response.status_code == 200
-    assert endpoint.secret in response.content.decode()
+    assert (response.status_code, response["Location"]) == (302, reverse("portal:notifications"))
+    assert endpoint.secret not in response.content.decode()
     assert endpoint.event_types == ["alert.fired"]
+    shown = alice_admin.client.get(reverse("portal:notifications"))
+    assert endpoint.secret in shown.content.decode()
+    assert "no-store" in shown["Cache-Control"]
     assert endpoint.secret not in alice_admin.client.get(reverse("portal:notifications")).content.decode()
+
+
+def test_the_secret_shown_once_is_not_shown_to_the_same_user_in_another_tenant(
+    alice_admin: Persona, charlie: Persona
+) -> None:
+    assert charlie.tenant is not None
+    membership_grant(user=alice_admin.user, role=Role.CUSTOMER_ADMIN, tenant=charlie.tenant)
+    alice_admin.client.post(reverse("portal:notifications-endpoint-create"), {"url": "https://h.a.example/"})
+    secret = WebhookEndpoint.objects.get().secret
+    session = alice_admin.client.session
+    session[SESSION_TENANT] = charlie.tenant.pk  # the tenant switcher's choice
+    session.save()
+    elsewhere = alice_admin.client.get(reverse("portal:notifications"))
+    assert elsewhere.status_code == 200
+    assert secret not in elsewhere.content.decode()
 
 
 def test_a_bad_url_is_answered_400_with_the_reason(alice_admin: Persona) -> None:
@@ -117,11 +136,27 @@ def test_the_delivery_log_shows_codes_and_a_replay_makes_a_new_delivery(alice_ad
     assert (replay.replay_of_id, replay.event_id) == (delivery.pk, "evt-a")
 
 
-def test_rotation_shows_the_new_secret_and_disable_and_delete_work(alice_admin: Persona) -> None:
+def test_rotation_redirects_shows_the_new_secret_once_and_a_reload_does_not_rotate_again(
+    alice_admin: Persona,
+) -> None:
     endpoint = _endpoint(alice_admin)
+    first = endpoint.secret
     rotated = alice_admin.client.post(reverse("portal:notifications-endpoint-rotate", args=[endpoint.pk]))
+    assert (rotated.status_code, rotated["Location"]) == (302, reverse("portal:notifications"))
     endpoint.refresh_from_db()
-    assert endpoint.secret in rotated.content.decode()
+    second = endpoint.secret
+    assert second != first
+    shown = alice_admin.client.get(rotated["Location"])
+    assert second in shown.content.decode()
+    assert "no-store" in shown["Cache-Control"]
+    reloaded = alice_admin.client.get(rotated["Location"])  # a reload is a GET: nothing rotates
+    endpoint.refresh_from_db()
+    assert (endpoint.secret, endpoint.previous_secret) == (second, first)
+    assert second not in reloaded.content.decode()
+
+
+def test_disable_and_delete_work(alice_admin: Persona) -> None:
+    endpoint = _endpoint(alice_admin)
     alice_admin.client.post(reverse("portal:notifications-endpoint-disable", args=[endpoint.pk]))
     endpoint.refresh_from_db()
     assert not endpoint.active
