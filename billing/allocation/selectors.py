@@ -14,8 +14,10 @@ from django.db.models import Q, QuerySet, Sum
 from billing.allocation.models import AllocationRule, AllocationRuleVersion
 from billing.allocation.shares import UNALLOCATED, AllocationError, allocate
 from billing.allocation.spec import RuleSpec, parse_spec
+from billing.rating.estimates import tenant_period_at
 from billing.usage.models import UsageEvent
-from common.periods import period_by_key
+from common.errors import FieldIssue, ValidationFailed
+from common.periods import Period, parse_period_key, period_by_key, period_containing, period_key_cycle
 from ledger.models import Invoice, InvoiceLine
 from tenants.models import Project, Tenant
 
@@ -73,10 +75,24 @@ def version_in_force(
     )
 
 
-def _window(tenant: Tenant, invoice: Invoice | None, period_key: str) -> tuple[datetime, datetime]:
+def showback_period(*, tenant: Tenant, period_key: str) -> Period:
+    """The tenant's period of `period_key`: a key by common.periods' rule (2026-11, 2026-Q4, 2026) that is
+    the tenant's own period at its start (its time zone, the billing cycle of its profile version in
+    force then), or the period of one of its invoices; anything else is a ValidationFailed saying so."""
+    key = parse_period_key(period_key)
+    period = period_by_key(key, tz=tenant.timezone, cycle=period_key_cycle(key))
+    own = tenant_period_at(tenant=tenant, at=period.start)
+    if own.key == key or Invoice.objects.filter(tenant=tenant, period_key=key).exists():
+        return period
+    raise ValidationFailed(
+        f"period {key!r} is not a period of {tenant.slug}'s billing cycle: its period then is {own.key}",
+        issues=[FieldIssue("period", f"e.g. {own.key}")],
+    )
+
+
+def _window(invoice: Invoice | None, period: Period) -> tuple[datetime, datetime]:
     if invoice is not None:
         return invoice.period_start, invoice.period_end
-    period = period_by_key(period_key, tz=tenant.timezone)
     return period.start, period.end
 
 
@@ -120,6 +136,11 @@ def _weights(
 
 
 def showback(*, tenant: Tenant, period_key: str) -> ShowbackReport:
+    """The report of one of the tenant's periods (showback_period: a bad key is a ValidationFailed). A rule
+    version applies when it is in force in the period's first month (versions start at a month)."""
+    period = showback_period(tenant=tenant, period_key=period_key)
+    period_key = period.key
+    first_month = period_containing(period.start, tz=tenant.timezone).key
     report = ShowbackReport(tenant=tenant, period_key=period_key)
     rules = list(rules_of(tenant=tenant))
     invoice = (
@@ -127,7 +148,7 @@ def showback(*, tenant: Tenant, period_key: str) -> ShowbackReport:
         .order_by("-id")
         .first()
     )
-    start, end = _window(tenant, invoice, period_key)
+    start, end = _window(invoice, period)
     projects = dict(Project.objects.filter(tenant=tenant).values_list("code", "cost_center"))
     usage: dict[str, dict[str, Decimal]] = defaultdict(dict)
     sku_totals: dict[str, Decimal] = defaultdict(Decimal)
@@ -152,7 +173,7 @@ def showback(*, tenant: Tenant, period_key: str) -> ShowbackReport:
             .order_by()
         )
     for rule in rules:
-        version = version_in_force(versions=list(rule.versions.all()), period_key=period_key)
+        version = version_in_force(versions=list(rule.versions.all()), period_key=first_month)
         if version is None:
             continue
         spec = parse_spec(version.body)

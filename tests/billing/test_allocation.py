@@ -20,7 +20,7 @@ from billing.allocation.services import (
 )
 from billing.close.services import close_period
 from common.errors import PermissionDenied, ValidationFailed
-from tenants.models import Project, Role
+from tenants.models import Project, Role, Tenant
 from tests.factories import finance_user
 from tests.factories.ledger import after_grace, tax_rule, usage, world
 
@@ -109,6 +109,66 @@ def test_the_database_refuses_to_change_an_approved_version() -> None:
     allocation_version_approve(version=version, approver=approver)
     with pytest.raises(ProgrammingError, match="never change"), transaction.atomic():
         AllocationRuleVersion.objects.filter(pk=version.pk).update(body={**EVEN, "method": "fixed"})
+
+
+def _approved_even_rule(tenant: Tenant, effective_from: str, amount: str = "10.00") -> None:
+    editor, approver = finance_user(Role.FINANCE_EDITOR), finance_user(Role.FINANCE_APPROVER)
+    body = {
+        "source": {"kind": "amount", "amount": amount, "currency": "EUR"},
+        "method": "even",
+        "targets": ["team:a", "team:b"],
+    }
+    rule = allocation_rule_create(tenant=tenant, code="shared", name="Shared", actor=editor)
+    allocation_version_approve(
+        version=allocation_version_submit(
+            version=allocation_version_create(
+                rule=rule, body=body, effective_from=effective_from, actor=editor
+            ),
+            actor=editor,
+        ),
+        approver=approver,
+    )
+
+
+@pytest.mark.parametrize(
+    ("cycle", "key", "starts"), [("quarterly", "2026-Q4", "2026-10"), ("yearly", "2026", "2026-01")]
+)
+def test_a_quarterly_or_yearly_tenant_gets_the_showback_of_its_period(
+    cycle: str, key: str, starts: str
+) -> None:
+    w = world(slug="acme", billing_cycle=cycle)
+    _approved_even_rule(w.tenant, starts)
+
+    report = showback(tenant=w.tenant, period_key=key)
+
+    assert [(r.target, r.amount) for r in report.rows] == [
+        ("team:a", Decimal("5.00")),
+        ("team:b", Decimal("5.00")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cycle", "key", "own"),
+    [("quarterly", "2026-11", "2026-Q4"), ("yearly", "2026-Q4", "2026"), ("monthly", "2026", "2026-01")],
+)
+def test_a_key_of_another_cycle_is_said_not_to_be_the_tenants_period(cycle: str, key: str, own: str) -> None:
+    w = world(slug="acme", billing_cycle=cycle)
+
+    with pytest.raises(ValidationFailed) as err:
+        showback(tenant=w.tenant, period_key=key)
+
+    assert err.value.message == (
+        f"period {key!r} is not a period of acme's billing cycle: its period then is {own}"
+    )
+    assert [(i.field, i.message) for i in err.value.issues] == [("period", f"e.g. {own}")]
+
+
+@pytest.mark.parametrize("key", ["2026-13", "2026-00", "garbage"])
+def test_a_showback_of_no_period_key_is_refused(key: str) -> None:
+    w = world(slug="acme")
+
+    with pytest.raises(ValidationFailed, match="is not a period key"):
+        showback(tenant=w.tenant, period_key=key)
 
 
 def test_showback_splits_by_direct_cost_and_keeps_unallocated_visible() -> None:

@@ -134,3 +134,25 @@ def test_showback_of_an_unknown_tenant_is_a_400() -> None:
     client = signed_in(Role.FINANCE_VIEWER)
     assert client.get("/portal/finance/showback/?tenant=nobody&period=2026-11").status_code == 400
     assert client.get("/portal/finance/showback/export.csv?tenant=nobody").status_code == 400
+
+
+@pytest.mark.parametrize("period", ["2026-13", "2026-00", "2026-Q5"])
+def test_showback_of_a_bad_period_is_a_400_with_its_message(acme: object, period: str) -> None:
+    client = signed_in(Role.FINANCE_VIEWER)
+    response = client.get("/portal/finance/showback/", {"tenant": "acme", "period": period})
+    assert response.status_code == 400
+    assert f"period {period!r} is not a period key" in response.context["error"]
+    csv_response = client.get("/portal/finance/showback/export.csv", {"tenant": "acme", "period": period})
+    assert csv_response.status_code == 400
+    assert csv_response.content.decode().startswith(f"period {period!r} is not a period key")
+
+
+def test_showback_of_a_month_for_a_quarterly_tenant_says_it_is_not_its_period() -> None:
+    world(slug="quarterly", billing_cycle="quarterly")
+    response = signed_in(Role.FINANCE_VIEWER).get(
+        "/portal/finance/showback/", {"tenant": "quarterly", "period": "2026-11"}
+    )
+    assert response.status_code == 400
+    assert response.context["error"] == (
+        "period '2026-11' is not a period of quarterly's billing cycle: its period then is 2026-Q4"
+    )
