@@ -6,32 +6,34 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from billing.allocation.selectors import ShowbackReport, rules_of, showback
+from billing.allocation.selectors import ShowbackReport, rules_of, showback, showback_period
 from billing.reconciliation.services import previous_month_key
+from common.errors import ValidationFailed
 from common.money_format import format_money
+from common.periods import parse_period_key
 from portal.finance.access import FinanceRequest, finance_view
 from tenants.models import Tenant
 
 SECTION = "finance-showback"
-_PERIOD = re.compile(r"^[0-9]{4}-[0-9]{2}$")
 
 
 def _query(request: FinanceRequest) -> tuple[Tenant | None, str, str]:
     """(tenant, period, error) of the query string; an unknown tenant or a bad period is an error."""
     slug = str(request.GET.get("tenant", "")).strip()
     period = str(request.GET.get("period", "")).strip() or previous_month_key()
-    if not _PERIOD.match(period):
-        return None, period, f"period {period!r}: a month key such as 2026-11"
-    if not slug:
-        return None, period, ""
-    tenant = Tenant.objects.filter(slug=slug).first()
-    if tenant is None:
+    try:
+        parse_period_key(period)
+        tenant = Tenant.objects.filter(slug=slug).first() if slug else None
+        if tenant is not None:
+            showback_period(tenant=tenant, period_key=period)
+    except ValidationFailed as err:
+        return None, period, err.message
+    if slug and tenant is None:
         return None, period, f"no tenant {slug!r}"
     return tenant, period, ""
 
