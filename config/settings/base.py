@@ -383,6 +383,8 @@ EMAIL_BACKEND = os.environ.get(
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+# Seconds an SMTP connection may block (alert emails are sent by the Celery task ledger.alert_email).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 # Outbound webhooks: attempts before the dead letter, HTTP timeout, backoff (full jitter, capped).
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
