@@ -1,8 +1,9 @@
 """Notifications of an alert firing or resolving (docs/alerts.md). Called by the services inside their
 transaction: a customer-facing alert's webhook deliveries are written there (an outbox: they exist exactly
-when the alert's change committed) and their tasks published after commit; emails go after commit too.
-Nothing here raises into a committed caller: a failed email or publish is logged (and the deliveries
-stay due for the webhook sweep)."""
+when the alert's change committed) and their tasks published after commit; emails are a Celery task
+(`ALERT_EMAIL_TASK`, in ledger.alerts.tasks) published after commit, so no request or evaluator waits on
+SMTP (which has settings.EMAIL_TIMEOUT). Nothing here raises into a committed caller: a failed publish is
+logged (and the deliveries stay due for the webhook sweep)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import logging
 import uuid
 from datetime import datetime
 
+from celery import current_app
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 
@@ -18,6 +20,7 @@ from ledger.models import Alert
 from tenants.webhooks.services import webhook_deliveries_create
 
 logger = logging.getLogger(__name__)
+ALERT_EMAIL_TASK = "ledger.alert_email"
 
 
 def alert_payload(*, alert: Alert, event_type: str, event_id: str, now: datetime) -> dict[str, object]:
@@ -63,7 +66,8 @@ def alert_notify(*, alert: Alert, event_type: str, now: datetime) -> None:
     subject = f"[{alert.severity}] {alert.get_kind_display()} {event_type.removeprefix('alert.')}"
     if alert.tenant is not None:
         subject += f" ({alert.tenant.name})"
-    transaction.on_commit(lambda: _email(alert_id=alert.pk, subject=subject, body=_email_body(payload)))
+    body = _email_body(payload)
+    transaction.on_commit(lambda: _email_publish(alert_id=alert.pk, subject=subject, body=body))
 
 
 def _email_body(payload: dict[str, object]) -> str:
@@ -79,16 +83,28 @@ def _email_body(payload: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
-def _email(*, alert_id: int, subject: str, body: str) -> None:
+def _email_publish(*, alert_id: int, subject: str, body: str) -> None:
+    try:
+        current_app.tasks[ALERT_EMAIL_TASK].apply_async(
+            kwargs={"alert_id": alert_id, "subject": subject, "body": body}
+        )
+    # After commit nothing may raise into the committed caller, and kombu raises many types.
+    except Exception:
+        logger.warning("alert %s: email task not published (%s)", alert_id, subject, exc_info=True)
+
+
+def alert_email_send(*, alert_id: int, subject: str, body: str) -> int:
+    """Email the alert's recipients now (the task's body); how many messages went. SMTP errors raise
+    (the task retries them)."""
     alert = Alert.objects.select_related("tenant").filter(pk=alert_id).first()
     if alert is None:
-        return
+        return 0
     recipients = alert_email_recipients(alert=alert)
     if not recipients:
-        return
+        return 0
+    messages = [EmailMessage(subject=subject, body=body, to=[to]) for to in recipients]
     try:
-        messages = [EmailMessage(subject=subject, body=body, to=[to]) for to in recipients]
-        get_connection().send_messages(messages)
-    # After commit nothing may raise into the committed caller; SMTP raises many types.
-    except Exception:
+        return get_connection().send_messages(messages) or 0
+    except Exception:  # SMTP raises many types: logged with the recipients, raised for the retry
         logger.warning("alert %s: email to %s not sent", alert_id, recipients, exc_info=True)
+        raise
