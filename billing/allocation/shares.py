@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-from common.money import currency_exponent
+from common.money import currency_exponent, quantize_money
 
 UNALLOCATED = "unallocated"
 METHODS = ("even", "proportional", "usage", "fixed")
@@ -42,7 +42,7 @@ def split(total: Decimal, weights: Sequence[tuple[str, Decimal]], currency: str)
     if any(w < 0 for _t, w in weights):
         raise AllocationError("weights must not be negative")
     unit = _unit(currency)
-    whole = total.quantize(unit)  # the cost itself is an amount of the currency
+    whole = quantize_money(total, currency, rounding=ROUND_HALF_UP)  # the cost is an amount of the currency
     base = sum((w for _t, w in weights), Decimal(0))
     if base == 0 or not weights:
         return []
@@ -72,7 +72,7 @@ def allocate(
     if method not in METHODS:
         raise AllocationError(f"unknown method {method!r}: one of {', '.join(METHODS)}")
     unit = _unit(currency)
-    whole = total.quantize(unit)
+    whole = quantize_money(total, currency, rounding=ROUND_HALF_UP)
     if method == "fixed":
         pct = percentages or {}
         if any(p < 0 for p in pct.values()):

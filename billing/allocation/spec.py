@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from billing.allocation.shares import METHODS
+from common.money import currency_exponent, is_known_currency
 
 SOURCES = ("amount", "invoice", "sku")
 
@@ -61,8 +62,12 @@ def parse_spec(body: Any) -> RuleSpec:
     kind = str(source["kind"])
     amount = _decimal(source.get("amount"), "source.amount") if kind == "amount" else None
     currency = source.get("currency") if kind == "amount" else None
-    if kind == "amount" and not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
+    if kind == "amount" and not (isinstance(currency, str) and is_known_currency(currency)):
         raise SpecError("source.currency", "an ISO 4217 code")
+    if amount is not None and isinstance(currency, str):
+        digits = currency_exponent(currency)
+        if amount != amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP):
+            raise SpecError("source.amount", f"at most {digits} decimal(s) in {currency}")
     source_sku = source.get("sku") if kind == "sku" else None
     if kind == "sku" and not (isinstance(source_sku, str) and source_sku):
         raise SpecError("source.sku", "a SKU code")

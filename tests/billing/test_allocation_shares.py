@@ -145,3 +145,44 @@ def test_a_target_is_a_project_or_a_team() -> None:
     with pytest.raises(SpecError) as err:
         parse_spec({"source": {"kind": "invoice"}, "method": "even", "targets": ["web"]})
     assert err.value.field == "targets[0]"
+
+
+@pytest.mark.parametrize(
+    ("total", "shares"),
+    [("10.005", ("5.01", "5.00")), ("-10.005", ("-5.01", "-5.00")), ("0.125", ("0.07", "0.06"))],
+)
+def test_a_cost_with_sub_cent_digits_rounds_half_up_before_the_split(
+    total: str, shares: tuple[str, str]
+) -> None:
+    assert allocate(method="even", total=D(total), targets=["a", "b"], currency="EUR") == [
+        Share("a", D(shares[0])),
+        Share("b", D(shares[1])),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "digits"), [("10.005", "EUR", 2), ("10.5", "JPY", 0), ("1.0001", "KWD", 3)]
+)
+def test_a_fixed_amount_with_more_decimals_than_its_currency_is_refused(
+    amount: str, currency: str, digits: int
+) -> None:
+    body = {
+        "source": {"kind": "amount", "amount": amount, "currency": currency},
+        "method": "even",
+        "targets": ["team:a"],
+    }
+    with pytest.raises(SpecError) as err:
+        parse_spec(body)
+    assert (err.value.field, err.value.message) == (
+        "source.amount",
+        f"at most {digits} decimal(s) in {currency}",
+    )
+
+
+def test_a_fixed_amount_with_trailing_zeros_is_taken() -> None:
+    body = {
+        "source": {"kind": "amount", "amount": "10.5000", "currency": "EUR"},
+        "method": "even",
+        "targets": ["team:a"],
+    }
+    assert parse_spec(body).amount == D("10.5000")
