@@ -59,7 +59,7 @@ def _provider_csv(period: str, deliberate: tuple[str, str]) -> bytes:
         ["BillingAccountId", "SkuId", "ChargeCategory", "BilledCost", "BillingCurrency", "x_Period"]
     )
     slugs = dict(Tenant.objects.values_list("pk", "slug"))
-    for (tenant_id, _ref, sku), figure in sorted(
+    for (tenant_id, _ref, sku, _currency), figure in sorted(
         rated_usage_costs(period_key=period).items(), key=lambda kv: (slugs[kv[0][0] or 0], kv[0][2])
     ):
         cost = quantize_money(figure.amount, figure.currency)

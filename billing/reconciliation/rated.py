@@ -1,4 +1,4 @@
-"""The rated usage cost of a period per (tenant, SKU), in one grouped statement: rating's estimates
+"""The rated usage cost of a period per (tenant, SKU, currency), in one grouped statement: rating's estimates
 (billing.rating.estimates, unrounded, before discounts, commitments and tax), the figure the invoice's
 usage lines are compared with."""
 
@@ -22,6 +22,8 @@ def rated_usage_costs(*, period_key: str) -> dict[UsageKey, Figure]:
         cursor.execute(_RATED, {"period": period_key})
         rows = cursor.fetchall()
     return {
-        (tenant_id, "", sku): Figure(amount=amount, currency=currency, sources={"estimates": list(ids)})
+        (tenant_id, "", sku, currency): Figure(
+            amount=amount, currency=currency, sources={"estimates": list(ids)}
+        )
         for tenant_id, sku, currency, amount, ids in rows
     }

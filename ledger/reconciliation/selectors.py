@@ -20,8 +20,9 @@ from ledger.models.reconciliation import (
 )
 from ledger.reconciliation.compare import Figure
 
-# (tenant id, or None for a provider row naming no tenant; what an unmatched row names; SKU code)
-UsageKey = tuple[int | None, str, str]
+# (tenant id, or None for a provider row naming no tenant; what an unmatched row names; SKU code;
+# currency): a (tenant, SKU) in two currencies is two keys, each compared on its own, never one dropped
+UsageKey = tuple[int | None, str, str, str]
 DocumentKey = tuple[int, str]  # (tenant id, document number)
 
 ISSUED = ("finalized", "paid", "void")
@@ -82,18 +83,18 @@ def _rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 
 def invoiced_usage(*, period_key: str, rated_keys: Collection[UsageKey]) -> dict[UsageKey, Figure]:
-    """Per (tenant, SKU): the usage lines of the period's billed invoices (finalized or paid) plus the
+    """Per (tenant, SKU, currency): the usage lines of the period's billed invoices (finalized or paid) plus the
     usage corrections of that period carried by later invoices, in the invoice's currency. Flat-fee lines
     (and their corrections) count only for the (tenant, SKU) pairs rating priced: rating prices a flat SKU
     only when usage was sent for it, the close charges it every period."""
     result: dict[UsageKey, Figure] = {}
     for tenant_id, sku, currency, flat, amount, ids in _rows(_INVOICED_USAGE, {"period": period_key}):
-        key = (tenant_id, "", sku)
+        key = (tenant_id, "", sku, currency)
         if flat and key not in rated_keys:
             continue
         known = result.get(key)
         line_ids, total = list(ids), amount
-        if known is not None and known.currency == currency:
+        if known is not None:
             line_ids += known.sources["invoice_lines"]
             total += known.amount
         result[key] = Figure(amount=total, currency=currency, sources={"invoice_lines": sorted(line_ids)})
@@ -122,9 +123,11 @@ def documents_and_postings(*, period_key: str) -> tuple[dict[DocumentKey, Figure
 
 
 def provider_usage(*, provider_import: ProviderImport) -> dict[UsageKey, Figure]:
-    """Per (tenant, SKU) the Usage rows of one import; rows naming no tenant by what they name."""
+    """Per (tenant, SKU, currency) the Usage rows of one import; rows naming no tenant by what they name."""
     return {
-        (tenant_id, ref, sku): Figure(amount=cost, currency=currency, sources={"provider_rows": list(ids)})
+        (tenant_id, ref, sku, currency): Figure(
+            amount=cost, currency=currency, sources={"provider_rows": list(ids)}
+        )
         for tenant_id, ref, sku, currency, cost, ids in _rows(_PROVIDER_USAGE, {"import": provider_import.pk})
     }
 

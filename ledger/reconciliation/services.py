@@ -167,7 +167,7 @@ def _deltas(
         if check == Check.INVOICES_VS_LEDGER:
             tenant_id, reference, tenant_ref, sku = f.key[0], f.key[1], "", ""
         else:
-            tenant_id, tenant_ref, sku = f.key
+            tenant_id, tenant_ref, sku, _currency = f.key
             reference = ""
         rows.append(
             ReconciliationDelta(
@@ -215,7 +215,7 @@ def reconciliation_run(
     now: datetime | None = None,
 ) -> ReconciliationRun:
     """Run the three checks of `period_key` and store the run with its deltas. `rated` is the rated usage
-    cost per (tenant id, "", SKU code) (billing's figure). The provider check uses the newest import of
+    cost per (tenant id, "", SKU code, currency) (billing's figure). The provider check uses the newest import of
     the period (of `provider` when given) and is skipped, said in the summary, when there is none.
 
     Afterwards, per check, the gauge billing_reconciliation_delta{check} is set to the sum of |delta| in

@@ -210,3 +210,20 @@ def test_the_import_command_refuses_a_missing_file() -> None:
 def test_the_beat_task_reconciles_the_previous_month() -> None:
     assert previous_month_key(now=datetime(2026, 12, 3, tzinfo=UTC)) == "2026-11"
     assert previous_month_key(now=datetime(2027, 1, 1, tzinfo=UTC)) == "2026-12"
+
+
+def test_a_provider_sku_in_a_second_currency_is_its_own_delta_never_dropped(closed: Closed) -> None:
+    content = (
+        "BillingAccountId,SkuId,ChargeCategory,BilledCost,BillingCurrency\n"
+        "acme,api_calls,Usage,10.00,EUR\n"
+        "acme,api_calls,Usage,4.00,USD\n"
+    )
+    provider_import_create(
+        provider="upstream", period_key="2026-11", file_name="nov.csv", content=content.encode()
+    )
+    run = reconcile_period(period_key="2026-11", trigger="command")
+    deltas = run.deltas.filter(check_name="provider_vs_rated")
+    assert [(d.tenant_id, d.sku_code, d.currency, d.expected, d.actual, d.note) for d in deltas] == [
+        (closed.tenant.pk, "api_calls", "USD", Decimal("4.00"), Decimal("0.00"), "expected only")
+    ]
+    assert run.summary["provider_vs_rated"]["compared"] == 2
