@@ -25,7 +25,15 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from billing.catalog.models import Sku
-from billing.monitoring.detect import Baseline, DetectParams, Verdict, carriers, fit_daily, fit_hourly
+from billing.monitoring.detect import (
+    Baseline,
+    DetectParams,
+    Verdict,
+    carriers,
+    fit_daily,
+    fit_hourly,
+    hourly_may_fire,
+)
 from billing.monitoring.selectors import (
     estimates_current,
     first_usage_hours,
@@ -81,9 +89,23 @@ class AnomalyRun:
     failed: int = 0
 
 
+CHUNK = 200  # tenants whose usage is read in one query
+
+
+@dataclass(frozen=True)
+class TenantUsage:
+    """What one tenant's judgement reads: per SKU its hourly series and first hour of usage, and its unit
+    costs. Read for a chunk of tenants at once (usage_read); one tenant is a chunk of one."""
+
+    series: dict[int, dict[datetime, Decimal]]
+    firsts: dict[int, datetime]
+    costs: dict[int, tuple[Decimal, str]]
+
+
 def anomalies_evaluate(*, now: datetime | None = None, tenant_ids: list[int] | None = None) -> AnomalyRun:
     """Judge the tenants with usage rated in the last two hours (and those with an open anomaly alert, so
-    it can resolve), or the given ones. One failing tenant is logged and counted; the others go on."""
+    it can resolve), or the given ones, CHUNK tenants per read. One failing tenant is logged and counted;
+    the others go on (a failed chunk read fails each of its tenants)."""
     now = now or timezone.now()
     if tenant_ids is None:
         recent = tenants_with_recent_estimates(since=now - 2 * HOUR)
@@ -92,40 +114,100 @@ def anomalies_evaluate(*, now: datetime | None = None, tenant_ids: list[int] | N
         ids = sorted(tenant_ids)
     run = AnomalyRun()
     params = detect_params()
-    for tenant in Tenant.objects.filter(pk__in=ids).order_by("pk"):
+    skus: dict[int, Sku] = {}
+    for i in range(0, len(ids), CHUNK):
+        tenants = list(Tenant.objects.filter(pk__in=ids[i : i + CHUNK]).order_by("pk"))
         try:
-            firing, resolved = tenant_anomalies_evaluate(tenant=tenant, now=now, params=params)
-        except (ApplicationError, DatabaseError, ArithmeticError, ValueError, KeyError, TypeError):
-            run.failed += 1
-            metrics.ALERT_EVALUATION_FAILURES.labels(evaluator="anomaly").inc()
-            logger.exception("anomaly evaluation of tenant %s failed", tenant.slug)
-            continue
-        run.evaluated += 1
-        run.firing += firing
-        run.resolved += resolved
+            usage = usage_read(tenant_ids=[t.pk for t in tenants], now=now, params=params)
+            missing = {sku for u in usage.values() for sku in u.series} - set(skus)
+            skus.update({s.pk: s for s in Sku.objects.filter(pk__in=missing)})
+        except DatabaseError:
+            usage = None
+            logger.exception("anomaly evaluation: reading the usage of %s tenants failed", len(tenants))
+        for tenant in tenants:
+            try:
+                if usage is None:
+                    raise DatabaseError("the usage of its chunk could not be read")
+                firing, resolved = tenant_anomalies_evaluate(
+                    tenant=tenant, now=now, params=params, usage=usage[tenant.pk], skus=skus
+                )
+            except (ApplicationError, DatabaseError, ArithmeticError, ValueError, KeyError, TypeError):
+                run.failed += 1
+                metrics.ALERT_EVALUATION_FAILURES.labels(evaluator="anomaly").inc()
+                logger.exception("anomaly evaluation of tenant %s failed", tenant.slug)
+                continue
+            run.evaluated += 1
+            run.firing += firing
+            run.resolved += resolved
     return run
 
 
-def tenant_anomalies_evaluate(*, tenant: Tenant, now: datetime, params: DetectParams) -> tuple[int, int]:
-    """Judge one tenant's SKUs, fire what is anomalous, resolve the rest. Returns (firing, resolved)."""
-    zone = zone_or_utc(tenant.timezone)
-    current = now.astimezone(ZoneInfo("UTC")).replace(minute=0, second=0, microsecond=0)
+def usage_read(*, tenant_ids: list[int], now: datetime, params: DetectParams) -> dict[int, TenantUsage]:
+    """The tenants' hourly series of the trailing baseline (plus a day, for the daily windows) through the
+    running hour, in one query; the first hour of usage of the SKUs whose series does not already show
+    enough history; the unit costs of their running estimates."""
+    current = _hour_of(now)
     latest_complete = current - HOUR
-    days = settings.ANOMALY_HISTORY_DAYS
-    start = latest_complete - timedelta(days=days)
-    series = hourly_usage(tenant_id=tenant.pk, start=start - DAY, end=current + HOUR)
-    firsts = first_usage_hours(tenant_id=tenant.pk, sku_ids=list(series))
-    costs = _unit_costs(tenant=tenant, now=now)
-    skus = {s.pk: s for s in Sku.objects.filter(pk__in=list(series))}
+    start = latest_complete - timedelta(days=settings.ANOMALY_HISTORY_DAYS)
+    series = hourly_usage(tenant_ids=tenant_ids, start=start - DAY, end=current + HOUR)
+    # A series with usage at or before both the baseline's start and the history needed has its answer
+    # (the first hour is no later): only the others need their first hour read.
+    enough = min(start, latest_complete - timedelta(days=params.min_history_days))
+    known = {(t, sku): min(hours) for t, by_sku in series.items() for sku, hours in by_sku.items()}
+    firsts = first_usage_hours(pairs=sorted(pair for pair, first in known.items() if first > enough))
+    estimates = estimates_current(tenant_ids=tenant_ids, now=now)
+    found: dict[int, TenantUsage] = {}
+    for tenant_id in tenant_ids:
+        by_sku = series.get(tenant_id, {})
+        found[tenant_id] = TenantUsage(
+            series=dict(by_sku),
+            firsts={
+                sku: firsts.get((tenant_id, sku), known[(tenant_id, sku)])
+                if known[(tenant_id, sku)] > enough
+                else known[(tenant_id, sku)]
+                for sku in by_sku
+            },
+            costs={
+                row.sku_id: (row.amount / row.quantity, row.currency)
+                for row in estimates.get(tenant_id, [])
+                if row.quantity > 0 and row.amount > 0
+            },
+        )
+    return found
+
+
+def _hour_of(now: datetime) -> datetime:
+    return now.astimezone(ZoneInfo("UTC")).replace(minute=0, second=0, microsecond=0)
+
+
+def tenant_anomalies_evaluate(
+    *,
+    tenant: Tenant,
+    now: datetime,
+    params: DetectParams,
+    usage: TenantUsage | None = None,
+    skus: dict[int, Sku] | None = None,
+) -> tuple[int, int]:
+    """Judge one tenant's SKUs, fire what is anomalous, resolve the rest. Returns (firing, resolved). Reads
+    its usage (usage_read) and SKUs unless given."""
+    zone = zone_or_utc(tenant.timezone)
+    current = _hour_of(now)
+    latest_complete = current - HOUR
+    start = latest_complete - timedelta(days=settings.ANOMALY_HISTORY_DAYS)
+    if usage is None:
+        usage = usage_read(tenant_ids=[tenant.pk], now=now, params=params)[tenant.pk]
+    if skus is None:
+        skus = {s.pk: s for s in Sku.objects.filter(pk__in=list(usage.series))}
     found: list[tuple[Sku, Window]] = []
-    for sku_id, hours in sorted(series.items()):
-        first = firsts.get(sku_id)
+    for sku_id, hours in sorted(usage.series.items()):
+        first = usage.firsts.get(sku_id)
         if first is None or first > latest_complete - timedelta(days=params.min_history_days):
             continue  # not enough history yet
         history_start = max(start, first)
         for window in _judge(hours, zone=zone, start=history_start, current=current, params=params):
             found.append((skus[sku_id], window))
     keys: list[str] = []
+    costs = usage.costs
     with transaction.atomic():
         for sku, window in found:
             if sku.pk not in costs:
@@ -170,7 +252,11 @@ def _judge(
         grid.append((at.astimezone(zone), hours.get(at, zero)))
         at += HOUR
     windows: list[Window] = []
-    hourly: Baseline | None = fit_hourly(grid, params=params)
+    judged = [(at.astimezone(zone), hours.get(at, zero)) for at in (latest_complete, current)]
+    # Most series cannot fire: hourly_may_fire says so with a fifth of the full fit's logarithms.
+    hourly: Baseline | None = (
+        fit_hourly(grid, params=params) if hourly_may_fire(grid, judged, params=params) else None
+    )
     if hourly is not None:
         verdicts = [
             Window(
@@ -204,17 +290,6 @@ def _judge(
         if verdict.anomalous:
             windows.append(Window("daily", day_start, current + HOUR, verdict, day_start - DAY))
     return windows
-
-
-def _unit_costs(*, tenant: Tenant, now: datetime) -> dict[int, tuple[Decimal, str]]:
-    """Per SKU, the running estimate's average cost of one unit this period (amount / quantity) and its
-    currency."""
-    rows = estimates_current(tenant_ids=[tenant.pk], now=now).get(tenant.pk, [])
-    return {
-        row.sku_id: (row.amount / row.quantity, row.currency)
-        for row in rows
-        if row.quantity > 0 and row.amount > 0
-    }
 
 
 def _fire(

@@ -5,12 +5,12 @@ rated usage per SKU (from the aggregates), and the breakdown of one anomalous wi
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import Min, Sum
+from django.db.models import Sum
 
 from billing.monitoring.models import TenantBudget
 from billing.rating.models import TenantUsageEstimate, UsageAggregate
@@ -64,30 +64,43 @@ def tenants_with_open_alerts(*, kinds: list[str]) -> set[int]:
     )
 
 
-def hourly_usage(*, tenant_id: int, start: datetime, end: datetime) -> dict[int, dict[datetime, Decimal]]:
-    """Per SKU id, the rated quantity of each UTC hour in [start, end) that has usage (all profile
-    versions added up): one range read on the aggregates' (tenant, hour) index."""
-    rows = (
-        UsageAggregate.objects.filter(tenant_id=tenant_id, hour__gte=start, hour__lt=end)
-        .values("sku_id", "hour")
-        .annotate(quantity=Sum("quantity"))
-        .values_list("sku_id", "hour", "quantity")
-    )
-    series: dict[int, dict[datetime, Decimal]] = defaultdict(dict)
-    for sku_id, hour, quantity in rows:
-        series[sku_id][hour] = quantity
+def hourly_usage(
+    *, tenant_ids: list[int], start: datetime, end: datetime
+) -> dict[int, dict[int, dict[datetime, Decimal]]]:
+    """Per tenant and SKU id, the rated quantity of each UTC hour in [start, end) that has usage (all profile
+    versions added up): one range read on the aggregates' (tenant, hour) index for all the tenants. Hours
+    travel as whole hours since `start` (start must be a whole UTC hour): the same datetimes, built once."""
+    sql = f"""
+        SELECT tenant_id, sku_id, (extract(epoch FROM hour - %s) / 3600)::int, SUM(quantity)
+        FROM {UsageAggregate._meta.db_table}
+        WHERE tenant_id = ANY(%s) AND hour >= %s AND hour < %s
+        GROUP BY tenant_id, sku_id, hour
+    """  # noqa: S608 -- the table name is the model's; every value is a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [start, list(tenant_ids), start, end])
+        rows = cursor.fetchall()
+    hours = [start + timedelta(hours=i) for i in range(int((end - start) / timedelta(hours=1)) + 1)]
+    series: dict[int, dict[int, dict[datetime, Decimal]]] = defaultdict(lambda: defaultdict(dict))
+    for tenant_id, sku_id, offset, quantity in rows:
+        series[tenant_id][sku_id][hours[offset]] = quantity
     return series
 
 
-def first_usage_hours(*, tenant_id: int, sku_ids: list[int]) -> dict[int, datetime]:
-    """Per SKU, the first hour the tenant has rated usage of it (the start of its history)."""
-    rows = (
-        UsageAggregate.objects.filter(tenant_id=tenant_id, sku_id__in=sku_ids)
-        .values("sku_id")
-        .annotate(first=Min("hour"))
-        .values_list("sku_id", "first")
-    )
-    return dict(rows)
+def first_usage_hours(*, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], datetime]:
+    """Per (tenant id, SKU id), the first hour the tenant has rated usage of it (the start of its history):
+    the first entry of the aggregates' (tenant, sku, hour) key for each pair."""
+    if not pairs:
+        return {}
+    table = UsageAggregate._meta.db_table
+    sql = f"""
+        SELECT p.tenant_id, p.sku_id,
+               (SELECT min(a.hour) FROM {table} a WHERE a.tenant_id = p.tenant_id AND a.sku_id = p.sku_id)
+        FROM unnest(%s::bigint[], %s::bigint[]) AS p(tenant_id, sku_id)
+    """  # noqa: S608 -- the table name is the model's; every value is a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[t for t, _s in pairs], [s for _t, s in pairs]])
+        rows = cursor.fetchall()
+    return {(tenant_id, sku_id): first for tenant_id, sku_id, first in rows if first is not None}
 
 
 def window_by_project(*, tenant_id: int, sku_id: int, start: datetime, end: datetime) -> dict[str, Decimal]:

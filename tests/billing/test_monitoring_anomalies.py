@@ -148,3 +148,32 @@ def test_a_tenant_that_fails_is_counted_and_the_others_are_evaluated(monkeypatch
     monkeypatch.setattr(anomalies, "tenant_anomalies_evaluate", failing)
     run = anomalies_evaluate(now=NOW, tenant_ids=[bad.tenant.pk, good.tenant.pk])
     assert (run.evaluated, run.failed, len(_open(bad.tenant.pk)), len(_open(good.tenant.pk))) == (1, 1, 0, 2)
+
+
+def test_chunked_reads_give_the_verdicts_of_one_tenant_at_a_time(monkeypatch: Any) -> None:
+    """usage_read of many tenants in one query is the per-tenant road: the same alerts, word for word."""
+    spiked = [_ten_days_then_a_spike(slug=f"spiked-{i}") for i in range(2)]
+    calm = world(slug="calm", prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.10"}])
+    _hours(calm, NOW - timedelta(days=10, minutes=30), NOW)
+    young = world(slug="young", prices=[{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.10"}])
+    _hours(young, NOW - timedelta(days=5), SPIKE_HOUR)
+    _spike(young, SPIKE_HOUR, "1000")
+    usage_estimates_refresh(tenant_ids={calm.tenant.pk, young.tenant.pk}, now=NOW)
+    ids = [w.tenant.pk for w in [*spiked, calm, young]]
+
+    def alerts() -> list[tuple[Any, ...]]:
+        rows = Alert.objects.filter(tenant_id__in=ids).order_by("tenant_id", "key")
+        return [(a.tenant_id, a.key, a.state, a.severity, a.message, a.details) for a in rows]
+
+    monkeypatch.setattr(anomalies, "CHUNK", 1)
+    one_by_one = anomalies_evaluate(now=NOW, tenant_ids=ids)
+    expected = alerts()
+    Alert.objects.filter(tenant_id__in=ids).delete()
+    monkeypatch.setattr(anomalies, "CHUNK", 200)
+    chunked = anomalies_evaluate(now=NOW, tenant_ids=ids)
+    assert (chunked.evaluated, chunked.firing, chunked.failed) == (4, 4, 0)
+    assert (one_by_one.evaluated, one_by_one.firing, one_by_one.failed) == (4, 4, 0)
+    assert alerts() == expected
+    assert {(tenant_id, key) for tenant_id, key, *_rest in expected} == {
+        (w.tenant.pk, key) for w in spiked for key in ("api_calls:hourly", "api_calls:daily")
+    }

@@ -14,11 +14,14 @@ from hypothesis import strategies as st
 
 from billing.monitoring.detect import (
     DEFAULT_PARAMS,
+    _log,
     carriers,
     fit_daily,
     fit_hourly,
+    hourly_may_fire,
     mad,
     median,
+    median_log,
 )
 
 HISTORY_DAYS = 28
@@ -217,3 +220,43 @@ def test_a_sparse_series_has_no_baseline() -> None:
     """A sale now and then: most hours are empty, so any hour with a sale would look anomalous."""
     points = [(START + timedelta(hours=i), Decimal(50 if i % 3 == 0 else 0)) for i in range(14 * 24)]
     assert fit_hourly(points) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=-5, max_value=10_000), min_size=1, max_size=40),
+    st.integers(min_value=1, max_value=500),
+)
+def test_median_log_is_the_median_of_the_logs(values: list[int], offset: int) -> None:
+    quantities = [Decimal(v) / 7 for v in values]
+    c = Decimal(offset) / 3
+    assert median_log(quantities, c) == median([_log(v, c) for v in quantities])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=2**32 - 1),
+    st.sampled_from([6, 8, 14, 21, 28]),
+    st.floats(min_value=0.2, max_value=6.0),
+)
+def test_hourly_may_fire_is_false_only_when_the_full_fit_fires_on_no_window(
+    seed: int, days: int, jump: float
+) -> None:
+    """The screen of anomalies.py: False never hides an anomalous window of the full fit, and when the
+    windows are below min_ratio of the fitted expectation it says False."""
+    rng = random.Random(seed)
+    values = _seasonal_series(rng)[: (days + 1) * 24]
+    if rng.random() < 0.2:
+        values = [v if rng.random() < 0.4 else 0.0 for v in values]  # sparse
+    history = [(START + timedelta(hours=i), _quantity(v)) for i, v in enumerate(values[: days * 24])]
+    at = START + timedelta(days=days, hours=rng.randrange(23))
+    windows = [
+        (at, _quantity(values[days * 24 + at.hour] * jump)),
+        (at + timedelta(hours=1), _quantity(values[days * 24 + at.hour + 1])),
+    ]
+    baseline = fit_hourly(history)
+    verdicts = [baseline.judge_hour(at=t, observed=v) for t, v in windows] if baseline else []
+    may = hourly_may_fire(history, windows)
+    assert may == any(v.ratio >= DEFAULT_PARAMS.min_ratio for v in verdicts)
+    if any(v.anomalous for v in verdicts):
+        assert may
