@@ -4,6 +4,7 @@ rows behind a delta, the provider import, the gauge and the alert, the command."
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -101,7 +102,7 @@ def test_a_breach_sets_the_gauge_and_fires_one_alert_which_a_clean_run_resolves(
     reconcile_period(period_key="2026-11", trigger="command")
     reconcile_period(period_key="2026-11", trigger="command")
     assert RECONCILIATION_DELTA.labels(check="rated_vs_invoiced")._value.get() == 2.0
-    alert = Alert.objects.get(kind=Alert.Kind.RECONCILIATION, key="rated_vs_invoiced")
+    alert = Alert.objects.get(kind=Alert.Kind.RECONCILIATION, key="2026-11:rated_vs_invoiced")
     assert (alert.state, alert.occurrences, alert.tenant_id) == ("firing", 2, None)
     TenantUsageEstimate.objects.filter(pk=estimate.pk).update(amount=Decimal("10.00"))
     reconcile_period(period_key="2026-11", trigger="command")
@@ -227,3 +228,47 @@ def test_a_provider_sku_in_a_second_currency_is_its_own_delta_never_dropped(clos
         (closed.tenant.pk, "api_calls", "USD", Decimal("4.00"), Decimal("0.00"), "expected only")
     ]
     assert run.summary["provider_vs_rated"]["compared"] == 2
+
+
+def _breach_november(closed: Closed) -> Alert:
+    TenantUsageEstimate.objects.filter(pk=closed.estimate.pk).update(amount=Decimal("12.00"))
+    reconcile_period(period_key="2026-11", trigger="command")
+    return Alert.objects.get(kind=Alert.Kind.RECONCILIATION, key="2026-11:rated_vs_invoiced")
+
+
+def test_a_clean_run_of_another_period_leaves_the_breach_of_a_period_firing(closed: Closed) -> None:
+    alert = _breach_november(closed)
+
+    reconcile_period(period_key="2026-12", trigger="beat")  # a clean new month
+
+    alert.refresh_from_db()
+    assert alert.state == "firing"
+    assert RECONCILIATION_DELTA.labels(check="rated_vs_invoiced")._value.get() == 0.0  # December's
+
+
+def test_a_run_of_an_older_period_leaves_the_gauge_to_the_newest(closed: Closed) -> None:
+    reconcile_period(period_key="2026-12", trigger="beat")
+    TenantUsageEstimate.objects.filter(pk=closed.estimate.pk).update(amount=Decimal("12.00"))
+
+    reconcile_period(period_key="2026-11", trigger="command")
+
+    assert RECONCILIATION_DELTA.labels(check="rated_vs_invoiced")._value.get() == 0.0
+    assert Alert.objects.get(key="2026-11:rated_vs_invoiced").state == "firing"
+
+
+def test_a_skipped_provider_check_resolves_its_alert_of_the_period_and_is_nan_on_the_gauge(
+    closed: Closed,
+) -> None:
+    provider_import_create(
+        provider="upstream", period_key="2026-11", file_name="nov.csv", content=PROVIDER.encode()
+    )
+    reconcile_period(period_key="2026-11", trigger="command", provider="upstream")
+    alert = Alert.objects.get(key="2026-11:provider_vs_rated")
+    assert alert.state == "firing"
+
+    run = reconcile_period(period_key="2026-11", trigger="command", provider="other")
+
+    assert run.summary["provider_vs_rated"] == {"skipped": "no provider export imported for the period"}
+    alert.refresh_from_db()
+    assert alert.state == "resolved"
+    assert math.isnan(RECONCILIATION_DELTA.labels(check="provider_vs_rated")._value.get())
