@@ -111,6 +111,23 @@ def test_a_bad_amount_is_shown_at_its_field_and_nothing_is_saved(acme: Tenant) -
     assert not AllocationRuleVersion.objects.exists()
 
 
+def test_a_field_error_is_the_description_of_its_field(acme: Tenant) -> None:
+    rule = allocation_rule_create(
+        tenant=acme, code="platform", name="Platform cost", actor=finance_user(Role.FINANCE_EDITOR)
+    )
+    response = signed_in(Role.FINANCE_EDITOR).post(
+        f"{RULES}{rule.pk}/draft/", draft_post(amount="1.200,00", **{"targets-2-percentage": "10"})
+    )
+    page = response.content.decode()
+    # the form's checks run first: the row with a percentage and no code; its code input is described by it
+    assert 'aria-invalid="true" aria-describedby="id_targets-2-code_error"' in page
+    assert '<span role="alert" class="error" id="id_targets-2-code_error">Name the project' in page
+    response = signed_in(Role.FINANCE_EDITOR).post(f"{RULES}{rule.pk}/draft/", draft_post(amount="1.200,00"))
+    page = response.content.decode()
+    assert 'aria-describedby="id_amount_error"' in page
+    assert '<span role="alert" class="error" id="id_amount_error">' in page
+
+
 def test_a_bad_percentage_is_shown_at_its_target_row(acme: Tenant) -> None:
     rule = allocation_rule_create(
         tenant=acme, code="platform", name="Platform cost", actor=finance_user(Role.FINANCE_EDITOR)
