@@ -11,6 +11,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import QuerySet
 
+from common.periods import period_by_key, period_key_cycle
 from ledger.models import CreditNote, Invoice, InvoiceLine, Posting
 from ledger.models.reconciliation import (
     ProviderCostRow,
@@ -60,13 +61,27 @@ WHERE i.period_key = %(period)s
 GROUP BY c.id
 """
 
-_PROVIDER_USAGE = """
+# A provider row is in the period when its ChargePeriodStart, as wall-clock time in its tenant's zone (UTC
+# for a row naming no tenant), is within the period's local edges; a row without one cannot be placed.
+_PROVIDER_IN_PERIOD = """
+(r.charge_period_start IS NULL
+ OR ((r.charge_period_start AT TIME ZONE COALESCE(t.timezone, 'UTC')) >= %(start)s
+     AND (r.charge_period_start AT TIME ZONE COALESCE(t.timezone, 'UTC')) < %(end)s))
+"""
+
+_PROVIDER_USAGE = f"""
 SELECT r.tenant_id, CASE WHEN r.tenant_id IS NULL THEN r.tenant_ref ELSE '' END, r.sku_code, r.currency,
        SUM(r.cost), array_agg(r.id ORDER BY r.id)
-FROM ledger_providercostrow r
-WHERE r.provider_import_id = %(import)s AND r.charge_category = 'Usage'
+FROM ledger_providercostrow r LEFT JOIN tenants_tenant t ON t.id = r.tenant_id
+WHERE r.provider_import_id = %(import)s AND r.charge_category = 'Usage' AND {_PROVIDER_IN_PERIOD}
 GROUP BY 1, 2, 3, 4
-"""
+"""  # noqa: S608 (constants only)
+
+_PROVIDER_OUTSIDE = f"""
+SELECT COUNT(*)
+FROM ledger_providercostrow r LEFT JOIN tenants_tenant t ON t.id = r.tenant_id
+WHERE r.provider_import_id = %(import)s AND r.charge_category = 'Usage' AND NOT {_PROVIDER_IN_PERIOD}
+"""  # noqa: S608 (constants only)
 
 _FX_RATES = """
 SELECT DISTINCT ON (tenant_id) tenant_id, currency, fx_rate
@@ -122,14 +137,31 @@ def documents_and_postings(*, period_key: str) -> tuple[dict[DocumentKey, Figure
     return documents, postings
 
 
+def _window(provider_import: ProviderImport) -> dict[str, Any]:
+    """The import's period as local wall-clock edges (naive), the same for every tenant's zone."""
+    key = provider_import.period_key
+    period = period_by_key(key, tz="UTC", cycle=period_key_cycle(key))
+    return {
+        "import": provider_import.pk,
+        "start": period.start.replace(tzinfo=None),
+        "end": period.end.replace(tzinfo=None),
+    }
+
+
 def provider_usage(*, provider_import: ProviderImport) -> dict[UsageKey, Figure]:
-    """Per (tenant, SKU, currency) the Usage rows of one import; rows naming no tenant by what they name."""
+    """Per (tenant, SKU, currency) the Usage rows of one import charged in its period (ChargePeriodStart in
+    the period, in the tenant's zone); rows naming no tenant by what they name."""
     return {
         (tenant_id, ref, sku, currency): Figure(
             amount=cost, currency=currency, sources={"provider_rows": list(ids)}
         )
-        for tenant_id, ref, sku, currency, cost, ids in _rows(_PROVIDER_USAGE, {"import": provider_import.pk})
+        for tenant_id, ref, sku, currency, cost, ids in _rows(_PROVIDER_USAGE, _window(provider_import))
     }
+
+
+def provider_rows_outside(*, provider_import: ProviderImport) -> int:
+    """How many Usage rows of the import are charged outside its period (left out of the comparison)."""
+    return int(_rows(_PROVIDER_OUTSIDE, _window(provider_import))[0][0])
 
 
 def fx_rates(*, period_key: str) -> dict[int, tuple[str, Decimal | None]]:

@@ -38,6 +38,7 @@ from ledger.reconciliation.selectors import (
     fx_rates,
     invoiced_usage,
     provider_import_latest,
+    provider_rows_outside,
     provider_usage,
 )
 from tenants.models import Tenant
@@ -269,7 +270,7 @@ def reconciliation_run(
             deltas[Check.PROVIDER_VS_RATED.value] = _deltas(run, Check.PROVIDER_VS_RATED, found_c, rates)
             summary[Check.PROVIDER_VS_RATED.value] = _summary(
                 compared_c, deltas[Check.PROVIDER_VS_RATED], base
-            )
+            ) | {"rows_outside_period": provider_rows_outside(provider_import=provider_import)}
         else:
             summary[Check.PROVIDER_VS_RATED.value] = {"skipped": "no provider export imported for the period"}
         with transaction.atomic():

@@ -272,3 +272,34 @@ def test_a_skipped_provider_check_resolves_its_alert_of_the_period_and_is_nan_on
     alert.refresh_from_db()
     assert alert.state == "resolved"
     assert math.isnan(RECONCILIATION_DELTA.labels(check="provider_vs_rated")._value.get())
+
+
+def test_provider_rows_charged_outside_the_period_are_left_out_and_counted(closed: Closed) -> None:
+    content = (
+        "BillingAccountId,SkuId,ChargeCategory,BilledCost,BillingCurrency,ChargePeriodStart\n"
+        "acme,api_calls,Usage,10.00,EUR,2026-11-30T23:00:00Z\n"
+        "acme,api_calls,Usage,6.00,EUR,2026-12-01T00:00:00Z\n"
+        "acme,api_calls,Usage,5.00,EUR,2026-10-31T23:59:59Z\n"
+    )
+    provider_import_create(
+        provider="upstream", period_key="2026-11", file_name="nov.csv", content=content.encode()
+    )
+    run = reconcile_period(period_key="2026-11", trigger="command")
+    assert not run.deltas.filter(check_name="provider_vs_rated").exists()  # 10.00 of November = rated
+    assert run.summary["provider_vs_rated"]["rows_outside_period"] == 2
+
+
+def test_a_provider_row_is_placed_in_its_tenants_zone() -> None:
+    w = world(slug="berlin", tz="Europe/Berlin")
+    content = (
+        "BillingAccountId,SkuId,ChargeCategory,BilledCost,BillingCurrency,ChargePeriodStart\n"
+        "berlin,api_calls,Usage,3.00,EUR,2026-10-31T23:00:00Z\n"  # 1 November 00:00 in Berlin
+        "berlin,api_calls,Usage,4.00,EUR,2026-11-30T23:00:00Z\n"  # 1 December 00:00 in Berlin
+    )
+    provider_import_create(
+        provider="upstream", period_key="2026-11", file_name="nov.csv", content=content.encode()
+    )
+    run = reconcile_period(period_key="2026-11", trigger="command")
+    (delta,) = run.deltas.filter(check_name="provider_vs_rated")
+    assert (delta.tenant_id, delta.expected, delta.note) == (w.tenant.pk, Decimal("3.00"), "expected only")
+    assert run.summary["provider_vs_rated"]["rows_outside_period"] == 1
