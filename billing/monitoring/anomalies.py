@@ -107,9 +107,9 @@ def anomalies_evaluate(*, now: datetime | None = None, tenant_ids: list[int] | N
     it can resolve), or the given ones, CHUNK tenants per read. One failing tenant is logged and counted;
     the others go on (a failed chunk read fails each of its tenants)."""
     now = now or timezone.now()
+    with_open = tenants_with_open_alerts(kinds=[Alert.Kind.ANOMALY])
     if tenant_ids is None:
-        recent = tenants_with_recent_estimates(since=now - 2 * HOUR)
-        ids = sorted(recent | tenants_with_open_alerts(kinds=[Alert.Kind.ANOMALY]))
+        ids = sorted(tenants_with_recent_estimates(since=now - 2 * HOUR) | with_open)
     else:
         ids = sorted(tenant_ids)
     run = AnomalyRun()
@@ -129,7 +129,12 @@ def anomalies_evaluate(*, now: datetime | None = None, tenant_ids: list[int] | N
                 if usage is None:
                     raise DatabaseError("the usage of its chunk could not be read")
                 firing, resolved = tenant_anomalies_evaluate(
-                    tenant=tenant, now=now, params=params, usage=usage[tenant.pk], skus=skus
+                    tenant=tenant,
+                    now=now,
+                    params=params,
+                    usage=usage[tenant.pk],
+                    skus=skus,
+                    may_resolve=tenant.pk in with_open,
                 )
             except (ApplicationError, DatabaseError, ArithmeticError, ValueError, KeyError, TypeError):
                 run.failed += 1
@@ -187,9 +192,12 @@ def tenant_anomalies_evaluate(
     params: DetectParams,
     usage: TenantUsage | None = None,
     skus: dict[int, Sku] | None = None,
+    may_resolve: bool = True,
 ) -> tuple[int, int]:
     """Judge one tenant's SKUs, fire what is anomalous, resolve the rest. Returns (firing, resolved). Reads
-    its usage (usage_read) and SKUs unless given."""
+    its usage (usage_read) and SKUs unless given. may_resolve=False: the caller read, at the start of the
+    run, that the tenant had no open anomaly alert (only this evaluator opens them), so with nothing
+    anomalous there is nothing to write or resolve."""
     zone = zone_or_utc(tenant.timezone)
     current = _hour_of(now)
     latest_complete = current - HOUR
@@ -206,6 +214,8 @@ def tenant_anomalies_evaluate(
         history_start = max(start, first)
         for window in _judge(hours, zone=zone, start=history_start, current=current, params=params):
             found.append((skus[sku_id], window))
+    if not found and not may_resolve:
+        return 0, 0
     keys: list[str] = []
     costs = usage.costs
     with transaction.atomic():
