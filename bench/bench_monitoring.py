@@ -3,7 +3,7 @@
 Seeding (bulk SQL on a fresh database, database triggers off for the seeding session only; printed, not
 timed): BENCH_TENANTS tenants (time zones UTC, Europe/Berlin, Asia/Tokyo) on one EUR profile (3 per-unit
 SKUs, a minimum spend of 20,000.00), each with 3 SKUs of hourly usage aggregates over the 29 days before
-NOW and the running hour (~2.1 M rows): a per-series level, a daily cycle of 20-60 % in the tenant's local
+NOW and the running hour (20.9 M rows): a per-series level, a daily cycle of 20-60 % in the tenant's local
 time, quieter weekends, +-10 % noise (seeded, so every seeding is the same). Every 33rd tenant has a spike
 of 3x-5x in one SKU in the latest complete hour (a few hundred, labelled), with usage events of that hour
 and of the same hour a day earlier (project `ml` carries the increase). The running estimates of the
