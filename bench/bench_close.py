@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import subprocess
-import sys
 import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import benchdb
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://root@127.0.0.1:5432")
@@ -75,25 +75,11 @@ SKUS: list[tuple[str, dict[str, Any]]] = [
 
 
 def fresh_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env={**os.environ, **ENV},
-        check=True,
-    )
+    benchdb.fresh_database(server=PG, name=DB_NAME, env=ENV)
 
 
 def django_setup() -> None:
-    os.environ.update(ENV)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    benchdb.django_setup(ENV)
 
 
 def seed(n: int) -> float:

@@ -26,13 +26,13 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import subprocess
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import benchdb
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://root@127.0.0.1:5432")
@@ -61,25 +61,11 @@ ENV = {
 
 
 def fresh_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env={**os.environ, **ENV},
-        check=True,
-    )
+    benchdb.fresh_database(server=PG, name=DB_NAME, env=ENV)
 
 
 def django_setup() -> None:
-    os.environ.update(ENV)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    benchdb.django_setup(ENV)
 
 
 def month_back(day: date, back: int) -> date:

@@ -33,8 +33,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +41,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import benchdb
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://root@127.0.0.1:5432")
@@ -91,25 +91,11 @@ REGIONS = ("eu-west-1", "eu-central-1", "us-east-1")
 
 
 def fresh_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env={**os.environ, **ENV},
-        check=True,
-    )
+    benchdb.fresh_database(server=PG, name=DB_NAME, env=ENV)
 
 
 def django_setup() -> None:
-    os.environ.update(ENV)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    benchdb.django_setup(ENV)
 
 
 def month_start(period_start: datetime, months_back: int) -> datetime:
