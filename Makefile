@@ -27,7 +27,7 @@ PORT ?= 8000
 # The demo server's /metrics token (docs/operations.md, "Metrics"); production sets METRICS_TOKEN itself.
 DEMO_METRICS_TOKEN ?= demo-metrics-token
 
-.PHONY: install sysdeps e2e-deps focus-venv migrate demo serve test lint typecheck imports migrations-check promtool pytest bench e2e clean schema
+.PHONY: install sysdeps e2e-deps focus-venv migrate demo demo-metrics-dir serve test lint typecheck imports migrations-check promtool pytest bench e2e clean schema
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,12 +69,19 @@ sysdeps:
 	  else echo "missing Debian packages:$$missing (run as root or: sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
+demo-metrics-dir:
+	rm -rf var/prometheus-demo && mkdir -p var/prometheus-demo
+
 # After every migrate, db_roles gives the app role its privileges on what the migrations made.
 migrate: install
 	DB_ROLE=owner $(PY) manage.py migrate --noinput
 	DB_ROLE=owner $(PY) manage.py db_roles
 
-demo: migrate
+# The demo's commands and its server share one metrics directory (prometheus_client's multiprocess mode,
+# as gunicorn and Celery workers do: docs/operations.md), so /metrics and the debug dashboard show what the
+# demo's ingest and rating did; it is made anew for each demo.
+demo: export PROMETHEUS_MULTIPROC_DIR := $(CURDIR)/var/prometheus-demo
+demo: demo-metrics-dir migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py demo_usage
 	$(PY) manage.py demo_story
