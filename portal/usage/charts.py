@@ -84,6 +84,19 @@ def nice_step(span: Decimal) -> Decimal:
     return 10 * magnitude  # pragma: no cover - _STEPS ends at 10
 
 
+def value_axis(values: list[Decimal]) -> tuple[Decimal, Decimal, Decimal]:
+    """The value axis of a bar chart: (low, high, step), round multiples of the step holding 0 and every
+    value (never empty: one step at least)."""
+    low = min([Decimal(0), *values])
+    high = max([Decimal(0), *values])
+    step = nice_step(high - low)
+    axis_low = (low / step).to_integral_value(rounding=ROUND_FLOOR) * step
+    axis_high = (high / step).to_integral_value(rounding=ROUND_CEILING) * step
+    if axis_high == axis_low:
+        axis_high = axis_low + step
+    return axis_low, axis_high, step
+
+
 def bar_chart(
     *,
     chart_id: str,
@@ -97,13 +110,7 @@ def bar_chart(
     """One bar per day of `points` (in day order), a value axis with round ticks, the first day of each
     month labelled."""
     values = [v for _d, v in points]
-    low = min([Decimal(0), *values])
-    high = max([Decimal(0), *values])
-    step = nice_step(high - low)
-    axis_low = (low / step).to_integral_value(rounding=ROUND_FLOOR) * step
-    axis_high = (high / step).to_integral_value(rounding=ROUND_CEILING) * step
-    if axis_high == axis_low:
-        axis_high = axis_low + step
+    axis_low, axis_high, step = value_axis(values)
     plot_h = HEIGHT - TOP - BOTTOM
     plot_w = WIDTH - LEFT - RIGHT
     span = float(axis_high - axis_low)

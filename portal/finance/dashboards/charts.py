@@ -5,7 +5,7 @@ title and description and the data table), one bar per category, every `label_ev
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from django.utils.safestring import SafeString
 
@@ -20,13 +20,10 @@ from portal.usage.charts import (
     Chart,
     Tick,
     XLabel,
+    _coord,
     chart_html,
-    nice_step,
+    value_axis,
 )
-
-
-def _coord(value: float) -> str:
-    return f"{value:.2f}"
 
 
 def category_chart(
@@ -44,13 +41,7 @@ def category_chart(
     """One bar per (label, value) in order; `summary` is the SVG's description (the figures are in the
     data table too)."""
     values = [v for _label, v in points]
-    low = min([Decimal(0), *values])
-    high = max([Decimal(0), *values])
-    step = nice_step(high - low)
-    axis_low = (low / step).to_integral_value(rounding=ROUND_FLOOR) * step
-    axis_high = (high / step).to_integral_value(rounding=ROUND_CEILING) * step
-    if axis_high == axis_low:
-        axis_high = axis_low + step
+    axis_low, axis_high, step = value_axis(values)
     plot_h = HEIGHT - TOP - BOTTOM
     slot = (WIDTH - LEFT - RIGHT) / max(len(points), 1)
     span = float(axis_high - axis_low)
