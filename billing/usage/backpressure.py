@@ -44,7 +44,13 @@ def _check(*, tenant_key: str, now: float) -> None:
         slot = int(now // window)
         counter = f"usage:rate:{tenant_key}:{slot}"
         cache.add(counter, 0, timeout=window * 2)
-        used = cache.incr(counter)
+        try:
+            used = cache.incr(counter)
+        except ValueError:
+            # the counter vanished between add and incr (evicted, expired at the window's edge or flushed):
+            # this request opens it again rather than failing the ingest
+            cache.add(counter, 0, timeout=window * 2)
+            used = cache.incr(counter)
         if used > limit:
             metrics.INGEST_RATE_LIMITED.labels(kind="rate").inc()
             retry = max(1, math.ceil((slot + 1) * window - now))

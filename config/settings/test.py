@@ -36,5 +36,8 @@ ALERT_EMAILS = []
 # Cached values (history parts, drill-downs, ...) are keyed by row ids, and a test database made anew
 # reuses them: each test process gets a key prefix of its own, so nothing one run (or one xdist worker)
 # cached is ever read by another against other rows.
+# Its clear() deletes that prefix's keys only (tests.prefixed_cache), not the whole Redis database.
 for _cache in CACHES.values():  # noqa: F405
     _cache["KEY_PREFIX"] = f"test-{os.getpid()}-{os.urandom(4).hex()}"
+    if _cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        _cache["BACKEND"] = "tests.prefixed_cache.PrefixedRedisCache"
