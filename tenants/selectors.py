@@ -41,6 +41,14 @@ def user_is_customer_of(*, user: AbstractBaseUser | AnonymousUser, tenant_id: in
     ).exists()
 
 
+def user_is_customer_admin_of(*, user: AbstractBaseUser | AnonymousUser, tenant_id: int) -> bool:
+    """Whether the user is a customer admin of the tenant: who changes the tenant's own settings (budget,
+    webhook endpoints); its customer viewers read them."""
+    if not user.is_authenticated:
+        return False
+    return Membership.objects.filter(user_id=user.pk, tenant_id=tenant_id, role=Role.CUSTOMER_ADMIN).exists()
+
+
 def tenants_visible_to(
     *, user: AbstractBaseUser | AnonymousUser, is_finance: bool | None = None
 ) -> QuerySet[Tenant]:

@@ -8,7 +8,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
 from django.db.models import Sum
 
@@ -16,7 +15,7 @@ from billing.monitoring.models import TenantBudget
 from billing.rating.models import TenantUsageEstimate, UsageAggregate
 from billing.usage.models import UsageEvent
 from ledger.models import Alert
-from tenants.models import Membership, Role, Tenant
+from tenants.models import Tenant
 
 # A window's breakdown reads at most this many (tag, value) groups, the largest first.
 BREAKDOWN_LIMIT = 200
@@ -142,10 +141,3 @@ def window_by_tag(
     for key, value, quantity in rows:
         found[str(key)][str(value)] = Decimal(quantity)
     return found
-
-
-def user_manages_budget(*, user: AbstractBaseUser | AnonymousUser, tenant: Tenant) -> bool:
-    """Whether the user is a customer admin of the tenant (who edits its budget; its viewers read it)."""
-    if not user.is_authenticated:
-        return False
-    return Membership.objects.filter(user_id=user.pk, tenant=tenant, role=Role.CUSTOMER_ADMIN).exists()

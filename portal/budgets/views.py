@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from billing.monitoring.budgets import budget_set, budget_status
-from billing.monitoring.selectors import budget_get, estimates_current, user_manages_budget
+from billing.monitoring.selectors import budget_get, estimates_current
 from billing.profiles.selectors import VersionTimeline
 from common.errors import ValidationFailed
 from common.money import quantize_money
@@ -27,6 +27,7 @@ from ledger.alerts.selectors import alerts_for_tenant
 from ledger.models import Alert
 from portal.access import PortalRequest, tenant_view
 from portal.budgets.forms import BudgetForm, split_list
+from tenants.selectors import user_is_customer_admin_of
 
 SECTION = "budgets"
 KINDS = (Alert.Kind.BUDGET.value, Alert.Kind.COMMITMENT.value)
@@ -36,7 +37,7 @@ KINDS = (Alert.Kind.BUDGET.value, Alert.Kind.COMMITMENT.value)
 @require_http_methods(["GET", "POST"])
 def budgets(request: PortalRequest) -> HttpResponse:
     tenant = request.tenant
-    may_edit = user_manages_budget(user=request.user, tenant=tenant)
+    may_edit = user_is_customer_admin_of(user=request.user, tenant_id=tenant.pk)
     budget = budget_get(tenant=tenant)
     if request.method == "POST":
         if not may_edit:

@@ -26,8 +26,8 @@ from ledger.alerts.selectors import alert_groups, alerts_for_tenant
 from portal.access import PortalRequest, tenant_view
 from portal.notifications.forms import AlertFilterForm, EndpointForm
 from tenants.models import WebhookEndpoint
+from tenants.selectors import user_is_customer_admin_of
 from tenants.webhooks.selectors import (
-    user_manages_webhooks,
     webhook_deliveries_for_endpoint,
     webhook_delivery_for_tenant,
     webhook_endpoint_for_tenant,
@@ -59,7 +59,7 @@ def when(value: datetime | None, request: PortalRequest) -> str:
 
 
 def _manager(request: PortalRequest) -> None:
-    if not user_manages_webhooks(user=request.user, tenant=request.tenant):
+    if not user_is_customer_admin_of(user=request.user, tenant_id=request.tenant.pk):
         raise PermissionDenied("only the tenant's customer admins manage webhooks")
 
 
@@ -111,7 +111,7 @@ def _page(
         }
         for a in alerts[:PAGE]
     ]
-    manages = user_manages_webhooks(user=request.user, tenant=request.tenant)
+    manages = user_is_customer_admin_of(user=request.user, tenant_id=request.tenant.pk)
     context: dict[str, Any] = {
         "section": SECTION,
         "filters": filters,
@@ -176,7 +176,7 @@ def endpoint_detail(request: PortalRequest, endpoint_id: int) -> HttpResponse:
         "section": SECTION,
         "endpoint": endpoint,
         "rows": rows,
-        "manages": user_manages_webhooks(user=request.user, tenant=request.tenant),
+        "manages": user_is_customer_admin_of(user=request.user, tenant_id=request.tenant.pk),
         "created_at": when(endpoint.created_at, request),
     }
     return render(request, "portal/notifications/endpoint.html", context)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
-from tenants.models import Membership, Role, Tenant, WebhookDelivery, WebhookEndpoint
+from tenants.models import Tenant, WebhookDelivery, WebhookEndpoint
 
 
 def webhook_endpoints_for_tenant(*, tenant: Tenant) -> QuerySet[WebhookEndpoint]:
@@ -60,10 +59,3 @@ def webhook_deliveries_due(*, now: datetime, limit: int = 500) -> list[int]:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
-
-
-def user_manages_webhooks(*, user: AbstractBaseUser | AnonymousUser, tenant: Tenant) -> bool:
-    """Whether the user is a customer admin of the tenant (who manages its endpoints)."""
-    if not user.is_authenticated:
-        return False
-    return Membership.objects.filter(user_id=user.pk, tenant=tenant, role=Role.CUSTOMER_ADMIN).exists()
