@@ -188,22 +188,7 @@ def allocation_version_approve(
                     after={"status": older.status},
                     at=now,
                 )
-        before = audit_snapshot(locked, fields=_DECISION)
-        locked.status = AllocationRuleVersion.Status.APPROVED
-        locked.decided_by = approver
-        locked.decided_at = now
-        locked.decision_note = note
-        locked.save(update_fields=list(_DECISION))
-        audit_record(
-            actor=approver,
-            action="allocation_version.approve",
-            obj=locked,
-            before=before,
-            after=audit_snapshot(locked, fields=_DECISION),
-            reason=note,
-            at=now,
-        )
-        return locked
+        return _decided(locked, AllocationRuleVersion.Status.APPROVED, approver=approver, note=note, now=now)
 
 
 def allocation_version_reject(
@@ -214,19 +199,29 @@ def allocation_version_reject(
     now = now or timezone.now()
     with transaction.atomic():
         locked = _pending(version, approver, "rejecting an allocation rule")
-        before = audit_snapshot(locked, fields=_DECISION)
-        locked.status = AllocationRuleVersion.Status.REJECTED
-        locked.decided_by = approver
-        locked.decided_at = now
-        locked.decision_note = reason
-        locked.save(update_fields=list(_DECISION))
-        audit_record(
-            actor=approver,
-            action="allocation_version.reject",
-            obj=locked,
-            before=before,
-            after=audit_snapshot(locked, fields=_DECISION),
-            reason=reason,
-            at=now,
+        return _decided(
+            locked, AllocationRuleVersion.Status.REJECTED, approver=approver, note=reason, now=now
         )
-        return locked
+
+
+def _decided(
+    locked: AllocationRuleVersion, status: str, *, approver: User, note: str, now: datetime
+) -> AllocationRuleVersion:
+    """Record the decision on a locked pending version (approved or rejected) and audit it."""
+    before = audit_snapshot(locked, fields=_DECISION)
+    locked.status = status
+    locked.decided_by = approver
+    locked.decided_at = now
+    locked.decision_note = note
+    locked.save(update_fields=list(_DECISION))
+    action = "approve" if status == AllocationRuleVersion.Status.APPROVED else "reject"
+    audit_record(
+        actor=approver,
+        action=f"allocation_version.{action}",
+        obj=locked,
+        before=before,
+        after=audit_snapshot(locked, fields=_DECISION),
+        reason=note,
+        at=now,
+    )
+    return locked
