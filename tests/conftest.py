@@ -81,3 +81,17 @@ def _fresh_sku_catalog() -> None:
     from billing.usage.ingest import catalog_cache_clear
 
     catalog_cache_clear()
+
+
+@pytest.fixture
+def local_cache(settings: Any) -> Any:
+    """A local-memory cache of the test's own, empty before and after it: for tests that count what is
+    computed and what is taken from the cache (the suite's Redis cache is shared with other processes)."""
+    from django.core.cache import cache
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "test"}
+    }
+    cache.clear()
+    yield cache
+    cache.clear()

@@ -16,16 +16,10 @@ NOW = 1_796_000_000.0
 
 
 @pytest.fixture(autouse=True)
-def _own_cache(settings: Any) -> Any:
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "backpressure"}
-    }
+def _limits(local_cache: Any, settings: Any) -> None:
     settings.USAGE_RATE_LIMIT_REQUESTS = 2
     settings.USAGE_RATE_LIMIT_WINDOW_SECONDS = 60
     settings.USAGE_BACKLOG_MAX_PENDING = 0
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def test_it_refuses_the_request_past_the_limit_with_its_retry_after() -> None:

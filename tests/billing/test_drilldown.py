@@ -251,23 +251,12 @@ def test_a_line_cut_at_a_discount_window_drills_into_its_own_stretch_only():
     assert [drill.exact_total for drill in drills if drill] == [first.amount_exact, second.amount_exact]
 
 
-@pytest.fixture
-def own_cache(settings: Any) -> Any:
-    # a cache of this test's own: the suite's Redis database is shared by parallel test processes
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "drilldown"}
-    }
-    cache.clear()
-    yield
-    cache.clear()
-
-
 def _kept_keys() -> int:
     return sum("billing:drilldown:" in key for key in cache._cache)  # type: ignore[attr-defined]
 
 
 @pytest.mark.django_db
-def test_an_issued_lines_days_are_computed_once_and_kept(own_cache, monkeypatch):
+def test_an_issued_lines_days_are_computed_once_and_kept(local_cache, monkeypatch):
     w = world(slug="acme", prices=[TIERS])
     tax_rule("DE", "19")
     usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 10, tzinfo=UTC), "1500")
@@ -297,7 +286,7 @@ def test_an_issued_lines_days_are_computed_once_and_kept(own_cache, monkeypatch)
 
 
 @pytest.mark.django_db
-def test_a_kept_drilldown_is_the_one_computed_afresh_and_follows_the_time_zone(own_cache):
+def test_a_kept_drilldown_is_the_one_computed_afresh_and_follows_the_time_zone(local_cache):
     w = world(slug="acme", prices=[TIERS])
     tax_rule("DE", "19")
     usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 10, 23, 30, tzinfo=UTC), "1500")
@@ -320,7 +309,7 @@ def test_a_kept_drilldown_is_the_one_computed_afresh_and_follows_the_time_zone(o
 
 
 @pytest.mark.django_db
-def test_a_draft_lines_days_are_never_kept(own_cache):
+def test_a_draft_lines_days_are_never_kept(local_cache):
     w = world(slug="acme", prices=[TIERS])
     tax_rule("DE", "19")
     usage(w.tenant, "api_calls", w.version, datetime(2026, 11, 10, tzinfo=UTC), "1500")

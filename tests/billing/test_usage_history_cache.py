@@ -15,24 +15,14 @@ from billing.rating import history
 from billing.rating.history import usage_history
 from tests.factories.ledger import after_grace, invoice_of, tax_rule, usage, world
 
-pytestmark = pytest.mark.django_db
+# a cache of the test's own (tests/conftest.py local_cache): the suite's Redis cache is shared by
+# parallel test processes, and another's clear between two calls would look like a miss here
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_cache")]
 
 PER_UNIT = [{"sku": "api_calls", "model": "per_unit", "unit_amount": "0.10"}]
 OCT_5 = datetime(2026, 10, 5, 12, tzinfo=UTC)
 OCT_30 = datetime(2026, 10, 30, 12, tzinfo=UTC)
 NOV_3 = datetime(2026, 11, 3, 12, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(settings: Any) -> Any:
-    # a cache of this test's own: the suite's Redis database is shared by parallel test processes, and
-    # another test's cache.clear() between two calls would look like a miss here
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "history"}
-    }
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

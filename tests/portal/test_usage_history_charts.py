@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.core.cache import cache
 
 from billing.close.services import close_period
 from billing.rating.history import history_plan, usage_history
@@ -20,23 +19,13 @@ from tests.factories import BillingProfileFactory, ProfileAssignmentFactory
 from tests.factories.ledger import after_grace, approved_version, document, invoice_of, sku, tax_rule, usage
 from tests.personas import Persona
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("local_cache")]
 
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
 OCT_5 = datetime(2026, 10, 5, 12, tzinfo=UTC)
 OCT_30 = datetime(2026, 10, 30, 12, tzinfo=UTC)
 NOV_3 = datetime(2026, 11, 3, 12, tzinfo=UTC)
 RANGE = {"from": "2026-10", "to": "2026-11"}
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(settings: Any) -> Any:
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "charts"}
-    }
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
